@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Set up the app: system packages on a Pi, a Python venv, and the models.
+#
+#   ./setup.sh                          # on a Pi: apt packages, .venv, download models
+#   ./setup.sh --models-from DIR        # copy the models from a folder instead (offline)
+#   ./setup.sh --all-models             # also fetch MoViNet-A1 and A2
+#
+# Safe to run again: finished steps are skipped, models already verified are kept.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=${VENV:-.venv}
+MODELS_FROM=""
+ALL_MODELS=""
+SKIP_MODELS=""
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --models-from) [[ $# -ge 2 ]] || { echo "error: --models-from needs a folder" >&2; exit 2; }
+                   MODELS_FROM=$2; shift 2 ;;
+    --all-models) ALL_MODELS=1; shift ;;
+    --skip-models) SKIP_MODELS=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "error: unknown option $1 (see ./setup.sh --help)" >&2; exit 2 ;;
+  esac
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+
+is_pi() { grep -qs "Raspberry Pi" /proc/device-tree/model; }
+
+step "System packages"
+if is_pi && command -v apt-get >/dev/null; then
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  # picamera2 and libcamera only come from Raspberry Pi OS's apt; libgl1 is what the
+  # opencv-python wheel needs to import on Pi OS Lite.
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq python3-picamera2 python3-venv python3-pip libgl1
+else
+  echo "not a Raspberry Pi: skipping apt packages (python3-picamera2); video files and USB cameras still work"
+fi
+
+step "Python environment in $VENV"
+if [[ ! -x $VENV/bin/python ]]; then
+  # --system-site-packages: picamera2 is installed by apt, not pip, and must stay visible.
+  python3 -m venv --system-site-packages "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -r requirements.txt
+"$VENV/bin/python" - <<'PY'
+from video_classifier.runtime import load_runtime
+import cv2, numpy
+print(f"runtime {load_runtime()}, numpy {numpy.__version__}, opencv {cv2.__version__}")
+PY
+
+if [[ -z $SKIP_MODELS ]]; then
+  step "Models into models/"
+  args=(--dest models)
+  [[ -n $MODELS_FROM ]] && args+=(--from "$MODELS_FROM")
+  [[ -n $ALL_MODELS ]] && args+=(--all)
+  "$VENV/bin/python" -m utils.fetch_models "${args[@]}"
+fi
+
+step "Done"
+echo "Try: $VENV/bin/python classify.py --camera 0   (or --camera picamera2, or a video file)"

@@ -1,0 +1,141 @@
+"""classify.py end to end, in a subprocess, as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, app_env, media_path, model_path
+
+CLASSIFY = str(ROOT / "classify.py")
+
+
+def classify(*args, timeout=120, **env):
+    return subprocess.run(
+        [sys.executable, CLASSIFY, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=app_env(**env),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def model_args():
+    return ["--model", model_path("movinet_a0_stream_int8.tflite"), "--labels", model_path("kinetics600_label_map.txt")]
+
+
+def error_line(result):
+    """The single line a failed run prints, checked to be free of tracebacks."""
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("clip, label", [("carving_ice.mp4", "carving ice"), ("flipping_a_pancake.mkv", "flipping pancake")])
+def test_headless_json_log_names_the_action(clip, label):
+    result = classify(*model_args(), "--camera", media_path(clip), "--no-display", "--log", "-")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) > 10
+    assert set(records[0]) == {"frame", "time_s", "top", "inference_ms"}
+    assert records[-1]["top"][0]["label"] == label
+    times = [r["time_s"] for r in records]
+    assert all(abs((b - a) - 0.2) < 0.04 for a, b in zip(times, times[1:]))  # 5 fps by timestamp
+
+
+def test_log_file_gets_the_same_records(tmp_path):
+    log = tmp_path / "run.jsonl"
+    result = classify(*model_args(), "--camera", media_path("carving_ice_rpi.mp4"), "--no-display", "--log", log, "--top-k", "5")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) == 22 and all(len(r["top"]) == 5 for r in records)
+    assert records[-1]["top"][0]["label"] == "carving ice"
+
+
+def test_max_frames_stops_early():
+    result = classify(*model_args(), "--camera", media_path("carving_ice.mp4"), "--no-display", "--log", "-", "--max-frames", "3")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+
+
+def test_startup_reports_runtime_and_model():
+    result = classify(*model_args(), "--camera", media_path("carving_ice_rpi.mp4"), "--no-display", "--max-frames", "1")
+    assert "on litert" in result.stderr and "172x172, 600 classes" in result.stderr
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tflite-runtime"])
+def test_runtime_flag_picks_the_runtime(runtime):
+    if runtime == "tflite-runtime":
+        pytest.importorskip("tflite_runtime")
+    result = classify(
+        *model_args(), "--camera", media_path("carving_ice_rpi.mp4"), "--no-display", "--log", "-", "--runtime", runtime
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"on {runtime} " in result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["top"][0]["label"] == "carving ice"
+
+
+def test_fine_tuned_model_with_its_labels():
+    result = classify(
+        "--model",
+        model_path("custom-cattle-a0/a0_int8.tflite"),
+        "--labels",
+        model_path("custom-cattle-a0/label_map.txt"),
+        "--camera",
+        media_path("carving_ice_rpi.mp4"),
+        "--no-display",
+        "--log",
+        "-",
+        "--max-frames",
+        "4",
+    )
+    assert result.returncode == 0, result.stderr
+    labels = model_path("custom-cattle-a0/label_map.txt").read_text().split("\n")
+    assert json.loads(result.stdout.splitlines()[-1])["top"][0]["label"] in labels
+
+
+def bad_inputs(tmp):
+    """(name, extra args, expected words in the error line) for each bad input."""
+    empty = tmp / "empty.tflite"
+    empty.write_bytes(b"")
+    junk = tmp / "junk.tflite"
+    junk.write_bytes(bytes(range(256)) * 40)
+    two_labels = tmp / "two.txt"
+    two_labels.write_text("a\nb\n")
+    not_video = tmp / "notes.mp4"
+    not_video.write_text("hello")
+    clip = media_path("carving_ice_rpi.mp4")
+    return [
+        ("missing model", ["--model", tmp / "nope.tflite", "--camera", clip], "model file not found"),
+        ("empty model", ["--model", empty, "--camera", clip], "is empty"),
+        ("random bytes", ["--model", junk, "--camera", clip], "not a TFLite model"),
+        ("model dir", ["--model", tmp, "--camera", clip], "is a directory"),
+        (
+            "not movinet",
+            ["--model", model_path("other/image_classifier_not_movinet.tflite"), "--camera", clip],
+            "not a MoViNet stream model",
+        ),
+        ("wrong labels", [*model_args(), "--labels", two_labels, "--camera", clip], "has 2 labels"),
+        ("missing labels", ["--model", model_args()[1], "--labels", tmp / "none.txt", "--camera", clip], "not found"),
+        ("missing video", [*model_args(), "--camera", tmp / "none.mp4"], "video not found"),
+        ("not a video", [*model_args(), "--camera", not_video], "cannot decode"),
+        ("absent camera", [*model_args(), "--camera", "7"], "camera 7 cannot be opened"),
+        ("no picamera2", [*model_args(), "--camera", "picamera2"], "picamera2 is not installed"),
+        ("top-k too big", [*model_args(), "--camera", clip, "--top-k", "601"], "--top-k must be between 1 and 600"),
+        ("fps zero", [*model_args(), "--camera", clip, "--fps", "0"], "--fps"),
+        ("top-k zero", [*model_args(), "--camera", clip, "--top-k", "0"], "--top-k"),
+        ("threads zero", [*model_args(), "--camera", clip, "--num-threads", "0"], "--num-threads"),
+        ("negative width", [*model_args(), "--camera", clip, "--width", "-640"], "--width"),
+        ("unwritable log", [*model_args(), "--camera", clip, "--log", tmp / "no" / "dir" / "x.jsonl"], "cannot open log"),
+        ("full disk", [*model_args(), "--camera", clip, "--log", "/dev/full"], "cannot write to log"),
+    ]
+
+
+def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
+    for name, args, words in bad_inputs(tmp_path):
+        result = classify(*args, "--no-display")
+        line = error_line(result)
+        assert words in line, f"{name}: {line}"

@@ -1,0 +1,1 @@
+"""Small helpers for the app: overlay drawing, rate meters, display discovery."""

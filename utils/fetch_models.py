@@ -1,0 +1,153 @@
+"""Download (or copy) the official MoViNet stream models and the Kinetics-600 label map,
+checking each file's SHA-256 before it lands in ``models/``.
+
+    python -m utils.fetch_models [--dest models] [--from DIR] [--all]
+
+``--from DIR`` copies from a local folder instead of downloading. The environment variable
+``MOVINET_MODELS_URL`` replaces the official addresses with ``$MOVINET_MODELS_URL/<file>``
+(a mirror, or a local server in the tests). A file is written under a temporary name and
+renamed only once its checksum matches, so a failed or tampered download leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+KAGGLE = "https://www.kaggle.com/api/v1/models/google/movinet/tfLite/{}/1/download"
+LABELS_URL = "https://raw.githubusercontent.com/tensorflow/models/master/official/projects/movinet/files/kinetics_600_labels.txt"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    url: str
+    sha256: str | None  # None: upstream publishes no checksum we could pin
+    default: bool = True
+
+
+MANIFEST = (
+    ModelFile(
+        "movinet_a0_stream_int8.tflite",
+        KAGGLE.format("a0-stream-kinetics-600-classification-tflite-int8"),
+        "6125b36e2485eeb5cc1fd6206cf5e5d70235593fbc84610d1dce97fe3aa9c2ac",
+    ),
+    ModelFile("kinetics600_label_map.txt", LABELS_URL, "8dfca4202520ea8291ce0242ef33b006d0a0772b409663c090a2876bc1978dcf"),
+    ModelFile(
+        "movinet_a1_stream_int8.tflite", KAGGLE.format("a1-stream-kinetics-600-classification-tflite-int8"), None, default=False
+    ),
+    ModelFile(
+        "movinet_a2_stream_int8.tflite", KAGGLE.format("a2-stream-kinetics-600-classification-tflite-int8"), None, default=False
+    ),
+)
+
+
+class FetchError(Exception):
+    """A file could not be fetched or failed its checksum."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(url: str, timeout: float) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "movinet-pi-setup"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        raise FetchError(f"{url} answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise FetchError(f"cannot reach {url} ({reason})") from None
+
+
+def _unpack(data: bytes, name: str) -> bytes:
+    """Kaggle serves models as .tar.gz archives: take the one .tflite inside."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and m.name.endswith(Path(name).suffix)]
+        if len(members) != 1:
+            raise FetchError(f"the archive for {name} holds {len(members)} candidate files, expected 1")
+        return archive.extractfile(members[0]).read()
+
+
+def fetch_one(
+    item: ModelFile, dest: Path, source_dir: Path | None = None, base_url: str | None = None, timeout: float = 60.0
+) -> str:
+    """Put ``item`` into ``dest`` (verified); returns a one-line report."""
+    target = dest / item.name
+    if target.is_file() and item.sha256 and sha256_of(target) == item.sha256:
+        return f"ok       {item.name} (already present)"
+    if source_dir is not None:
+        origin = source_dir / item.name
+        if not origin.is_file():
+            raise FetchError(f"{origin} not found")
+        data = origin.read_bytes()
+    else:
+        url = f"{base_url.rstrip('/')}/{item.name}" if base_url else item.url
+        data = _unpack(_download(url, timeout), item.name)
+    digest = hashlib.sha256(data).hexdigest()
+    if item.sha256 and digest != item.sha256:
+        raise FetchError(
+            f"{item.name} has sha256 {digest}, expected {item.sha256}: the file is corrupt "
+            "or not the official one; nothing was written"
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=dest, prefix=f".{item.name}.", delete=False) as tmp:
+        tmp.write(data)
+    os.chmod(tmp.name, 0o644)  # mkstemp's 0600 would hide the model from other users (a service user)
+    os.replace(tmp.name, target)
+    note = "" if item.sha256 else f" (no published checksum; sha256 {digest})"
+    return f"fetched  {item.name}{note}"
+
+
+def fetch(
+    dest: Path, include_optional: bool = False, source_dir: Path | None = None, base_url: str | None = None, timeout: float = 60.0
+) -> list[str]:
+    """Fetch every default file (and A1/A2 with ``include_optional``); raises on the first failure."""
+    items = [m for m in MANIFEST if m.default or include_optional]
+    return [fetch_one(m, dest, source_dir, base_url, timeout) for m in items]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dest", type=Path, default=Path(__file__).resolve().parent.parent / "models")
+    p.add_argument("--from", dest="source_dir", type=Path, default=None, help="copy from this folder")
+    p.add_argument("--all", action="store_true", help="also fetch A1 and A2")
+    p.add_argument("--timeout", type=float, default=60.0)
+    args = p.parse_args(argv)
+    base_url = os.environ.get("MOVINET_MODELS_URL") or None
+    items = [m for m in MANIFEST if m.default or args.all]
+    failed = False
+    for item in items:
+        try:
+            print(fetch_one(item, args.dest, args.source_dir, base_url, args.timeout))
+        except FetchError as exc:
+            failed = True
+            print(f"error: {exc}", file=sys.stderr)
+        except OSError as exc:
+            failed = True
+            print(f"error: cannot write {args.dest / item.name}: {exc.strerror}", file=sys.stderr)
+    if failed:
+        print("Some files are missing: see README.md, 'Fetching the models by hand'.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Real-time action recognition with MoViNet stream models on TensorFlow Lite."""

@@ -1,0 +1,222 @@
+"""A stateful wrapper around a MoViNet *stream* TFLite model.
+
+A stream model takes one frame plus dozens of state tensors and returns logits plus the new
+states. This wrapper finds the image input, the logits and the state pairs from the model's
+signature (no hard-coded names or counts, so A0/A1/A2 and fine-tuned exports all work), keeps
+the states inside the interpreter's own buffers and copies back only the states whose output
+is a different tensor from their input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from video_classifier.errors import ModelError
+from video_classifier.preprocess import fill_input, resize_rgb
+from video_classifier.runtime import Runtime, load_runtime
+
+_TFLITE_MAGIC = b"TFL3"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """What the wrapper needs to know about one signature tensor."""
+
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def from_details(cls, name: str, details: dict[str, Any]) -> TensorSpec:
+        scale, zero_point = details.get("quantization", (0.0, 0))
+        return cls(
+            name,
+            details["index"],
+            tuple(int(d) for d in details["shape"]),
+            np.dtype(details["dtype"]),
+            float(scale),
+            int(zero_point),
+        )
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0
+
+
+@dataclass(frozen=True)
+class StreamSignature:
+    """The roles of a stream model's tensors, found from one signature."""
+
+    key: str
+    image: TensorSpec
+    logits: TensorSpec
+    states: tuple[tuple[TensorSpec, TensorSpec], ...]  # (input, output) pairs, same name
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelError(f"model file not found: {path}: run ./setup.sh to download the models or pass --model PATH")
+    if path.is_dir():
+        raise ModelError(f"model path is a directory: {path}: pass the .tflite file inside it with --model")
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {path}: {exc.strerror}") from None
+    if len(head) < 8 or head[4:8] != _TFLITE_MAGIC:
+        what = "empty" if not head else "not a TFLite model"
+        raise ModelError(f"model file {path} is {what}: download it again with ./setup.sh")
+
+
+def find_stream_signature(signatures: dict[str, tuple[dict, dict]], path: Path) -> StreamSignature:
+    """Pick the signature that looks like a MoViNet stream model and pair its states.
+
+    ``signatures`` maps a signature key to its (input details, output details) by name.
+    Raises :class:`ModelError` naming what is missing when no signature fits.
+    """
+    if not signatures:
+        raise ModelError(f"{path} is not a MoViNet stream model: it has no signature; export it with one")
+    problems = []
+    # Official models use 'serving_default'; fine-tuned exports often use 'call'.
+    for key in sorted(signatures, key=lambda k: k != "serving_default"):
+        inputs, outputs = signatures[key]
+        try:
+            return _match_roles(key, inputs, outputs)
+        except ValueError as exc:
+            problems.append(f"signature {key!r}: {exc}")
+    raise ModelError(f"{path} is not a MoViNet stream model ({'; '.join(problems)}): pass a MoViNet *stream* .tflite")
+
+
+def _match_roles(key: str, inputs: dict, outputs: dict) -> StreamSignature:
+    specs_in = {n: TensorSpec.from_details(n, d) for n, d in inputs.items()}
+    specs_out = {n: TensorSpec.from_details(n, d) for n, d in outputs.items()}
+    images = [s for s in specs_in.values() if len(s.shape) == 5 and s.shape[1] == 1 and s.shape[4] == 3]
+    if not images:
+        raise ValueError("no [1, 1, H, W, 3] image input")
+    image = next((s for s in images if s.name == "image"), images[0])
+    states = []
+    for name, spec in specs_in.items():
+        if spec is image:
+            continue
+        out = specs_out.get(name)
+        if out is None:
+            raise ValueError(f"input {name!r} has no output of the same name to feed back")
+        if out.shape != spec.shape or out.dtype != spec.dtype:
+            raise ValueError(f"state {name!r} is {spec.shape} {spec.dtype} in but {out.shape} {out.dtype} out")
+        states.append((spec, out))
+    if not states:
+        raise ValueError("no state inputs (is this a base model rather than a stream model?)")
+    heads = [s for n, s in specs_out.items() if n not in specs_in and len(s.shape) == 2]
+    if not heads:
+        raise ValueError("no [1, classes] logits output")
+    logits = next((s for s in heads if s.name == "logits"), heads[0])
+    return StreamSignature(key, image, logits, tuple(states))
+
+
+class MovinetStream:
+    """One MoViNet stream: feed frames in order with :meth:`step`, start over with :meth:`reset`.
+
+    Example::
+
+        model = MovinetStream("models/movinet_a0_stream_int8.tflite")
+        for frame in frames_at_5_fps:            # BGR uint8, any size
+            logits = model.step(frame)
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        num_threads: int = 1,
+        runtime: Runtime | None = None,
+        crop: str = "center",
+    ) -> None:
+        self.path = Path(model_path)
+        self.runtime = runtime or load_runtime("auto")
+        self.crop = crop
+        _check_file(self.path)
+        try:
+            self._interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+            signatures = self._read_signatures()
+        except (ValueError, RuntimeError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load model {self.path} ({first_line}): download it again with ./setup.sh") from None
+        self.signature = find_stream_signature(signatures, self.path)
+        sig = self.signature
+        self.input_size = (sig.image.shape[3], sig.image.shape[2])  # (width, height)
+        self.num_classes = sig.logits.shape[1]
+        self.state_bytes = sum(i.dtype.itemsize * int(np.prod(i.shape)) for i, _ in sig.states)
+        tensor = self._interpreter.tensor
+        # Accessor functions are cached; the numpy views they return must not outlive a call,
+        # because the interpreter refuses to invoke while views into its buffers exist.
+        self._image = tensor(sig.image.index)
+        self._logits_index = sig.logits.index
+        # Most states (30 of 43 in A0) are the very same tensor in and out: nothing to copy.
+        self._feedback: list[tuple[Callable[[], np.ndarray], Callable[[], np.ndarray]]] = [
+            (tensor(i.index), tensor(o.index)) for i, o in sig.states if i.index != o.index
+        ]
+        self._state_inputs = [(tensor(i.index), i.zero_point if i.quantized else 0) for i, _ in sig.states]
+        self.fed_back_bytes = sum(i.dtype.itemsize * int(np.prod(i.shape)) for i, o in sig.states if i.index != o.index)
+        self.frames_since_reset = 0
+        self.reset()
+
+    def _read_signatures(self) -> dict[str, tuple[dict, dict]]:
+        signatures = {}
+        for key in self._interpreter.get_signature_list():
+            runner = self._interpreter.get_signature_runner(key)
+            if getattr(runner, "_subgraph_index", 0) != 0:
+                continue  # we invoke the primary subgraph directly
+            signatures[key] = (runner.get_input_details(), runner.get_output_details())
+        return signatures
+
+    def reset(self) -> None:
+        """Forget everything seen so far: states back to zero (the zero-point if quantized)."""
+        for accessor, zero in self._state_inputs:
+            accessor().fill(zero)
+        self.frames_since_reset = 0
+
+    def set_input(self, frame: np.ndarray) -> None:
+        """Preprocess a BGR frame straight into the model's image input buffer."""
+        rgb = resize_rgb(frame, self.input_size, self.crop)
+        image = self._image()[0, 0]
+        spec = self.signature.image
+        if spec.dtype == np.float32:
+            fill_input(image, rgb)
+        else:  # a quantized image input: q = x / scale + zero_point
+            pixels = np.empty(rgb.shape, np.float32)
+            fill_input(pixels, rgb)
+            info = np.iinfo(spec.dtype)
+            image[...] = np.clip(np.rint(pixels / spec.scale + spec.zero_point), info.min, info.max)
+
+    def invoke(self) -> np.ndarray:
+        """Run the model on the image already in the input buffer; return float logits."""
+        self._interpreter.invoke()
+        for dst, src in self._feedback:
+            np.copyto(dst(), src())
+        self.frames_since_reset += 1
+        logits = self._interpreter.get_tensor(self._logits_index)[0]
+        spec = self.signature.logits
+        if spec.quantized:
+            return (logits.astype(np.float32) - spec.zero_point) * spec.scale
+        return logits
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        """Feed the next frame (BGR, any size and common dtype) and return the logits."""
+        self.set_input(frame)
+        return self.invoke()
+
+    def timed_step(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """:meth:`step`, also returning the model's own time (invoke + state feedback) in ms."""
+        self.set_input(frame)
+        start = time.perf_counter()
+        logits = self.invoke()
+        return logits, (time.perf_counter() - start) * 1000.0

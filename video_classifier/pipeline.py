@@ -1,0 +1,205 @@
+"""Capture and inference in their own threads, so that neither waits for the other or the display.
+
+    source --capture thread--> pacer --Handoff--> inference thread --> sinks (log, events)
+       \\--> latest frame (for the window)          \\--> latest prediction (for the window)
+
+The window (or the headless reporter) runs in the main thread and only reads the latest
+frame and prediction; OpenCV's GUI must live in the main thread anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+from utils.rates import RateMeter
+from video_classifier.classifier import ActionClassifier
+from video_classifier.handoff import Closed, Handoff
+from video_classifier.pacer import Pacer
+from video_classifier.results import Prediction
+from video_classifier.sources import Frame, FrameSource
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """Receives every prediction, in the inference thread."""
+
+    def write(self, prediction: Prediction) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Pipeline:
+    """Runs a source through the pacer into the classifier and hands results to sinks.
+
+    ``realtime`` plays video files at their own pace (for watching); without it a file is
+    read as fast as the model goes and no paced frame is skipped. Live cameras are always
+    real-time and drop paced frames the model has no time for (counted in :attr:`skipped`).
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        classifier: ActionClassifier,
+        fps: float = 5.0,
+        sinks: list[Sink] | None = None,
+        realtime: bool = True,
+        model_delay_s: float = 0.0,
+        max_predictions: int | None = None,
+    ) -> None:
+        self.source = source
+        self.classifier = classifier
+        self.pacer = Pacer(fps)
+        self.sinks = sinks or []
+        self.realtime = realtime
+        self.model_delay_s = model_delay_s  # test hook: simulates a slower board
+        self.max_predictions = max_predictions
+        self.camera_rate = RateMeter()
+        self.model_rate = RateMeter()
+        self.error: BaseException | None = None
+        self.frames_captured = 0
+        self.predictions = 0
+        self._handoff: Handoff[Frame] = Handoff(lossless=not (source.live or realtime))
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._unpaused = threading.Event()
+        self._unpaused.set()
+        self._reset_requested = threading.Event()
+        self._lock = threading.Condition()
+        self._latest_frame: Frame | None = None
+        self._frame_version = 0
+        self._latest_prediction: Prediction | None = None
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._capture_loop,), name="capture", daemon=True),
+            threading.Thread(target=self._guard, args=(self._inference_loop,), name="inference", daemon=True),
+        ]
+
+    # -- control, from the main thread ---------------------------------------------------
+    def start(self) -> Pipeline:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask both threads to end and wait for them (bounded: a blocked camera read is left)."""
+        self._stop.set()
+        self._unpaused.set()
+        self._handoff.close()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the stream has ended (or failed); True if it has."""
+        return self._finished.wait(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    @property
+    def skipped(self) -> int:
+        """Paced frames the model had no time for."""
+        return self._handoff.dropped
+
+    def request_reset(self) -> None:
+        """Reset the model's state before its next frame (done in the inference thread)."""
+        self._reset_requested.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    def set_paused(self, paused: bool) -> None:
+        """Freeze the picture and the model (a video file also stops advancing)."""
+        if paused:
+            self._unpaused.clear()
+        else:
+            self._unpaused.set()
+
+    def latest(self) -> tuple[Frame | None, Prediction | None]:
+        with self._lock:
+            return self._latest_frame, self._latest_prediction
+
+    def wait_for_frame(self, seen_version: int, timeout: float) -> tuple[int, Frame | None]:
+        """Wait for a frame newer than ``seen_version``; returns (version, frame or None)."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._frame_version != seen_version or self.finished, timeout)
+            if self._frame_version == seen_version:
+                return seen_version, None
+            return self._frame_version, self._latest_frame
+
+    # -- threads -------------------------------------------------------------------------
+    def _guard(self, loop) -> None:
+        try:
+            loop()
+        except BaseException as exc:  # reported by the main thread, which owns the exit path
+            if self.error is None:
+                self.error = exc
+            self._stop.set()
+            self._handoff.close()
+            self._finish()
+
+    def _finish(self) -> None:
+        self._finished.set()
+        with self._lock:
+            self._lock.notify_all()
+
+    def _capture_loop(self) -> None:
+        started = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if not self._unpaused.is_set():
+                    paused_at = time.monotonic()
+                    self._unpaused.wait()
+                    started += time.monotonic() - paused_at
+                frame = self.source.read()
+                if frame is None:
+                    break
+                if self.realtime and not self.source.live:
+                    delay = started + frame.timestamp - time.monotonic()
+                    if delay > 0 and self._stop.wait(delay):
+                        break
+                self.frames_captured += 1
+                self.camera_rate.tick()
+                with self._lock:
+                    self._latest_frame = frame
+                    self._frame_version += 1
+                    self._lock.notify_all()
+                if self.pacer.take(frame.timestamp):
+                    while not self._handoff.put(frame, timeout=0.2):
+                        if self._stop.is_set():
+                            return
+        finally:
+            self._handoff.close()
+
+    def _inference_loop(self) -> None:
+        while True:
+            try:
+                frame = self._handoff.get(timeout=0.5)
+            except Closed:
+                break
+            if frame is None:
+                continue
+            if self._reset_requested.is_set():
+                self._reset_requested.clear()
+                self.classifier.reset()
+            probabilities, ms = self.classifier.scores(frame.image)
+            if self.model_delay_s:
+                time.sleep(self.model_delay_s)
+            prediction = Prediction(frame.index, frame.timestamp, self.classifier.top(probabilities), ms, self.skipped)
+            self.predictions += 1
+            self.model_rate.tick()
+            with self._lock:
+                self._latest_prediction = prediction
+            for sink in self.sinks:
+                sink.write(prediction)
+            if self.max_predictions and self.predictions >= self.max_predictions:
+                self._stop.set()
+                self._handoff.close()
+                break
+        self._finish()

@@ -1,0 +1,74 @@
+"""Turn a camera frame into the pixels a MoViNet stream model expects.
+
+Steps: centre square crop (or none, squashing the whole frame), resize to the model size,
+BGR to RGB, scale to [0, 1]. Frames of any common layout are accepted: grey, BGR, BGRA,
+8- or 16-bit integers, or floats in [0, 1].
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CROP_CHOICES = ("center", "none")
+
+# cv2.resize handles these dtypes natively; anything else goes through float32 first.
+_RESIZABLE = (np.uint8, np.uint16, np.float32)
+_SCALE = {np.dtype(np.uint8): np.float32(1 / 255), np.dtype(np.uint16): np.float32(1 / 65535)}
+
+
+def center_square(frame: np.ndarray) -> np.ndarray:
+    """The largest centred square of ``frame`` (a view, no copy)."""
+    height, width = frame.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return frame[top : top + side, left : left + side]
+
+
+def resize_rgb(frame: np.ndarray, size: tuple[int, int], crop: str = "center") -> np.ndarray:
+    """Crop, resize to ``size`` (width, height) and convert to 3-channel RGB; the dtype is kept
+    for uint8, uint16 and float32 frames, other dtypes become float32.
+
+    Raises ``ValueError`` for frames that are not 2-D images with 1, 3 or 4 channels.
+    """
+    if frame.ndim not in (2, 3) or frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"a frame must be an HxW or HxWxC image, got shape {frame.shape}")
+    channels = 1 if frame.ndim == 2 else frame.shape[2]
+    if channels not in (1, 3, 4):
+        raise ValueError(f"a frame must have 1, 3 or 4 channels, got {channels}")
+    if crop == "center":
+        frame = center_square(frame)
+    if frame.dtype.type not in _RESIZABLE:
+        frame = frame.astype(np.float32)
+    small = _shrink(frame, size)
+    if small.ndim == 2 or small.shape[2] == 1:
+        return cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB if small.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
+
+
+def _shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize with area averaging, the quality that matters for the model (jumping jacks scores
+    0.45 with it and 0.25 with plain bilinear), at a fraction of INTER_AREA's cost on large frames:
+    bilinear to twice the target first, then an exact 2:1 area reduction (0.4 ms instead of 4.6 ms
+    for a 1080p frame)."""
+    width, height = size
+    if frame.shape[0] > 2 * height and frame.shape[1] > 2 * width:
+        frame = cv2.resize(frame, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def fill_input(dst: np.ndarray, rgb: np.ndarray) -> None:
+    """Write ``rgb`` scaled to [0, 1] into the float32 array ``dst`` without a temporary."""
+    scale = _SCALE.get(rgb.dtype)
+    if scale is None:  # floats are taken to be in [0, 1] already
+        np.clip(rgb, 0.0, 1.0, out=dst, casting="unsafe")
+    else:
+        np.multiply(rgb, scale, out=dst, casting="unsafe")
+
+
+def to_model_input(frame: np.ndarray, size: tuple[int, int], crop: str = "center") -> np.ndarray:
+    """A float32 ``[1, 1, H, W, 3]`` array in [0, 1], as a MoViNet stream model takes it."""
+    width, height = size
+    out = np.empty((1, 1, height, width, 3), np.float32)
+    fill_input(out[0, 0], resize_rgb(frame, size, crop))
+    return out

@@ -1,0 +1,49 @@
+"""Where predictions go besides the window: JSON lines on stdout or in a file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from video_classifier.errors import UserError
+from video_classifier.results import Prediction
+
+
+class JsonLinesLog:
+    """Writes one JSON object per prediction; each line is flushed so that a crash, Ctrl-C or
+    power cut never leaves a half-written record behind what was already written."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        if target == "-":
+            self._stream: TextIO = sys.stdout
+        else:
+            path = Path(target)
+            try:
+                self._stream = path.open("a", encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"cannot open log file {path} ({exc.strerror}): choose a writable path for --log") from None
+
+    def write_record(self, record: dict) -> None:
+        """Append one record as a JSON line."""
+        try:
+            self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._stream.flush()
+        except OSError as exc:
+            raise UserError(
+                f"cannot write to log {self.target} ({exc.strerror}): free some space or choose another --log"
+            ) from None
+
+    def write(self, prediction: Prediction) -> None:
+        self.write_record(prediction.to_json())
+
+    def close(self) -> None:
+        try:
+            if self._stream is sys.stdout:
+                self._stream.flush()
+            else:
+                self._stream.close()
+        except OSError:
+            pass  # a failed write was already reported by write_record

@@ -1,0 +1,223 @@
+"""Frame sources: the Pi camera (picamera2), a USB camera or a video file, behind one interface.
+
+Every source yields :class:`Frame` objects carrying the frame's capture time, which is what the
+pacer uses to pick frames at the model's rate. ``open_source`` decides what a ``--camera``
+string means; everything else just calls :meth:`FrameSource.read`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from video_classifier.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One picture (BGR uint8) and when it was captured, in seconds since the source started."""
+
+    image: np.ndarray
+    timestamp: float
+    index: int
+
+
+class FrameSource:
+    """Base of all sources. ``live`` sources drop frames rather than queue them."""
+
+    live = True
+    name = "source"
+
+    def read(self) -> Frame | None:
+        """The next frame, or None when the stream has ended."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device or file. Safe to call twice."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoFileSource(FrameSource):
+    """Frames of a video file, timestamped by the file's frame rate (not by the wall clock)."""
+
+    live = False
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        if not self.path.is_file():
+            what = "is a directory" if self.path.is_dir() else "not found"
+            raise SourceError(f"video {what}: {self.path}: pass a video file, a camera index or 'picamera2' with --camera")
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise SourceError(f"cannot decode {self.path}: not a video OpenCV can read (try converting it to mp4)")
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        # Some containers report 0 or absurd rates; fall back to the decoder's own clock then.
+        self.fps = fps if 0 < fps < 1000 else 0.0
+        self.expected_frames = max(int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        self._index = 0
+        self._first = self.read_raw()
+        if self._first is None:
+            self.close()
+            raise SourceError(f"video {self.path} has no frames that can be decoded: check the file")
+
+    def read_raw(self) -> Frame | None:
+        ok, image = self._capture.read()
+        if not ok or image is None:
+            return None
+        # POS_MSEC is unreliable (AVI reports the next frame's time and 0 at the end).
+        timestamp = self._index / self.fps if self.fps else self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        frame = Frame(image, timestamp, self._index)
+        self._index += 1
+        return frame
+
+    def read(self) -> Frame | None:
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        frame = self.read_raw()
+        if frame is None and self.expected_frames and self._index < self.expected_frames - 1:
+            log.warning("%s ended early: decoded %d of %d frames (file truncated?)", self.name, self._index, self.expected_frames)
+        return frame
+
+    @property
+    def frames_read(self) -> int:
+        return self._index
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class OpenCVCameraSource(FrameSource):
+    """A USB (V4L2) camera through OpenCV, timestamped by the monotonic clock at capture."""
+
+    def __init__(self, index: int, width: int, height: int) -> None:
+        self.name = f"camera {index}"
+        self._capture = cv2.VideoCapture(index)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise SourceError(
+                f"camera {index} cannot be opened (absent or busy): check `ls /dev/video*`, "
+                "or use --camera picamera2 for a Pi camera"
+            )
+        self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self._start = time.monotonic()
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        ok, image = self._capture.read()
+        if not ok or image is None:
+            raise SourceError(f"{self.name} stopped delivering frames (unplugged?): reconnect it and start again")
+        frame = Frame(image, time.monotonic() - self._start, self._index)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class Picamera2Source(FrameSource):
+    """The Raspberry Pi camera through picamera2 (libcamera), timestamped by the sensor."""
+
+    name = "picamera2"
+
+    def __init__(self, width: int, height: int, fps: float = 30.0, hflip: bool = False, vflip: bool = False) -> None:
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise SourceError(
+                "picamera2 is not installed: on a Pi run ./setup.sh (it installs python3-picamera2 "
+                "and a venv with --system-site-packages), or use --camera 0 for a USB camera"
+            ) from None
+        if not Picamera2.global_camera_info():
+            raise SourceError(
+                "no Pi camera detected: check the ribbon cable and `rpicam-hello --list-cameras`, "
+                "or use --camera 0 for a USB camera"
+            )
+        try:
+            self._camera = Picamera2()
+        except (RuntimeError, IndexError) as exc:
+            raise SourceError(f"the Pi camera cannot be opened ({exc}): is another program using it?") from None
+        try:
+            frame_us = int(round(1_000_000 / fps))
+            # RGB888 is B, G, R in memory: exactly OpenCV's BGR order, no conversion needed.
+            extra = {"transform": _transform(hflip, vflip)} if hflip or vflip else {}
+            config = self._camera.create_video_configuration(
+                main={"size": (width, height), "format": "RGB888"},
+                controls={"FrameDurationLimits": (frame_us, frame_us)},
+                **extra,
+            )
+            self._camera.configure(config)
+            self._camera.start()
+        except Exception as exc:  # libcamera raises plain RuntimeErrors for busy or unsupported setups
+            self.close()
+            raise SourceError(f"the Pi camera cannot be started ({exc}): is another program using it?") from None
+        self._first_ns: int | None = None
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        request = self._camera.capture_request()
+        try:
+            image = request.make_array("main")
+            sensor_ns = request.get_metadata().get("SensorTimestamp")
+        finally:
+            request.release()
+        if sensor_ns is None:
+            sensor_ns = time.monotonic_ns()
+        if self._first_ns is None:
+            self._first_ns = sensor_ns
+        frame = Frame(image, (sensor_ns - self._first_ns) / 1e9, self._index)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        camera = getattr(self, "_camera", None)
+        if camera is None:
+            return
+        self._camera = None
+        try:
+            camera.stop()
+        finally:
+            camera.close()
+
+
+def _transform(hflip: bool, vflip: bool):
+    from libcamera import Transform
+
+    return Transform(hflip=int(hflip), vflip=int(vflip))
+
+
+def picamera2_available() -> bool:
+    """Whether the picamera2 module can be imported (it is only packaged for Raspberry Pi OS)."""
+    return importlib.util.find_spec("picamera2") is not None
+
+
+def default_camera() -> str:
+    """``picamera2`` on a Pi with the module installed, else the first USB camera."""
+    return "picamera2" if picamera2_available() else "0"
+
+
+def open_source(
+    spec: str, width: int = 640, height: int = 480, camera_fps: float = 30.0, hflip: bool = False, vflip: bool = False
+) -> FrameSource:
+    """Open what a ``--camera`` string names: ``picamera2``, a camera index, or a video path."""
+    if spec == "picamera2":
+        return Picamera2Source(width, height, camera_fps, hflip, vflip)
+    if spec.isdigit():
+        return OpenCVCameraSource(int(spec), width, height)
+    return VideoFileSource(spec)

@@ -1,0 +1,101 @@
+"""The OpenCV window: every camera frame with the latest actions drawn on it.
+
+Runs in the main thread and never waits for the model: it redraws the newest frame with
+whatever prediction is newest, so the picture stays smooth however slow the model is.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import cv2
+
+from utils.overlay import OverlayStatus, draw_overlay
+from utils.rates import RateMeter
+from video_classifier.pipeline import Pipeline
+
+KEYS_HELP = "keys: q/Esc quit, r reset, f fullscreen, space pause"
+
+
+class Viewer:
+    """Shows a running :class:`Pipeline` until the stream ends or the user quits."""
+
+    def __init__(
+        self, pipeline: Pipeline, model_name: str, title: str = "MoViNet action recognition", fullscreen: bool = False
+    ) -> None:
+        self.pipeline = pipeline
+        self.model_name = model_name
+        self.title = title
+        self.fullscreen = fullscreen
+        self.display_rate = RateMeter()
+        self.frames_shown = 0
+
+    def run(self) -> None:
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+        self._apply_fullscreen()
+        print(KEYS_HELP, file=sys.stderr)
+        version = 0
+        frame = None
+        try:
+            while not self.pipeline.finished:
+                version, new = self.pipeline.wait_for_frame(version, timeout=0.05)
+                if new is not None and not self.pipeline.paused:
+                    frame = new
+                    self.display_rate.tick()
+                if frame is not None and (new is not None or self.pipeline.paused):
+                    cv2.imshow(self.title, draw_overlay(frame.image.copy(), self._status()))
+                    self.frames_shown += 1
+                if not self._handle_key(cv2.waitKey(1) & 0xFF):
+                    return
+                if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+                    return  # closed with the window manager's button
+        finally:
+            cv2.destroyAllWindows()
+            cv2.waitKey(1)
+
+    def _status(self) -> OverlayStatus:
+        _, prediction = self.pipeline.latest()
+        return OverlayStatus(
+            top=prediction.top if prediction else [],
+            display_fps=self.display_rate.rate(),
+            model_fps=self.pipeline.model_rate.rate(),
+            inference_ms=prediction.inference_ms if prediction else 0.0,
+            skipped=self.pipeline.skipped,
+            model_name=self.model_name,
+            note="paused" if self.pipeline.paused else "",
+        )
+
+    def _handle_key(self, key: int) -> bool:
+        """Act on a key press; False means quit."""
+        if key in (ord("q"), 27):
+            return False
+        if key == ord("r"):
+            self.pipeline.request_reset()
+        elif key == ord("f"):
+            self.fullscreen = not self.fullscreen
+            self._apply_fullscreen()
+        elif key == ord(" "):
+            self.pipeline.set_paused(not self.pipeline.paused)
+        return True
+
+    def _apply_fullscreen(self) -> None:
+        mode = cv2.WINDOW_FULLSCREEN if self.fullscreen else cv2.WINDOW_NORMAL
+        cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, mode)
+
+
+def report_headless(pipeline: Pipeline, interval_s: float = 1.0, stream=sys.stderr) -> None:
+    """Print the current top actions once per ``interval_s`` until the stream ends."""
+    last = None
+    while not pipeline.wait(interval_s):
+        _, prediction = pipeline.latest()
+        if prediction is None or prediction is last:
+            continue
+        last = prediction
+        top = ", ".join(f"{c.label} {c.score:.2f}" for c in prediction.top)
+        print(
+            f"[{time.strftime('%H:%M:%S')}] {top}  ({pipeline.model_rate.rate():.1f} fps, "
+            f"{prediction.inference_ms:.1f} ms, skipped {pipeline.skipped})",
+            file=stream,
+            flush=True,
+        )
