@@ -126,12 +126,13 @@ def run(args: argparse.Namespace) -> int:
         max_predictions=args.max_frames,
     )
     print(f"source: {source.name}, model fed at {args.fps:g} fps", file=sys.stderr)
+    viewer = None if args.no_display else Viewer(pipeline, model.path.stem, fullscreen=args.fullscreen)
     try:
         pipeline.start()
-        if args.no_display:
+        if viewer is None:
             report_headless(pipeline)
         else:
-            Viewer(pipeline, model.path.stem, fullscreen=args.fullscreen).run()
+            viewer.run()
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)
     finally:
@@ -141,8 +142,9 @@ def run(args: argparse.Namespace) -> int:
             sink.close()
     if pipeline.error is not None:
         raise pipeline.error
+    shown = f", {viewer.frames_shown} shown" if viewer else ""
     print(
-        f"done: {pipeline.frames_captured} frames read, {pipeline.predictions} classified, {pipeline.skipped} skipped",
+        f"done: {pipeline.frames_captured} frames read, {pipeline.predictions} classified, {pipeline.skipped} skipped{shown}",
         file=sys.stderr,
     )
     return 0

@@ -71,7 +71,10 @@ def draw_overlay(frame: np.ndarray, status: OverlayStatus) -> np.ndarray:
         parts.append(status.model_name)
     footer = "  |  ".join(parts)
     small = font * 0.8
-    (_, text_h), base = cv2.getTextSize(footer, FONT, small, thick)
+    (text_w, text_h), base = cv2.getTextSize(footer, FONT, small, thick)
+    if text_w > w - 2 * pad:  # shrink to fit narrow frames rather than cut the end off
+        small *= (w - 2 * pad) / text_w
+        (text_w, text_h), base = cv2.getTextSize(footer, FONT, small, thick)
     _shade(frame, 0, h - text_h - base - 2 * pad, w, h)
     cv2.putText(frame, footer, (pad, h - pad - base), FONT, small, WHITE, thick, cv2.LINE_AA)
 

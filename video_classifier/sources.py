@@ -171,7 +171,10 @@ class Picamera2Source(FrameSource):
         self._index = 0
 
     def read(self) -> Frame | None:
-        request = self._camera.capture_request()
+        try:
+            request = self._camera.capture_request()
+        except Exception as exc:  # libcamera reports a lost camera as a RuntimeError or a time-out
+            raise SourceError(f"the Pi camera stopped delivering frames ({exc}): check the cable and start again") from None
         try:
             image = request.make_array("main")
             sensor_ns = request.get_metadata().get("SensorTimestamp")

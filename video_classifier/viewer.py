@@ -32,8 +32,10 @@ class Viewer:
         self.frames_shown = 0
 
     def run(self) -> None:
-        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+        # GUI_NORMAL: no Qt toolbar or status bar, just the picture; KEEPRATIO when resized.
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         self._apply_fullscreen()
+        sized = False
         print(KEYS_HELP, file=sys.stderr)
         version = 0
         frame = None
@@ -43,6 +45,9 @@ class Viewer:
                 if new is not None and not self.pipeline.paused:
                     frame = new
                     self.display_rate.tick()
+                    if not sized:  # start at the camera's own size, 1:1 pixels
+                        cv2.resizeWindow(self.title, frame.image.shape[1], frame.image.shape[0])
+                        sized = True
                 if frame is not None and (new is not None or self.pipeline.paused):
                     cv2.imshow(self.title, draw_overlay(frame.image.copy(), self._status()))
                     self.frames_shown += 1

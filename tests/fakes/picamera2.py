@@ -1,0 +1,106 @@
+"""A stand-in for the ``picamera2`` module: the camera hardware is the one thing tests fake.
+
+It has the parts of picamera2's API the app uses and serves the frames of a real clip, resized
+to the configured size, at the configured frame rate in real time, with sensor timestamps in
+nanoseconds, like a camera would. Settings come from the environment, so that it also works in
+a subprocess (put ``tests/fakes`` on ``PYTHONPATH``):
+
+    FAKE_PICAMERA2_CLIP        the clip to serve (looped)
+    FAKE_PICAMERA2_FAIL_AFTER  raise like a disconnected camera after this many frames
+    FAKE_PICAMERA2_RECORD      append one line per API call (e.g. "close") to this file
+    FAKE_PICAMERA2_CAMERAS     number of cameras attached (default 1)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import cv2
+
+
+def _record(event: str) -> None:
+    path = os.environ.get("FAKE_PICAMERA2_RECORD")
+    if path:
+        with open(path, "a") as f:
+            f.write(event + "\n")
+
+
+class _Request:
+    def __init__(self, image, timestamp_ns: int) -> None:
+        self._image = image
+        self._metadata = {"SensorTimestamp": timestamp_ns, "FrameDuration": 33333}
+        self.released = False
+
+    def make_array(self, name: str):
+        assert name == "main" and not self.released
+        return self._image.copy()
+
+    def get_metadata(self) -> dict:
+        return dict(self._metadata)
+
+    def release(self) -> None:
+        self.released = True
+
+
+class Picamera2:
+    instances: list[Picamera2] = []
+
+    @staticmethod
+    def global_camera_info() -> list[dict]:
+        count = int(os.environ.get("FAKE_PICAMERA2_CAMERAS", "1"))
+        return [{"Model": "imx708", "Num": i} for i in range(count)]
+
+    def __init__(self, camera_num: int = 0) -> None:
+        self._clip = os.environ["FAKE_PICAMERA2_CLIP"]
+        self._fail_after = int(os.environ.get("FAKE_PICAMERA2_FAIL_AFTER", "0"))
+        self._capture = cv2.VideoCapture(self._clip)
+        self._config: dict | None = None
+        self.started = False
+        self.closed = False
+        self.frames = 0
+        Picamera2.instances.append(self)
+        _record("open")
+
+    def create_video_configuration(self, main=None, controls=None, **kwargs) -> dict:
+        return {"main": dict(main or {}), "controls": dict(controls or {}), **kwargs}
+
+    def configure(self, config: dict) -> None:
+        assert config["main"].get("format") == "RGB888"
+        self._config = config
+        _record("configure")
+
+    def start(self) -> None:
+        assert self._config is not None, "configure() before start()"
+        limits = self._config["controls"].get("FrameDurationLimits", (33333, 33333))
+        self._period_ns = int(limits[0]) * 1000
+        self._t0 = time.monotonic_ns()
+        self._sensor0 = 1_000_000_000_000  # sensor clocks do not start at zero
+        self.started = True
+        _record("start")
+
+    def capture_request(self) -> _Request:
+        assert self.started and not self.closed
+        if self._fail_after and self.frames >= self._fail_after:
+            raise RuntimeError("Camera frontend has timed out!")
+        due = self._t0 + self.frames * self._period_ns
+        delay = (due - time.monotonic_ns()) / 1e9
+        if delay > 0:
+            time.sleep(delay)
+        ok, image = self._capture.read()
+        if not ok:  # loop the clip, like a camera that never ends
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = self._capture.read()
+        image = cv2.resize(image, tuple(self._config["main"]["size"]))
+        request = _Request(image, self._sensor0 + self.frames * self._period_ns)
+        self.frames += 1
+        return request
+
+    def stop(self) -> None:
+        self.started = False
+        _record("stop")
+
+    def close(self) -> None:
+        self.closed = True
+        self._capture.release()
+        _record("close")

@@ -1,0 +1,96 @@
+"""The model download code against a real HTTP server on loopback."""
+
+import http.server
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+from conftest import ROOT, app_env, model_path
+
+from utils.fetch_models import MANIFEST, FetchError, fetch, fetch_one, sha256_of
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A folder served over HTTP on 127.0.0.1, holding copies of the real model files."""
+    root = tmp_path / "served"
+    root.mkdir()
+    for name in ("movinet_a0_stream_int8.tflite", "kinetics600_label_map.txt"):
+        shutil.copy(model_path(name), root / name)
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_good_download_lands_verified(served, tmp_path):
+    _, url = served
+    dest = tmp_path / "models"
+    reports = fetch(dest, base_url=url)
+    assert [r.split()[0] for r in reports] == ["fetched", "fetched"]
+    for item in MANIFEST[:2]:
+        assert sha256_of(dest / item.name) == item.sha256
+    assert sorted(p.name for p in dest.iterdir()) == ["kinetics600_label_map.txt", "movinet_a0_stream_int8.tflite"]
+    # Running again keeps the verified files.
+    assert all("already present" in r for r in fetch(dest, base_url=url))
+
+
+def test_a_wrong_checksum_is_rejected_and_leaves_nothing(served, tmp_path):
+    root, url = served
+    (root / "movinet_a0_stream_int8.tflite").write_bytes(b"TFL3 but tampered" * 1000)
+    dest = tmp_path / "models"
+    with pytest.raises(FetchError, match="expected 6125b36e"):
+        fetch_one(MANIFEST[0], dest, base_url=url)
+    assert not dest.exists() or list(dest.iterdir()) == []
+
+
+def test_an_unreachable_server_gives_a_clear_message(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "utils.fetch_models", "--dest", str(tmp_path / "m"), "--timeout", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=app_env(MOVINET_MODELS_URL=f"http://127.0.0.1:{port}"),
+    )
+    assert result.returncode == 1
+    assert f"error: cannot reach http://127.0.0.1:{port}/movinet_a0_stream_int8.tflite" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "m" / "movinet_a0_stream_int8.tflite").exists()
+
+
+def test_a_missing_file_on_the_server_is_reported(served, tmp_path):
+    root, url = served
+    (root / "kinetics600_label_map.txt").unlink()
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch_one(MANIFEST[1], tmp_path, base_url=url)
+
+
+def test_models_are_copied_from_a_folder_with_checksums(tmp_path):
+    """What ./setup.sh --models-from DIR runs."""
+    source = model_path("movinet_a0_stream_int8.tflite").parent
+    dest = tmp_path / "models"
+    result = subprocess.run(
+        [sys.executable, "-m", "utils.fetch_models", "--dest", str(dest), "--from", str(source)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sha256_of(dest / "movinet_a0_stream_int8.tflite") == MANIFEST[0].sha256

@@ -1,0 +1,130 @@
+"""The Pi camera path, with the camera hardware replaced by tests/fakes/picamera2.py."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, app_env, media_path, model_path
+
+from video_classifier.classifier import ActionClassifier
+from video_classifier.errors import SourceError
+from video_classifier.pipeline import Pipeline
+
+FAKES = ROOT / "tests" / "fakes"
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch, tmp_path):
+    """Installs the stand-in module as ``picamera2``, serving a real clip at 30 fps."""
+    monkeypatch.syspath_prepend(str(FAKES))
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+    monkeypatch.setenv("FAKE_PICAMERA2_CLIP", str(media_path("carving_ice.mp4")))
+    monkeypatch.setenv("FAKE_PICAMERA2_RECORD", str(tmp_path / "calls.txt"))
+    import picamera2
+
+    picamera2.Picamera2.instances.clear()
+    yield picamera2
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+
+
+class Recorder:
+    def __init__(self):
+        self.predictions = []
+
+    def write(self, prediction):
+        self.predictions.append(prediction)
+
+    def close(self):
+        pass
+
+
+def test_model_gets_frames_200_ms_apart_by_sensor_time(fake_picamera2, a0_path, labels_path, runtime):
+    from video_classifier.sources import Picamera2Source
+
+    classifier = ActionClassifier.open(a0_path, labels_path, runtime=runtime)
+    recorder = Recorder()
+    with Picamera2Source(640, 480, fps=30) as camera:
+        pipeline = Pipeline(camera, classifier, fps=5, sinks=[recorder], max_predictions=12).start()
+        assert pipeline.wait(20)
+        pipeline.stop()
+    assert pipeline.error is None
+    times = [p.time_s for p in recorder.predictions]
+    assert len(times) == 12
+    assert all(0.18 <= b - a <= 0.22 for a, b in zip(times, times[1:]))
+    assert pipeline.frames_captured >= 60  # the camera ran at 30 fps meanwhile
+    cam = fake_picamera2.Picamera2.instances[0]
+    assert cam.closed and not cam.started
+    assert cam._config["main"] == {"size": (640, 480), "format": "RGB888"}
+    assert cam._config["controls"]["FrameDurationLimits"] == (33333, 33333)
+    assert recorder.predictions[-1].top[0].label == "carving ice"
+
+
+def test_no_camera_attached_is_a_clear_error(fake_picamera2, monkeypatch):
+    from video_classifier.sources import Picamera2Source
+
+    monkeypatch.setenv("FAKE_PICAMERA2_CAMERAS", "0")
+    with pytest.raises(SourceError, match="no Pi camera detected"):
+        Picamera2Source(640, 480)
+
+
+def run_app(tmp_path, *args, **env):
+    record = tmp_path / "calls.txt"
+    cmd = [
+        sys.executable,
+        str(ROOT / "classify.py"),
+        "--model",
+        str(model_path("movinet_a0_stream_int8.tflite")),
+        "--labels",
+        str(model_path("kinetics600_label_map.txt")),
+        "--no-display",
+        *map(str, args),
+    ]
+    environment = app_env(
+        PYTHONPATH=str(FAKES), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")), FAKE_PICAMERA2_RECORD=str(record), **env
+    )
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment), record
+
+
+def calls(record: Path) -> list[str]:
+    return record.read_text().split()
+
+
+def test_picamera2_is_the_default_camera_and_is_closed_at_the_end(tmp_path):
+    proc, record = run_app(tmp_path, "--max-frames", "5", "--log", "-")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "source: picamera2" in err
+    assert len(out.splitlines()) == 5
+    assert calls(record) == ["open", "configure", "start", "stop", "close"]
+
+
+def test_a_camera_that_fails_mid_run_exits_2_and_is_closed(tmp_path):
+    proc, record = run_app(tmp_path, "--log", "-", FAKE_PICAMERA2_FAIL_AFTER="40")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1].startswith("error: the Pi camera stopped delivering frames")
+    assert "Traceback" not in err
+    assert all(json.loads(line) for line in out.splitlines())  # the log is complete
+    assert calls(record)[-2:] == ["stop", "close"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_cleanly_within_a_second(tmp_path, sig):
+    log = tmp_path / "log.jsonl"
+    proc, record = run_app(tmp_path, "--log", log)
+    deadline = time.monotonic() + 30
+    while not (log.exists() and len(log.read_text().splitlines()) >= 3):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 1.0
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert all(json.loads(line)["top"] for line in log.read_text().splitlines())
+    assert calls(record)[-2:] == ["stop", "close"]

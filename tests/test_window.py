@@ -1,0 +1,153 @@
+"""The real OpenCV window under Xvfb: overlay pixels, keys, smoothness with a slow model."""
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ARTIFACTS, ROOT, app_env, media_path, model_path
+
+from utils.overlay import BAR
+
+TITLE = "MoViNet action recognition"
+
+
+def start_app(display, *args, **env):
+    cmd = [
+        sys.executable,
+        str(ROOT / "classify.py"),
+        "--model",
+        str(model_path("movinet_a0_stream_int8.tflite")),
+        "--labels",
+        str(model_path("kinetics600_label_map.txt")),
+        *map(str, args),
+    ]
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=app_env(DISPLAY=display, **env),
+    )
+
+
+def xdotool(display, *args, timeout=20):
+    return subprocess.run(
+        ["xdotool", *args], capture_output=True, text=True, timeout=timeout, env=app_env(DISPLAY=display)
+    ).stdout.strip()
+
+
+def wait_for_window(display, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = xdotool(display, "search", "--name", TITLE)
+        if found:
+            return found.split()[0]
+        if proc.poll() is not None:
+            pytest.fail(f"app exited early: {proc.stderr.read()}")
+        time.sleep(0.2)
+    pytest.fail("the window did not appear")
+
+
+def wait_for_lines(path: Path, count: int, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"{path} did not reach {count} lines")
+
+
+def screenshot(display, window, name) -> np.ndarray:
+    """The window's pixels (BGR), also saved under artifacts/ for people to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    subprocess.run(["import", "-window", window, str(path)], check=True, timeout=30, env=app_env(DISPLAY=display))
+    image = cv2.imread(str(path))
+    assert image is not None
+    return image
+
+
+def finish(proc, timeout=20):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+@pytest.fixture
+def app_with_window(xvfb, tmp_path):
+    log = tmp_path / "log.jsonl"
+    proc = start_app(xvfb, "--camera", media_path("carving_ice.mp4"), "--log", log)
+    yield proc, wait_for_window(xvfb, proc), log
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_window_shows_the_overlay_and_q_quits(xvfb, app_with_window):
+    proc, window, log = app_with_window
+    wait_for_lines(log, 8)
+    shot = screenshot(xvfb, window, "window_carving_ice.png")
+    h, w = shot.shape[:2]
+    assert (w, h) == (360, 360)  # the clip's own size: no stretching
+    scale = h / 480
+    panel = shot[: int(120 * scale), : int(360 * scale)]
+    # The top-1 probability bar (green) spans almost the panel: carving ice scores ~0.98.
+    green = np.all(np.abs(panel.astype(int) - BAR) < 30, axis=2)
+    assert green.sum(axis=1).max() >= 0.85 * (int(360 * scale) - 2 * int(10 * scale))
+    # White label text in the panel and in the footer.
+    white = np.all(panel > 235, axis=2)
+    assert white.sum() > 100
+    assert np.all(shot[-int(30 * scale) :] > 200, axis=2).sum() > 40
+    xdotool(xvfb, "key", "--window", window, "q")
+    code, _, err = finish(proc)
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+def test_space_pauses_the_model_and_the_picture(xvfb, app_with_window):
+    proc, window, log = app_with_window
+    wait_for_lines(log, 3)
+    xdotool(xvfb, "key", "--window", window, "space")
+    time.sleep(0.5)
+    paused_at = len(log.read_text().splitlines())
+    time.sleep(1.0)
+    assert len(log.read_text().splitlines()) == paused_at
+    xdotool(xvfb, "key", "--window", window, "space")
+    wait_for_lines(log, paused_at + 3, timeout=5)
+    xdotool(xvfb, "key", "--window", window, "Escape")
+    assert finish(proc)[0] == 0
+
+
+def test_a_slow_model_does_not_slow_the_picture(xvfb):
+    """Each model frame takes 400 ms more: the model keeps up only with every other paced frame,
+    but the window still shows every camera frame and no backlog builds up."""
+    proc = start_app(xvfb, "--camera", media_path("carving_ice.mp4"), "--simulate-model-delay-ms", "400")
+    code, _, err = finish(proc, timeout=60)
+    assert code == 0, err
+    read, classified, skipped, shown = map(
+        int, re.search(r"done: (\d+) frames read, (\d+) classified, (\d+) skipped, (\d+) shown", err).groups()
+    )
+    assert read == 200
+    assert shown >= 0.9 * read  # the display kept the camera's pace
+    assert classified <= 6.7 / 0.4 + 2  # the model could not do more ...
+    assert skipped >= 10  # ... so paced frames were dropped, not queued
+    assert classified + skipped <= 35  # 34 paced frames in 6.7 s: nothing else was queued
+
+
+@pytest.mark.parametrize("display_args, env", [(["--display", ":57"], {}), ([], {"DISPLAY": ""})])
+def test_no_display_is_one_clear_line(display_args, env):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "classify.py"), "--camera", "0", *display_args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=app_env(**env),
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: cannot open a window")
+    assert "--no-display" in result.stderr and len(result.stderr.strip().splitlines()) == 1
