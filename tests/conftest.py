@@ -107,9 +107,10 @@ def xvfb():
         if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
             break
     display = f":{number}"
-    proc = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    # -noreset: by default the server resets when its last client leaves, and a window opened
+    # just after the app's probe connection closed would then fail to connect.
+    command = ["Xvfb", display, "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while not Path(f"/tmp/.X11-unix/X{number}").exists():
         if time.monotonic() > deadline or proc.poll() is not None:
