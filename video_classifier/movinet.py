@@ -200,9 +200,17 @@ class MovinetStream:
     def invoke(self) -> np.ndarray:
         """Run the model on the image already in the input buffer; return float logits."""
         self._interpreter.invoke()
+        self.feed_back_states()
+        return self.read_logits()
+
+    def feed_back_states(self) -> None:
+        """Copy each new state into its input buffer (only those that are separate tensors)."""
         for dst, src in self._feedback:
             np.copyto(dst(), src())
         self.frames_since_reset += 1
+
+    def read_logits(self) -> np.ndarray:
+        """The last invoke's logits as float32 (dequantized if the model outputs integers)."""
         logits = self._interpreter.get_tensor(self._logits_index)[0]
         spec = self.signature.logits
         if spec.quantized:

@@ -62,7 +62,7 @@ class Pipeline:
         self.error: BaseException | None = None
         self.frames_captured = 0
         self.predictions = 0
-        self._handoff: Handoff[Frame] = Handoff(lossless=not (source.live or realtime))
+        self._handoff: Handoff[tuple[Frame, float]] = Handoff(lossless=not (source.live or realtime))
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._unpaused = threading.Event()
@@ -70,7 +70,7 @@ class Pipeline:
         self._reset_requested = threading.Event()
         self._lock = threading.Condition()
         self._latest_frame: Frame | None = None
-        self._frame_version = 0
+        self._version = 0  # bumped by every new frame or prediction
         self._latest_prediction: Prediction | None = None
         self._threads = [
             threading.Thread(target=self._guard, args=(self._capture_loop,), name="capture", daemon=True),
@@ -125,13 +125,12 @@ class Pipeline:
         with self._lock:
             return self._latest_frame, self._latest_prediction
 
-    def wait_for_frame(self, seen_version: int, timeout: float) -> tuple[int, Frame | None]:
-        """Wait for a frame newer than ``seen_version``; returns (version, frame or None)."""
+    def wait_for_update(self, seen_version: int, timeout: float) -> int:
+        """Wait until a frame or prediction newer than ``seen_version`` is there, the stream
+        ends, or ``timeout`` passes; returns the current version."""
         with self._lock:
-            self._lock.wait_for(lambda: self._frame_version != seen_version or self.finished, timeout)
-            if self._frame_version == seen_version:
-                return seen_version, None
-            return self._frame_version, self._latest_frame
+            self._lock.wait_for(lambda: self._version != seen_version or self.finished, timeout)
+            return self._version
 
     # -- threads -------------------------------------------------------------------------
     def _guard(self, loop) -> None:
@@ -164,14 +163,15 @@ class Pipeline:
                     delay = started + frame.timestamp - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
                         break
+                received_at = time.monotonic()
                 self.frames_captured += 1
-                self.camera_rate.tick()
+                self.camera_rate.tick(received_at)
                 with self._lock:
                     self._latest_frame = frame
-                    self._frame_version += 1
+                    self._version += 1
                     self._lock.notify_all()
                 if self.pacer.take(frame.timestamp):
-                    while not self._handoff.put(frame, timeout=0.2):
+                    while not self._handoff.put((frame, received_at), timeout=0.2):
                         if self._stop.is_set():
                             return
         finally:
@@ -180,22 +180,27 @@ class Pipeline:
     def _inference_loop(self) -> None:
         while True:
             try:
-                frame = self._handoff.get(timeout=0.5)
+                item = self._handoff.get(timeout=0.5)
             except Closed:
                 break
-            if frame is None:
+            if item is None:
                 continue
+            frame, received_at = item
             if self._reset_requested.is_set():
                 self._reset_requested.clear()
                 self.classifier.reset()
             probabilities, ms = self.classifier.scores(frame.image)
             if self.model_delay_s:
                 time.sleep(self.model_delay_s)
-            prediction = Prediction(frame.index, frame.timestamp, self.classifier.top(probabilities), ms, self.skipped)
+            prediction = Prediction(
+                frame.index, frame.timestamp, self.classifier.top(probabilities), ms, self.skipped, received_at
+            )
             self.predictions += 1
             self.model_rate.tick()
             with self._lock:
                 self._latest_prediction = prediction
+                self._version += 1
+                self._lock.notify_all()  # the window shows a new result at once, not at the next frame
             for sink in self.sinks:
                 sink.write(prediction)
             if self.max_predictions and self.predictions >= self.max_predictions:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,7 +24,7 @@ class Prediction:
     top: list[Category]
     inference_ms: float
     skipped: int = 0  # paced frames the model had no time for so far
-    extra: dict = field(default_factory=dict)
+    received_at: float = 0.0  # time.monotonic() when the frame left the source, for latency
 
     def to_json(self) -> dict:
         """The ``--log`` record for this prediction."""
@@ -38,8 +38,8 @@ class Prediction:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Probabilities from logits; subtracting the maximum keeps ``exp`` from overflowing."""
-    shifted = np.asarray(logits, np.float64) - np.max(logits)
-    exp = np.exp(shifted)
+    logits = np.asarray(logits, np.float32)
+    exp = np.exp(logits - logits.max())
     return exp / exp.sum()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 
 import cv2
 
@@ -29,39 +30,46 @@ class Viewer:
         self.title = title
         self.fullscreen = fullscreen
         self.display_rate = RateMeter()
-        self.frames_shown = 0
+        self.frames_shown = 0  # distinct camera frames put on screen
+        # Seconds from a frame leaving the camera to its prediction being on screen.
+        self.latencies: deque[float] = deque(maxlen=10_000)
+        self._last_shown = None
 
     def run(self) -> None:
         # GUI_NORMAL: no Qt toolbar or status bar, just the picture; KEEPRATIO when resized.
         cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         self._apply_fullscreen()
-        sized = False
         print(KEYS_HELP, file=sys.stderr)
         version = 0
-        frame = None
+        shown = (None, None)
         try:
             while not self.pipeline.finished:
-                version, new = self.pipeline.wait_for_frame(version, timeout=0.05)
-                if new is not None and not self.pipeline.paused:
-                    frame = new
-                    self.display_rate.tick()
-                    if not sized:  # start at the camera's own size, 1:1 pixels
-                        cv2.resizeWindow(self.title, frame.image.shape[1], frame.image.shape[0])
-                        sized = True
-                if frame is not None and (new is not None or self.pipeline.paused):
-                    cv2.imshow(self.title, draw_overlay(frame.image.copy(), self._status()))
-                    self.frames_shown += 1
-                if not self._handle_key(cv2.waitKey(1) & 0xFF):
+                version = self.pipeline.wait_for_update(version, timeout=0.05)
+                frame, prediction = self.pipeline.latest()
+                if frame is not None and (frame is not shown[0] or prediction is not shown[1]):
+                    if frame is not shown[0]:
+                        self.display_rate.tick()
+                        self.frames_shown += 1
+                        if shown[0] is None:  # start at the camera's own size, 1:1 pixels
+                            cv2.resizeWindow(self.title, frame.image.shape[1], frame.image.shape[0])
+                    self._show(frame, prediction)
+                    shown = (frame, prediction)
+                key = cv2.waitKey(1) & 0xFF
+                if not self._handle_key(key):
                     return
+                if key == ord(" ") and frame is not None:
+                    self._show(frame, prediction)  # show or clear the "paused" note now
                 if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
                     return  # closed with the window manager's button
         finally:
             cv2.destroyAllWindows()
             cv2.waitKey(1)
 
-    def _status(self) -> OverlayStatus:
-        _, prediction = self.pipeline.latest()
-        return OverlayStatus(
+    def _show(self, frame, prediction) -> None:
+        if prediction is not None and prediction is not self._last_shown:
+            self._last_shown = prediction
+            self.latencies.append(time.monotonic() - prediction.received_at)
+        status = OverlayStatus(
             top=prediction.top if prediction else [],
             display_fps=self.display_rate.rate(),
             model_fps=self.pipeline.model_rate.rate(),
@@ -70,6 +78,7 @@ class Viewer:
             model_name=self.model_name,
             note="paused" if self.pipeline.paused else "",
         )
+        cv2.imshow(self.title, draw_overlay(frame.image.copy(), status))
 
     def _handle_key(self, key: int) -> bool:
         """Act on a key press; False means quit."""

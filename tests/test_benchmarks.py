@@ -1,0 +1,68 @@
+"""Smoke runs of the benchmark scripts: tables and JSON have the promised shape (no timing asserts)."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+from conftest import ROOT, app_env, media_path, model_path
+
+
+def test_model_benchmark_prints_a_row_and_writes_json_and_a_chart(tmp_path):
+    models, media = tmp_path / "models", tmp_path / "media"
+    models.mkdir()
+    media.mkdir()
+    (models / "movinet_a0_stream_int8.tflite").symlink_to(model_path("movinet_a0_stream_int8.tflite"))
+    (media / "carving_ice_rpi.mp4").symlink_to(media_path("carving_ice_rpi.mp4"))
+    out, chart = tmp_path / "bench.json", tmp_path / "bench.png"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.models",
+            "--models",
+            str(models),
+            "--media",
+            str(media),
+            "--threads",
+            "1",
+            "--runtimes",
+            "litert",
+            "--frames",
+            "5",
+            "--json",
+            str(out),
+            "--plot",
+            str(chart),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=app_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| model | MB | input | runtime | thr | invoke p50")
+    assert len(table) == 3 and "| movinet_a0_stream_int8 | 3.28 | 172x172 | litert" in table[2]
+    data = json.loads(out.read_text())
+    row = data["rows"][0]
+    for key in (
+        "invoke_p50",
+        "step_p50",
+        "step_p95",
+        "prep_p50",
+        "naive_p50",
+        "overhead",
+        "speedup",
+        "max_fps",
+        "startup_ms",
+        "rss_mb",
+        "agreement",
+        "top1",
+        "timings_ms",
+    ):
+        assert key in row
+    assert row["states"] == 43 and row["agreement"] == "1/1"
+    assert set(row["timings_ms"]["step"]) == {"p50", "p95", "mean"}
+    assert cv2.imread(str(chart)) is not None
