@@ -45,6 +45,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from video_classifier.preprocess import CROP_CHOICES
     from video_classifier.runtime import RUNTIME_CHOICES
@@ -71,6 +85,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--fps", type=_positive_float, default=5.0, help="frames per second given to the model (the models were trained at 5)"
     )
+    p.add_argument(
+        "--window",
+        type=_non_negative_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="the model remembers this many seconds (0: everything since start or reset)",
+    )
+    p.add_argument(
+        "--smooth",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="exponential smoothing of the scores, weight of the past in [0, 1) (0: off)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=_probability,
+        default=0.4,
+        help="an action event starts when the top action holds this score for --hold seconds",
+    )
+    p.add_argument("--hold", type=_positive_float, default=1.0, metavar="SECONDS", help="how long an action must hold")
     p.add_argument("--crop", choices=CROP_CHOICES, default="center", help="centre square crop, or squash the whole frame")
     p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help="TFLite runtime to use")
     p.add_argument("--no-display", action="store_true", help="no window: print actions to stderr")
@@ -92,6 +127,23 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def event_detector(args: argparse.Namespace, log):
+    """Action events go to the log; without a window they are also announced on stderr."""
+    from video_classifier.events import EventDetector
+
+    listeners, on_start = [], []
+    if log is not None:
+        listeners.append(lambda event: log.write_record(event.to_json()))
+    if args.no_display:
+        on_start.append(lambda e: print(f"action started: {e.label} at {e.start_s:.1f} s", file=sys.stderr, flush=True))
+        listeners.append(
+            lambda e: print(
+                f"action ended: {e.label}, {e.start_s:.1f}-{e.end_s:.1f} s, peak {max(e.scores):.2f}", file=sys.stderr, flush=True
+            )
+        )
+    return EventDetector(args.threshold, hold=max(1, round(args.hold * args.fps)), listeners=listeners, on_start=on_start)
+
+
 def run(args: argparse.Namespace) -> int:
     from utils.display import find_display, use_display
     from video_classifier.classifier import ActionClassifier
@@ -104,16 +156,27 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_display:
         use_display(*find_display(args.display))  # before anything slow: fail fast without a screen
     runtime = load_runtime(args.runtime)
+    window_frames = round(args.window * args.fps) or None
     classifier = ActionClassifier.open(
-        args.model, args.labels, DEFAULT_LABELS, k=args.top_k, num_threads=args.num_threads, runtime=runtime, crop=args.crop
+        args.model,
+        args.labels,
+        DEFAULT_LABELS,
+        k=args.top_k,
+        smoothing=args.smooth,
+        num_threads=args.num_threads,
+        runtime=runtime,
+        crop=args.crop,
+        window_frames=window_frames,
     )
     model = classifier.model
+    memory = f"remembers the last {args.window:g} s" if window_frames else "remembers everything since start"
     print(
         f"model: {model.path.name} ({model.input_size[0]}x{model.input_size[1]}, {model.num_classes} classes) "
-        f"on {runtime}, {args.num_threads} thread(s)",
+        f"on {runtime}, {args.num_threads} thread(s), {memory}",
         file=sys.stderr,
     )
-    sinks = [JsonLinesLog(args.log)] if args.log else []
+    log = JsonLinesLog(args.log) if args.log else None
+    sinks = [event_detector(args, log), *([log] if log else [])]
     camera = args.camera or default_camera()
     source = open_source(camera, args.width, args.height, args.camera_fps, args.hflip, args.vflip)
     pipeline = Pipeline(

@@ -25,6 +25,12 @@ def model_args():
     return ["--model", model_path("movinet_a0_stream_int8.tflite"), "--labels", model_path("kinetics600_label_map.txt")]
 
 
+def frame_records(text):
+    """The per-frame records of a JSON-lines log (event records carry a "type")."""
+    records = [json.loads(line) for line in text.splitlines()]
+    return [r for r in records if "type" not in r]
+
+
 def error_line(result):
     """The single line a failed run prints, checked to be free of tracebacks."""
     assert result.returncode == 2, result.stderr
@@ -38,7 +44,7 @@ def error_line(result):
 def test_headless_json_log_names_the_action(clip, label):
     result = classify(*model_args(), "--camera", media_path(clip), "--no-display", "--log", "-")
     assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in result.stdout.splitlines()]
+    records = frame_records(result.stdout)
     assert len(records) > 10
     assert set(records[0]) == {"frame", "time_s", "top", "inference_ms"}
     assert records[-1]["top"][0]["label"] == label
@@ -50,7 +56,7 @@ def test_log_file_gets_the_same_records(tmp_path):
     log = tmp_path / "run.jsonl"
     result = classify(*model_args(), "--camera", media_path("carving_ice_rpi.mp4"), "--no-display", "--log", log, "--top-k", "5")
     assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records = frame_records(log.read_text())
     assert len(records) == 22 and all(len(r["top"]) == 5 for r in records)
     assert records[-1]["top"][0]["label"] == "carving ice"
 
@@ -58,7 +64,7 @@ def test_log_file_gets_the_same_records(tmp_path):
 def test_max_frames_stops_early():
     result = classify(*model_args(), "--camera", media_path("carving_ice.mp4"), "--no-display", "--log", "-", "--max-frames", "3")
     assert result.returncode == 0, result.stderr
-    assert len(result.stdout.splitlines()) == 3
+    assert len(frame_records(result.stdout)) == 3
 
 
 def test_startup_reports_runtime_and_model():
@@ -75,7 +81,7 @@ def test_runtime_flag_picks_the_runtime(runtime):
     )
     assert result.returncode == 0, result.stderr
     assert f"on {runtime} " in result.stderr
-    assert json.loads(result.stdout.splitlines()[-1])["top"][0]["label"] == "carving ice"
+    assert frame_records(result.stdout)[-1]["top"][0]["label"] == "carving ice"
 
 
 def test_fine_tuned_model_with_its_labels():
@@ -94,7 +100,7 @@ def test_fine_tuned_model_with_its_labels():
     )
     assert result.returncode == 0, result.stderr
     labels = model_path("custom-cattle-a0/label_map.txt").read_text().split("\n")
-    assert json.loads(result.stdout.splitlines()[-1])["top"][0]["label"] in labels
+    assert frame_records(result.stdout)[-1]["top"][0]["label"] in labels
 
 
 def bad_inputs(tmp):
@@ -139,3 +145,23 @@ def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
         result = classify(*args, "--no-display")
         line = error_line(result)
         assert words in line, f"{name}: {line}"
+
+
+def test_action_events_go_to_the_log_and_stderr(tmp_path):
+    log = tmp_path / "run.jsonl"
+    result = classify(*model_args(), "--camera", media_path("flipping_a_pancake.mkv"), "--no-display", "--log", log)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    events = [r for r in records if r.get("type") == "event"]
+    assert [e["label"] for e in events] == ["flipping pancake"]
+    assert events[0]["start_s"] < 2.0 and events[0]["end_s"] > 9.0 and events[0]["peak"] >= events[0]["mean"]
+    assert "action started: flipping pancake" in result.stderr
+    assert "remembers the last 5 s" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "flag, value", [("--window", "-1"), ("--threshold", "0"), ("--threshold", "1.5"), ("--hold", "0"), ("--smooth", "1")]
+)
+def test_bad_policy_flags_are_refused(flag, value):
+    result = classify(*model_args(), "--camera", media_path("carving_ice_rpi.mp4"), "--no-display", flag, value)
+    assert flag in error_line(result) or "--smooth" in error_line(result)

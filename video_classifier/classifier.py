@@ -19,14 +19,19 @@ class ActionClassifier:
     without recomputing.
     """
 
-    def __init__(self, model: MovinetStream, labels: list[str], k: int = 3) -> None:
+    def __init__(self, model: MovinetStream, labels: list[str], k: int = 3, smoothing: float = 0.0) -> None:
         if len(labels) != model.num_classes:
             raise UserError(f"{len(labels)} labels for a model with {model.num_classes} classes")
         if not 1 <= k <= len(labels):
             raise UserError(f"--top-k must be between 1 and {len(labels)} (the model's classes), got {k}")
+        if not 0.0 <= smoothing < 1.0:
+            raise UserError(f"--smooth must be from 0 (off) to below 1, got {smoothing}")
         self.model = model
         self.labels = labels
         self.k = k
+        # Exponential smoothing of the scores: weight of the past (0 = off).
+        self.smoothing = smoothing
+        self._smoothed: np.ndarray | None = None
 
     @classmethod
     def open(
@@ -35,17 +40,23 @@ class ActionClassifier:
         labels_path: str | Path | None = None,
         default_labels: str | Path | None = None,
         k: int = 3,
+        smoothing: float = 0.0,
         **model_options,
     ) -> ActionClassifier:
         """Load the model and its labels (see :func:`load_labels` for where labels come from)."""
         model = MovinetStream(model_path, **model_options)
         labels = load_labels(model_path, labels_path, model.num_classes, default_labels)
-        return cls(model, labels, k)
+        return cls(model, labels, k, smoothing)
 
     def scores(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """Class probabilities after feeding ``frame``, and the model's time in ms."""
         logits, ms = self.model.timed_step(frame)
-        return softmax(logits), ms
+        probabilities = softmax(logits)
+        if self.smoothing:
+            if self._smoothed is not None:
+                probabilities = self.smoothing * self._smoothed + (1.0 - self.smoothing) * probabilities
+            self._smoothed = probabilities
+        return probabilities, ms
 
     def top(self, probabilities: np.ndarray) -> list[Category]:
         """The ``k`` most likely actions."""
@@ -59,3 +70,4 @@ class ActionClassifier:
     def reset(self) -> None:
         """Start a fresh stream (see :meth:`MovinetStream.reset`)."""
         self.model.reset()
+        self._smoothed = None

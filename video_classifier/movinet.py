@@ -10,6 +10,7 @@ is a different tensor from their input.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,7 @@ class MovinetStream:
         num_threads: int = 1,
         runtime: Runtime | None = None,
         crop: str = "center",
+        window_frames: int | None = None,
     ) -> None:
         self.path = Path(model_path)
         self.runtime = runtime or load_runtime("auto")
@@ -167,6 +169,7 @@ class MovinetStream:
         self._state_inputs = [(tensor(i.index), i.zero_point if i.quantized else 0) for i, _ in sig.states]
         self.fed_back_bytes = sum(i.dtype.itemsize * int(np.prod(i.shape)) for i, o in sig.states if i.index != o.index)
         self.frames_since_reset = 0
+        self._window = _SlidingHead(sig, tensor, window_frames, self.path) if window_frames else None
         self.reset()
 
     def _read_signatures(self) -> dict[str, tuple[dict, dict]]:
@@ -182,6 +185,8 @@ class MovinetStream:
         """Forget everything seen so far: states back to zero (the zero-point if quantized)."""
         for accessor, zero in self._state_inputs:
             accessor().fill(zero)
+        if self._window is not None:
+            self._window.clear()
         self.frames_since_reset = 0
 
     def set_input(self, frame: np.ndarray) -> None:
@@ -205,8 +210,12 @@ class MovinetStream:
 
     def feed_back_states(self) -> None:
         """Copy each new state into its input buffer (only those that are separate tensors)."""
+        if self._window is not None:
+            self._window.record()
         for dst, src in self._feedback:
             np.copyto(dst(), src())
+        if self._window is not None:
+            self._window.apply()
         self.frames_since_reset += 1
 
     def read_logits(self) -> np.ndarray:
@@ -228,3 +237,38 @@ class MovinetStream:
         start = time.perf_counter()
         logits = self.invoke()
         return logits, (time.perf_counter() - start) * 1000.0
+
+
+class _SlidingHead:
+    """Bounds a stream model's memory to its last ``frames`` frames.
+
+    A MoViNet stream model remembers the past in two places: the causal convolutions' buffers,
+    which hold only the last few frames, and the classifier head's pool, a running *sum* of
+    per-frame features divided by a frame counter. That sum is what keeps an hour-old action on
+    top (and in int8 models it is stored on a fixed int8 grid, so it also saturates after a few
+    hundred frames). Each frame's contribution is the difference between the head's output and
+    input sums; keeping the last ``frames`` contributions and feeding back their sum with the
+    matching count turns the running mean into a sliding-window mean, at no extra inference.
+    """
+
+    def __init__(self, sig: StreamSignature, tensor, frames: int, path: Path) -> None:
+        pool = [(i, o) for i, o in sig.states if i.name.endswith("head_pool_buffer")]
+        count = [(i, o) for i, o in sig.states if i.name.endswith("head_pool_frame_count")]
+        if len(pool) != 1 or len(count) != 1 or pool[0][0].dtype != np.float32:
+            raise ModelError(f"{path} has no float head pool state to window: run it with --window 0")
+        (sum_in, sum_out), (count_in, _) = pool[0], count[0]
+        self._sum_in, self._sum_out, self._count_in = tensor(sum_in.index), tensor(sum_out.index), tensor(count_in.index)
+        self._deltas: deque[np.ndarray] = deque(maxlen=frames)
+
+    def record(self) -> None:
+        """After invoke, before feedback: remember this frame's contribution to the sum."""
+        self._deltas.append(self._sum_out() - self._sum_in())
+
+    def apply(self) -> None:
+        """After feedback: replace the running sum by the window's sum once the window is full."""
+        if len(self._deltas) == self._deltas.maxlen:
+            self._sum_in()[...] = np.sum(self._deltas, axis=0)
+            self._count_in()[...] = len(self._deltas)
+
+    def clear(self) -> None:
+        self._deltas.clear()

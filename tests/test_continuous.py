@@ -1,0 +1,149 @@
+"""Hours of use: the default memory window follows a new action within a bounded time,
+stays steady while one action goes on, and action events have clean boundaries."""
+
+import numpy as np
+import pytest
+from conftest import EXPECTED, media_path, read_frames
+
+from video_classifier.classifier import ActionClassifier
+from video_classifier.events import EventDetector
+from video_classifier.movinet import MovinetStream
+from video_classifier.results import Category, Prediction
+
+FPS = 5
+DEFAULT_WINDOW = 25  # frames: classify.py's --window 5 (seconds) at 5 fps
+REACTION_BOUND_S = 3.5  # what the README promises for a clear change of action
+
+CLIPS = {
+    "arm wrestling": "arm_wrestling_mmaction2_demo.mp4",
+    "cleaning pool": "cleaning_pool_mmaction2_test.mp4",
+    "flipping pancake": "flipping_a_pancake.mkv",
+    "carving ice": "carving_ice.mp4",
+    "playing cricket": "v_CricketShot_g04_c01_rgb.gif",
+    "putting on eyeliner": "apply_eye_makeup_mmaction2_test.avi",
+}
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return {label: read_frames(media_path(name)) for label, name in CLIPS.items()}
+
+
+def looped(clip_frames, seconds):
+    return [clip_frames[i % len(clip_frames)] for i in range(int(seconds * FPS))]
+
+
+@pytest.fixture(scope="module")
+def classifiers(a0_path, labels_path, runtime):
+    """Default policy and the model's own cumulative memory, both on the real A0."""
+    return {
+        window: ActionClassifier.open(a0_path, labels_path, k=3, runtime=runtime, num_threads=1, window_frames=window)
+        for window in (DEFAULT_WINDOW, None)
+    }
+
+
+def top1_series(classifier, stream):
+    classifier.reset()
+    return [classifier.labels[int(np.argmax(classifier.scores(frame)[0]))] for frame in stream]
+
+
+@pytest.mark.parametrize(
+    "first, second, history_s",
+    [
+        ("arm wrestling", "cleaning pool", 60),
+        ("cleaning pool", "arm wrestling", 60),
+        ("flipping pancake", "carving ice", 60),
+        ("arm wrestling", "cleaning pool", 600),
+    ],
+)
+def test_a_new_action_is_top1_within_the_bound_after_any_history(classifiers, frames, first, second, history_s):
+    stream = looped(frames[first], history_s) + looped(frames[second], 10)
+    series = top1_series(classifiers[DEFAULT_WINDOW], stream)
+    after = series[history_s * FPS :]
+    assert series[history_s * FPS - 1] == first  # the first action was still recognised
+    reaction_s = (after.index(second) + 1) / FPS
+    assert reaction_s <= REACTION_BOUND_S
+    assert after[-5:] == [second] * 5  # and it stays
+
+
+def test_the_models_own_memory_never_lets_go(classifiers, frames):
+    """Why the window exists: with the model's cumulative pool, 60 s of arm wrestling outweigh
+    10 s of cleaning pool for good."""
+    stream = looped(frames["arm wrestling"], 60) + looped(frames["cleaning pool"], 10)
+    assert "cleaning pool" not in top1_series(classifiers[None], stream)[300:]
+
+
+@pytest.mark.parametrize("label", ["flipping pancake", "playing cricket", "putting on eyeliner"])
+def test_one_long_action_stays_recognised_as_well_as_without_window(classifiers, frames, label):
+    stream = looped(frames[label], 60)
+    share = {w: np.mean([t == label for t in top1_series(c, stream)[2 * FPS :]]) for w, c in classifiers.items()}
+    assert share[DEFAULT_WINDOW] >= share[None] - 0.05
+    assert share[DEFAULT_WINDOW] >= 0.95
+
+
+@pytest.mark.parametrize("clip", sorted(EXPECTED))
+def test_single_clips_stay_correct_under_the_default_window(classifiers, clip):
+    series = top1_series(classifiers[DEFAULT_WINDOW], read_frames(media_path(clip)))
+    assert series[-1] == EXPECTED[clip]
+
+
+def test_reset_clears_the_window(a0_path, runtime, frames):
+    model = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)
+    fresh = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)
+    for frame in looped(frames["arm wrestling"], 10):
+        model.step(frame)
+    model.reset()
+    for frame in looped(frames["cleaning pool"], 8):
+        np.testing.assert_array_equal(model.step(frame), fresh.step(frame))
+
+
+def test_two_actions_give_exactly_two_events_with_sensible_boundaries(classifiers, frames):
+    classifier = classifiers[DEFAULT_WINDOW]
+    classifier.reset()
+    events = []
+    detector = EventDetector(threshold=0.4, hold=FPS, listeners=[events.append])
+    stream = looped(frames["arm wrestling"], 20) + looped(frames["cleaning pool"], 20)
+    for i, frame in enumerate(stream):
+        probabilities, ms = classifier.scores(frame)
+        detector.write(Prediction(i, i / FPS, classifier.top(probabilities), ms))
+    detector.close()
+    assert [e.label for e in events] == ["arm wrestling", "cleaning pool"]
+    first, second = (e.to_json() for e in events)
+    assert first["start_s"] <= 1.5 and 19.0 <= first["end_s"] <= 20 + REACTION_BOUND_S
+    assert first["end_s"] < second["start_s"] <= 20 + REACTION_BOUND_S
+    assert second["end_s"] == pytest.approx(39.8)
+    assert first["peak"] >= first["mean"] >= 0.4
+
+
+def fake_predictions(series):
+    """Predictions whose top-1 is (label, score) per 0.2 s step."""
+    return [
+        Prediction(i, i / FPS, [Category(label, score), Category("other", 1 - score)], 1.0)
+        for i, (label, score) in enumerate(series)
+    ]
+
+
+def run_detector(series, **options):
+    events, started = [], []
+    detector = EventDetector(listeners=[events.append], on_start=[started.append], **options)
+    for prediction in fake_predictions(series):
+        detector.write(prediction)
+    detector.close()
+    return events, started
+
+
+def test_a_short_blip_starts_no_event():
+    events, _ = run_detector([("a", 0.9)] * 10 + [("b", 0.9)] * 3 + [("a", 0.9)] * 10, threshold=0.5, hold=5)
+    assert [e.label for e in events] == ["a"]
+
+
+def test_a_dip_below_threshold_does_not_end_an_event():
+    series = [("a", 0.9)] * 10 + [("a", 0.45)] * 3 + [("a", 0.2)] * 2 + [("a", 0.9)] * 10
+    events, started = run_detector(series, threshold=0.5, hold=5, release=0.75)
+    assert len(events) == 1 and len(started) == 1
+    assert events[0].start_s == 0 and events[0].end_s == pytest.approx(24 / FPS)
+
+
+def test_weak_scores_make_no_events():
+    events, started = run_detector([("a", 0.3)] * 50, threshold=0.4)
+    assert events == [] and started == []
