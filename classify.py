@@ -78,6 +78,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--width", type=_positive_int, default=640, help="camera frame width")
     p.add_argument("--height", type=_positive_int, default=480, help="camera frame height")
     p.add_argument("--camera-fps", type=_positive_float, default=30.0, help="Pi camera frame rate")
+    p.add_argument(
+        "--camera-timeout",
+        type=_non_negative_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to keep trying to reconnect a lost camera before giving up",
+    )
     p.add_argument("--hflip", action="store_true", help="mirror the Pi camera image")
     p.add_argument("--vflip", action="store_true", help="flip the Pi camera image upside down")
     p.add_argument("--num-threads", type=_positive_int, default=min(4, os.cpu_count() or 1), help="CPU threads for the model")
@@ -144,13 +151,33 @@ def event_detector(args: argparse.Namespace, log):
     return EventDetector(args.threshold, hold=max(1, round(args.hold * args.fps)), listeners=listeners, on_start=on_start)
 
 
+def open_camera(args: argparse.Namespace, log):
+    """The ``--camera`` source; a live camera is reopened if it is lost (noted in the log)."""
+    from video_classifier.sources import default_camera, open_source
+    from video_classifier.watchdog import ReconnectingSource
+
+    spec = args.camera or default_camera()
+
+    def reopen():
+        return open_source(spec, args.width, args.height, args.camera_fps, args.hflip, args.vflip)
+
+    source = reopen()
+    if not source.live:
+        return source
+
+    def note(state: str, time_s: float) -> None:
+        if log is not None:
+            log.write_record({"type": "camera", "state": state, "time_s": round(time_s, 3)})
+
+    return ReconnectingSource(source, reopen, args.camera_timeout, on_status=note)
+
+
 def run(args: argparse.Namespace) -> int:
     from utils.display import find_display, use_display
     from video_classifier.classifier import ActionClassifier
     from video_classifier.pipeline import Pipeline
     from video_classifier.runtime import load_runtime
     from video_classifier.sinks import JsonLinesLog
-    from video_classifier.sources import default_camera, open_source
     from video_classifier.viewer import Viewer, report_headless
 
     if not args.no_display:
@@ -177,8 +204,7 @@ def run(args: argparse.Namespace) -> int:
     )
     log = JsonLinesLog(args.log) if args.log else None
     sinks = [event_detector(args, log), *([log] if log else [])]
-    camera = args.camera or default_camera()
-    source = open_source(camera, args.width, args.height, args.camera_fps, args.hflip, args.vflip)
+    source = open_camera(args, log)
     pipeline = Pipeline(
         source,
         classifier,

@@ -102,16 +102,6 @@ def test_picamera2_is_the_default_camera_and_is_closed_at_the_end(tmp_path):
     assert calls(record) == ["open", "configure", "start", "stop", "close"]
 
 
-def test_a_camera_that_fails_mid_run_exits_2_and_is_closed(tmp_path):
-    proc, record = run_app(tmp_path, "--log", "-", FAKE_PICAMERA2_FAIL_AFTER="40")
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2
-    assert err.strip().splitlines()[-1].startswith("error: the Pi camera stopped delivering frames")
-    assert "Traceback" not in err
-    assert all(json.loads(line) for line in out.splitlines())  # the log is complete
-    assert calls(record)[-2:] == ["stop", "close"]
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_stop_cleanly_within_a_second(tmp_path, sig):
     log = tmp_path / "log.jsonl"
@@ -129,3 +119,42 @@ def test_ctrl_c_and_sigterm_stop_cleanly_within_a_second(tmp_path, sig):
     records = [json.loads(line) for line in log.read_text().splitlines()]  # every line is complete JSON
     assert all("top" in r or r.get("type") == "event" for r in records)
     assert calls(record)[-2:] == ["stop", "close"]
+
+
+def test_a_camera_that_never_comes_back_gives_up_after_the_timeout(tmp_path):
+    log = tmp_path / "log.jsonl"
+    proc, record = run_app(tmp_path, "--log", log, "--camera-timeout", "2", FAKE_PICAMERA2_FAIL_AFTER="30")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1].startswith("error: picamera2 lost for 2 s, giving up")
+    assert "camera lost, retrying" in err and "Traceback" not in err
+    records = [json.loads(line) for line in log.read_text().splitlines()]  # every line complete
+    assert [r["state"] for r in records if r.get("type") == "camera"] == ["lost"]
+    assert sum("top" in r for r in records) >= 3  # what was classified before the loss is kept
+    assert calls(record)[-2:] == ["stop", "close"]
+
+
+def test_a_camera_that_comes_back_is_used_again(tmp_path):
+    log = tmp_path / "log.jsonl"
+    proc, record = run_app(
+        tmp_path, "--log", log, "--max-frames", "20", FAKE_PICAMERA2_FAIL_AFTER="30", FAKE_PICAMERA2_RECOVER_AFTER_S="0.8"
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    states = [r["state"] for r in records if r.get("type") == "camera"]
+    assert states[:2] == ["lost", "restored"]
+    frames = [r for r in records if "top" in r]
+    assert len(frames) == 20
+    restored_at = next(r["time_s"] for r in records if r.get("state") == "restored")
+    assert frames[-1]["time_s"] > restored_at  # predictions went on after the reconnect
+    assert all(b["time_s"] > a["time_s"] for a, b in zip(frames, frames[1:]))  # one continuous clock
+    assert calls(record).count("open") >= 2 and calls(record)[-1] == "close"
+
+
+def test_a_busy_camera_is_a_clear_error(tmp_path):
+    proc, _ = run_app(tmp_path, FAKE_PICAMERA2_BUSY="1")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1].startswith("error: the Pi camera cannot be opened")
+    assert "another program" in err

@@ -88,6 +88,7 @@ class Pipeline:
         self._stop.set()
         self._unpaused.set()
         self._handoff.close()
+        self.source.interrupt()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread.is_alive():

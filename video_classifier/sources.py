@@ -35,10 +35,14 @@ class FrameSource:
 
     live = True
     name = "source"
+    status = ""  # e.g. "camera lost, retrying": shown on the overlay
 
     def read(self) -> Frame | None:
         """The next frame, or None when the stream has ended."""
         raise NotImplementedError
+
+    def interrupt(self) -> None:
+        """Make a blocked :meth:`read` give up soon (called from another thread when stopping)."""
 
     def close(self) -> None:
         """Release the device or file. Safe to call twice."""

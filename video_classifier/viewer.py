@@ -41,31 +41,29 @@ class Viewer:
         self._apply_fullscreen()
         print(KEYS_HELP, file=sys.stderr)
         version = 0
-        shown = (None, None)
+        shown = (None, None, "")
         try:
             while not self.pipeline.finished:
                 version = self.pipeline.wait_for_update(version, timeout=0.05)
                 frame, prediction = self.pipeline.latest()
-                if frame is not None and (frame is not shown[0] or prediction is not shown[1]):
+                note = "paused" if self.pipeline.paused else self.pipeline.source.status
+                if frame is not None and (frame is not shown[0] or prediction is not shown[1] or note != shown[2]):
                     if frame is not shown[0]:
                         self.display_rate.tick()
                         self.frames_shown += 1
                         if shown[0] is None:  # start at the camera's own size, 1:1 pixels
                             cv2.resizeWindow(self.title, frame.image.shape[1], frame.image.shape[0])
-                    self._show(frame, prediction)
-                    shown = (frame, prediction)
-                key = cv2.waitKey(1) & 0xFF
-                if not self._handle_key(key):
+                    self._show(frame, prediction, note)
+                    shown = (frame, prediction, note)
+                if not self._handle_key(cv2.waitKey(1) & 0xFF):
                     return
-                if key == ord(" ") and frame is not None:
-                    self._show(frame, prediction)  # show or clear the "paused" note now
                 if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
                     return  # closed with the window manager's button
         finally:
             cv2.destroyAllWindows()
             cv2.waitKey(1)
 
-    def _show(self, frame, prediction) -> None:
+    def _show(self, frame, prediction, note: str) -> None:
         if prediction is not None and prediction is not self._last_shown:
             self._last_shown = prediction
             self.latencies.append(time.monotonic() - prediction.received_at)
@@ -76,7 +74,7 @@ class Viewer:
             inference_ms=prediction.inference_ms if prediction else 0.0,
             skipped=self.pipeline.skipped,
             model_name=self.model_name,
-            note="paused" if self.pipeline.paused else "",
+            note=note,
         )
         cv2.imshow(self.title, draw_overlay(frame.image.copy(), status))
 

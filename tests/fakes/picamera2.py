@@ -6,7 +6,10 @@ nanoseconds, like a camera would. Settings come from the environment, so that it
 a subprocess (put ``tests/fakes`` on ``PYTHONPATH``):
 
     FAKE_PICAMERA2_CLIP        the clip to serve (looped)
-    FAKE_PICAMERA2_FAIL_AFTER  raise like a disconnected camera after this many frames
+    FAKE_PICAMERA2_FAIL_AFTER  raise like a disconnected camera after this many frames; the camera
+                               is then gone (no camera listed) ...
+    FAKE_PICAMERA2_RECOVER_AFTER_S  ... until this many seconds later (default: never)
+    FAKE_PICAMERA2_BUSY        any value: opening the camera fails as if another program had it
     FAKE_PICAMERA2_RECORD      append one line per API call (e.g. "close") to this file
     FAKE_PICAMERA2_CAMERAS     number of cameras attached (default 1)
 """
@@ -17,6 +20,8 @@ import os
 import time
 
 import cv2
+
+_unplugged_at: float | None = None  # when the camera "failed"; shared by all instances
 
 
 def _record(event: str) -> None:
@@ -48,10 +53,18 @@ class Picamera2:
 
     @staticmethod
     def global_camera_info() -> list[dict]:
+        global _unplugged_at
         count = int(os.environ.get("FAKE_PICAMERA2_CAMERAS", "1"))
+        if _unplugged_at is not None:
+            recover = os.environ.get("FAKE_PICAMERA2_RECOVER_AFTER_S")
+            if recover is None or time.monotonic() - _unplugged_at < float(recover):
+                return []
+            _unplugged_at = None
         return [{"Model": "imx708", "Num": i} for i in range(count)]
 
     def __init__(self, camera_num: int = 0) -> None:
+        if os.environ.get("FAKE_PICAMERA2_BUSY"):
+            raise RuntimeError("Failed to acquire camera: Device or resource busy")
         self._clip = os.environ["FAKE_PICAMERA2_CLIP"]
         self._fail_after = int(os.environ.get("FAKE_PICAMERA2_FAIL_AFTER", "0"))
         self._capture = cv2.VideoCapture(self._clip)
@@ -81,7 +94,9 @@ class Picamera2:
 
     def capture_request(self) -> _Request:
         assert self.started and not self.closed
+        global _unplugged_at
         if self._fail_after and self.frames >= self._fail_after:
+            _unplugged_at = time.monotonic()
             raise RuntimeError("Camera frontend has timed out!")
         due = self._t0 + self.frames * self._period_ns
         delay = (due - time.monotonic_ns()) / 1e9
