@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import cv2
 import pytest
 from conftest import ROOT, app_env, media_path, model_path
 
@@ -113,12 +114,22 @@ def bad_inputs(tmp):
     two_labels.write_text("a\nb\n")
     not_video = tmp / "notes.mp4"
     not_video.write_text("hello")
+    empty_labels = tmp / "empty.txt"
+    empty_labels.write_text("\n\n")
+    binary_labels = tmp / "binary.txt"
+    binary_labels.write_bytes(bytes(range(256)))
+    truncated_model = tmp / "truncated.tflite"
+    truncated_model.write_bytes(model_path("movinet_a0_stream_int8.tflite").read_bytes()[:200_000])
+    no_frames = tmp / "no_frames.avi"
+    writer = cv2.VideoWriter(str(no_frames), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 64))
+    writer.release()
     clip = media_path("carving_ice_rpi.mp4")
     return [
         ("missing model", ["--model", tmp / "nope.tflite", "--camera", clip], "model file not found"),
         ("empty model", ["--model", empty, "--camera", clip], "is empty"),
         ("random bytes", ["--model", junk, "--camera", clip], "not a TFLite model"),
         ("model dir", ["--model", tmp, "--camera", clip], "is a directory"),
+        ("truncated model", ["--model", truncated_model, "--camera", clip], "cannot load model"),
         (
             "not movinet",
             ["--model", model_path("other/image_classifier_not_movinet.tflite"), "--camera", clip],
@@ -126,8 +137,11 @@ def bad_inputs(tmp):
         ),
         ("wrong labels", [*model_args(), "--labels", two_labels, "--camera", clip], "has 2 labels"),
         ("missing labels", ["--model", model_args()[1], "--labels", tmp / "none.txt", "--camera", clip], "not found"),
+        ("empty labels", ["--model", model_args()[1], "--labels", empty_labels, "--camera", clip], "has no labels"),
+        ("binary labels", ["--model", model_args()[1], "--labels", binary_labels, "--camera", clip], "is binary"),
         ("missing video", [*model_args(), "--camera", tmp / "none.mp4"], "video not found"),
         ("not a video", [*model_args(), "--camera", not_video], "cannot decode"),
+        ("no frames", [*model_args(), "--camera", no_frames], "no frames"),
         ("absent camera", [*model_args(), "--camera", "7"], "camera 7 cannot be opened"),
         ("no picamera2", [*model_args(), "--camera", "picamera2"], "picamera2 is not installed"),
         ("top-k too big", [*model_args(), "--camera", clip, "--top-k", "601"], "--top-k must be between 1 and 600"),
@@ -165,3 +179,16 @@ def test_action_events_go_to_the_log_and_stderr(tmp_path):
 def test_bad_policy_flags_are_refused(flag, value):
     result = classify(*model_args(), "--camera", media_path("carving_ice_rpi.mp4"), "--no-display", flag, value)
     assert flag in error_line(result) or "--smooth" in error_line(result)
+
+
+def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path):
+    data = media_path("flipping_a_pancake.mkv").read_bytes()
+    truncated = tmp_path / "half.mkv"
+    truncated.write_bytes(data[: len(data) // 2])
+    log = tmp_path / "log.jsonl"
+    result = classify(*model_args(), "--camera", truncated, "--no-display", "--log", log)
+    line = error_line(result)
+    assert "stopped decoding at frame 150 of 311" in line and "truncated" in line
+    frames = frame_records(log.read_text())
+    assert len(frames) == 25  # every paced frame of the 150 that decoded (5 s at 5 fps) was logged
+    assert frames[-1]["top"][0]["label"] == "flipping pancake"

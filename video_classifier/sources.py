@@ -94,8 +94,12 @@ class VideoFileSource(FrameSource):
             frame, self._first = self._first, None
             return frame
         frame = self.read_raw()
-        if frame is None and self.expected_frames and self._index < self.expected_frames - 1:
-            log.warning("%s ended early: decoded %d of %d frames (file truncated?)", self.name, self._index, self.expected_frames)
+        # The header's frame count is an estimate for some containers: allow a little slack.
+        if frame is None and self._index < self.expected_frames - max(2, self.expected_frames // 50):
+            raise SourceError(
+                f"{self.path} stopped decoding at frame {self._index} of {self.expected_frames}: the file is "
+                "truncated or damaged (results up to there were written)"
+            )
         return frame
 
     @property
