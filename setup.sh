@@ -4,6 +4,8 @@
 #   ./setup.sh                          # on a Pi: apt packages, .venv, download models
 #   ./setup.sh --models-from DIR        # copy the models from a folder instead (offline)
 #   ./setup.sh --all-models             # also fetch MoViNet-A1 and A2
+#   ./setup.sh --install-service [--desktop] [-- classify.py flags]
+#                                       # run at boot, restart on failure (systemd)
 #
 # Safe to run again: finished steps are skipped, models already verified are kept.
 set -euo pipefail
@@ -13,14 +15,20 @@ VENV=${VENV:-.venv}
 MODELS_FROM=""
 ALL_MODELS=""
 SKIP_MODELS=""
+SERVICE=""
+DESKTOP=""
+SERVICE_ARGS=()
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --models-from) [[ $# -ge 2 ]] || { echo "error: --models-from needs a folder" >&2; exit 2; }
                    MODELS_FROM=$2; shift 2 ;;
     --all-models) ALL_MODELS=1; shift ;;
     --skip-models) SKIP_MODELS=1; shift ;;
+    --install-service) SERVICE=1; shift ;;
+    --desktop) DESKTOP=1; shift ;;
+    --) shift; SERVICE_ARGS=("$@"); break ;;
     -h|--help) usage; exit 0 ;;
     *) echo "error: unknown option $1 (see ./setup.sh --help)" >&2; exit 2 ;;
   esac
@@ -60,6 +68,27 @@ if [[ -z $SKIP_MODELS ]]; then
   [[ -n $MODELS_FROM ]] && args+=(--from "$MODELS_FROM")
   [[ -n $ALL_MODELS ]] && args+=(--all)
   "$VENV/bin/python" -m utils.fetch_models "${args[@]}"
+fi
+
+if [[ -n $SERVICE ]]; then
+  step "systemd service"
+  unit=movinet-actions.service
+  if [[ -n $DESKTOP ]]; then
+    # A user service: it starts with the desktop session, so the window can open on :0.
+    dir=$HOME/.config/systemd/user
+    mkdir -p "$dir"
+    "$VENV/bin/python" -m utils.service --desktop -- "${SERVICE_ARGS[@]}" > "$dir/$unit"
+    systemctl --user daemon-reload
+    systemctl --user enable --now "$unit"
+    echo "installed $dir/$unit; follow it with: journalctl --user -u $unit -f"
+  else
+    SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+    mkdir -p logs
+    "$VENV/bin/python" -m utils.service --user "$(id -un)" -- "${SERVICE_ARGS[@]}" | $SUDO tee /etc/systemd/system/$unit >/dev/null
+    $SUDO systemctl daemon-reload
+    $SUDO systemctl enable --now "$unit"
+    echo "installed /etc/systemd/system/$unit; follow it with: journalctl -u $unit -f"
+  fi
 fi
 
 step "Done"

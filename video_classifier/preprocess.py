@@ -38,8 +38,11 @@ def resize_rgb(frame: np.ndarray, size: tuple[int, int], crop: str = "center") -
         raise ValueError(f"a frame must have 1, 3 or 4 channels, got {channels}")
     if crop == "center":
         frame = center_square(frame)
-    if frame.dtype.type not in _RESIZABLE:
-        frame = frame.astype(np.float32)
+    if np.issubdtype(frame.dtype, np.floating):
+        # Floats are taken to be in [0, 1]; NaN and infinities must not reach the model.
+        frame = np.clip(np.nan_to_num(frame.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    elif frame.dtype.type not in _RESIZABLE:  # other integer types and bool: taken as 8-bit
+        frame = np.clip(frame, 0, 255).astype(np.uint8) if frame.dtype != np.bool_ else frame.astype(np.uint8) * 255
     small = _shrink(frame, size)
     if small.ndim == 2 or small.shape[2] == 1:
         return cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)

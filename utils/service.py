@@ -1,0 +1,61 @@
+"""Write a systemd unit that runs classify.py at boot and restarts it when it fails.
+
+    python -m utils.service [--desktop] [--user NAME] [-- classify.py flags...]
+
+With ``--desktop`` the unit is a *user* service started with the graphical session, so the
+window opens on the HDMI monitor; otherwise it is a *system* service running ``--no-display``
+at boot (no login needed), writing actions to the journal and to ``logs/actions.jsonl``.
+Prints the unit; ``setup.sh --install-service`` installs and starts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT_NAME = "movinet-actions.service"
+
+
+def unit_text(python: Path, desktop: bool, user: str, extra_args: list[str]) -> str:
+    """The unit file's text for this checkout."""
+    args = ["--display", ":0"] if desktop else ["--no-display", "--log", str(ROOT / "logs" / "actions.jsonl")]
+    command = shlex.join([str(python), str(ROOT / "classify.py"), *args, *extra_args])
+    lines = [
+        "[Unit]",
+        "Description=MoViNet action recognition (classify.py)",
+        "After=graphical-session.target" if desktop else "After=network-online.target",
+        "",
+        "[Service]",
+        "Type=simple",
+        f"WorkingDirectory={ROOT}",
+        f"ExecStart={command}",
+        "Environment=PYTHONUNBUFFERED=1",
+        # Exit 2 (camera lost for good, bad input) and crashes restart after 5 s; a clean stop does not.
+        "Restart=on-failure",
+        "RestartSec=5",
+        "TimeoutStopSec=10",
+    ]
+    if not desktop:
+        lines += [f"User={user}", "SupplementaryGroups=video"]
+    lines += ["", "[Install]", "WantedBy=graphical-session.target" if desktop else "WantedBy=multi-user.target", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--desktop", action="store_true", help="user service with the window on the HDMI desktop")
+    p.add_argument("--user", default=getpass.getuser(), help="account a system service runs as")
+    p.add_argument("--python", type=Path, default=ROOT / ".venv" / "bin" / "python")
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="more classify.py flags, after --")
+    args = p.parse_args(argv)
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    sys.stdout.write(unit_text(args.python, args.desktop, args.user, extra))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
