@@ -45,3 +45,21 @@ def test_label_count_must_match_the_model(tmp_path, a0_path):
 def test_the_kinetics_label_map_has_600_labels(labels_path, a0_path):
     labels = load_labels(a0_path, None, 600, default_path=labels_path)
     assert len(labels) == 600 and labels[0] == "abseiling" and "carving ice" in labels
+
+
+def test_labels_embedded_in_the_model_metadata_are_used(tmp_path, a0_path, kinetics_labels):
+    """TFLite metadata packs label files as a zip appended to the model; the model still loads."""
+    import zipfile
+
+    from video_classifier.classifier import ActionClassifier
+
+    model = tmp_path / "with_labels.tflite"
+    model.write_bytes(a0_path.read_bytes())
+    with zipfile.ZipFile(model, "a") as archive:
+        archive.writestr("labels.txt", "\n".join(f"action {i}" for i in range(600)))
+    classifier = ActionClassifier.open(model, None, default_labels=tmp_path / "unused.txt")
+    assert classifier.labels[:2] == ["action 0", "action 1"]
+    # An explicit --labels still wins over the embedded ones.
+    labels_file = tmp_path / "k600.txt"
+    labels_file.write_text("\n".join(kinetics_labels))
+    assert ActionClassifier.open(model, labels_file).labels == kinetics_labels

@@ -1,6 +1,7 @@
 """The Pi camera path, with the camera hardware replaced by tests/fakes/picamera2.py."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -158,3 +159,12 @@ def test_a_busy_camera_is_a_clear_error(tmp_path):
     assert proc.returncode == 2
     assert err.strip().splitlines()[-1].startswith("error: the Pi camera cannot be opened")
     assert "another program" in err
+
+
+def test_headless_prints_the_current_actions_about_once_a_second(tmp_path):
+    proc, _ = run_app(tmp_path, "--max-frames", "14")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    reports = re.findall(r"^\[\d\d:\d\d:\d\d\] (\w[\w ]*) \d\.\d\d", err, re.MULTILINE)
+    assert 1 <= len(reports) <= 4  # 14 model frames = 2.8 s
+    assert reports[-1] == "carving ice"

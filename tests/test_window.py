@@ -1,6 +1,7 @@
 """The real OpenCV window under Xvfb: overlay pixels, keys, smoothness with a slow model."""
 
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -151,3 +152,14 @@ def test_no_display_is_one_clear_line(display_args, env):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: cannot open a window")
     assert "--no-display" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_closes_the_window_within_a_second(xvfb, app_with_window):
+    proc, window, log = app_with_window
+    wait_for_lines(log, 3)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = finish(proc)
+    assert time.monotonic() - sent < 1.0
+    assert code == 0 and "Traceback" not in err
+    assert xdotool(xvfb, "search", "--name", TITLE) == ""
