@@ -52,6 +52,10 @@ class TensorSpec:
     def quantized(self) -> bool:
         return self.scale != 0.0
 
+    @property
+    def nbytes(self) -> int:
+        return self.dtype.itemsize * int(np.prod(self.shape))
+
 
 @dataclass(frozen=True)
 class StreamSignature:
@@ -156,7 +160,6 @@ class MovinetStream:
         sig = self.signature
         self.input_size = (sig.image.shape[3], sig.image.shape[2])  # (width, height)
         self.num_classes = sig.logits.shape[1]
-        self.state_bytes = sum(i.dtype.itemsize * int(np.prod(i.shape)) for i, _ in sig.states)
         tensor = self._interpreter.tensor
         # Accessor functions are cached; the numpy views they return must not outlive a call,
         # because the interpreter refuses to invoke while views into its buffers exist.
@@ -167,7 +170,7 @@ class MovinetStream:
             (tensor(i.index), tensor(o.index)) for i, o in sig.states if i.index != o.index
         ]
         self._state_inputs = [(tensor(i.index), i.zero_point if i.quantized else 0) for i, _ in sig.states]
-        self.fed_back_bytes = sum(i.dtype.itemsize * int(np.prod(i.shape)) for i, o in sig.states if i.index != o.index)
+        self.fed_back_bytes = sum(i.nbytes for i, o in sig.states if i.index != o.index)
         self.frames_since_reset = 0
         self._window = _SlidingHead(sig, tensor, window_frames, self.path) if window_frames else None
         self.reset()

@@ -9,7 +9,6 @@ frame and prediction; OpenCV's GUI must live in the main thread anyway.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Protocol
@@ -20,8 +19,6 @@ from video_classifier.handoff import Closed, Handoff
 from video_classifier.pacer import Pacer
 from video_classifier.results import Prediction
 from video_classifier.sources import Frame, FrameSource
-
-log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
@@ -57,7 +54,6 @@ class Pipeline:
         self.realtime = realtime
         self.model_delay_s = model_delay_s  # test hook: simulates a slower board
         self.max_predictions = max_predictions
-        self.camera_rate = RateMeter()
         self.model_rate = RateMeter()
         self.error: BaseException | None = None
         self.frames_captured = 0
@@ -166,7 +162,6 @@ class Pipeline:
                         break
                 received_at = time.monotonic()
                 self.frames_captured += 1
-                self.camera_rate.tick(received_at)
                 with self._lock:
                     self._latest_frame = frame
                     self._version += 1
