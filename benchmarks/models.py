@@ -59,20 +59,10 @@ COLUMNS = [
 
 def clip_frames(media: Path | None, fps: float = 5.0, per_clip: int = 60) -> dict[str, list[np.ndarray]]:
     """Paced frames of each clip in ``media`` (at most ``per_clip`` each)."""
-    from video_classifier.pacer import Pacer
-    from video_classifier.sources import VideoFileSource
+    from video_classifier.pacer import paced_frames
 
-    clips = {}
-    for path in sorted(media.iterdir()) if media and media.is_dir() else []:
-        if path.suffix.lower() not in VIDEO_SUFFIXES:
-            continue
-        pacer, frames = Pacer(fps), []
-        with VideoFileSource(path) as source:
-            while len(frames) < per_clip and (frame := source.read()) is not None:
-                if pacer.take(frame.timestamp):
-                    frames.append(frame.image)
-        clips[path.name] = frames
-    return clips
+    clips = sorted(media.iterdir()) if media and media.is_dir() else []
+    return {p.name: paced_frames(p, fps, per_clip) for p in clips if p.suffix.lower() in VIDEO_SUFFIXES}
 
 
 class NaiveLoop:

@@ -29,9 +29,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.stats import markdown_table  # noqa: E402
 from video_classifier.labels import read_label_file  # noqa: E402
 from video_classifier.movinet import MovinetStream  # noqa: E402
-from video_classifier.pacer import Pacer  # noqa: E402
+from video_classifier.pacer import paced_frames  # noqa: E402
 from video_classifier.results import softmax  # noqa: E402
-from video_classifier.sources import VideoFileSource  # noqa: E402
 
 MODELS = Path(os.environ.get("MOVINET_MODELS", ROOT / "models"))
 MEDIA = Path(os.environ.get("MOVINET_MEDIA", ROOT / "media"))
@@ -50,15 +49,6 @@ PAIRS = [
     ("playing cricket", "putting on eyeliner"),
 ]
 STEADY = ["flipping pancake", "playing cricket", "putting on eyeliner"]
-
-
-def paced(path: Path) -> list[np.ndarray]:
-    pacer, frames = Pacer(5), []
-    with VideoFileSource(path) as source:
-        while (frame := source.read()) is not None:
-            if pacer.take(frame.timestamp):
-                frames.append(frame.image)
-    return frames
 
 
 class Cumulative:
@@ -148,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     model_path = MODELS / "movinet_a0_stream_int8.tflite"
     labels = read_label_file(MODELS / "kinetics600_label_map.txt")
-    frames = {label: paced(MEDIA / name) for label, name in CLIPS.items()}
+    frames = {label: paced_frames(MEDIA / name) for label, name in CLIPS.items()}
     policies = {
         "cumulative": Cumulative(model_path),
         "reset-25": Cumulative(model_path, reset_every=25),

@@ -85,15 +85,9 @@ def runtime():
 
 def read_frames(path: Path, fps: float = 5.0) -> list:
     """The frames of a clip that the pacer gives the model, as BGR arrays."""
-    from video_classifier.pacer import Pacer
-    from video_classifier.sources import VideoFileSource
+    from video_classifier.pacer import paced_frames
 
-    pacer, frames = Pacer(fps), []
-    with VideoFileSource(path) as source:
-        while (frame := source.read()) is not None:
-            if pacer.take(frame.timestamp):
-                frames.append(frame.image)
-    return frames
+    return paced_frames(path, fps)
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +114,12 @@ def xvfb():
     yield display
     proc.terminate()
     proc.wait(5)
+
+
+def classify_command(*args) -> list[str]:
+    """``python classify.py`` with the real A0 and its labels, then ``args``."""
+    model = ["--model", model_path(A0), "--labels", model_path(KINETICS_LABELS)]
+    return [sys.executable, str(ROOT / "classify.py"), *map(str, model), *map(str, args)]
 
 
 def app_env(**extra: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from conftest import EXPECTED, media_path, read_frames
 
+from benchmarks.policies import CLIPS  # the scenario the policy benchmark measures
 from video_classifier.classifier import ActionClassifier
 from video_classifier.events import EventDetector
 from video_classifier.movinet import MovinetStream
@@ -13,15 +14,6 @@ from video_classifier.results import Category, Prediction
 FPS = 5
 DEFAULT_WINDOW = 25  # frames: classify.py's --window 5 (seconds) at 5 fps
 REACTION_BOUND_S = 3.5  # what the README promises for a clear change of action
-
-CLIPS = {
-    "arm wrestling": "arm_wrestling_mmaction2_demo.mp4",
-    "cleaning pool": "cleaning_pool_mmaction2_test.mp4",
-    "flipping pancake": "flipping_a_pancake.mkv",
-    "carving ice": "carving_ice.mp4",
-    "playing cricket": "v_CricketShot_g04_c01_rgb.gif",
-    "putting on eyeliner": "apply_eye_makeup_mmaction2_test.avi",
-}
 
 
 @pytest.fixture(scope="module")

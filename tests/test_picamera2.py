@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, app_env, media_path, model_path
+from conftest import ROOT, app_env, classify_command, media_path
 
 from video_classifier.classifier import ActionClassifier
 from video_classifier.errors import SourceError
@@ -74,16 +74,7 @@ def test_no_camera_attached_is_a_clear_error(fake_picamera2, monkeypatch):
 
 def run_app(tmp_path, *args, **env):
     record = tmp_path / "calls.txt"
-    cmd = [
-        sys.executable,
-        str(ROOT / "classify.py"),
-        "--model",
-        str(model_path("movinet_a0_stream_int8.tflite")),
-        "--labels",
-        str(model_path("kinetics600_label_map.txt")),
-        "--no-display",
-        *map(str, args),
-    ]
+    cmd = classify_command("--no-display", *args)
     environment = app_env(
         PYTHONPATH=str(FAKES), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")), FAKE_PICAMERA2_RECORD=str(record), **env
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, ROOT, app_env, media_path, model_path
+from conftest import ARTIFACTS, ROOT, app_env, classify_command, media_path
 
 from utils.overlay import BAR
 
@@ -18,15 +18,7 @@ TITLE = "MoViNet action recognition"
 
 
 def start_app(display, *args, **env):
-    cmd = [
-        sys.executable,
-        str(ROOT / "classify.py"),
-        "--model",
-        str(model_path("movinet_a0_stream_int8.tflite")),
-        "--labels",
-        str(model_path("kinetics600_label_map.txt")),
-        *map(str, args),
-    ]
+    cmd = classify_command(*args)
     return subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 
 class Pacer:
     """Lets through one frame per ``1/fps`` seconds of *capture* time.
@@ -38,3 +42,15 @@ class Pacer:
     def restart(self) -> None:
         """Forget the schedule: the next frame is taken (e.g. when a source restarts its clock)."""
         self._due = None
+
+
+def paced_frames(path: str | Path, fps: float = 5.0, limit: int | None = None) -> list[np.ndarray]:
+    """The frames of a video file that the model would get at ``fps`` (at most ``limit``)."""
+    from video_classifier.sources import VideoFileSource
+
+    pacer, frames = Pacer(fps), []
+    with VideoFileSource(path) as source:
+        while (limit is None or len(frames) < limit) and (frame := source.read()) is not None:
+            if pacer.take(frame.timestamp):
+                frames.append(frame.image)
+    return frames
