@@ -232,7 +232,8 @@ def plot(rows: list[dict], path: Path) -> None:
     )
     for i, row in enumerate(rows):
         y = 45 + i * bar_h
-        label = f"{row['model'][:34]} {row['runtime'].split()[0]} x{row['threads']}"
+        short = row["model"].replace("movinet_", "").replace("_stream_int8", "").replace("_standin", "")
+        label = f"{short[:30]}  {row['runtime'].split()[0]}  {row['threads']} thr"
         cv2.putText(image, label, (10, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         step_w, invoke_w = int(width * row["step_p50"] / top), int(width * row["invoke_p50"] / top)
         cv2.rectangle(image, (left, y + 2), (left + step_w, y + bar_h - 4), (200, 120, 40), -1)
