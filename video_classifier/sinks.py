@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -17,6 +18,7 @@ class JsonLinesLog:
 
     def __init__(self, target: str) -> None:
         self.target = target
+        self._lock = threading.Lock()  # predictions and camera notes come from different threads
         if target == "-":
             self._stream: TextIO = sys.stdout
         else:
@@ -28,9 +30,11 @@ class JsonLinesLog:
 
     def write_record(self, record: dict) -> None:
         """Append one record as a JSON line."""
+        line = json.dumps(record, ensure_ascii=False) + "\n"
         try:
-            self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self._stream.flush()
+            with self._lock:
+                self._stream.write(line)
+                self._stream.flush()
         except OSError as exc:
             raise UserError(
                 f"cannot write to log {self.target} ({exc.strerror}): free some space or choose another --log"
