@@ -188,9 +188,8 @@ class Pipeline:
             probabilities, ms = self.classifier.scores(frame.image)
             if self.model_delay_s:
                 time.sleep(self.model_delay_s)
-            prediction = Prediction(
-                frame.index, frame.timestamp, self.classifier.top(probabilities), ms, self.skipped, received_at
-            )
+            top = self.classifier.top(probabilities)
+            prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at=received_at)
             self.predictions += 1
             self.model_rate.tick()
             with self._lock:

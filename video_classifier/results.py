@@ -23,7 +23,6 @@ class Prediction:
     time_s: float  # that frame's capture time, seconds since the source started
     top: list[Category]
     inference_ms: float
-    skipped: int = 0  # paced frames the model had no time for so far
     received_at: float = 0.0  # time.monotonic() when the frame left the source, for latency
 
     def to_json(self) -> dict:
