@@ -213,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         realtime=not args.no_display,
         model_delay_s=args.simulate_model_delay_ms / 1000.0,
         max_predictions=args.max_frames,
+        on_reset=(lambda t: log.write_record({"type": "reset", "time_s": round(t, 3)})) if log else None,
     )
     print(f"source: {source.name}, model fed at {args.fps:g} fps", file=sys.stderr)
     viewer = None if args.no_display else Viewer(pipeline, model.path.stem, fullscreen=args.fullscreen)

@@ -1,5 +1,6 @@
 """The real OpenCV window under Xvfb: overlay pixels, keys, smoothness with a slow model."""
 
+import json
 import re
 import signal
 import subprocess
@@ -114,6 +115,21 @@ def test_space_pauses_the_model_and_the_picture(xvfb, app_with_window):
     wait_for_lines(log, paused_at + 3, timeout=5)
     xdotool(xvfb, "key", "--window", window, "Escape")
     assert finish(proc)[0] == 0
+
+
+def test_r_resets_the_models_memory(xvfb, app_with_window):
+    proc, window, log = app_with_window
+    wait_for_lines(log, 3)
+    xdotool(xvfb, "key", "--window", window, "r")
+    deadline = time.monotonic() + 5
+    while '"type": "reset"' not in log.read_text():
+        assert time.monotonic() < deadline, "no reset record"
+        time.sleep(0.05)
+    xdotool(xvfb, "key", "--window", window, "q")
+    assert finish(proc)[0] == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    reset_at = next(i for i, r in enumerate(records) if r.get("type") == "reset")
+    assert any("top" in r for r in records[reset_at + 1 :])  # classification went on
 
 
 def test_a_slow_model_does_not_slow_the_picture(xvfb):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from utils.rates import RateMeter
@@ -46,6 +47,7 @@ class Pipeline:
         realtime: bool = True,
         model_delay_s: float = 0.0,
         max_predictions: int | None = None,
+        on_reset: Callable[[float], None] | None = None,
     ) -> None:
         self.source = source
         self.classifier = classifier
@@ -54,6 +56,7 @@ class Pipeline:
         self.realtime = realtime
         self.model_delay_s = model_delay_s  # test hook: simulates a slower board
         self.max_predictions = max_predictions
+        self.on_reset = on_reset  # told the capture time of the first frame after a reset
         self.model_rate = RateMeter()
         self.error: BaseException | None = None
         self.frames_captured = 0
@@ -185,6 +188,8 @@ class Pipeline:
             if self._reset_requested.is_set():
                 self._reset_requested.clear()
                 self.classifier.reset()
+                if self.on_reset is not None:
+                    self.on_reset(frame.timestamp)
             probabilities, ms = self.classifier.scores(frame.image)
             if self.model_delay_s:
                 time.sleep(self.model_delay_s)
