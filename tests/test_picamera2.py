@@ -159,3 +159,15 @@ def test_headless_prints_the_current_actions_about_once_a_second(tmp_path):
     reports = re.findall(r"^\[\d\d:\d\d:\d\d\] (\w[\w ]*) \d\.\d\d", err, re.MULTILINE)
     assert 1 <= len(reports) <= 4  # 14 model frames = 2.8 s
     assert reports[-1] == "carving ice"
+
+
+def test_a_stalled_camera_is_noticed_by_its_frame_timeout_and_reopened(tmp_path):
+    log = tmp_path / "log.jsonl"
+    proc, record = run_app(tmp_path, "--log", log, "--max-frames", "6", FAKE_PICAMERA2_HANG_AFTER="20")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "camera lost, retrying (the Pi camera stopped delivering frames (capture_request timed out)" in err
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["state"] for r in records if r.get("type") == "camera"][:2] == ["lost", "restored"]
+    assert sum("top" in r for r in records) == 6
+    assert calls(record).count("open") >= 2 and calls(record)[-2:] == ["stop", "close"]

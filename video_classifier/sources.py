@@ -177,10 +177,13 @@ class Picamera2Source(FrameSource):
             raise SourceError(f"the Pi camera cannot be started ({exc}): is another program using it?") from None
         self._first_ns: int | None = None
         self._index = 0
+        # A camera whose frontend stalls may never deliver again: picamera2 raises TimeoutError
+        # after this many seconds (older picamera2 ignores the number and simply waits).
+        self._frame_timeout_s = max(2.0, 10.0 / fps)
 
     def read(self) -> Frame | None:
         try:
-            request = self._camera.capture_request()
+            request = self._camera.capture_request(wait=self._frame_timeout_s)
         except Exception as exc:  # libcamera reports a lost camera as a RuntimeError or a time-out
             raise SourceError(f"the Pi camera stopped delivering frames ({exc}): check the cable and start again") from None
         try:

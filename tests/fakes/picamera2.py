@@ -10,6 +10,8 @@ a subprocess (put ``tests/fakes`` on ``PYTHONPATH``):
                                is then gone (no camera listed) ...
     FAKE_PICAMERA2_RECOVER_AFTER_S  ... until this many seconds later (default: never)
     FAKE_PICAMERA2_BUSY        any value: opening the camera fails as if another program had it
+    FAKE_PICAMERA2_HANG_AFTER  stop delivering (capture_request waits out its timeout) after this
+                               many frames, like a stalled camera frontend
     FAKE_PICAMERA2_RECORD      append one line per API call (e.g. "close") to this file
     FAKE_PICAMERA2_CAMERAS     number of cameras attached (default 1)
 """
@@ -92,9 +94,15 @@ class Picamera2:
         self.started = True
         _record("start")
 
-    def capture_request(self) -> _Request:
+    def capture_request(self, wait=None) -> _Request:
         assert self.started and not self.closed
         global _unplugged_at
+        hang_after = int(os.environ.get("FAKE_PICAMERA2_HANG_AFTER", "0"))
+        if hang_after and self.frames >= hang_after:
+            if not isinstance(wait, (int, float)) or isinstance(wait, bool):
+                raise AssertionError("a stalled camera would block forever without a timeout")
+            time.sleep(wait)
+            raise TimeoutError("capture_request timed out")
         if self._fail_after and self.frames >= self._fail_after:
             _unplugged_at = time.monotonic()
             raise RuntimeError("Camera frontend has timed out!")
