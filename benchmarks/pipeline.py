@@ -87,10 +87,11 @@ def throughput_worker(clip: str, threads: int) -> dict:
 
     t0 = time.monotonic()
     with VideoFileSource(clip) as source:
+        height, width = source.read().image.shape[:2]
         while source.read() is not None:
             pass
         decode_fps = source.frames_read / (time.monotonic() - t0)
-        size = f"{int(source._capture.get(cv2.CAP_PROP_FRAME_WIDTH))}x{int(source._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))}"
+    size = f"{width}x{height}"
     classifier = _classifier(threads)
     source = VideoFileSource(clip)
     t0 = time.monotonic()

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-UNIT_NAME = "movinet-actions.service"
 
 
 def unit_text(python: Path, desktop: bool, user: str, extra_args: list[str]) -> str:

@@ -39,10 +39,6 @@ class Pacer:
             self._due = due + self.period  # fixed grid: no drift from frame jitter
         return True
 
-    def restart(self) -> None:
-        """Forget the schedule: the next frame is taken (e.g. when a source restarts its clock)."""
-        self._due = None
-
 
 def paced_frames(path: str | Path, fps: float = 5.0, limit: int | None = None) -> list[np.ndarray]:
     """The frames of a video file that the model would get at ``fps`` (at most ``limit``)."""

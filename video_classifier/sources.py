@@ -74,12 +74,12 @@ class VideoFileSource(FrameSource):
         self.fps = fps if 0 < fps < 1000 else 0.0
         self.expected_frames = max(int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
         self._index = 0
-        self._first = self.read_raw()
+        self._first = self._read_raw()
         if self._first is None:
             self.close()
             raise SourceError(f"video {self.path} has no frames that can be decoded: check the file")
 
-    def read_raw(self) -> Frame | None:
+    def _read_raw(self) -> Frame | None:
         ok, image = self._capture.read()
         if not ok or image is None:
             return None
@@ -93,7 +93,7 @@ class VideoFileSource(FrameSource):
         if self._first is not None:
             frame, self._first = self._first, None
             return frame
-        frame = self.read_raw()
+        frame = self._read_raw()
         # The header's frame count is an estimate for some containers: allow a little slack.
         if frame is None and self._index < self.expected_frames - max(2, self.expected_frames // 50):
             raise SourceError(

@@ -33,7 +33,6 @@ class Viewer:
         self.frames_shown = 0  # distinct camera frames put on screen
         # Seconds from a frame leaving the camera to its prediction being on screen.
         self.latencies: deque[float] = deque(maxlen=10_000)
-        self._last_shown = None
 
     def run(self) -> None:
         # GUI_NORMAL: no Qt toolbar or status bar, just the picture; KEEPRATIO when resized.
@@ -53,6 +52,8 @@ class Viewer:
                         self.frames_shown += 1
                         if shown[0] is None:  # start at the camera's own size, 1:1 pixels
                             cv2.resizeWindow(self.title, frame.image.shape[1], frame.image.shape[0])
+                    if prediction is not None and prediction is not shown[1]:
+                        self.latencies.append(time.monotonic() - prediction.received_at)
                     self._show(frame, prediction, note)
                     shown = (frame, prediction, note)
                 if not self._handle_key(cv2.waitKey(1) & 0xFF):
@@ -64,9 +65,6 @@ class Viewer:
             cv2.waitKey(1)
 
     def _show(self, frame, prediction, note: str) -> None:
-        if prediction is not None and prediction is not self._last_shown:
-            self._last_shown = prediction
-            self.latencies.append(time.monotonic() - prediction.received_at)
         status = OverlayStatus(
             top=prediction.top if prediction else [],
             display_fps=self.display_rate.rate(),

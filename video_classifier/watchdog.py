@@ -40,7 +40,6 @@ class ReconnectingSource(FrameSource):
         self.max_backoff_s = max_backoff_s
         self.on_status = on_status
         self.status = ""
-        self.reconnects = 0
         self._interrupted = threading.Event()
         self._offset = 0.0  # added to the current device's timestamps
         self._last_timestamp = 0.0
@@ -49,14 +48,14 @@ class ReconnectingSource(FrameSource):
 
     def read(self) -> Frame | None:
         while True:
+            if self._source is None:
+                return None  # closed, or interrupted while reconnecting: the app is stopping
             try:
-                if self._source is None:
-                    raise SourceError(f"{self.name} is not open")
                 frame = self._source.read()
                 break
             except SourceError as exc:
                 if not self._reconnect(exc):
-                    return None  # interrupted: the app is stopping
+                    return None
         if frame is None:
             return None
         timestamp = frame.timestamp + self._offset
@@ -82,7 +81,6 @@ class ReconnectingSource(FrameSource):
                     raise SourceError(f"{self.name} lost for {self.timeout_s:g} s, giving up: {error}") from None
                 delay = min(delay * 2, self.max_backoff_s)
                 continue
-            self.reconnects += 1
             # The new device's clock starts again at 0: continue from where the stream was.
             self._offset = self._last_timestamp + (time.monotonic() - lost_at)
             self._notify("restored", "")
