@@ -119,10 +119,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--display", default=None, help="X display for the window (default: the local desktop, :0)")
     p.add_argument("--fullscreen", action="store_true", help="start the window full screen")
     p.add_argument("--log", default=None, metavar="FILE|-", help="write one JSON line per prediction")
+    mqtt = p.add_argument_group("MQTT (Home Assistant)")
+    mqtt.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish actions and events to this MQTT broker")
+    mqtt.add_argument("--mqtt-topic", default=f"movinet/{_hostname()}", help="prefix of the topics published")
+    mqtt.add_argument("--mqtt-user", default=None, help="user name for the broker")
+    mqtt.add_argument("--mqtt-password", default=None, help="password for the broker (default: $MQTT_PASSWORD)")
+    mqtt.add_argument("--mqtt-tls", action="store_true", help="connect with TLS (port 8883 unless given)")
+    mqtt.add_argument("--mqtt-ca", default=None, metavar="FILE", help="CA certificate of the broker (implies --mqtt-tls)")
+    live = p.add_argument_group("browser live view and event clips")
+    live.add_argument(
+        "--serve",
+        default=None,
+        metavar="[HOST:]PORT",
+        help="live view in a browser on this port; 127.0.0.1 unless a host is given (0.0.0.0: every network)",
+    )
+    live.add_argument(
+        "--serve-token",
+        default=None,
+        help="token the live view asks for (default: $MOVINET_SERVE_TOKEN, else a random one when not on 127.0.0.1)",
+    )
+    live.add_argument("--record", default=None, metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
+    live.add_argument("--record-max-mb", type=_positive_float, default=1000.0, help="disk space for clips; the oldest go first")
+    live.add_argument("--pre-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time before an event")
+    live.add_argument("--post-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time after an event")
     p.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many model frames")
     # Test hook: makes every model frame this much slower, to rehearse a slow board.
     p.add_argument("--simulate-model-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname().split(".")[0] or "pi"
 
 
 def _stop_on_sigterm() -> None:
@@ -134,11 +163,13 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def event_detector(args: argparse.Namespace, log):
-    """Action events go to the log; without a window they are also announced on stderr."""
+def event_detector(args: argparse.Namespace, log, watchers: list):
+    """Action events go to the log and to each watcher (MQTT, live view, recorder: objects with
+    ``event_started`` and ``event_ended``); without a window they are also announced on stderr."""
     from video_classifier.events import EventDetector
 
-    listeners, on_start = [], []
+    on_start = [w.event_started for w in watchers]
+    listeners = [w.event_ended for w in watchers]
     if log is not None:
         listeners.append(lambda event: log.write_record(event.to_json()))
     if args.no_display:
@@ -172,10 +203,47 @@ def open_camera(args: argparse.Namespace, log):
     return ReconnectingSource(source, reopen, args.camera_timeout, on_status=note)
 
 
+def mqtt_publisher(args: argparse.Namespace, model_name: str):
+    """The ``--mqtt`` publisher, connected (or retrying in the background), or None."""
+    if not args.mqtt:
+        return None
+    from video_classifier.mqtt import MqttPublisher, MqttSettings
+
+    tls = args.mqtt_tls or args.mqtt_ca is not None
+    settings = MqttSettings.parse_address(
+        args.mqtt,
+        tls=tls,
+        topic=args.mqtt_topic,
+        username=args.mqtt_user,
+        password=args.mqtt_password or os.environ.get("MQTT_PASSWORD"),
+        ca_file=args.mqtt_ca,
+    )
+    publisher = MqttPublisher(settings, model_name).connect()
+    print(f"mqtt: {settings.host}:{settings.port}, topics {publisher.topic}/...", file=sys.stderr)
+    return publisher
+
+
+def live_view(args: argparse.Namespace, pipeline, compositor):
+    """The ``--serve`` web server; away from 127.0.0.1 it always asks for a token."""
+    import secrets
+
+    from video_classifier.live_view import LiveView, is_loopback, parse_bind
+
+    host, port = parse_bind(args.serve)
+    token = args.serve_token or os.environ.get("MOVINET_SERVE_TOKEN")
+    if token is None and not is_loopback(host):
+        token = secrets.token_urlsafe(12)
+    view = LiveView(pipeline, compositor, host, port, token)
+    print(f"live view: {view.url()}", file=sys.stderr)
+    return view
+
+
 def run(args: argparse.Namespace) -> int:
     from utils.display import find_display, use_display
     from video_classifier.classifier import ActionClassifier
+    from video_classifier.compositor import Compositor
     from video_classifier.pipeline import Pipeline
+    from video_classifier.recorder import EventRecorder
     from video_classifier.runtime import load_runtime
     from video_classifier.sinks import JsonLinesLog
     from video_classifier.viewer import Viewer, report_headless
@@ -202,23 +270,34 @@ def run(args: argparse.Namespace) -> int:
         f"on {runtime}, {args.num_threads} thread(s), {memory}",
         file=sys.stderr,
     )
-    log = JsonLinesLog(args.log) if args.log else None
-    sinks = [event_detector(args, log), *([log] if log else [])]
-    source = open_camera(args, log)
-    pipeline = Pipeline(
-        source,
-        classifier,
-        args.fps,
-        sinks,
-        realtime=not args.no_display,
-        model_delay_s=args.simulate_model_delay_ms / 1000.0,
-        max_predictions=args.max_frames,
-        on_reset=(lambda t: log.write_record({"type": "reset", "time_s": round(t, 3)})) if log else None,
-    )
-    print(f"source: {source.name}, model fed at {args.fps:g} fps", file=sys.stderr)
-    viewer = None if args.no_display else Viewer(pipeline, model.path.stem, fullscreen=args.fullscreen)
+    log = recorder = mqtt = source = pipeline = compositor = view = detector = viewer = None
     try:
-        pipeline.start()
+        # What can fail on bad input is opened before the camera, so a mistake costs no camera time.
+        log = JsonLinesLog(args.log) if args.log else None
+        if args.record:
+            recorder = EventRecorder(args.record, args.pre_roll, args.post_roll, args.record_max_mb, model_name=model.path.stem)
+        mqtt = mqtt_publisher(args, model.path.stem)
+        source = open_camera(args, log)
+        pipeline = Pipeline(
+            source,
+            classifier,
+            args.fps,
+            realtime=not args.no_display or args.serve is not None,  # a live view of a file plays at its own pace
+            model_delay_s=args.simulate_model_delay_ms / 1000.0,
+            max_predictions=args.max_frames,
+            on_reset=(lambda t: log.write_record({"type": "reset", "time_s": round(t, 3)})) if log else None,
+        )
+        compositor = Compositor(pipeline, model.path.stem) if args.serve or recorder else None
+        view = live_view(args, pipeline, compositor) if args.serve else None
+        if recorder is not None:
+            compositor.consumers.append(recorder.add)
+        detector = event_detector(args, log, [w for w in (mqtt, view, recorder) if w is not None])
+        pipeline.sinks = [s for s in (detector, log, mqtt) if s is not None]  # detector first: MQTT state follows it
+        print(f"source: {source.name}, model fed at {args.fps:g} fps", file=sys.stderr)
+        viewer = None if args.no_display else Viewer(pipeline, model.path.stem, fullscreen=args.fullscreen)
+        for part in (compositor, view, pipeline):
+            if part is not None:
+                part.start()
         if viewer is None:
             report_headless(pipeline)
         else:
@@ -226,17 +305,20 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)
     finally:
-        pipeline.stop()
-        source.close()
-        for sink in sinks:
-            sink.close()
+        # Upstream first, so that each part has been given everything before it is closed.
+        if pipeline is not None:
+            pipeline.stop()
+        for part in (source, compositor, detector, log, mqtt, recorder, view):
+            if part is not None:
+                part.close()
+    if pipeline is None:  # stopped before it started
+        return 0
     if pipeline.error is not None:
         raise pipeline.error
     shown = f", {viewer.frames_shown} shown" if viewer else ""
-    print(
-        f"done: {pipeline.frames_captured} frames read, {pipeline.predictions} classified, {pipeline.skipped} skipped{shown}",
-        file=sys.stderr,
-    )
+    saved = f", {len(recorder.saved)} clip(s) saved in {args.record}" if recorder else ""
+    counts = f"{pipeline.frames_captured} frames read, {pipeline.predictions} classified, {pipeline.skipped} skipped"
+    print(f"done: {counts}{shown}{saved}", file=sys.stderr)
     return 0
 
 

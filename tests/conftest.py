@@ -8,6 +8,7 @@ Under CI (CI=true) a missing model or clip fails the test instead of skipping it
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ MODELS = Path(os.environ.get("MOVINET_MODELS", ROOT / "models")).resolve()
 MEDIA = Path(os.environ.get("MOVINET_MEDIA", ROOT / "media")).resolve()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ARTIFACTS = ROOT / "artifacts"
+FAKES_DIR = ROOT / "tests" / "fakes"  # the picamera2 stand-in; put it on PYTHONPATH
 
 A0 = "movinet_a0_stream_int8.tflite"
 KINETICS_LABELS = "kinetics600_label_map.txt"
@@ -128,3 +130,156 @@ def app_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_program(name: str, package: str) -> str:
+    """The path of a program the test needs; fail under CI, skip elsewhere, when it is missing."""
+    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    if path is None:
+        message = f"{name} is not installed (apt-get install {package})"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+class Broker:
+    """A real mosquitto broker on a loopback port, which a test can stop and start again.
+
+    Persistence is on, so that a subscriber's session (and the messages queued for it)
+    survives a restart, as on a real broker that is restarted by its service manager.
+    """
+
+    def __init__(self, folder: Path, password_file: Path | None = None) -> None:
+        self.binary = require_program("mosquitto", "mosquitto")
+        self.port = free_port()
+        self.folder = folder
+        self.config = folder / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"user {getpass.getuser()}",  # run as root, it would switch to 'mosquitto' and lose access to folder
+            "persistence true",
+            f"persistence_location {folder}/",
+            f"log_dest file {folder}/mosquitto.log",
+        ]
+        if password_file:
+            lines += ["allow_anonymous false", f"password_file {password_file}"]
+        else:
+            lines.append("allow_anonymous true")
+        self.config.write_text("\n".join(lines) + "\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Broker:
+        import socket
+
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        pytest.fail(f"mosquitto did not start: {(self.folder / 'mosquitto.log').read_text(errors='replace')}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A running mosquitto on a free loopback port."""
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    b = Broker(folder).start()
+    yield b
+    b.stop()
+
+
+class Subscriber:
+    """A paho client that records every message under ``topic`` with its arrival time.
+
+    It keeps its session (clean_session=False, QoS 1), so messages published while it is
+    reconnecting after a broker restart are delivered when it is back.
+    """
+
+    def __init__(self, port: int, topic: str = "#", name: str = "test-subscriber") -> None:
+        import threading
+
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[float, str, bytes, bool]] = []  # (time, topic, payload, retained)
+        self._cond = threading.Condition()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{port}", clean_session=False)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, message) -> None:
+        with self._cond:
+            self.messages.append((time.monotonic(), message.topic, message.payload, bool(message.retain)))
+            self._cond.notify_all()
+
+    def on(self, topic: str) -> list[bytes]:
+        with self._cond:
+            return [payload for _, t, payload, _ in self.messages if t == topic]
+
+    def wait_for(self, predicate, timeout: float = 30.0) -> bool:
+        """Wait until ``predicate(self)`` holds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def write_clip(path: Path, parts: list[tuple[str, float]], fps: float = 30.0, size: tuple[int, int] = (320, 240)) -> Path:
+    """An MP4 made of (clip name, seconds) parts, each clip looped at its own pace as needed."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for name, seconds in parts:
+        capture = cv2.VideoCapture(str(media_path(name)))
+        rate = capture.get(cv2.CAP_PROP_FPS) or 30.0
+        frames = []
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+        capture.release()
+        for i in range(round(seconds * fps)):
+            writer.write(frames[int(i / fps * rate) % len(frames)])
+    writer.release()
+    return path
+
+
+TWO_ACTIONS = [("arm_wrestling_mmaction2_demo.mp4", 8.0), ("cleaning_pool_mmaction2_test.mp4", 8.0)]
+
+
+@pytest.fixture(scope="session")
+def two_action_clip(tmp_path_factory) -> Path:
+    """8 s of arm wrestling, then 8 s of cleaning a pool (320x240, 30 fps: the rate the picamera2
+    stand-in serves frames at, so that it plays at the right speed there too)."""
+    return write_clip(tmp_path_factory.mktemp("clips") / "two_actions.mp4", TWO_ACTIONS)

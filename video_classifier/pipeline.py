@@ -53,6 +53,7 @@ class Pipeline:
         self.classifier = classifier
         self.pacer = Pacer(fps)
         self.sinks = sinks or []
+        self.frame_sinks: list[Callable[[Frame], None]] = []  # told every frame, in the capture thread
         self.realtime = realtime
         self.model_delay_s = model_delay_s  # test hook: simulates a slower board
         self.max_predictions = max_predictions
@@ -169,6 +170,8 @@ class Pipeline:
                     self._latest_frame = frame
                     self._version += 1
                     self._lock.notify_all()
+                for sink in self.frame_sinks:
+                    sink(frame)
                 if self.pacer.take(frame.timestamp):
                     while not self._handoff.put((frame, received_at), timeout=0.2):
                         if self._stop.is_set():

@@ -1,0 +1,123 @@
+"""--serve: the live view in a real headless Chromium, and its token check over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ARTIFACTS, FAKES_DIR, app_env, classify_command, media_path, require_program
+
+PAGE_BAR_RGB = (0x50, 0xC8, 0x78)  # the page's own score bars (#50c878)
+OVERLAY_BAR_RGB = (120, 200, 80)  # the overlay's bars drawn into the picture (utils.overlay.BAR, which is BGR)
+
+
+def start_app(*args, camera: str | None = None) -> tuple[subprocess.Popen, str]:
+    """The app on the picamera2 stand-in serving carving ice; returns it and the printed URL."""
+    cmd = classify_command("--no-display", *args, *(["--camera", camera] if camera else []))
+    env = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if match := re.match(r"live view: (\S+)", line):
+            return proc, match.group(1)
+    proc.wait(10)
+    pytest.fail("the app printed no live view address:\n" + "".join(seen))
+
+
+def stop_app(proc: subprocess.Popen) -> tuple[int, str]:
+    proc.terminate()
+    _, err = proc.communicate(timeout=20)
+    return proc.returncode, err
+
+
+def local(url: str) -> str:
+    """The same address through loopback (the printed one may be the LAN address)."""
+    return re.sub(r"^http://[^/]+:(\d+)/", r"http://127.0.0.1:\1/", url)
+
+
+def chromium(tmp_path: Path, url: str, *mode: str) -> subprocess.CompletedProcess:
+    browser = require_program("chromium", "chromium")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    flags += ["--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=4000"]
+    return subprocess.run([browser, *flags, *mode, url], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
+def near(image: np.ndarray, rgb: tuple[int, int, int], tolerance: int = 30) -> int:
+    """How many pixels of an RGB image are within ``tolerance`` of ``rgb`` on every channel."""
+    return int(np.all(np.abs(image.astype(int) - rgb) <= tolerance, axis=2).sum())
+
+
+def test_the_browser_shows_the_stream_and_the_current_action(tmp_path):
+    proc, url = start_app("--serve", "0")
+    try:
+        assert url.startswith("http://127.0.0.1:") and "token" not in url  # loopback: no token needed
+        shot = tmp_path / "live_view.png"
+        made = chromium(tmp_path, url, "--window-size=800,1000", f"--screenshot={shot}")
+        assert shot.exists(), made.stderr
+        dom = chromium(tmp_path, url, "--dump-dom").stdout
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "live_view.png").write_bytes(shot.read_bytes())
+
+    assert re.search(r'<div id="active">carving ice</div>', dom), dom
+    assert re.search(r'<img id="stream" [^>]*src="stream.mjpg"', dom)
+    page = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB)
+    picture = page[50:600, 10:790]  # where the stream sits on an 800 px wide page (4:3 picture)
+    assert picture.std() > 30  # a camera picture, not the empty placeholder
+    assert near(picture, OVERLAY_BAR_RGB) > 500  # the overlay's "carving ice" bar, drawn into the stream
+    assert near(page, PAGE_BAR_RGB, tolerance=10) > 500  # the page's own bars from status.json
+
+
+def get(url: str, **headers: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if response.headers.get_content_type() == "multipart/x-mixed-replace":
+                return response.status, response.read(2000)  # the stream never ends: its start is enough
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_off_loopback_every_request_needs_the_printed_token():
+    proc, url = start_app("--serve", "0.0.0.0:0")
+    try:
+        token = re.search(r"\?token=([\w-]+)$", url).group(1)
+        base = local(url).split("?")[0]
+        refused = [get(base + path)[0] for path in ("", "stream.mjpg", "snapshot.jpg", "status.json")]
+        wrong = get(base + "status.json?token=" + "x" * len(token))[0]
+        status, body = get(base + "status.json?token=" + token)
+        stream_status, stream = get(base + "stream.mjpg", Authorization=f"Bearer {token}")
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert refused == [401, 401, 401, 401] and wrong == 401
+    assert status == 200 and json.loads(body)["camera"] == "ok"
+    assert stream_status == 200 and stream.startswith(b"--frame\r\nContent-Type: image/jpeg") and b"\xff\xd8" in stream
+
+
+def test_a_port_in_use_is_a_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            classify_command("--no-display", "--serve", str(port), "--camera", media_path("carving_ice.mp4")),
+            capture_output=True,
+            text=True,
+            env=app_env(),
+            timeout=60,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: --serve: cannot listen on 127.0.0.1:{port}")

@@ -1,0 +1,179 @@
+"""--mqtt against a real mosquitto broker on loopback, watched by a real paho subscriber."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import FAKES_DIR, Broker, Subscriber, app_env, classify_command, free_port, require_program
+
+TOPIC = "test/pi"
+
+
+@pytest.fixture
+def subscriber(broker):
+    sub = Subscriber(broker.port)
+    yield sub
+    sub.close()
+
+
+def events(sub: Subscriber) -> list[tuple[str, str]]:
+    return [(e["type"], e["label"]) for e in map(json.loads, sub.on(f"{TOPIC}/events"))]
+
+
+def run_mqtt_app(broker, *args, **env) -> subprocess.Popen:
+    cmd = classify_command("--no-display", "--mqtt", f"127.0.0.1:{broker.port}", "--mqtt-topic", TOPIC, *args)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=app_env(**env))
+
+
+def test_discovery_state_and_exactly_the_expected_events(broker, subscriber, two_action_clip):
+    proc = run_mqtt_app(broker, "--camera", two_action_clip)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert subscriber.wait_for(lambda s: s.on(f"{TOPIC}/availability")[-1:] == [b"offline"], 10)
+
+    configs = {t: json.loads(p) for _, t, p, _ in subscriber.messages if t.startswith("homeassistant/")}
+    action = configs["homeassistant/sensor/test_pi/action/config"]
+    assert action["state_topic"] == f"{TOPIC}/state"
+    assert action["availability_topic"] == f"{TOPIC}/availability"
+    assert action["unique_id"] == "test_pi_action" and action["device"]["identifiers"] == ["test_pi"]
+    assert action["value_template"] == "{{ value_json.action }}"
+    assert set(configs) == {f"homeassistant/sensor/test_pi/{key}/config" for key in ("action", "score", "fps")}
+    late = Subscriber(broker.port, name="late")  # Home Assistant started after the app: retained messages still reach it
+    try:
+        assert late.wait_for(lambda s: len(s.messages) >= 5, 10)
+        retained = {t for _, t, _, r in late.messages if r}
+        assert retained == set(configs) | {f"{TOPIC}/availability", f"{TOPIC}/state"}
+    finally:
+        late.close()
+
+    assert subscriber.on(f"{TOPIC}/availability") == [b"online", b"offline"]
+    assert events(subscriber) == [
+        ("start", "arm wrestling"),
+        ("end", "arm wrestling"),
+        ("start", "cleaning pool"),
+        ("end", "cleaning pool"),
+    ]
+    ended = [e for e in map(json.loads, subscriber.on(f"{TOPIC}/events")) if e["type"] == "end"]
+    # The switch is at 8 s; the README promises a reaction within 3.5 s.
+    assert ended[0]["start_s"] < 2.0 and 7.0 < ended[0]["end_s"] < ended[1]["start_s"] <= 8.0 + 3.5
+    assert all(e["peak"] >= 0.4 for e in ended)
+
+    states = [json.loads(p) for p in subscriber.on(f"{TOPIC}/state")]
+    actions = [s["action"] for s in states]
+    assert "arm wrestling" in actions and "cleaning pool" in actions
+    assert actions.index("arm wrestling") < actions.index("cleaning pool")
+    during = next(s for s in states if s["action"] == "cleaning pool")
+    assert during["top"][0]["label"] == "cleaning pool" and during["score"] == during["top"][0]["score"] >= 0.4
+    assert states[-1]["action"] == "none" and states[-1]["events_dropped"] == 0
+
+
+def test_events_during_a_broker_outage_arrive_when_it_returns(broker, subscriber, tmp_path, two_action_clip):
+    """The camera keeps running while the broker is down; what happened meanwhile is sent after."""
+    log = tmp_path / "log.jsonl"
+    # 30 s of the looped two-action clip: the outage covers the end of the first action.
+    proc = run_mqtt_app(
+        broker, "--max-frames", "150", "--log", log, PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(two_action_clip)
+    )
+    try:
+        assert subscriber.wait_for(lambda s: ("start", "arm wrestling") in events(s), 30), proc.stderr
+        broker.stop()
+        deadline = time.monotonic() + 30  # until the app has seen arm wrestling end, while the broker is down
+        while '"type": "event"' not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        broker.start()
+        restarted = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "MQTT connection lost" in err and "MQTT reconnected" in err
+
+    logged = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "event"]
+    assert [r["label"] for r in logged[:2]] == ["arm wrestling", "cleaning pool"]
+    assert subscriber.wait_for(lambda s: len(events(s)) == 2 * len(logged), 15), events(subscriber)
+    received = [json.loads(p) for p in subscriber.on(f"{TOPIC}/events")]
+    assert [(e["type"], e["label"]) for e in received] == [(kind, r["label"]) for r in logged for kind in ("start", "end")]
+    ends = [{k: v for k, v in e.items() if k not in ("type", "timestamp")} for e in received if e["type"] == "end"]
+    assert ends == [{k: v for k, v in r.items() if k != "type"} for r in logged]  # the same events as in the log
+    arrival = next(t for t, topic, p, _ in subscriber.messages if topic == f"{TOPIC}/events" and b'"end"' in p)
+    assert arrival > restarted  # it was queued, not published into the void
+    assert json.loads(subscriber.on(f"{TOPIC}/state")[-1])["events_dropped"] == 0
+
+
+def test_a_full_queue_keeps_the_oldest_events_and_counts_the_rest(tmp_path):
+    from video_classifier.events import ActionEvent
+    from video_classifier.mqtt import MqttPublisher, MqttSettings
+
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    down = Broker(folder)  # not started: the broker is down when the app begins
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", down.port, topic=TOPIC, queue_size=3)).connect(timeout=1.0)
+    for i in range(5):
+        publisher.event_ended(ActionEvent(f"action {i}", i, i + 0.5, [0.9]))
+    assert publisher.dropped == 2
+    down.start()
+    sub = Subscriber(down.port)
+    try:
+        assert sub.wait_for(lambda s: len(events(s)) == 3, 20), events(sub)
+        assert events(sub) == [("end", "action 0"), ("end", "action 1"), ("end", "action 2")]
+    finally:
+        publisher.close()
+        sub.close()
+        down.stop()
+
+
+def test_a_wrong_password_is_a_clear_error(tmp_path, two_action_clip):
+    passwd = tmp_path / "passwd"
+    subprocess.run([require_program("mosquitto_passwd", "mosquitto"), "-b", "-c", passwd, "pi", "secret"], check=True)
+    passwd.chmod(0o600)
+    (tmp_path / "broker").mkdir()
+    secured = Broker(tmp_path / "broker", password_file=passwd).start()
+    try:
+        broker = ["--mqtt", f"127.0.0.1:{secured.port}", "--mqtt-user", "pi"]
+        cmd = classify_command("--no-display", *broker, "--camera", two_action_clip, "--max-frames", "1")
+        wrong = subprocess.run(cmd, capture_output=True, text=True, env=app_env(MQTT_PASSWORD="wrong"), timeout=60)
+        right = subprocess.run(cmd, capture_output=True, text=True, env=app_env(MQTT_PASSWORD="secret"), timeout=60)
+    finally:
+        secured.stop()
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().splitlines()[-1].startswith(f"error: MQTT broker 127.0.0.1:{secured.port} refused")
+    assert "Traceback" not in wrong.stderr
+    assert right.returncode == 0, right.stderr
+
+
+def test_an_unknown_broker_name_is_a_clear_error():
+    proc = subprocess.run(
+        classify_command("--no-display", "--mqtt", "no-such-broker.invalid"), capture_output=True, text=True, env=app_env()
+    )
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == "error: MQTT broker no-such-broker.invalid not found: check the name given to --mqtt"
+
+
+def test_the_broker_says_offline_when_the_app_dies(broker, subscriber, two_action_clip):
+    """The last will: a crashed or unplugged Pi shows as unavailable in Home Assistant."""
+    proc = run_mqtt_app(broker, PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(two_action_clip))
+    try:
+        assert subscriber.wait_for(lambda s: s.on(f"{TOPIC}/availability") == [b"online"], 30)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    assert subscriber.wait_for(lambda s: s.on(f"{TOPIC}/availability") == [b"online", b"offline"], 10)
+
+
+def test_a_broker_that_is_down_at_start_is_not_fatal(two_action_clip):
+    port = free_port()
+    proc = subprocess.run(
+        classify_command("--no-display", "--mqtt", f"127.0.0.1:{port}", "--camera", two_action_clip, "--max-frames", "10"),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"MQTT broker 127.0.0.1:{port} not reachable yet" in proc.stderr

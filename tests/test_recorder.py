@@ -1,0 +1,136 @@
+"""--record: MP4 clips around events, decoded back with OpenCV, and the disk budget."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from conftest import FAKES_DIR, TWO_ACTIONS, app_env, classify_command, media_path
+
+CLIP_END_S = sum(seconds for _, seconds in TWO_ACTIONS)
+STREAM_FPS = 15  # the compositor's rate, which clips are recorded at
+
+
+def decode(path: Path) -> list:
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def clips_in(folder: Path) -> list[tuple[Path, dict]]:
+    return [(p, json.loads(p.with_suffix(".json").read_text())) for p in sorted(folder.glob("*.mp4"))]
+
+
+def test_each_event_gives_a_decodable_clip_from_pre_roll_to_post_roll(tmp_path, two_action_clip):
+    folder = tmp_path / "clips"
+    log = tmp_path / "log.jsonl"
+    cmd = classify_command("--no-display", "--camera", two_action_clip, "--record", folder, "--log", log)
+    proc = subprocess.run([*map(str, cmd), "--pre-roll", "2", "--post-roll", "1"], capture_output=True, text=True, env=app_env())
+    assert proc.returncode == 0, proc.stderr
+    assert "2 clip(s) saved" in proc.stderr
+
+    events = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "event"]
+    clips = clips_in(folder)
+    assert [sidecar["event"] for _, sidecar in clips] == events  # one clip per logged event, in order
+    expected_files = [name for p, _ in clips for name in (p.name, p.with_suffix(".json").name)]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(expected_files)  # no partial files left
+    for (path, sidecar), event in zip(clips, events):
+        info = sidecar["clip"]
+        assert path.name == info["file"] and path.name.endswith("_" + event["label"].replace(" ", "-") + ".mp4")
+        frames = decode(path)
+        assert len(frames) == info["frames"]
+        assert frames[0].shape[:2] == (240, 320)
+        # From 2 s before the event to 1 s after it, within the stream, at the stream's rate.
+        start, end = max(0.0, event["start_s"] - 2), min(CLIP_END_S - 1 / 30, event["end_s"] + 1)
+        assert info["start_s"] == pytest.approx(start, abs=0.07) and info["end_s"] == pytest.approx(end, abs=0.07)
+        assert len(frames) == pytest.approx((end - start) * STREAM_FPS + 1, abs=2)
+        capture = cv2.VideoCapture(str(path))
+        assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(STREAM_FPS, rel=0.05)
+        assert len(frames) / capture.get(cv2.CAP_PROP_FPS) == pytest.approx(end - start, abs=0.15)
+        # The overlay is in the clip: the shaded panel at the top left is darker than the scene around it.
+        assert frames[len(frames) // 2][:20, :100].mean() < 0.7 * frames[len(frames) // 2][80:120, :100].mean()
+    assert not clips[0][1]["clip"]["truncated"] and clips[1][1]["clip"]["truncated"]  # the stream ended 1 s too early
+
+
+def pictures_from(name: str, seconds: float):
+    """Real overlaid-size JPEG pictures of a clip at 15 fps, as the compositor makes them."""
+    from video_classifier.compositor import Picture
+
+    capture = cv2.VideoCapture(str(media_path(name)))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.imencode(".jpg", frame)[1].tobytes())
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    return [Picture(frames[i % len(frames)], i / STREAM_FPS, size) for i in range(round(seconds * STREAM_FPS))]
+
+
+def test_disk_use_stays_within_the_budget_by_deleting_the_oldest_clips(tmp_path):
+    from video_classifier.events import ActionEvent
+    from video_classifier.recorder import EventRecorder
+
+    pictures = pictures_from("carving_ice.mp4", 60)
+    recorder = EventRecorder(tmp_path, pre_roll_s=1, post_roll_s=1, max_mb=1.5)
+    for i, picture in enumerate(pictures):
+        recorder.add(picture)
+        second = picture.timestamp
+        event = ActionEvent(f"carving ice {int(second // 6)}", second - 1.5, second - 1.5, [0.9])
+        if i % (6 * STREAM_FPS) == 3 * STREAM_FPS:  # one 1 s event every 6 s
+            recorder.event_started(event)
+            started = event
+        elif i % (6 * STREAM_FPS) == 4 * STREAM_FPS:
+            started.end_s = second - 1.0
+            recorder.event_ended(started)
+    recorder.close()
+
+    assert len(recorder.saved) == 10 and recorder.deleted > 0
+    remaining = sorted(tmp_path.glob("*.mp4"))
+    assert len(remaining) == 10 - recorder.deleted
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 1.5e6
+    assert remaining == recorder.saved[-len(remaining) :]  # the newest are kept
+    assert all(p.with_suffix(".json").exists() for p in remaining)
+    assert len(list(tmp_path.glob("*.json"))) == len(remaining)  # no orphaned sidecars
+
+
+def test_ctrl_c_during_an_event_still_saves_its_clip(tmp_path):
+    folder = tmp_path / "clips"
+    env = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")))
+    proc = subprocess.Popen(
+        [*map(str, classify_command("--no-display", "--record", folder))], stderr=subprocess.PIPE, text=True, env=env
+    )
+    for line in proc.stderr:
+        if line.startswith("action started: carving ice"):
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    [(path, sidecar)] = clips_in(folder)
+    assert sidecar["clip"]["truncated"] and sidecar["event"]["label"] == "carving ice"
+    assert len(decode(path)) == sidecar["clip"]["frames"] >= 2 * STREAM_FPS
+
+
+def test_an_unwritable_record_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    proc = subprocess.run(
+        classify_command("--no-display", "--record", blocker / "clips", "--camera", media_path("carving_ice.mp4")),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: cannot write clips to {blocker / 'clips'}")

@@ -1,0 +1,112 @@
+"""The overlaid picture as JPEG, for the browser live view and the event recorder.
+
+    capture thread --every frame--> Compositor thread: overlay + JPEG encode --> consumers
+                                                                            \\--> latest JPEG
+
+It draws and encodes each frame once, in its own thread, so neither the camera nor the model
+waits for it. On a live camera a frame the compositor has no time for is replaced by the next
+one; on a video file processed as fast as possible, every frame (up to ``max_fps``) is drawn.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+
+from utils.overlay import OverlayStatus, draw_overlay
+from utils.rates import RateMeter
+from video_classifier.handoff import Closed, Handoff
+from video_classifier.pacer import Pacer
+from video_classifier.pipeline import Pipeline
+from video_classifier.sources import Frame
+
+JPEG_QUALITY = 80
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One overlaid frame, JPEG-encoded."""
+
+    jpeg: bytes
+    timestamp: float  # the camera frame's capture time, seconds since the source started
+    size: tuple[int, int]  # width, height
+
+
+class Compositor:
+    """Draws the overlay on the pipeline's frames, at most ``max_fps`` of them per second of
+    capture time, and hands each picture to ``consumers`` and to :meth:`wait_picture`."""
+
+    def __init__(self, pipeline: Pipeline, model_name: str, max_fps: float = 15.0) -> None:
+        self.pipeline = pipeline
+        self.model_name = model_name
+        self._pacer = Pacer(max_fps)  # by capture time, like the model's frames
+        self.consumers: list[Callable[[Picture], None]] = []
+        self.rate = RateMeter()
+        self._handoff: Handoff[Frame] = Handoff(lossless=not (pipeline.source.live or pipeline.realtime))
+        self._picture: Picture | None = None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="compositor", daemon=True)
+        pipeline.frame_sinks.append(self.put_frame)
+
+    def start(self) -> Compositor:
+        self._thread.start()
+        return self
+
+    def put_frame(self, frame: Frame) -> None:
+        """Called by the capture thread with every frame."""
+        if not self._pacer.take(frame.timestamp):
+            return
+        while not self._handoff.put(frame, timeout=0.2):
+            if not self._thread.is_alive():
+                return
+
+    def latest(self) -> Picture | None:
+        with self._cond:
+            return self._picture
+
+    def wait_picture(self, seen: Picture | None, timeout: float) -> Picture | None:
+        """The newest picture once it differs from ``seen`` (or ``seen`` after ``timeout``)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._picture is not seen, timeout)
+            return self._picture
+
+    def _run(self) -> None:
+        while True:
+            try:
+                frame = self._handoff.get(timeout=0.5)
+            except Closed:
+                return
+            if frame is None:
+                continue
+            picture = self.render(frame)
+            with self._cond:
+                self._picture = picture
+                self._cond.notify_all()
+            for consumer in self.consumers:
+                consumer(picture)
+
+    def render(self, frame: Frame) -> Picture:
+        """Overlay the latest prediction on ``frame`` and encode it."""
+        self.rate.tick()
+        _, prediction = self.pipeline.latest()
+        status = OverlayStatus(
+            top=prediction.top if prediction else [],
+            display_fps=self.rate.rate(),
+            model_fps=self.pipeline.model_rate.rate(),
+            inference_ms=prediction.inference_ms if prediction else 0.0,
+            skipped=self.pipeline.skipped,
+            model_name=self.model_name,
+            note=self.pipeline.source.status,
+        )
+        image = draw_overlay(frame.image.copy(), status)
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        return Picture(jpeg.tobytes(), frame.timestamp, (image.shape[1], image.shape[0]))
+
+    def close(self) -> None:
+        """Draw what is handed over, then stop (called after the pipeline stopped)."""
+        self._handoff.close()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
