@@ -66,3 +66,16 @@ def test_model_benchmark_prints_a_row_and_writes_json_and_a_chart(tmp_path):
     assert row["states"] == 43 and row["agreement"] == "1/1"
     assert set(row["timings_ms"]["step"]) == {"p50", "p95", "mean"}
     assert cv2.imread(str(chart)) is not None
+
+
+def test_live_view_benchmark_measures_each_set_up_with_real_viewers(tmp_path):
+    out = tmp_path / "live.json"
+    command = ["-m", "benchmarks.live_view", "--clip", str(media_path("carving_ice.mp4")), "--size", "320x240"]
+    command += ["--seconds", "2", "--warmup", "1", "--viewers", "2", "--json", str(out)]
+    result = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=300, env=app_env())
+    assert result.returncode == 0, result.stderr
+    assert "| set-up | model fps | step p50 ms" in result.stdout
+    rows = json.loads(out.read_text())
+    assert [r["setup"] for r in rows] == ["model only", "serve, no viewer", "serve, viewers (2)", "serve + record, viewers (2)"]
+    assert all(r["model_fps"] > 3 and r["step_p50"] > 0 for r in rows)
+    assert rows[2]["stream_fps"] > 5 and rows[3]["stream_fps"] > 5  # the viewers really received pictures

@@ -1,0 +1,182 @@
+"""Does the browser live view (and recording) slow the model down?
+
+    python -m benchmarks.live_view [--clip media/cleaning_pool_mmaction2_test.mp4] [--size 640x480]
+                                   [--seconds 20] [--viewers 3] [--json FILE]
+
+Plays the clip, scaled to the Pi camera's default 640x480 and looped, in real time through the
+whole pipeline, as a camera would deliver it, in four set-ups, each in its own process: the
+model alone; with --serve and nobody watching; with --viewers browsers pulling the MJPEG stream
+over loopback; and with --record as well.
+Reported: model FPS, model step p50/p95 (preprocessing + invoke), capture -> result latency
+p50/p95, paced frames skipped, stream FPS each viewer received, CPU% of one core, peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.soak import LoopedVideo  # noqa: E402
+from benchmarks.stats import markdown_table, peak_rss_mb, summarize_ms  # noqa: E402
+
+MODELS = Path(os.environ.get("MOVINET_MODELS", ROOT / "models"))
+MEDIA = Path(os.environ.get("MOVINET_MEDIA", ROOT / "media"))
+SETUPS = ["model only", "serve, no viewer", "serve, viewers", "serve + record, viewers"]
+
+
+class Timings:
+    """A pipeline sink that keeps each prediction's step time and capture -> result latency."""
+
+    def __init__(self) -> None:
+        self.step_ms: list[float] = []
+        self.latency_ms: list[float] = []
+
+    def write(self, prediction) -> None:
+        self.step_ms.append(prediction.inference_ms)
+        self.latency_ms.append((time.monotonic() - prediction.received_at) * 1000)
+
+    def close(self) -> None:
+        pass
+
+
+def watch(port: int, stop: threading.Event, counts: list[int], slot: int) -> None:
+    """One browser: read the MJPEG stream and count the pictures."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", "/stream.mjpg")
+    response = connection.getresponse()
+    while not stop.is_set():
+        line = response.readline()
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+            response.readline()  # the blank line after the part's headers
+            response.read(length)
+            counts[slot] += 1
+    connection.close()
+
+
+def worker(setup: str, clip: Path, seconds: float, viewers: int, warmup_s: float) -> dict:
+    from video_classifier.classifier import ActionClassifier
+    from video_classifier.compositor import Compositor
+    from video_classifier.events import EventDetector
+    from video_classifier.live_view import LiveView
+    from video_classifier.pipeline import Pipeline
+    from video_classifier.recorder import EventRecorder
+
+    classifier = ActionClassifier.open(
+        MODELS / "movinet_a0_stream_int8.tflite", MODELS / "kinetics600_label_map.txt", num_threads=1, window_frames=25
+    )
+    source = LoopedVideo(clip)
+    timings = Timings()
+    pipeline = Pipeline(source, classifier, realtime=True)
+    parts, watchers = [], []
+    if setup != "model only":
+        compositor = Compositor(pipeline, "a0")
+        view = LiveView(pipeline, compositor, "127.0.0.1", 0)
+        parts += [compositor, view]
+        watchers.append(view)
+        if "record" in setup:
+            recorder = EventRecorder(tempfile.mkdtemp(prefix="bench-clips-"))
+            compositor.consumers.append(recorder.add)
+            watchers.append(recorder)
+            parts.append(recorder)
+    detector = EventDetector(0.4, 5, listeners=[w.event_ended for w in watchers], on_start=[w.event_started for w in watchers])
+    pipeline.sinks = [detector, timings]
+    for part in parts[:2]:
+        part.start()
+    pipeline.start()
+    stop, counts, threads = threading.Event(), [0] * viewers, []
+    if "viewers" in setup:
+        threads = [threading.Thread(target=watch, args=(parts[1].port, stop, counts, i), daemon=True) for i in range(viewers)]
+        for thread in threads:
+            thread.start()
+    time.sleep(warmup_s)  # model load effects, first connections
+    skipped0, predictions0, counts0 = pipeline.skipped, pipeline.predictions, list(counts)
+    timings.step_ms.clear()
+    timings.latency_ms.clear()
+    usage0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    time.sleep(seconds)
+    usage1, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - t0
+    received = [(c - c0) / wall for c, c0 in zip(counts, counts0)]
+    stop.set()
+    pipeline.stop()
+    for part in parts:
+        part.close()
+    source.close()
+    step, latency = summarize_ms(timings.step_ms), summarize_ms(timings.latency_ms)
+    cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
+    return {
+        "setup": setup + (f" ({viewers})" if "viewers" in setup else ""),
+        "model_fps": round((pipeline.predictions - predictions0) / wall, 2),
+        "step_p50": step["p50"],
+        "step_p95": step["p95"],
+        "latency_p50": latency["p50"],
+        "latency_p95": latency["p95"],
+        "skipped": pipeline.skipped - skipped0,
+        "stream_fps": round(min(received), 1) if threads else "",
+        "cpu_pct": round(100 * cpu / wall),
+        "rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clip", type=Path, default=MEDIA / "cleaning_pool_mmaction2_test.mp4")
+    parser.add_argument("--size", default="640x480", help="frame size the clip is scaled to first")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--viewers", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds run before measuring")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.clip, args.seconds, args.viewers, args.warmup)))
+        return 0
+    from benchmarks.pipeline import _transcode
+
+    scaled = Path(tempfile.mkdtemp(prefix="bench-live-")) / f"{args.clip.stem}_{args.size}.mp4"
+    _transcode(args.clip, scaled, tuple(int(n) for n in args.size.split("x")))
+    rows = []
+    for setup in SETUPS:
+        command = [sys.executable, "-m", "benchmarks.live_view", "--worker", setup, "--clip", str(scaled)]
+        command += ["--seconds", str(args.seconds), "--viewers", str(args.viewers), "--warmup", str(args.warmup)]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0:
+            raise SystemExit(f"{setup} failed:\n{done.stderr}")
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"done: {setup}", file=sys.stderr)
+    print(
+        markdown_table(
+            rows,
+            [
+                ("setup", "set-up"),
+                ("model_fps", "model fps"),
+                ("step_p50", "step p50 ms"),
+                ("step_p95", "step p95 ms"),
+                ("latency_p50", "capture->result p50 ms"),
+                ("latency_p95", "p95 ms"),
+                ("skipped", "skipped"),
+                ("stream_fps", "stream fps per viewer"),
+                ("cpu_pct", "CPU %"),
+                ("rss_mb", "peak RSS MB"),
+            ],
+        )
+    )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
