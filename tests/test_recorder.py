@@ -83,6 +83,8 @@ def test_disk_use_stays_within_the_budget_by_deleting_the_oldest_clips(tmp_path)
     from video_classifier.recorder import EventRecorder
 
     pictures = pictures_from("carving_ice.mp4", 60)
+    own_video = tmp_path / "holiday.mp4"  # the user's own file in the same folder is never touched
+    own_video.write_bytes(b"\0" * 100_000)
     recorder = EventRecorder(tmp_path, pre_roll_s=1, post_roll_s=1, max_mb=1.5)
     for i, picture in enumerate(pictures):
         recorder.add(picture)
@@ -97,9 +99,10 @@ def test_disk_use_stays_within_the_budget_by_deleting_the_oldest_clips(tmp_path)
     recorder.close()
 
     assert len(recorder.saved) == 10 and recorder.deleted > 0
-    remaining = sorted(tmp_path.glob("*.mp4"))
+    assert own_video.exists()
+    remaining = sorted(p for p in tmp_path.glob("*.mp4") if p != own_video)
     assert len(remaining) == 10 - recorder.deleted
-    assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 1.5e6
+    assert sum(p.stat().st_size for p in tmp_path.iterdir() if p != own_video) <= 1.5e6
     assert remaining == recorder.saved[-len(remaining) :]  # the newest are kept
     assert all(p.with_suffix(".json").exists() for p in remaining)
     assert len(list(tmp_path.glob("*.json"))) == len(remaining)  # no orphaned sidecars

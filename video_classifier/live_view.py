@@ -63,6 +63,7 @@ class LiveView:
         self.token = token
         self.active: ActionEvent | None = None
         self.recent: deque[dict] = deque(maxlen=20)  # finished events, newest last
+        self._recent_lock = threading.Lock()  # appended by the inference thread, read by HTTP threads
         self._closing = threading.Event()
         try:
             self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -103,12 +104,15 @@ class LiveView:
     def event_ended(self, event: ActionEvent) -> None:
         if self.active is event:
             self.active = None
-        self.recent.append({**event.to_json(), "ended_at": time.time()})
+        with self._recent_lock:
+            self.recent.append({**event.to_json(), "ended_at": time.time()})
 
     def status(self) -> dict:
         """What /status.json answers."""
         _, prediction = self.pipeline.latest()
         active = self.active
+        with self._recent_lock:
+            events = list(self.recent)[::-1]
         return {
             "top": [{"label": c.label, "score": round(c.score, 4)} for c in prediction.top] if prediction else [],
             "time_s": round(prediction.time_s, 3) if prediction else None,
@@ -118,7 +122,7 @@ class LiveView:
             "camera": self.pipeline.source.status or "ok",
             "paused": self.pipeline.paused,
             "active": {"label": active.label, "start_s": round(active.start_s, 3)} if active else None,
-            "events": list(self.recent)[::-1],
+            "events": events,
         }
 
     # -- HTTP ------------------------------------------------------------------------------

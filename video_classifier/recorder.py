@@ -30,6 +30,8 @@ from video_classifier.events import ActionEvent
 
 log = logging.getLogger("record")
 
+# Only files named like this are ever deleted by the disk budget, whatever else is in the folder.
+CLIP_NAME = re.compile(r"^\d{8}-\d{6}-\d{3}_[a-z0-9-]+\.mp4$")
 CONFIRM_MARGIN_S = 10.0  # the ring also covers the time between an event's start and its confirmation
 
 
@@ -186,8 +188,8 @@ class EventRecorder:
         return video
 
     def _enforce_budget(self, keep: Path) -> None:
-        """Delete the oldest clips (and sidecars) until the folder is within ``max_bytes``."""
-        clips = sorted(p for p in self.folder.glob("*.mp4") if not p.name.endswith(".part.mp4"))
+        """Delete the oldest clips (and sidecars) until the clips take at most ``max_bytes``."""
+        clips = sorted(p for p in self.folder.glob("*.mp4") if CLIP_NAME.match(p.name))
         sizes = {p: _size(p) + _size(p.with_suffix(".json")) for p in clips}
         total = sum(sizes.values())
         for old in clips:
