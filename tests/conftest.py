@@ -158,7 +158,7 @@ class Broker:
     survives a restart, as on a real broker that is restarted by its service manager.
     """
 
-    def __init__(self, folder: Path, password_file: Path | None = None) -> None:
+    def __init__(self, folder: Path, password_file: Path | None = None, tls: tuple[Path, Path] | None = None) -> None:
         self.binary = require_program("mosquitto", "mosquitto")
         self.port = free_port()
         self.folder = folder
@@ -170,6 +170,8 @@ class Broker:
             f"persistence_location {folder}/",
             f"log_dest file {folder}/mosquitto.log",
         ]
+        if tls:  # (certificate, key)
+            lines += [f"certfile {tls[0]}", f"keyfile {tls[1]}"]
         if password_file:
             lines += ["allow_anonymous false", f"password_file {password_file}"]
         else:

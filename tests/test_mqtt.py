@@ -146,6 +146,29 @@ def test_a_wrong_password_is_a_clear_error(tmp_path, two_action_clip):
     assert right.returncode == 0, right.stderr
 
 
+def test_tls_with_the_brokers_ca_works_and_without_it_is_a_clear_error(tmp_path, two_action_clip):
+    cert, key = tmp_path / "broker.pem", tmp_path / "broker.key"
+    subprocess.run(
+        [require_program("openssl", "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", key, "-out", cert, "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    (tmp_path / "broker").mkdir()
+    secured = Broker(tmp_path / "broker", tls=(cert, key)).start()
+    sub_cmd = ["--mqtt", f"127.0.0.1:{secured.port}", "--camera", two_action_clip, "--max-frames", "30"]
+    try:
+        trusted = subprocess.run(classify_command("--no-display", *sub_cmd, "--mqtt-ca", cert), capture_output=True, text=True)
+        untrusted = subprocess.run(classify_command("--no-display", *sub_cmd, "--mqtt-tls"), capture_output=True, text=True)
+    finally:
+        secured.stop()
+    assert trusted.returncode == 0, trusted.stderr
+    assert "action started: arm wrestling" in trusted.stderr and "WARNING" not in trusted.stderr
+    assert untrusted.returncode == 2
+    last = untrusted.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: TLS with MQTT broker 127.0.0.1:{secured.port} failed (CERTIFICATE_VERIFY_FAILED)")
+
+
 def test_an_unknown_broker_name_is_a_clear_error():
     proc = subprocess.run(
         classify_command("--no-display", "--mqtt", "no-such-broker.invalid"), capture_output=True, text=True, env=app_env()

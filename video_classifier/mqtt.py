@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -98,7 +99,10 @@ class MqttPublisher:
         if settings.username:
             client.username_pw_set(settings.username, settings.password)
         if settings.tls:
-            client.tls_set(ca_certs=settings.ca_file)
+            try:
+                client.tls_set(ca_certs=settings.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise UserError(f"cannot use {settings.ca_file} as the CA certificate ({exc}): check --mqtt-ca") from None
         client.reconnect_delay_set(min_delay=1, max_delay=10)  # 1, 2, 4, 8, 10, 10 ... s
         client.max_queued_messages_set(settings.queue_size)
         client.on_connect = self._on_connect
@@ -113,15 +117,23 @@ class MqttPublisher:
     def connect(self, timeout: float = 5.0) -> MqttPublisher:
         """Start the network thread and wait up to ``timeout`` for the broker.
 
-        A name that does not resolve and a broker that refuses the login are errors; a broker
-        that is down is not (it may still be starting): the app runs and paho keeps retrying.
+        A name that does not resolve, a certificate that does not verify and a refused login are
+        errors; a broker that is down is not (it may still be starting): the app runs and paho
+        keeps retrying.
         """
         s = self.settings
-        try:
-            socket.getaddrinfo(s.host, s.port)
+        try:  # the first attempt in this thread, to tell a mistake from a broker that is not up yet
+            self._client.connect(s.host, s.port, keepalive=30)
         except socket.gaierror:
             raise UserError(f"MQTT broker {s.host} not found: check the name given to --mqtt") from None
-        self._client.connect_async(s.host, s.port, keepalive=30)
+        except ssl.SSLError as exc:
+            raise UserError(
+                f"TLS with MQTT broker {s.host}:{s.port} failed ({exc.reason or exc}): "
+                "give the broker's CA certificate with --mqtt-ca, or drop --mqtt-tls for a plain port"
+            ) from None
+        except OSError as exc:
+            log.warning("MQTT broker %s:%d not reachable yet (%s); retrying in the background", s.host, s.port, exc)
+            self._client.connect_async(s.host, s.port, keepalive=30)
         self._client.loop_start()
         self._connected.wait(timeout)
         if self._refused:
@@ -130,8 +142,6 @@ class MqttPublisher:
                 f"MQTT broker {s.host}:{s.port} refused the connection ({self._refused}): "
                 "check --mqtt-user and the MQTT_PASSWORD / --mqtt-password"
             )
-        if not self._connected.is_set():
-            log.warning("MQTT broker %s:%d not reachable yet; retrying in the background", s.host, s.port)
         return self
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
