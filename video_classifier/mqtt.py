@@ -89,8 +89,8 @@ class MqttPublisher:
         self._connected = threading.Event()
         self._refused: str | None = None
         self._was_connected = False
-        # Message ids of events sent and of those the broker acknowledged. Two sets, no lock:
-        # paho calls on_publish holding its own lock, possibly before publish() has returned.
+        # Message ids of events sent and of messages the broker acknowledged. Two sets, no lock:
+        # paho calls on_publish in its thread holding its own lock.
         self._sent: set[int] = set()
         self._acked: set[int] = set()
 
@@ -243,6 +243,7 @@ class MqttPublisher:
         self._publish_state()
 
     def _publish_event(self, kind: str, fields: dict) -> None:
+        self.unacknowledged()  # keeps both sets small on a Pi that runs for months
         payload = json.dumps({"type": kind, **fields, "timestamp": time.time()})
         info = self._client.publish(self._topic("events"), payload, qos=1)
         if info.rc == self._mqtt.MQTT_ERR_QUEUE_SIZE:
@@ -253,9 +254,10 @@ class MqttPublisher:
 
     def unacknowledged(self) -> int:
         """Events the broker has not confirmed yet (queued during an outage, or in flight)."""
-        done = self._sent & self._acked
-        self._sent -= done
-        self._acked -= done
+        # Called only by the thread that publishes events (or after it stopped), so every mid in
+        # _acked but not in _sent belongs to a QoS 0 message or to an event already counted.
+        self._sent -= self._sent & self._acked
+        self._acked -= self._acked - self._sent
         return len(self._sent)
 
     def close(self, timeout: float = 3.0) -> None:
