@@ -182,8 +182,9 @@ def event_detector(args: argparse.Namespace, log, watchers: list):
     return EventDetector(args.threshold, hold=max(1, round(args.hold * args.fps)), listeners=listeners, on_start=on_start)
 
 
-def open_camera(args: argparse.Namespace, log):
-    """The ``--camera`` source; a live camera is reopened if it is lost (noted in the log)."""
+def open_camera(args: argparse.Namespace, log, mqtt=None):
+    """The ``--camera`` source; a live camera is reopened if it is lost (noted in the log, and
+    over MQTT as unavailable)."""
     from video_classifier.sources import default_camera, open_source
     from video_classifier.watchdog import ReconnectingSource
 
@@ -199,6 +200,8 @@ def open_camera(args: argparse.Namespace, log):
     def note(state: str, time_s: float) -> None:
         if log is not None:
             log.write_record({"type": "camera", "state": state, "time_s": round(time_s, 3)})
+        if mqtt is not None:
+            mqtt.camera_status(state)
 
     return ReconnectingSource(source, reopen, args.camera_timeout, on_status=note)
 
@@ -277,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
         if args.record:
             recorder = EventRecorder(args.record, args.pre_roll, args.post_roll, args.record_max_mb, model_name=model.path.stem)
         mqtt = mqtt_publisher(args, model.path.stem)
-        source = open_camera(args, log)
+        source = open_camera(args, log, mqtt)
         pipeline = Pipeline(
             source,
             classifier,

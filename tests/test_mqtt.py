@@ -189,6 +189,27 @@ def test_the_broker_says_offline_when_the_app_dies(broker, subscriber, two_actio
     assert subscriber.wait_for(lambda s: s.on(f"{TOPIC}/availability") == [b"online", b"offline"], 10)
 
 
+def test_the_sensors_are_unavailable_while_the_camera_is_lost(broker, subscriber, tmp_path, two_action_clip):
+    log = tmp_path / "log.jsonl"
+    proc = run_mqtt_app(
+        broker,
+        "--max-frames",
+        "20",
+        "--log",
+        log,
+        PYTHONPATH=str(FAKES_DIR),
+        FAKE_PICAMERA2_CLIP=str(two_action_clip),
+        FAKE_PICAMERA2_FAIL_AFTER="30",  # the stand-in camera drops out 30 frames after each (re)open
+        FAKE_PICAMERA2_RECOVER_AFTER_S="1.0",
+    )
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    losses = [r["state"] for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "camera"].count("lost")
+    assert losses >= 1
+    expected = [b"online"] + [b"offline", b"online"] * losses + [b"offline"]  # start, each loss and return, exit
+    assert subscriber.wait_for(lambda s: s.on(f"{TOPIC}/availability") == expected, 10), subscriber.on(f"{TOPIC}/availability")
+
+
 def test_a_broker_that_is_down_at_start_is_not_fatal(two_action_clip):
     port = free_port()
     proc = subprocess.run(

@@ -89,6 +89,7 @@ class MqttPublisher:
         self._connected = threading.Event()
         self._refused: str | None = None
         self._was_connected = False
+        self._camera_ok = True
         # Message ids of events sent and of messages the broker acknowledged. Two sets, no lock:
         # paho calls on_publish in its thread holding its own lock.
         self._sent: set[int] = set()
@@ -115,7 +116,7 @@ class MqttPublisher:
 
     # -- connection ------------------------------------------------------------------------
     def connect(self, timeout: float = 5.0) -> MqttPublisher:
-        """Start the network thread and wait up to ``timeout`` for the broker.
+        """Connect, start the network thread and wait up to ``timeout`` for the broker's answer.
 
         A name that does not resolve, a certificate that does not verify and a refused login are
         errors; a broker that is down is not (it may still be starting): the app runs and paho
@@ -134,8 +135,10 @@ class MqttPublisher:
         except OSError as exc:
             log.warning("MQTT broker %s:%d not reachable yet (%s); retrying in the background", s.host, s.port, exc)
             self._client.connect_async(s.host, s.port, keepalive=30)
+            self._client.loop_start()
+            return self
         self._client.loop_start()
-        self._connected.wait(timeout)
+        self._connected.wait(timeout)  # for the broker's answer to the login
         if self._refused:
             self._client.loop_stop()
             raise UserError(
@@ -158,7 +161,7 @@ class MqttPublisher:
         # QoS 0: these go out at once and never wait behind the queued events.
         for topic, config in self.discovery_configs().items():
             client.publish(topic, json.dumps(config), qos=0, retain=True)
-        client.publish(self._topic("availability"), "online", qos=0, retain=True)
+        client.publish(self._topic("availability"), "online" if self._camera_ok else "offline", qos=0, retain=True)
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -228,6 +231,11 @@ class MqttPublisher:
             return
         self._last_state_at = self._clock()
         self._client.publish(self._topic("state"), json.dumps(self.state(self._last)), qos=0, retain=True)
+
+    def camera_status(self, state: str) -> None:
+        """The camera was "lost" or "restored": Home Assistant shows the sensors unavailable meanwhile."""
+        self._camera_ok = state != "lost"
+        self._client.publish(self._topic("availability"), "online" if self._camera_ok else "offline", qos=0, retain=True)
 
     def event_started(self, event: ActionEvent) -> None:
         self.active = event.label
