@@ -226,7 +226,7 @@ def mqtt_publisher(args: argparse.Namespace, model_name: str):
     return publisher
 
 
-def live_view(args: argparse.Namespace, pipeline, compositor):
+def live_view(args: argparse.Namespace, pipeline, compositor, recorder):
     """The ``--serve`` web server; away from 127.0.0.1 it always asks for a token."""
     import secrets
 
@@ -236,7 +236,7 @@ def live_view(args: argparse.Namespace, pipeline, compositor):
     token = args.serve_token or os.environ.get("MOVINET_SERVE_TOKEN")
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(12)
-    view = LiveView(pipeline, compositor, host, port, token)
+    view = LiveView(pipeline, compositor, host, port, token, recorder)
     print(f"live view: {view.url()}", file=sys.stderr)
     return view
 
@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
             on_reset=(lambda t: log.write_record({"type": "reset", "time_s": round(t, 3)})) if log else None,
         )
         compositor = Compositor(pipeline, model.path.stem) if args.serve or recorder else None
-        view = live_view(args, pipeline, compositor) if args.serve else None
+        view = live_view(args, pipeline, compositor, recorder) if args.serve else None
         if recorder is not None:
             compositor.consumers.append(recorder.add)
         detector = event_detector(args, log, [w for w in (mqtt, view, recorder) if w is not None])

@@ -6,6 +6,7 @@ import json
 import re
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,16 +14,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, FAKES_DIR, app_env, classify_command, media_path, require_program
+from conftest import ARTIFACTS, FAKES_DIR, app_env, classify_command, media_path, require_program, write_clip
 
 PAGE_BAR_RGB = (0x50, 0xC8, 0x78)  # the page's own score bars (#50c878)
 OVERLAY_BAR_RGB = (120, 200, 80)  # the overlay's bars drawn into the picture (utils.overlay.BAR, which is BGR)
 
 
-def start_app(*args, camera: str | None = None) -> tuple[subprocess.Popen, str]:
-    """The app on the picamera2 stand-in serving carving ice; returns it and the printed URL."""
-    cmd = classify_command("--no-display", *args, *(["--camera", camera] if camera else []))
-    env = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")))
+def start_app(*args, clip: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """The app on the picamera2 stand-in serving ``clip`` (default carving ice); returns it and the printed URL."""
+    cmd = classify_command("--no-display", *args)
+    env = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(clip or media_path("carving_ice.mp4")))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     seen = []
     for line in proc.stderr:
@@ -121,3 +122,29 @@ def test_a_port_in_use_is_a_clear_error():
         )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: --serve: cannot listen on 127.0.0.1:{port}")
+
+
+def test_saved_clips_are_listed_and_downloadable(tmp_path):
+    clip = write_clip(tmp_path / "short.mp4", [("arm_wrestling_mmaction2_demo.mp4", 4), ("cleaning_pool_mmaction2_test.mp4", 4)])
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "holiday.mp4").write_bytes(b"not ours")
+    proc, url = start_app("--serve", "0.0.0.0:0", "--record", folder, "--post-roll", "0.5", clip=clip)
+    try:
+        token = url.split("?token=")[1]
+        base = local(url).split("?")[0]
+        deadline = time.monotonic() + 30
+        while not (clips := json.loads(get(base + "status.json?token=" + token)[1])["clips"]):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.3)
+        name = clips[0]
+        video = get(f"{base}clips/{name}?token={token}")
+        sidecar = get(f"{base}clips/{name[:-4]}.json?token={token}")
+        without_token = get(f"{base}clips/{name}")[0]
+        not_ours = [get(f"{base}clips/{other}?token={token}")[0] for other in ("holiday.mp4", "..%2F..%2Fetc%2Fpasswd")]
+    finally:
+        stop_app(proc)
+    assert name.endswith("_arm-wrestling.mp4")
+    assert video == (200, (folder / name).read_bytes()) and video[1][4:8] == b"ftyp"  # an MP4 file
+    assert sidecar[0] == 200 and json.loads(sidecar[1])["event"]["label"] == "arm wrestling"
+    assert without_token == 401 and not_ours == [404, 404]

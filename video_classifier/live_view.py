@@ -4,7 +4,8 @@ with the current actions and the recent events.
     GET /              the page (it polls status.json and shows stream.mjpg)
     GET /stream.mjpg   multipart/x-mixed-replace JPEG stream of the overlaid picture
     GET /snapshot.jpg  the newest picture
-    GET /status.json   current top-k, fps, camera state, active and recent events
+    GET /status.json   current top-k, fps, camera state, active and recent events, recent clips
+    GET /clips/NAME    a clip saved by --record (or its JSON sidecar)
 
 Standard library only (``http.server`` with a thread per client). Each client thread only
 reads the compositor's newest JPEG, so watchers cost the model nothing but a socket write.
@@ -18,6 +19,8 @@ import hmac
 import ipaddress
 import json
 import logging
+import os
+import shutil
 import socket
 import threading
 import time
@@ -31,6 +34,7 @@ from video_classifier.compositor import Compositor
 from video_classifier.errors import UserError
 from video_classifier.events import ActionEvent
 from video_classifier.pipeline import Pipeline
+from video_classifier.recorder import EventRecorder
 
 log = logging.getLogger("live")
 
@@ -57,9 +61,18 @@ def is_loopback(host: str) -> bool:
 class LiveView:
     """The HTTP server; also an event watcher (``event_started`` / ``event_ended``)."""
 
-    def __init__(self, pipeline: Pipeline, compositor: Compositor, host: str, port: int, token: str | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        compositor: Compositor,
+        host: str,
+        port: int,
+        token: str | None = None,
+        recorder: EventRecorder | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.compositor = compositor
+        self.recorder = recorder
         self.token = token
         self.active: ActionEvent | None = None
         self.recent: deque[dict] = deque(maxlen=20)  # finished events, newest last
@@ -123,6 +136,7 @@ class LiveView:
             "paused": self.pipeline.paused,
             "active": {"label": active.label, "start_s": round(active.start_s, 3)} if active else None,
             "events": events,
+            "clips": [p.name for p in self.recorder.recent_clips()] if self.recorder else [],
         }
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -151,6 +165,10 @@ class LiveView:
                     return self._send(HTTPStatus.OK, picture.jpeg, "image/jpeg")
                 if url.path == "/stream.mjpg":
                     return self._stream()
+                if url.path.startswith("/clips/") and view.recorder is not None:
+                    path = view.recorder.clip_path(url.path[len("/clips/") :])
+                    if path is not None:
+                        return self._send_file(path)
                 return self._send(HTTPStatus.NOT_FOUND, b"not found\n")
 
             def _authorized(self, query: str) -> bool:
@@ -169,6 +187,15 @@ class LiveView:
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _send_file(self, path: Path) -> None:
+                with path.open("rb") as f:
+                    self.send_response(HTTPStatus.OK)
+                    self.send_header("Content-Type", "application/json" if path.suffix == ".json" else "video/mp4")
+                    self.send_header("Content-Length", str(os.fstat(f.fileno()).st_size))
+                    self.send_header("Content-Disposition", f'attachment; filename="{path.name}"')
+                    self.end_headers()
+                    shutil.copyfileobj(f, self.wfile)
 
             def _stream(self) -> None:
                 self.send_response(HTTPStatus.OK)

@@ -122,6 +122,18 @@ class EventRecorder:
         self._queue.put(None)
         self._writer.join()
 
+    def recent_clips(self, count: int = 10) -> list[Path]:
+        """The newest saved clips still on disk, newest first."""
+        return [p for p in reversed(self.saved[-count * 2 :]) if p.exists()][:count]
+
+    def clip_path(self, name: str) -> Path | None:
+        """The clip or sidecar called ``name`` in the folder, if it is one of ours."""
+        stem, _, extension = name.rpartition(".")
+        if extension not in ("mp4", "json") or not CLIP_NAME.match(stem + ".mp4"):
+            return None  # also refuses anything with a "/" in it
+        path = self.folder / name
+        return path if path.is_file() else None
+
     def _finish(self) -> None:
         clip, self._clip = self._clip, None
         end_at = clip.end_at if clip.end_at is not None else float("inf")
