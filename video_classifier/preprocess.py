@@ -40,7 +40,8 @@ def resize_rgb(frame: np.ndarray, size: tuple[int, int], crop: str = "center") -
         frame = center_square(frame)
     if np.issubdtype(frame.dtype, np.floating):
         # Floats are taken to be in [0, 1]; NaN and infinities must not reach the model.
-        frame = np.clip(np.nan_to_num(frame.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        # Clip before the cast: a float64 beyond float32's range would overflow on the way.
+        frame = np.clip(np.nan_to_num(frame, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0).astype(np.float32)
     elif frame.dtype.type not in _RESIZABLE:  # other integer types and bool: taken as 8-bit
         frame = np.clip(frame, 0, 255).astype(np.uint8) if frame.dtype != np.bool_ else frame.astype(np.uint8) * 255
     small = _shrink(frame, size)

@@ -146,7 +146,7 @@ class EventRecorder:
         while (clip := self._queue.get()) is not None:
             try:
                 path = self._write(clip)
-            except OSError as exc:  # a full or vanished disk must not stop the app
+            except (OSError, cv2.error) as exc:  # a full or vanished disk must not stop the app
                 log.warning("could not save the clip of %s: %s", clip.event.label, exc)
                 continue
             self.saved.append(path)
