@@ -153,6 +153,7 @@ def bad_inputs(tmp):
         ("full disk", [*model_args(), "--camera", clip, "--log", "/dev/full"], "cannot write to log"),
         ("bad MQTT port", [*model_args(), "--camera", clip, "--mqtt", "broker:abc"], "the port must be a number"),
         ("missing CA file", [*model_args(), "--camera", clip, "--mqtt", "localhost", "--mqtt-ca", tmp / "ca.pem"], "--mqtt-ca"),
+        ("wildcard MQTT topic", [*model_args(), "--camera", clip, "--mqtt", "localhost", "--mqtt-topic", "a/#"], "plain topic"),
         ("bad --serve", [*model_args(), "--camera", clip, "--serve", "abc"], "give a port (8000)"),
         ("unknown --serve host", [*model_args(), "--camera", clip, "--serve", "nohost.invalid:8000"], "unknown address"),
         ("unwritable clip folder", [*model_args(), "--camera", clip, "--record", "/dev/null/clips"], "cannot write clips"),

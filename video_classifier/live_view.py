@@ -78,13 +78,14 @@ class LiveView:
         self.recent: deque[dict] = deque(maxlen=20)  # finished events, newest last
         self._recent_lock = threading.Lock()  # appended by the inference thread, read by HTTP threads
         self._closing = threading.Event()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::" listens on IPv6 (and IPv4)
+        server_class = type("LiveViewServer", (ThreadingHTTPServer,), {"address_family": family, "daemon_threads": True})
         try:
-            self._server = ThreadingHTTPServer((host, port), self._handler_class())
+            self._server = server_class((host, port), self._handler_class())
         except socket.gaierror:
             raise UserError(f"--serve: unknown address {host}: use 0.0.0.0 (every network) or an address of this Pi") from None
         except OSError as exc:
             raise UserError(f"--serve: cannot listen on {host}:{port} ({exc.strerror}): choose another port") from None
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="live-view", daemon=True)
 
     @property

@@ -51,6 +51,10 @@ class MqttSettings:
     queue_size: int = 1000  # events kept while the broker is away
     state_interval_s: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not self.topic.strip("/") or "+" in self.topic or "#" in self.topic:
+            raise UserError(f"--mqtt-topic {self.topic!r}: give a plain topic prefix such as movinet/garden (no + or #)")
+
     @classmethod
     def parse_address(cls, address: str, tls: bool = False, **options) -> MqttSettings:
         """``HOST`` or ``HOST:PORT`` (the port defaults to 1883, or 8883 with TLS)."""
