@@ -241,6 +241,20 @@ def live_view(args: argparse.Namespace, pipeline, compositor, recorder):
     return view
 
 
+def close_all(*parts) -> None:
+    """Close every part even if one fails (a full disk must not keep the camera open), then
+    raise the first failure."""
+    failures = []
+    for part in parts:
+        if part is not None:
+            try:
+                part.close()
+            except Exception as exc:  # noqa: BLE001 (re-raised below)
+                failures.append(exc)
+    if failures:
+        raise failures[0]
+
+
 def run(args: argparse.Namespace) -> int:
     from utils.display import find_display, use_display
     from video_classifier.classifier import ActionClassifier
@@ -308,12 +322,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)
     finally:
-        # Upstream first, so that each part has been given everything before it is closed.
         if pipeline is not None:
             pipeline.stop()
-        for part in (source, compositor, detector, log, mqtt, recorder, view):
-            if part is not None:
-                part.close()
+        # Upstream first, so that each part has been given everything before it is closed.
+        close_all(source, compositor, detector, log, mqtt, recorder, view)
     if pipeline is None:  # stopped before it started
         return 0
     if pipeline.error is not None:

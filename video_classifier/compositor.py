@@ -63,10 +63,6 @@ class Compositor:
             if not self._thread.is_alive():
                 return
 
-    def latest(self) -> Picture | None:
-        with self._cond:
-            return self._picture
-
     def wait_picture(self, seen: Picture | None, timeout: float) -> Picture | None:
         """The newest picture once it differs from ``seen`` (or ``seen`` after ``timeout``)."""
         with self._cond:

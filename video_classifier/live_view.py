@@ -28,7 +28,7 @@ from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from video_classifier.compositor import Compositor
 from video_classifier.errors import UserError
@@ -99,7 +99,7 @@ class LiveView:
             host = _lan_address()
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+        return f"http://{host}:{self.port}/" + (f"?token={quote(self.token)}" if self.token else "")
 
     def start(self) -> LiveView:
         self._thread.start()
