@@ -20,8 +20,16 @@ def subscriber(broker):
     sub.close()
 
 
+def received_events(sub: Subscriber) -> list[dict]:
+    """The event messages, each once: QoS 1 may deliver one again after a reconnect, with the same id."""
+    unique = {}
+    for event in map(json.loads, sub.on(f"{TOPIC}/events")):
+        unique.setdefault((event["type"], event["id"]), event)
+    return list(unique.values())
+
+
 def events(sub: Subscriber) -> list[tuple[str, str]]:
-    return [(e["type"], e["label"]) for e in map(json.loads, sub.on(f"{TOPIC}/events"))]
+    return [(e["type"], e["label"]) for e in received_events(sub)]
 
 
 def run_mqtt_app(broker, *args, **env) -> subprocess.Popen:
@@ -57,7 +65,9 @@ def test_discovery_state_and_exactly_the_expected_events(broker, subscriber, two
         ("start", "cleaning pool"),
         ("end", "cleaning pool"),
     ]
-    ended = [e for e in map(json.loads, subscriber.on(f"{TOPIC}/events")) if e["type"] == "end"]
+    assert len(subscriber.on(f"{TOPIC}/events")) == 4  # no repeats without an outage
+    ended = [e for e in received_events(subscriber) if e["type"] == "end"]
+    assert [e["id"] for e in ended] == [e["id"] for e in received_events(subscriber) if e["type"] == "start"]
     # The switch is at 8 s; the README promises a reaction within 3.5 s.
     assert ended[0]["start_s"] < 2.0 and 7.0 < ended[0]["end_s"] < ended[1]["start_s"] <= 8.0 + 3.5
     assert all(e["peak"] >= 0.4 for e in ended)
@@ -96,9 +106,9 @@ def test_events_during_a_broker_outage_arrive_when_it_returns(broker, subscriber
     logged = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "event"]
     assert [r["label"] for r in logged[:2]] == ["arm wrestling", "cleaning pool"]
     assert subscriber.wait_for(lambda s: len(events(s)) == 2 * len(logged), 15), events(subscriber)
-    received = [json.loads(p) for p in subscriber.on(f"{TOPIC}/events")]
+    received = received_events(subscriber)
     assert [(e["type"], e["label"]) for e in received] == [(kind, r["label"]) for r in logged for kind in ("start", "end")]
-    ends = [{k: v for k, v in e.items() if k not in ("type", "timestamp")} for e in received if e["type"] == "end"]
+    ends = [{k: v for k, v in e.items() if k not in ("type", "id", "timestamp")} for e in received if e["type"] == "end"]
     assert ends == [{k: v for k, v in r.items() if k != "type"} for r in logged]  # the same events as in the log
     arrival = next(t for t, topic, p, _ in subscriber.messages if topic == f"{TOPIC}/events" and b'"end"' in p)
     assert arrival > restarted  # it was queued, not published into the void
@@ -112,15 +122,17 @@ def test_a_full_queue_keeps_the_oldest_events_and_counts_the_rest(tmp_path):
     folder = tmp_path / "broker"
     folder.mkdir()
     down = Broker(folder)  # not started: the broker is down when the app begins
-    publisher = MqttPublisher(MqttSettings("127.0.0.1", down.port, topic=TOPIC, queue_size=3)).connect(timeout=1.0)
-    for i in range(5):
-        publisher.event_ended(ActionEvent(f"action {i}", i, i + 0.5, [0.9]))
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", down.port, topic=TOPIC, queue_size=4)).connect(timeout=1.0)
+    for i in range(3):  # 6 messages for a queue of 4
+        event = ActionEvent(f"action {i}", i, i + 0.5, [0.9])
+        publisher.event_started(event)
+        publisher.event_ended(event)
     assert publisher.dropped == 2
     down.start()
     sub = Subscriber(down.port)
     try:
-        assert sub.wait_for(lambda s: len(events(s)) == 3, 20), events(sub)
-        assert events(sub) == [("end", "action 0"), ("end", "action 1"), ("end", "action 2")]
+        assert sub.wait_for(lambda s: len(events(s)) == 4, 20), events(sub)
+        assert events(sub) == [("start", "action 0"), ("end", "action 0"), ("start", "action 1"), ("end", "action 1")]
     finally:
         publisher.close()
         sub.close()

@@ -5,7 +5,7 @@ Topics, under a prefix (``movinet/<hostname>`` by default):
     <prefix>/availability   "online" / "offline" (retained; "offline" is also the last will)
     <prefix>/state          current action, top-k, fps (retained JSON, at most once a second,
                             and at once when an action starts or ends)
-    <prefix>/events         {"type": "start"|"end", "label": ..., ...} (QoS 1, not retained)
+    <prefix>/events         {"type": "start"|"end", "id": ..., "label": ..., ...} (QoS 1, not retained)
 
 plus Home Assistant discovery configs under ``homeassistant/sensor/<node>/.../config``, so that
 "Action", "Action score" and "Model FPS" sensors appear without any configuration.
@@ -13,7 +13,9 @@ plus Home Assistant discovery configs under ``homeassistant/sensor/<node>/.../co
 Connection loss is paho's job: it reconnects with backoff and keeps QoS 1 messages (the events)
 in its outgoing queue until the broker is back. That queue is bounded; what did not fit is
 counted in :attr:`MqttPublisher.dropped`. State messages are QoS 0 and are not queued: the
-next one after the reconnect replaces them.
+next one after the reconnect replaces them. QoS 1 is "at least once": a message the broker
+took just before it went away may come again after the reconnect, so each event carries an
+``id`` (the same in its start and end messages) for listeners to drop repeats.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class MqttPublisher:
         self.node = node_id(self.topic)
         self.dropped = 0  # events that did not fit in the queue during an outage
         self.active: str | None = None  # the action of the current event, if any
+        self._event_id = ""
+        self._events = 0
         self._clock = clock
         self._rate = RateMeter(clock=clock)
         self._last_state_at = float("-inf")
@@ -243,6 +247,8 @@ class MqttPublisher:
 
     def event_started(self, event: ActionEvent) -> None:
         self.active = event.label
+        self._events += 1
+        self._event_id = f"{self.node}-{int(time.time())}-{self._events}"
         self._publish_event("start", {"label": event.label, "start_s": round(event.start_s, 3)})
         self._publish_state()
 
@@ -256,7 +262,7 @@ class MqttPublisher:
 
     def _publish_event(self, kind: str, fields: dict) -> None:
         self.unacknowledged()  # keeps both sets small on a Pi that runs for months
-        payload = json.dumps({"type": kind, **fields, "timestamp": time.time()})
+        payload = json.dumps({"type": kind, "id": self._event_id, **fields, "timestamp": time.time()})
         info = self._client.publish(self._topic("events"), payload, qos=1)
         if info.rc == self._mqtt.MQTT_ERR_QUEUE_SIZE:
             self.dropped += 1
