@@ -48,7 +48,7 @@ def test_discovery_state_and_exactly_the_expected_events(broker, subscriber, two
     assert action["state_topic"] == f"{TOPIC}/state"
     assert action["availability_topic"] == f"{TOPIC}/availability"
     assert action["unique_id"] == "test_pi_action" and action["device"]["identifiers"] == ["test_pi"]
-    assert action["value_template"] == "{{ value_json.action }}"
+    assert action["value_template"] == "{{ value_json.action }}" and action["name"] == "Current action"
     assert set(configs) == {f"homeassistant/sensor/test_pi/{key}/config" for key in ("action", "score", "fps")}
     late = Subscriber(broker.port, name="late")  # Home Assistant started after the app: retained messages still reach it
     try:

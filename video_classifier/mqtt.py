@@ -8,7 +8,7 @@ Topics, under a prefix (``movinet/<hostname>`` by default):
     <prefix>/events         {"type": "start"|"end", "id": ..., "label": ..., ...} (QoS 1, not retained)
 
 plus Home Assistant discovery configs under ``homeassistant/sensor/<node>/.../config``, so that
-"Action", "Action score" and "Model FPS" sensors appear without any configuration.
+"Current action", "Action score" and "Model FPS" sensors appear without any configuration.
 
 Connection loss is paho's job: it reconnects with backoff and keeps QoS 1 messages (the events)
 in its outgoing queue until the broker is back. That queue is bounded; what did not fit is
@@ -188,7 +188,7 @@ class MqttPublisher:
         common = {"state_topic": self._topic("state"), "availability_topic": self._topic("availability"), "device": device}
         sensors = {
             "action": {
-                "name": "Action",
+                "name": "Current action",
                 "value_template": "{{ value_json.action }}",
                 "json_attributes_topic": self._topic("state"),
                 "icon": "mdi:run",
