@@ -27,6 +27,7 @@ def unit_text(python: Path, desktop: bool, user: str, extra_args: list[str]) -> 
         "[Unit]",
         "Description=MoViNet action recognition (classify.py)",
         "After=graphical-session.target" if desktop else "After=network-online.target",
+        *([] if desktop else ["Wants=network-online.target"]),  # --mqtt and --serve need the network up
         "",
         "[Service]",
         "Type=simple",
