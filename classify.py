@@ -292,7 +292,14 @@ def run(args: argparse.Namespace) -> int:
         # What can fail on bad input is opened before the camera, so a mistake costs no camera time.
         log = JsonLinesLog(args.log) if args.log else None
         if args.record:
-            recorder = EventRecorder(args.record, args.pre_roll, args.post_roll, args.record_max_mb, model_name=model.path.stem)
+            recorder = EventRecorder(
+                args.record,
+                args.pre_roll,
+                args.post_roll,
+                args.record_max_mb,
+                model_name=model.path.stem,
+                confirm_s=args.hold + 1,
+            )
         mqtt = mqtt_publisher(args, model.path.stem)
         source = open_camera(args, log, mqtt)
         pipeline = Pipeline(

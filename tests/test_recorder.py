@@ -137,3 +137,28 @@ def test_an_unwritable_record_folder_is_a_clear_error(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: cannot write clips to {blocker / 'clips'}")
+
+
+def test_pictures_the_compositor_dropped_do_not_shorten_the_clip(tmp_path):
+    from video_classifier.events import ActionEvent
+    from video_classifier.recorder import EventRecorder
+
+    pictures = [p for i, p in enumerate(pictures_from("carving_ice.mp4", 10)) if i % 3 != 2]  # a third lost
+    recorder = EventRecorder(tmp_path, pre_roll_s=2, post_roll_s=2, confirm_s=1)
+    event = ActionEvent("carving ice", 3.0, 3.0, [0.9])
+    for picture in pictures:
+        recorder.add(picture)
+        if picture.timestamp == pytest.approx(4.0):
+            recorder.event_started(event)
+        if picture.timestamp == pytest.approx(6.0):
+            event.end_s = 5.0
+            recorder.event_ended(event)
+    recorder.close()
+    [(path, sidecar)] = clips_in(tmp_path)
+    frames = decode(path)
+    # From 1 s (3 - 2) to 7 s (5 + 2) at 15 fps, with each lost picture replaced by the one before.
+    assert sidecar["clip"]["start_s"] == pytest.approx(1.0) and sidecar["clip"]["end_s"] == pytest.approx(7.0)
+    assert len(frames) == sidecar["clip"]["frames"] == 6 * STREAM_FPS + 1
+    assert not sidecar["clip"]["truncated"]
+    repeat, step = cv2.absdiff(frames[2], frames[1]).mean(), cv2.absdiff(frames[3], frames[2]).mean()
+    assert repeat < step / 3, (repeat, step)  # picture 2 was lost: picture 1 is shown twice (up to coding noise)

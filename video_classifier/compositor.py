@@ -70,6 +70,12 @@ class Compositor:
             return self._picture
 
     def _run(self) -> None:
+        try:
+            self._draw_loop()
+        except BaseException as exc:  # a frozen live view or a silent recorder must not pass unnoticed
+            self.pipeline.fail(exc)
+
+    def _draw_loop(self) -> None:
         while True:
             try:
                 frame = self._handoff.get(timeout=0.5)

@@ -138,11 +138,15 @@ class Pipeline:
         try:
             loop()
         except BaseException as exc:  # reported by the main thread, which owns the exit path
-            if self.error is None:
-                self.error = exc
-            self._stop.set()
-            self._handoff.close()
-            self._finish()
+            self.fail(exc)
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop the stream because of ``exc`` (from any thread); the main thread raises it."""
+        if self.error is None:
+            self.error = exc
+        self._stop.set()
+        self._handoff.close()
+        self._finish()
 
     def _finish(self) -> None:
         self._finished.set()

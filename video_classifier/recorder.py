@@ -3,9 +3,13 @@
 The compositor's JPEG pictures go into a ring buffer that covers the pre-roll (and the time an
 event takes to be confirmed). When an event starts, a clip begins with the buffered pictures
 from ``pre_roll_s`` before the event; it ends ``post_roll_s`` after the event. A writer thread
-decodes and encodes the clip, so neither the model nor the live view waits for the disk.
-Keeping JPEGs rather than raw frames makes the ring about 25x smaller (a 640x480 frame is
-900 KB raw, about 40 KB as JPEG).
+decodes and encodes each picture as it comes, so neither the model nor the live view waits for
+the disk, a long clip is never held in memory, and at exit only the last picture is left to
+write. Keeping JPEGs rather than raw frames makes the ring about 25x smaller (a 640x480 frame
+is 900 KB raw, about 40 KB as JPEG).
+
+Clips have a constant frame rate: a picture the compositor dropped (a busy CPU) is replaced by
+repeating the one before, so a clip always lasts as long as the moment it shows.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -32,19 +36,18 @@ log = logging.getLogger("record")
 
 # Only files named like this are ever deleted by the disk budget, whatever else is in the folder.
 CLIP_NAME = re.compile(r"^\d{8}-\d{6}-\d{3}_[a-z0-9-]+\.mp4$")
-CONFIRM_MARGIN_S = 10.0  # the ring also covers the time between an event's start and its confirmation
 
 
 @dataclass
 class Clip:
-    """An event being recorded: its pictures from ``start_at`` to ``end_at`` (capture time)."""
+    """An event being recorded, from ``start_at`` to ``end_at`` (capture time)."""
 
     event: ActionEvent
     start_at: float
     wall_start: float
-    pictures: list[Picture] = field(default_factory=list)
     end_at: float | None = None  # known once the event has ended
     truncated: bool = False  # stopped at the length limit or at the end of the stream
+    last_at: float = float("-inf")  # capture time of the newest picture sent to the writer
 
 
 class EventRecorder:
@@ -58,6 +61,8 @@ class EventRecorder:
         max_mb: float = 1000.0,
         max_clip_s: float = 120.0,
         model_name: str = "",
+        fps: float = 15.0,
+        confirm_s: float = 3.0,
     ) -> None:
         self.folder = Path(folder)
         self.pre_roll_s = pre_roll_s
@@ -65,13 +70,19 @@ class EventRecorder:
         self.max_bytes = int(max_mb * 1e6)
         self.max_clip_s = max_clip_s
         self.model_name = model_name
+        self.fps = fps  # the clips' frame rate: the compositor's
+        # An event's start and end are known this long after the moment they mark (the detector's
+        # hold): pictures go to the writer only once they are this old, so the end is cut right.
+        self.confirm_s = confirm_s
         self.saved: list[Path] = []  # clips written so far, in order
         self.deleted = 0  # old clips removed to stay within the budget
         _check_writable(self.folder)
         self._ring: deque[Picture] = deque()
         self._clip: Clip | None = None
         self._lock = threading.Lock()  # pictures and events arrive from different threads
-        self._queue: queue.Queue[Clip | None] = queue.Queue()
+        # Work for the writer thread, in order: a Clip starts a file, a Picture goes into the
+        # current one, None ends it; the string "stop" ends the thread.
+        self._queue: queue.Queue = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="recorder", daemon=True)
         self._writer.start()
 
@@ -80,47 +91,44 @@ class EventRecorder:
         """A compositor consumer: every overlaid picture."""
         with self._lock:
             self._ring.append(picture)
-            while self._ring[0].timestamp < picture.timestamp - self.pre_roll_s - CONFIRM_MARGIN_S:
+            while self._ring[0].timestamp < picture.timestamp - self.pre_roll_s - self.confirm_s - 1.0:
                 self._ring.popleft()
-            clip = self._clip
-            if clip is None:
-                return
-            clip.pictures.append(picture)
-            if clip.end_at is not None and picture.timestamp >= clip.end_at:
-                self._finish()
-            elif picture.timestamp - clip.start_at >= self.max_clip_s:
-                clip.truncated, clip.end_at = True, picture.timestamp
-                self._finish()
+            if self._clip is not None:
+                self._send_ready(picture.timestamp - self.confirm_s)
 
     def event_started(self, event: ActionEvent) -> None:
         with self._lock:
             if self._clip is not None:  # the previous clip's post-roll is cut short by the next event
-                self._finish()
-            start_at = event.start_s - self.pre_roll_s
-            self._clip = Clip(event, start_at, wall_start=time.time())
-            self._clip.pictures = [p for p in self._ring if p.timestamp >= start_at]
+                self._end_now()
+            self._clip = Clip(event, event.start_s - self.pre_roll_s, wall_start=time.time())
+            self._queue.put(self._clip)
 
     def event_ended(self, event: ActionEvent) -> None:
         with self._lock:
-            clip = self._clip
-            if clip is None or clip.event is not event:
-                return  # its clip was already cut at the length limit
-            clip.end_at = event.end_s + self.post_roll_s
-            if clip.pictures and clip.pictures[-1].timestamp >= clip.end_at:
-                self._finish()
+            if self._clip is not None and self._clip.event is event:  # else it was cut at the length limit
+                self._clip.end_at = event.end_s + self.post_roll_s
 
     def close(self) -> None:
-        """End of stream: save the clip in progress with what there is, and wait for the writer."""
+        """End of stream: end the clip in progress with what there is, and wait for the writer."""
         with self._lock:
             if self._clip is not None:
-                self._clip.truncated = (
-                    self._clip.end_at is None
-                    or not self._clip.pictures
-                    or (self._clip.pictures[-1].timestamp < self._clip.end_at)
-                )
-                self._finish()
-        self._queue.put(None)
+                self._end_now()
+        self._queue.put("stop")
         self._writer.join()
+
+    def _send_ready(self, upto: float) -> None:
+        """Send the clip's pictures captured up to ``upto`` to the writer; end the clip when it is complete."""
+        clip = self._clip
+        limit = upto if clip.end_at is None else min(upto, clip.end_at)
+        for picture in self._ring:
+            if clip.last_at < picture.timestamp <= limit and picture.timestamp >= clip.start_at:
+                clip.last_at = picture.timestamp
+                self._queue.put(picture)
+        if clip.end_at is not None and upto >= clip.end_at:
+            self._finish()
+        elif clip.last_at - clip.start_at >= self.max_clip_s:
+            clip.truncated = True
+            self._finish()
 
     def recent_clips(self, count: int = 10) -> list[Path]:
         """The newest saved clips still on disk, newest first."""
@@ -134,70 +142,57 @@ class EventRecorder:
         path = self.folder / name
         return path if path.is_file() else None
 
+    def _end_now(self) -> None:
+        """End the clip with the pictures there are; truncated if they stop short of its end."""
+        clip = self._clip
+        newest = self._ring[-1].timestamp if self._ring else float("-inf")
+        clip.truncated = clip.end_at is None or newest < clip.end_at
+        self._send_ready(float("inf"))
+        if self._clip is not None:
+            self._finish()
+
     def _finish(self) -> None:
-        clip, self._clip = self._clip, None
-        end_at = clip.end_at if clip.end_at is not None else float("inf")
-        clip.pictures = [p for p in clip.pictures if clip.start_at <= p.timestamp <= end_at]
-        if len(clip.pictures) >= 2:
-            self._queue.put(clip)
+        self._clip = None
+        self._queue.put(None)
 
     # -- writer thread ---------------------------------------------------------------------
     def _write_loop(self) -> None:
-        while (clip := self._queue.get()) is not None:
+        file: ClipFile | None = None
+        while (item := self._queue.get()) != "stop":
             try:
-                path = self._write(clip)
+                if isinstance(item, Clip):
+                    file = ClipFile(self.folder, item, self.fps)
+                elif isinstance(item, Picture) and file is not None:
+                    file.write(item)
+                elif item is None and file is not None:
+                    path, file = file.finish(self._sidecar), None
+                    if path is not None:
+                        self.saved.append(path)
+                        self._enforce_budget(keep=path)
             except (OSError, cv2.error) as exc:  # a full or vanished disk must not stop the app
-                log.warning("could not save the clip of %s: %s", clip.event.label, exc)
-                continue
-            self.saved.append(path)
-            self._enforce_budget(keep=path)
+                log.warning("could not save the clip of %s: %s", file.clip.event.label if file else "an event", exc)
+                if file is not None:
+                    file.discard()
+                file = None
 
-    def _write(self, clip: Clip) -> Path:
-        pictures = clip.pictures
-        span = pictures[-1].timestamp - pictures[0].timestamp
-        fps = (len(pictures) - 1) / span if span > 0 else 1.0
-        stem = time.strftime("%Y%m%d-%H%M%S", time.localtime(clip.wall_start)) + f"-{int(clip.wall_start * 1000) % 1000:03d}"
-        stem += "_" + (re.sub(r"[^a-z0-9]+", "-", clip.event.label.lower()).strip("-") or "action")
-        video, partial = self.folder / f"{stem}.mp4", self.folder / f"{stem}.part.mp4"
-        width, height = pictures[0].size
-        writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not writer.isOpened():
-            raise OSError(f"cannot write {partial}")
-        try:
-            for picture in pictures:
-                image = cv2.imdecode(np.frombuffer(picture.jpeg, np.uint8), cv2.IMREAD_COLOR)
-                if image.shape[:2] != (height, width):  # the camera was reopened at another size
-                    image = cv2.resize(image, (width, height))
-                writer.write(image)
-        finally:
-            writer.release()
-        if not partial.exists() or partial.stat().st_size == 0:
-            partial.unlink(missing_ok=True)
-            raise OSError(f"the encoder wrote nothing to {partial} (disk full?)")
-        os.replace(partial, video)
-        sidecar = {
-            "event": clip.event.to_json(),
+    def _sidecar(self, file: ClipFile) -> dict:
+        return {
+            "event": file.clip.event.to_json(),
             "clip": {
-                "file": video.name,
-                "start_s": round(pictures[0].timestamp, 3),
-                "end_s": round(pictures[-1].timestamp, 3),
-                "duration_s": round(len(pictures) / fps, 3),
-                "frames": len(pictures),
-                "fps": round(fps, 3),
-                "size": [width, height],
+                "file": file.path.name,
+                "start_s": round(file.first_at, 3),
+                "end_s": round(file.last_at, 3),
+                "duration_s": round(file.frames / self.fps, 3),
+                "frames": file.frames,
+                "fps": self.fps,
+                "size": list(file.size),
                 "pre_roll_s": self.pre_roll_s,
                 "post_roll_s": self.post_roll_s,
-                "truncated": clip.truncated,
+                "truncated": file.clip.truncated,
             },
             "model": self.model_name,
-            "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(clip.wall_start)),
+            "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(file.clip.wall_start)),
         }
-        try:
-            video.with_suffix(".json").write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
-        except OSError:
-            video.unlink(missing_ok=True)  # a clip without its sidecar would never be cleaned up by name
-            raise
-        return video
 
     def _enforce_budget(self, keep: Path) -> None:
         """Delete the oldest clips (and sidecars) until the clips take at most ``max_bytes``."""
@@ -230,3 +225,67 @@ def _check_writable(folder: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise UserError(f"cannot write clips to {folder} ({exc.strerror}): choose a writable folder for --record") from None
+
+
+class ClipFile:
+    """One MP4 being written at a constant frame rate (in the writer thread)."""
+
+    def __init__(self, folder: Path, clip: Clip, fps: float) -> None:
+        wall = clip.wall_start
+        stem = time.strftime("%Y%m%d-%H%M%S", time.localtime(wall)) + f"-{int(wall * 1000) % 1000:03d}"
+        stem += "_" + (re.sub(r"[^a-z0-9]+", "-", clip.event.label.lower()).strip("-") or "action")
+        self.clip = clip
+        self.path = folder / f"{stem}.mp4"
+        self.partial = folder / f"{stem}.part.mp4"  # renamed when complete: a crash leaves no half clip posing as one
+        self.period = 1.0 / fps
+        self.fps = fps
+        self.frames = 0
+        self.size: tuple[int, int] = (0, 0)
+        self.first_at = self.last_at = 0.0
+        self._writer: cv2.VideoWriter | None = None
+        self._previous: np.ndarray | None = None
+        self._slot = 0.0  # capture time of the next output frame
+
+    def write(self, picture: Picture) -> None:
+        image = cv2.imdecode(np.frombuffer(picture.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if self._writer is None:
+            self.size, self.first_at, self._slot = picture.size, picture.timestamp, picture.timestamp
+            self._writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            if not self._writer.isOpened():
+                raise OSError(f"cannot write {self.partial}")
+        elif image.shape[1::-1] != self.size:  # the camera was reopened at another size
+            image = cv2.resize(image, self.size)
+        # Every output slot before this picture shows the picture before it (repeated if one was dropped).
+        while self._previous is not None and self._slot < picture.timestamp - self.period / 2:
+            self._emit(self._previous)
+        self._previous, self.last_at = image, picture.timestamp
+
+    def _emit(self, image: np.ndarray) -> None:
+        self._writer.write(image)
+        self.frames += 1
+        self._slot += self.period
+
+    def finish(self, sidecar) -> Path | None:
+        """Close the file, move it into place and write ``sidecar(self)`` beside it."""
+        if self._writer is None:
+            return None
+        self._emit(self._previous)
+        self._writer.release()
+        if self.frames < 2:
+            self.partial.unlink(missing_ok=True)
+            return None
+        if not self.partial.exists() or self.partial.stat().st_size == 0:
+            self.partial.unlink(missing_ok=True)
+            raise OSError(f"the encoder wrote nothing to {self.partial} (disk full?)")
+        os.replace(self.partial, self.path)
+        try:
+            self.path.with_suffix(".json").write_text(json.dumps(sidecar(self), indent=1) + "\n", encoding="utf-8")
+        except OSError:
+            self.path.unlink(missing_ok=True)  # a clip without its sidecar would never be cleaned up by name
+            raise
+        return self.path
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+        self.partial.unlink(missing_ok=True)
