@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 
 from utils.overlay import OverlayStatus, draw_overlay
+from utils.priority import lower_this_thread
 from utils.rates import RateMeter
 from video_classifier.handoff import Closed, Handoff
 from video_classifier.pacer import Pacer
@@ -70,6 +71,7 @@ class Compositor:
             return self._picture
 
     def _run(self) -> None:
+        lower_this_thread()
         try:
             self._draw_loop()
         except BaseException as exc:  # a frozen live view or a silent recorder must not pass unnoticed

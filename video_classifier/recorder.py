@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from utils.priority import lower_this_thread
 from video_classifier.compositor import Picture
 from video_classifier.errors import UserError
 from video_classifier.events import ActionEvent
@@ -157,6 +158,7 @@ class EventRecorder:
 
     # -- writer thread ---------------------------------------------------------------------
     def _write_loop(self) -> None:
+        lower_this_thread()
         file: ClipFile | None = None
         while (item := self._queue.get()) != "stop":
             try:
