@@ -2,11 +2,12 @@
 
 The compositor's JPEG pictures go into a ring buffer that covers the pre-roll (and the time an
 event takes to be confirmed). When an event starts, a clip begins with the buffered pictures
-from ``pre_roll_s`` before the event; it ends ``post_roll_s`` after the event. A writer thread
-decodes and encodes each picture as it comes, so neither the model nor the live view waits for
-the disk, a long clip is never held in memory, and at exit only the last picture is left to
-write. Keeping JPEGs rather than raw frames makes the ring about 25x smaller (a 640x480 frame
-is 900 KB raw, about 40 KB as JPEG).
+from ``pre_roll_s`` before the event; it ends ``post_roll_s`` after the event. Pictures go to
+a writer thread once they are older than the detector's confirmation delay (so that the end is
+cut where the event ended, not where it was confirmed); it decodes and encodes them as they
+come, so neither the model nor the live view waits for the disk, a long clip is never held in
+memory, and at exit only the last seconds are left to write. Keeping JPEGs rather than raw
+frames makes the ring about 25x smaller (a 640x480 frame is 900 KB raw, about 40 KB as JPEG).
 
 Clips have a constant frame rate: a picture the compositor dropped (a busy CPU) is replaced by
 repeating the one before, so a clip always lasts as long as the moment it shows.
