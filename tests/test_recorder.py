@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
-from conftest import FAKES_DIR, TWO_ACTIONS, app_env, classify_command, media_path
+from conftest import FAKES_DIR, TWO_ACTIONS, app_env, classify_command, media_path, read_frames
 
 CLIP_END_S = sum(seconds for _, seconds in TWO_ACTIONS)
 STREAM_FPS = 15  # the compositor's rate, which clips are recorded at
@@ -64,18 +65,12 @@ def test_each_event_gives_a_decodable_clip_from_pre_roll_to_post_roll(tmp_path, 
 
 
 def pictures_from(name: str, seconds: float):
-    """Real overlaid-size JPEG pictures of a clip at 15 fps, as the compositor makes them."""
+    """Real JPEG pictures of a clip at 15 fps of capture time, as the compositor makes them (looped)."""
     from video_classifier.compositor import Picture
 
-    capture = cv2.VideoCapture(str(media_path(name)))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.imencode(".jpg", frame)[1].tobytes())
-    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    return [Picture(frames[i % len(frames)], i / STREAM_FPS, size) for i in range(round(seconds * STREAM_FPS))]
+    frames = [cv2.imencode(".jpg", image)[1].tobytes() for image in read_frames(media_path(name), STREAM_FPS)]
+    height, width = cv2.imdecode(np.frombuffer(frames[0], np.uint8), cv2.IMREAD_COLOR).shape[:2]
+    return [Picture(frames[i % len(frames)], i / STREAM_FPS, (width, height)) for i in range(round(seconds * STREAM_FPS))]
 
 
 def test_disk_use_stays_within_the_budget_by_deleting_the_oldest_clips(tmp_path):

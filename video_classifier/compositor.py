@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import cv2
 
-from utils.overlay import OverlayStatus, draw_overlay
+from utils.overlay import draw_overlay
 from utils.priority import lower_this_thread
 from utils.rates import RateMeter
 from video_classifier.handoff import Closed, Handoff
@@ -96,15 +96,7 @@ class Compositor:
         """Overlay the latest prediction on ``frame`` and encode it."""
         self.rate.tick()
         _, prediction = self.pipeline.latest()
-        status = OverlayStatus(
-            top=prediction.top if prediction else [],
-            display_fps=self.rate.rate(),
-            model_fps=self.pipeline.model_rate.rate(),
-            inference_ms=prediction.inference_ms if prediction else 0.0,
-            skipped=self.pipeline.skipped,
-            model_name=self.model_name,
-            note=self.pipeline.source.status,
-        )
+        status = self.pipeline.overlay_status(prediction, self.rate.rate(), self.model_name, self.pipeline.source.status)
         image = draw_overlay(frame.image.copy(), status)
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         return Picture(jpeg.tobytes(), frame.timestamp, (image.shape[1], image.shape[0]))

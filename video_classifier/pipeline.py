@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from utils.overlay import OverlayStatus
 from utils.rates import RateMeter
 from video_classifier.classifier import ActionClassifier
 from video_classifier.handoff import Closed, Handoff
@@ -125,6 +126,19 @@ class Pipeline:
     def latest(self) -> tuple[Frame | None, Prediction | None]:
         with self._lock:
             return self._latest_frame, self._latest_prediction
+
+    def overlay_status(self, prediction: Prediction | None, display_fps: float, model_name: str, note: str) -> OverlayStatus:
+        """What the overlay shows of ``prediction`` and of the pipeline's vital signs (the window
+        and the browser picture draw the same)."""
+        return OverlayStatus(
+            top=prediction.top if prediction else [],
+            display_fps=display_fps,
+            model_fps=self.model_rate.rate(),
+            inference_ms=prediction.inference_ms if prediction else 0.0,
+            skipped=self.skipped,
+            model_name=model_name,
+            note=note,
+        )
 
     def wait_for_update(self, seen_version: int, timeout: float) -> int:
         """Wait until a frame or prediction newer than ``seen_version`` is there, the stream

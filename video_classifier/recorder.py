@@ -240,7 +240,6 @@ class ClipFile:
         self.clip = clip
         self.path = folder / f"{stem}.mp4"
         self.partial = folder / f"{stem}.part.mp4"  # renamed when complete: a crash leaves no half clip posing as one
-        self.period = 1.0 / fps
         self.fps = fps
         self.frames = 0
         self.size: tuple[int, int] = (0, 0)
@@ -259,14 +258,14 @@ class ClipFile:
         elif image.shape[1::-1] != self.size:  # the camera was reopened at another size
             image = cv2.resize(image, self.size)
         # Every output slot before this picture shows the picture before it (repeated if one was dropped).
-        while self._previous is not None and self._slot < picture.timestamp - self.period / 2:
+        while self._previous is not None and self._slot < picture.timestamp - 0.5 / self.fps:
             self._emit(self._previous)
         self._previous, self.last_at = image, picture.timestamp
 
     def _emit(self, image: np.ndarray) -> None:
         self._writer.write(image)
         self.frames += 1
-        self._slot += self.period
+        self._slot += 1.0 / self.fps
 
     def finish(self, sidecar) -> Path | None:
         """Close the file, move it into place and write ``sidecar(self)`` beside it."""

@@ -12,7 +12,7 @@ from collections import deque
 
 import cv2
 
-from utils.overlay import OverlayStatus, draw_overlay
+from utils.overlay import draw_overlay
 from utils.rates import RateMeter
 from video_classifier.pipeline import Pipeline
 
@@ -65,15 +65,7 @@ class Viewer:
             cv2.waitKey(1)
 
     def _show(self, frame, prediction, note: str) -> None:
-        status = OverlayStatus(
-            top=prediction.top if prediction else [],
-            display_fps=self.display_rate.rate(),
-            model_fps=self.pipeline.model_rate.rate(),
-            inference_ms=prediction.inference_ms if prediction else 0.0,
-            skipped=self.pipeline.skipped,
-            model_name=self.model_name,
-            note=note,
-        )
+        status = self.pipeline.overlay_status(prediction, self.display_rate.rate(), self.model_name, note)
         cv2.imshow(self.title, draw_overlay(frame.image.copy(), status))
 
     def _handle_key(self, key: int) -> bool:
