@@ -67,7 +67,7 @@ if [[ -z $SKIP_MODELS ]]; then
   args=(--dest models)
   [[ -n $MODELS_FROM ]] && args+=(--from "$MODELS_FROM")
   [[ -n $ALL_MODELS ]] && args+=(--all)
-  "$VENV/bin/python" -m utils.fetch_models "${args[@]}"
+  "$VENV/bin/python" -m install.fetch_models "${args[@]}"
 fi
 
 if [[ -n $SERVICE ]]; then
@@ -77,14 +77,14 @@ if [[ -n $SERVICE ]]; then
     # A user service: it starts with the desktop session, so the window can open on :0.
     dir=$HOME/.config/systemd/user
     mkdir -p "$dir"
-    "$VENV/bin/python" -m utils.service --desktop -- "${SERVICE_ARGS[@]}" > "$dir/$unit"
+    "$VENV/bin/python" -m install.service --desktop -- "${SERVICE_ARGS[@]}" > "$dir/$unit"
     systemctl --user daemon-reload
     systemctl --user enable --now "$unit"
     echo "installed $dir/$unit; follow it with: journalctl --user -u $unit -f"
   else
     SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
     mkdir -p logs
-    "$VENV/bin/python" -m utils.service --user "$(id -un)" -- "${SERVICE_ARGS[@]}" | $SUDO tee /etc/systemd/system/$unit >/dev/null
+    "$VENV/bin/python" -m install.service --user "$(id -un)" -- "${SERVICE_ARGS[@]}" | $SUDO tee /etc/systemd/system/$unit >/dev/null
     $SUDO systemctl daemon-reload
     $SUDO systemctl enable --now "$unit"
     echo "installed /etc/systemd/system/$unit; follow it with: journalctl -u $unit -f"

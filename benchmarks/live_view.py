@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -25,30 +24,23 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT, LoopedVideo
+from benchmarks.stats import markdown_table, peak_rss_mb, summarize_ms
+from video_classifier.outputs import Output, Outputs
 
-from benchmarks.soak import LoopedVideo  # noqa: E402
-from benchmarks.stats import markdown_table, peak_rss_mb, summarize_ms  # noqa: E402
-
-MODELS = Path(os.environ.get("MOVINET_MODELS", ROOT / "models"))
-MEDIA = Path(os.environ.get("MOVINET_MEDIA", ROOT / "media"))
 SETUPS = ["model only", "serve, no viewer", "serve, viewers", "serve + record, viewers"]
 
 
-class Timings:
-    """A pipeline sink that keeps each prediction's step time and capture -> result latency."""
+class Timings(Output):
+    """Keeps each prediction's step time and capture -> result latency."""
 
     def __init__(self) -> None:
         self.step_ms: list[float] = []
         self.latency_ms: list[float] = []
 
-    def write(self, prediction) -> None:
+    def on_prediction(self, prediction) -> None:
         self.step_ms.append(prediction.inference_ms)
         self.latency_ms.append((time.monotonic() - prediction.received_at) * 1000)
-
-    def close(self) -> None:
-        pass
 
 
 def watch(port: int, stop: threading.Event, counts: list[int], slot: int) -> None:
@@ -74,31 +66,20 @@ def worker(setup: str, clip: Path, seconds: float, viewers: int, warmup_s: float
     from video_classifier.pipeline import Pipeline
     from video_classifier.recorder import EventRecorder
 
-    classifier = ActionClassifier.open(
-        MODELS / "movinet_a0_stream_int8.tflite", MODELS / "kinetics600_label_map.txt", num_threads=1, window_frames=25
-    )
+    classifier = ActionClassifier.open(A0, KINETICS_LABELS, num_threads=1, window_frames=25)
     source = LoopedVideo(clip)
     timings = Timings()
-    pipeline = Pipeline(source, classifier, realtime=True)
-    parts, watchers = [], []
+    outputs = Outputs(timings)
+    pipeline = Pipeline(source, classifier, output=outputs, events=EventDetector(outputs, 0.4, 5), realtime=True)
     if setup != "model only":
-        compositor = Compositor(pipeline, "a0")
-        view = LiveView(pipeline, compositor, "127.0.0.1", 0)
-        parts += [compositor, view]
-        watchers.append(view)
-        if "record" in setup:
-            recorder = EventRecorder(tempfile.mkdtemp(prefix="bench-clips-"))
-            compositor.consumers.append(recorder.add)
-            watchers.append(recorder)
-            parts.append(recorder)
-    detector = EventDetector(0.4, 5, listeners=[w.event_ended for w in watchers], on_start=[w.event_started for w in watchers])
-    pipeline.sinks = [detector, timings]
-    for part in parts[:2]:
-        part.start()
+        compositor = outputs.add(Compositor(pipeline, "a0", output=outputs))
+        recorder = outputs.add(EventRecorder(tempfile.mkdtemp(prefix="bench-clips-"))) if "record" in setup else None
+        view = outputs.add(LiveView(pipeline, compositor, "127.0.0.1", 0, clips=recorder.library if recorder else None))
+    outputs.start()
     pipeline.start()
     stop, counts, threads = threading.Event(), [0] * viewers, []
     if "viewers" in setup:
-        threads = [threading.Thread(target=watch, args=(parts[1].port, stop, counts, i), daemon=True) for i in range(viewers)]
+        threads = [threading.Thread(target=watch, args=(view.port, stop, counts, i), daemon=True) for i in range(viewers)]
         for thread in threads:
             thread.start()
     time.sleep(warmup_s)  # model load effects, first connections
@@ -111,8 +92,7 @@ def worker(setup: str, clip: Path, seconds: float, viewers: int, warmup_s: float
     received = [(c - c0) / wall for c, c0 in zip(counts, counts0)]
     stop.set()
     pipeline.stop()
-    for part in parts:
-        part.close()
+    outputs.close()
     source.close()
     step, latency = summarize_ms(timings.step_ms), summarize_ms(timings.latency_ms)
     cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)

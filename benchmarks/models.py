@@ -30,10 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.stats import fps_from_ms, markdown_table, peak_rss_mb, summarize_ms  # noqa: E402
+from benchmarks.media import MEDIA, MODELS, ROOT
+from benchmarks.stats import fps_from_ms, markdown_table, peak_rss_mb, summarize_ms
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".gif", ".mov", ".webm"}
 COLUMNS = [
@@ -103,8 +101,8 @@ def worker(model_path: str, runtime_name: str, threads: int, frames_n: int, medi
     """Measure one configuration in this process; returns one result row."""
     from video_classifier.classifier import ActionClassifier
     from video_classifier.movinet import MovinetStream
-    from video_classifier.results import softmax, top_k
     from video_classifier.runtime import load_runtime
+    from video_classifier.scores import softmax, top_k
 
     media_dir = Path(media) if media else None
     frames = timing_frames(clip_frames(media_dir, per_clip=4))
@@ -253,8 +251,8 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", type=Path, default=Path(os.environ.get("MOVINET_MODELS", ROOT / "models")))
-    p.add_argument("--media", type=Path, default=Path(os.environ.get("MOVINET_MEDIA", ROOT / "media")))
+    p.add_argument("--models", type=Path, default=MODELS)
+    p.add_argument("--media", type=Path, default=MEDIA)
     p.add_argument("--threads", default=None, help="comma-separated (default 1,2,4 capped at the core count)")
     p.add_argument("--runtimes", default="litert,tflite-runtime")
     p.add_argument("--frames", type=int, default=200, help="timed frames per configuration")

@@ -27,21 +27,14 @@ from pathlib import Path
 
 import cv2
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.stats import markdown_table, peak_rss_mb, summarize_ms  # noqa: E402
-
-MODELS = Path(os.environ.get("MOVINET_MODELS", ROOT / "models"))
-MEDIA = Path(os.environ.get("MOVINET_MEDIA", ROOT / "media"))
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT
+from benchmarks.stats import markdown_table, peak_rss_mb, summarize_ms
 
 
 def _classifier(threads: int):
     from video_classifier.classifier import ActionClassifier
 
-    return ActionClassifier.open(
-        MODELS / "movinet_a0_stream_int8.tflite", MODELS / "kinetics600_label_map.txt", num_threads=threads
-    )
+    return ActionClassifier.open(A0, KINETICS_LABELS, num_threads=threads)
 
 
 def _cpu_seconds() -> float:
@@ -53,7 +46,7 @@ def realtime_worker(clip: str, threads: int, delay_ms: float) -> dict:
     """Play ``clip`` in real time through the window; one result row."""
     from video_classifier.pipeline import Pipeline
     from video_classifier.sources import VideoFileSource
-    from video_classifier.viewer import Viewer
+    from video_classifier.window import Viewer
 
     classifier = _classifier(threads)
     source = VideoFileSource(clip)

@@ -16,32 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA
+from benchmarks.stats import markdown_table
+from video_classifier.labels import read_label_file
+from video_classifier.movinet import MovinetStream
+from video_classifier.pacer import paced_frames
+from video_classifier.scores import softmax
 
-from benchmarks.stats import markdown_table  # noqa: E402
-from video_classifier.labels import read_label_file  # noqa: E402
-from video_classifier.movinet import MovinetStream  # noqa: E402
-from video_classifier.pacer import paced_frames  # noqa: E402
-from video_classifier.results import softmax  # noqa: E402
-
-MODELS = Path(os.environ.get("MOVINET_MODELS", ROOT / "models"))
-MEDIA = Path(os.environ.get("MOVINET_MEDIA", ROOT / "media"))
-CLIPS = {
-    "arm wrestling": "arm_wrestling_mmaction2_demo.mp4",
-    "cleaning pool": "cleaning_pool_mmaction2_test.mp4",
-    "flipping pancake": "flipping_a_pancake.mkv",
-    "carving ice": "carving_ice.mp4",
-    "playing cricket": "v_CricketShot_g04_c01_rgb.gif",
-    "putting on eyeliner": "apply_eye_makeup_mmaction2_test.avi",
-}
 PAIRS = [
     ("arm wrestling", "cleaning pool"),
     ("cleaning pool", "arm wrestling"),
@@ -136,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
-    model_path = MODELS / "movinet_a0_stream_int8.tflite"
-    labels = read_label_file(MODELS / "kinetics600_label_map.txt")
+    model_path = A0
+    labels = read_label_file(KINETICS_LABELS)
     frames = {label: paced_frames(MEDIA / name) for label, name in CLIPS.items()}
     policies = {
         "cumulative": Cumulative(model_path),

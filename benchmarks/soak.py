@@ -19,43 +19,12 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.stats import markdown_table  # noqa: E402
-from video_classifier.classifier import ActionClassifier  # noqa: E402
-from video_classifier.events import EventDetector  # noqa: E402
-from video_classifier.pipeline import Pipeline  # noqa: E402
-from video_classifier.sinks import JsonLinesLog  # noqa: E402
-from video_classifier.sources import Frame, FrameSource, VideoFileSource  # noqa: E402
-
-MODELS = Path(os.environ.get("MOVINET_MODELS", ROOT / "models"))
-MEDIA = Path(os.environ.get("MOVINET_MEDIA", ROOT / "media"))
-
-
-class LoopedVideo(FrameSource):
-    """A video file played over and over, with one continuous clock."""
-
-    live = False
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.name = path, f"{path.name} (looped)"
-        self._video = VideoFileSource(path)
-        self._offset, self._last, self._index = 0.0, 0.0, 0
-
-    def read(self) -> Frame | None:
-        frame = self._video.read()
-        if frame is None:
-            self._video.close()
-            self._video = VideoFileSource(self.path)
-            self._offset = self._last + 1.0 / (self._video.fps or 30.0)
-            frame = self._video.read()
-        self._last = frame.timestamp + self._offset
-        self._index += 1
-        return Frame(frame.image, self._last, self._index - 1)
-
-    def close(self) -> None:
-        self._video.close()
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, LoopedVideo
+from benchmarks.stats import markdown_table
+from video_classifier.classifier import ActionClassifier
+from video_classifier.events import EventDetector
+from video_classifier.json_log import JsonLinesLog
+from video_classifier.pipeline import Pipeline
 
 
 def rss_mb() -> float:
@@ -69,16 +38,14 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def soak(frames: int, clip: Path, warmup: int = 200) -> dict:
+def soak(frames: int, clip: Path, warmup: int = 200, model: Path = A0, labels: Path = KINETICS_LABELS) -> dict:
     """Run ``frames`` model frames; returns RSS/FD figures after ``warmup`` frames and at the end."""
-    classifier = ActionClassifier.open(
-        MODELS / "movinet_a0_stream_int8.tflite", MODELS / "kinetics600_label_map.txt", num_threads=1, window_frames=25
-    )
+    classifier = ActionClassifier.open(model, labels, num_threads=1, window_frames=25)
     with tempfile.TemporaryDirectory() as tmp:
         log = JsonLinesLog(str(Path(tmp) / "soak.jsonl"))
-        detector = EventDetector(listeners=[lambda e: log.write_record(e.to_json())])
+        detector = EventDetector(log)
         source = LoopedVideo(clip)
-        pipeline = Pipeline(source, classifier, realtime=False, sinks=[detector, log], max_predictions=frames)
+        pipeline = Pipeline(source, classifier, output=log, events=detector, realtime=False, max_predictions=frames)
         marks: dict[str, tuple[float, int]] = {}
         watcher_done = threading.Event()
 

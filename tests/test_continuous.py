@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from conftest import EXPECTED, media_path, read_frames
 
-from benchmarks.policies import CLIPS  # the scenario the policy benchmark measures
+from benchmarks.media import CLIPS  # the scenario the policy benchmark measures
 from video_classifier.classifier import ActionClassifier
+from video_classifier.data import Category, Prediction
 from video_classifier.events import EventDetector
 from video_classifier.movinet import MovinetStream
-from video_classifier.results import Category, Prediction
+from video_classifier.outputs import Output
 
 FPS = 5
 DEFAULT_WINDOW = 25  # frames: classify.py's --window 5 (seconds) at 5 fps
@@ -92,12 +93,13 @@ def test_reset_clears_the_window(a0_path, runtime, frames):
 def test_two_actions_give_exactly_two_events_with_sensible_boundaries(classifiers, frames):
     classifier = classifiers[DEFAULT_WINDOW]
     classifier.reset()
-    events = []
-    detector = EventDetector(threshold=0.4, hold=FPS, listeners=[events.append])
+    collected = Collected()
+    events = collected.ended
+    detector = EventDetector(collected, threshold=0.4, hold=FPS)
     stream = looped(frames["arm wrestling"], 20) + looped(frames["cleaning pool"], 20)
     for i, frame in enumerate(stream):
         probabilities, ms = classifier.scores(frame)
-        detector.write(Prediction(i, i / FPS, classifier.top(probabilities), ms))
+        detector.update(Prediction(i, i / FPS, classifier.top(probabilities), ms))
     detector.close()
     assert [e.label for e in events] == ["arm wrestling", "cleaning pool"]
     first, second = (e.to_json() for e in events)
@@ -115,13 +117,26 @@ def fake_predictions(series):
     ]
 
 
+class Collected(Output):
+    """The events a detector tells, as they start and end."""
+
+    def __init__(self):
+        self.started, self.ended = [], []
+
+    def on_event_start(self, event):
+        self.started.append(event)
+
+    def on_event_end(self, event):
+        self.ended.append(event)
+
+
 def run_detector(series, **options):
-    events, started = [], []
-    detector = EventDetector(listeners=[events.append], on_start=[started.append], **options)
+    collected = Collected()
+    detector = EventDetector(collected, **options)
     for prediction in fake_predictions(series):
-        detector.write(prediction)
+        detector.update(prediction)
     detector.close()
-    return events, started
+    return collected.ended, collected.started
 
 
 def test_a_short_blip_starts_no_event():

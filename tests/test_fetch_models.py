@@ -10,7 +10,7 @@ import threading
 import pytest
 from conftest import ROOT, app_env, model_path
 
-from utils.fetch_models import MANIFEST, FetchError, fetch, fetch_one, sha256_of
+from install.fetch_models import MANIFEST, FetchError, fetch, fetch_one, sha256_of
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_an_unreachable_server_gives_a_clear_message(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     result = subprocess.run(
-        [sys.executable, "-m", "utils.fetch_models", "--dest", str(tmp_path / "m"), "--timeout", "5"],
+        [sys.executable, "-m", "install.fetch_models", "--dest", str(tmp_path / "m"), "--timeout", "5"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -86,7 +86,7 @@ def test_models_are_copied_from_a_folder_with_checksums(tmp_path):
     source = model_path("movinet_a0_stream_int8.tflite").parent
     dest = tmp_path / "models"
     result = subprocess.run(
-        [sys.executable, "-m", "utils.fetch_models", "--dest", str(dest), "--from", str(source)],
+        [sys.executable, "-m", "install.fetch_models", "--dest", str(dest), "--from", str(source)],
         cwd=ROOT,
         capture_output=True,
         text=True,

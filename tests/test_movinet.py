@@ -8,7 +8,7 @@ from video_classifier.classifier import ActionClassifier
 from video_classifier.errors import ModelError
 from video_classifier.movinet import MovinetStream
 from video_classifier.preprocess import to_model_input
-from video_classifier.results import softmax
+from video_classifier.scores import softmax
 
 
 @pytest.fixture(scope="module")

@@ -116,7 +116,7 @@ def test_events_during_a_broker_outage_arrive_when_it_returns(broker, subscriber
 
 
 def test_a_full_queue_keeps_the_oldest_events_and_counts_the_rest(tmp_path):
-    from video_classifier.events import ActionEvent
+    from video_classifier.data import ActionEvent
     from video_classifier.mqtt import MqttPublisher, MqttSettings
 
     folder = tmp_path / "broker"
@@ -125,8 +125,8 @@ def test_a_full_queue_keeps_the_oldest_events_and_counts_the_rest(tmp_path):
     publisher = MqttPublisher(MqttSettings("127.0.0.1", down.port, topic=TOPIC, queue_size=4)).connect(timeout=1.0)
     for i in range(3):  # 6 messages for a queue of 4
         event = ActionEvent(f"action {i}", i, i + 0.5, [0.9])
-        publisher.event_started(event)
-        publisher.event_ended(event)
+        publisher.on_event_start(event)
+        publisher.on_event_end(event)
     assert publisher.dropped == 2
     down.start()
     sub = Subscriber(down.port)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from utils.overlay import BAR, OverlayStatus, draw_overlay
-from video_classifier.results import Category
+from video_classifier.data import Category
+from video_classifier.overlay import BAR, OverlayStatus, draw_overlay
 
 STATUS = OverlayStatus(
     top=[Category("carving ice", 0.9), Category("sawing wood", 0.05)],

@@ -13,6 +13,7 @@ from conftest import ROOT, app_env, classify_command, media_path
 
 from video_classifier.classifier import ActionClassifier
 from video_classifier.errors import SourceError
+from video_classifier.outputs import Output
 from video_classifier.pipeline import Pipeline
 
 FAKES = ROOT / "tests" / "fakes"
@@ -32,15 +33,12 @@ def fake_picamera2(monkeypatch, tmp_path):
     monkeypatch.delitem(sys.modules, "picamera2", raising=False)
 
 
-class Recorder:
+class Recorder(Output):
     def __init__(self):
         self.predictions = []
 
-    def write(self, prediction):
+    def on_prediction(self, prediction):
         self.predictions.append(prediction)
-
-    def close(self):
-        pass
 
 
 def test_model_gets_frames_200_ms_apart_by_sensor_time(fake_picamera2, a0_path, labels_path, runtime):
@@ -49,7 +47,7 @@ def test_model_gets_frames_200_ms_apart_by_sensor_time(fake_picamera2, a0_path, 
     classifier = ActionClassifier.open(a0_path, labels_path, runtime=runtime)
     recorder = Recorder()
     with Picamera2Source(640, 480, fps=30) as camera:
-        pipeline = Pipeline(camera, classifier, fps=5, sinks=[recorder], max_predictions=12).start()
+        pipeline = Pipeline(camera, classifier, fps=5, output=recorder, max_predictions=12).start()
         assert pipeline.wait(20)
         pipeline.stop()
     assert pipeline.error is None

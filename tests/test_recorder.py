@@ -66,7 +66,7 @@ def test_each_event_gives_a_decodable_clip_from_pre_roll_to_post_roll(tmp_path, 
 
 def pictures_from(name: str, seconds: float):
     """Real JPEG pictures of a clip at 15 fps of capture time, as the compositor makes them (looped)."""
-    from video_classifier.compositor import Picture
+    from video_classifier.data import Picture
 
     frames = [cv2.imencode(".jpg", image)[1].tobytes() for image in read_frames(media_path(name), STREAM_FPS)]
     height, width = cv2.imdecode(np.frombuffer(frames[0], np.uint8), cv2.IMREAD_COLOR).shape[:2]
@@ -74,7 +74,7 @@ def pictures_from(name: str, seconds: float):
 
 
 def test_disk_use_stays_within_the_budget_by_deleting_the_oldest_clips(tmp_path):
-    from video_classifier.events import ActionEvent
+    from video_classifier.data import ActionEvent
     from video_classifier.recorder import EventRecorder
 
     pictures = pictures_from("carving_ice.mp4", 60)
@@ -82,15 +82,15 @@ def test_disk_use_stays_within_the_budget_by_deleting_the_oldest_clips(tmp_path)
     own_video.write_bytes(b"\0" * 100_000)
     recorder = EventRecorder(tmp_path, pre_roll_s=1, post_roll_s=1, max_mb=1.5)
     for i, picture in enumerate(pictures):
-        recorder.add(picture)
+        recorder.on_picture(picture)
         second = picture.timestamp
         event = ActionEvent(f"carving ice {int(second // 6)}", second - 1.5, second - 1.5, [0.9])
         if i % (6 * STREAM_FPS) == 3 * STREAM_FPS:  # one 1 s event every 6 s
-            recorder.event_started(event)
+            recorder.on_event_start(event)
             started = event
         elif i % (6 * STREAM_FPS) == 4 * STREAM_FPS:
             started.end_s = second - 1.0
-            recorder.event_ended(started)
+            recorder.on_event_end(started)
     recorder.close()
 
     assert len(recorder.saved) == 10 and recorder.deleted > 0
@@ -135,19 +135,19 @@ def test_an_unwritable_record_folder_is_a_clear_error(tmp_path):
 
 
 def test_pictures_the_compositor_dropped_do_not_shorten_the_clip(tmp_path):
-    from video_classifier.events import ActionEvent
+    from video_classifier.data import ActionEvent
     from video_classifier.recorder import EventRecorder
 
     pictures = [p for i, p in enumerate(pictures_from("carving_ice.mp4", 10)) if i % 3 != 2]  # a third lost
     recorder = EventRecorder(tmp_path, pre_roll_s=2, post_roll_s=2, confirm_s=1)
     event = ActionEvent("carving ice", 3.0, 3.0, [0.9])
     for picture in pictures:
-        recorder.add(picture)
+        recorder.on_picture(picture)
         if picture.timestamp == pytest.approx(4.0):
-            recorder.event_started(event)
+            recorder.on_event_start(event)
         if picture.timestamp == pytest.approx(6.0):
             event.end_s = 5.0
-            recorder.event_ended(event)
+            recorder.on_event_end(event)
     recorder.close()
     [(path, sidecar)] = clips_in(tmp_path)
     frames = decode(path)

@@ -7,7 +7,7 @@ import sys
 import pytest
 from conftest import IN_CI, ROOT
 
-from utils.service import unit_text
+from install.service import unit_text
 
 
 def verify(tmp_path, text):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import ARTIFACTS, ROOT, app_env, classify_command, media_path
 
-from utils.overlay import BAR
+from video_classifier.overlay import BAR
 
 TITLE = "MoViNet action recognition"
 

@@ -1,1 +1,1 @@
-"""Small helpers for the app: overlay drawing, rate meters, display discovery."""
+"""Small helpers anyone could reuse: rate meters and thread priority. Nothing here imports the app."""

@@ -1,25 +1,47 @@
-"""Labels plus a stateful MoViNet stream: frames in, top-k actions out."""
+"""Labels plus a stateful stream model: frames in, top-k actions out."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from video_classifier.data import Category, Prediction
 from video_classifier.errors import UserError
 from video_classifier.labels import load_labels
-from video_classifier.movinet import MovinetStream
-from video_classifier.results import Category, Prediction, softmax, top_k
+from video_classifier.scores import softmax, top_k
+
+
+class StreamModel(Protocol):
+    """A model that sees one frame at a time and remembers the ones before (a MoViNet stream,
+    :class:`~video_classifier.movinet.MovinetStream`, is one)."""
+
+    path: Path
+    input_size: tuple[int, int]  # (width, height) of the model's frames
+    num_classes: int
+
+    def timed_step(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """Feed the next BGR frame; its logits and the model's own time in ms."""
+        ...
+
+    def reset(self) -> None:
+        """Forget every frame seen so far."""
+        ...
+
+    def pooled_features(self) -> np.ndarray:
+        """The features the last logits were computed from, pooled over the remembered frames."""
+        ...
 
 
 class ActionClassifier:
-    """Names the actions a :class:`MovinetStream` sees.
+    """Names the actions a :class:`StreamModel` sees.
 
     ``scores`` of the last prediction are kept so that the display can draw them again
     without recomputing.
     """
 
-    def __init__(self, model: MovinetStream, labels: list[str], k: int = 3, smoothing: float = 0.0) -> None:
+    def __init__(self, model: StreamModel, labels: list[str], k: int = 3, smoothing: float = 0.0) -> None:
         if len(labels) != model.num_classes:
             raise UserError(f"{len(labels)} labels for a model with {model.num_classes} classes")
         if not 1 <= k <= len(labels):
@@ -43,7 +65,9 @@ class ActionClassifier:
         smoothing: float = 0.0,
         **model_options,
     ) -> ActionClassifier:
-        """Load the model and its labels (see :func:`load_labels` for where labels come from)."""
+        """Load a MoViNet stream model and its labels (see :func:`load_labels` for where labels come from)."""
+        from video_classifier.movinet import MovinetStream
+
         model = MovinetStream(model_path, **model_options)
         labels = load_labels(model_path, labels_path, model.num_classes, default_labels)
         return cls(model, labels, k, smoothing)

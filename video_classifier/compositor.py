@@ -1,7 +1,7 @@
 """The overlaid picture as JPEG, for the browser live view and the event recorder.
 
-    capture thread --every frame--> Compositor thread: overlay + JPEG encode --> consumers
-                                                                            \\--> latest JPEG
+    capture thread --on_frame--> Compositor thread: overlay + JPEG encode --> output.on_picture
+                                                                          \\--> latest JPEG
 
 It draws and encodes each frame once, in its own thread, so neither the camera nor the model
 waits for it. On a live camera a frame the compositor has no time for is replaced by the next
@@ -11,52 +11,40 @@ one; on a video file processed as fast as possible, every frame (up to ``max_fps
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import cv2
 
-from utils.overlay import draw_overlay
 from utils.priority import lower_this_thread
 from utils.rates import RateMeter
+from video_classifier.data import Frame, Picture
 from video_classifier.handoff import Closed, Handoff
+from video_classifier.outputs import Output
+from video_classifier.overlay import draw_overlay, pipeline_status
 from video_classifier.pacer import Pacer
 from video_classifier.pipeline import Pipeline
-from video_classifier.sources import Frame
 
 JPEG_QUALITY = 80
 
 
-@dataclass(frozen=True)
-class Picture:
-    """One overlaid frame, JPEG-encoded."""
-
-    jpeg: bytes
-    timestamp: float  # the camera frame's capture time, seconds since the source started
-    size: tuple[int, int]  # width, height
-
-
-class Compositor:
+class Compositor(Output):
     """Draws the overlay on the pipeline's frames, at most ``max_fps`` of them per second of
-    capture time, and hands each picture to ``consumers`` and to :meth:`wait_picture`."""
+    capture time, and hands each picture to ``output`` and to :meth:`wait_picture`."""
 
-    def __init__(self, pipeline: Pipeline, model_name: str, max_fps: float = 15.0) -> None:
+    def __init__(self, pipeline: Pipeline, model_name: str, output: Output | None = None, max_fps: float = 15.0) -> None:
         self.pipeline = pipeline
         self.model_name = model_name
+        self.output = output or Output()
         self._pacer = Pacer(max_fps)  # by capture time, like the model's frames
-        self.consumers: list[Callable[[Picture], None]] = []
         self.rate = RateMeter()
         self._handoff: Handoff[Frame] = Handoff(lossless=not (pipeline.source.live or pipeline.realtime))
         self._picture: Picture | None = None
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="compositor", daemon=True)
-        pipeline.frame_sinks.append(self.put_frame)
 
-    def start(self) -> Compositor:
+    def start(self) -> None:
         self._thread.start()
-        return self
 
-    def put_frame(self, frame: Frame) -> None:
+    def on_frame(self, frame: Frame) -> None:
         """Called by the capture thread with every frame."""
         if not self._pacer.take(frame.timestamp):
             return
@@ -89,20 +77,19 @@ class Compositor:
             with self._cond:
                 self._picture = picture
                 self._cond.notify_all()
-            for consumer in self.consumers:
-                consumer(picture)
+            self.output.on_picture(picture)
 
     def render(self, frame: Frame) -> Picture:
         """Overlay the latest prediction on ``frame`` and encode it."""
         self.rate.tick()
         _, prediction = self.pipeline.latest()
-        status = self.pipeline.overlay_status(prediction, self.rate.rate(), self.model_name, self.pipeline.source.status)
+        status = pipeline_status(self.pipeline, prediction, self.rate.rate(), self.model_name, self.pipeline.source.status)
         image = draw_overlay(frame.image.copy(), status)
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         return Picture(jpeg.tobytes(), frame.timestamp, (image.shape[1], image.shape[0]))
 
     def close(self) -> None:
-        """Draw what is handed over, then stop (called after the pipeline stopped)."""
+        """Draw what is handed over, then stop (called after the pipeline stopped; again is a no-op)."""
         self._handoff.close()
         if self._thread.is_alive():
             self._thread.join(5.0)

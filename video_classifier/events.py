@@ -3,66 +3,33 @@ moment of doubt neither ends an event nor starts a new one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from video_classifier.results import Prediction
-
-
-@dataclass
-class ActionEvent:
-    """One stretch of time during which an action was the confident top-1."""
-
-    label: str
-    start_s: float
-    end_s: float
-    scores: list[float] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return {
-            "type": "event",
-            "label": self.label,
-            "start_s": round(self.start_s, 3),
-            "end_s": round(self.end_s, 3),
-            "duration_s": round(self.end_s - self.start_s, 3),
-            "peak": round(max(self.scores), 5),
-            "mean": round(sum(self.scores) / len(self.scores), 5),
-            "frames": len(self.scores),
-        }
+from video_classifier.data import ActionEvent, Prediction
+from video_classifier.outputs import Output
 
 
 class EventDetector:
-    """Turns the stream of predictions into start/end of actions.
+    """Turns the stream of predictions into start/end of actions, told to ``output``.
 
     An action *starts* once it has been top-1 with a score of at least ``threshold`` for
     ``hold`` predictions in a row; the event's start time is the first of those. It *ends*
     once, for ``hold`` predictions in a row, its score has fallen below
     ``threshold * release`` or another action has qualified; the end time is the last
-    prediction that still supported it. Finished events go to every ``listener``; so does
-    the start (``on_start``), for sinks that announce actions as they begin.
+    prediction that still supported it.
     """
 
-    def __init__(
-        self,
-        threshold: float = 0.4,
-        hold: int = 5,
-        release: float = 0.75,
-        listeners: list[Callable[[ActionEvent], None]] | None = None,
-        on_start: list[Callable[[ActionEvent], None]] | None = None,
-    ) -> None:
+    def __init__(self, output: Output, threshold: float = 0.4, hold: int = 5, release: float = 0.75) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
+        self.output = output
         self.threshold = threshold
         self.hold = max(1, hold)
         self.release = release
-        self.listeners = listeners or []
-        self.on_start = on_start or []
         self.active: ActionEvent | None = None
         self._candidate: ActionEvent | None = None
         self._misses = 0
 
-    def write(self, prediction: Prediction) -> None:
-        """Feed the next prediction (a pipeline sink)."""
+    def update(self, prediction: Prediction) -> None:
+        """Feed the next prediction; starts and ends go to the output at once."""
         top = prediction.top[0] if prediction.top else None
         qualified = top if top is not None and top.score >= self.threshold else None
         t = prediction.time_s
@@ -88,13 +55,11 @@ class EventDetector:
         self._candidate.end_s = t
         if len(self._candidate.scores) >= self.hold and self.active is None:
             self.active, self._candidate, self._misses = self._candidate, None, 0
-            for callback in self.on_start:
-                callback(self.active)
+            self.output.on_event_start(self.active)
 
     def _finish(self) -> None:
         event, self.active, self._misses = self.active, None, 0
-        for callback in self.listeners:
-            callback(event)
+        self.output.on_event_end(event)
 
     def close(self) -> None:
         """End of stream: the active event ends at its last supporting prediction."""

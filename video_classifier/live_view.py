@@ -30,11 +30,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
+from video_classifier.clips import ClipLibrary
 from video_classifier.compositor import Compositor
+from video_classifier.data import ActionEvent
 from video_classifier.errors import UserError
-from video_classifier.events import ActionEvent
+from video_classifier.outputs import Output
 from video_classifier.pipeline import Pipeline
-from video_classifier.recorder import EventRecorder
 
 log = logging.getLogger("live")
 
@@ -58,8 +59,8 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-class LiveView:
-    """The HTTP server; also an event watcher (``event_started`` / ``event_ended``)."""
+class LiveView(Output):
+    """The HTTP server; as an output it keeps the current and the recent action events."""
 
     def __init__(
         self,
@@ -68,11 +69,11 @@ class LiveView:
         host: str,
         port: int,
         token: str | None = None,
-        recorder: EventRecorder | None = None,
+        clips: ClipLibrary | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.compositor = compositor
-        self.recorder = recorder
+        self.clips = clips
         self.token = token
         self.active: ActionEvent | None = None
         self.recent: deque[dict] = deque(maxlen=20)  # finished events, newest last
@@ -101,9 +102,8 @@ class LiveView:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/" + (f"?token={quote(self.token)}" if self.token else "")
 
-    def start(self) -> LiveView:
+    def start(self) -> None:
         self._thread.start()
-        return self
 
     def close(self) -> None:
         self._closing.set()
@@ -111,11 +111,11 @@ class LiveView:
             self._server.shutdown()
         self._server.server_close()
 
-    # -- event watcher ---------------------------------------------------------------------
-    def event_started(self, event: ActionEvent) -> None:
+    # -- output ----------------------------------------------------------------------------
+    def on_event_start(self, event: ActionEvent) -> None:
         self.active = event
 
-    def event_ended(self, event: ActionEvent) -> None:
+    def on_event_end(self, event: ActionEvent) -> None:
         if self.active is event:
             self.active = None
         with self._recent_lock:
@@ -137,7 +137,7 @@ class LiveView:
             "paused": self.pipeline.paused,
             "active": {"label": active.label, "start_s": round(active.start_s, 3)} if active else None,
             "events": events,
-            "clips": [p.name for p in self.recorder.recent_clips()] if self.recorder else [],
+            "clips": [p.name for p in self.clips.recent()] if self.clips else [],
         }
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -166,8 +166,8 @@ class LiveView:
                     return self._send(HTTPStatus.OK, picture.jpeg, "image/jpeg")
                 if url.path == "/stream.mjpg":
                     return self._stream()
-                if url.path.startswith("/clips/") and view.recorder is not None:
-                    path = view.recorder.clip_path(url.path[len("/clips/") :])
+                if url.path.startswith("/clips/") and view.clips is not None:
+                    path = view.clips.path_of(url.path[len("/clips/") :])
                     if path is not None:
                         return self._send_file(path)
                 return self._send(HTTPStatus.NOT_FOUND, b"not found\n")

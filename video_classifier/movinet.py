@@ -172,7 +172,13 @@ class MovinetStream:
         self._state_inputs = [(tensor(i.index), i.zero_point if i.quantized else 0) for i, _ in sig.states]
         self.fed_back_bytes = sum(i.nbytes for i, o in sig.states if i.index != o.index)
         self.frames_since_reset = 0
-        self._window = _SlidingHead(sig, tensor, window_frames, self.path) if window_frames else None
+        try:
+            self._pool: _HeadPool | None = _HeadPool(sig, tensor)
+        except ValueError:
+            self._pool = None  # a model without a pooled head still classifies, unwindowed
+        if window_frames and self._pool is None:
+            raise ModelError(f"{self.path} has no float head pool state to window: run it with --window 0")
+        self._window = _SlidingHead(self._pool, window_frames) if window_frames else None
         self.reset()
 
     def _read_signatures(self) -> dict[str, tuple[dict, dict]]:
@@ -229,6 +235,19 @@ class MovinetStream:
             return (logits.astype(np.float32) - spec.zero_point) * spec.scale
         return logits
 
+    @property
+    def feature_size(self) -> int | None:
+        """Length of :meth:`pooled_features`, or None when the model has no pooled head."""
+        return None if self._pool is None else int(np.prod(self._pool.sum_in().shape))
+
+    def pooled_features(self) -> np.ndarray:
+        """The head's pooled features over the frames it remembers (the window, or since the
+        reset): what the last logits were computed from. Raises :class:`ModelError` for a model
+        without a float head pool."""
+        if self._pool is None:
+            raise ModelError(f"{self.path} has no pooled head state (state_head_pool_buffer): use a MoViNet stream model")
+        return self._pool.mean()
+
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Feed the next frame (BGR, any size and common dtype) and return the logits."""
         self.set_input(frame)
@@ -240,6 +259,27 @@ class MovinetStream:
         start = time.perf_counter()
         logits = self.invoke()
         return logits, (time.perf_counter() - start) * 1000.0
+
+
+class _HeadPool:
+    """The classifier head's pool state: a running *sum* of per-frame features and a frame count.
+
+    Its input buffers hold, after each frame's feedback, what the model has pooled so far; their
+    ratio is the pooled feature vector the head classifies (480 numbers for A0).
+    """
+
+    def __init__(self, sig: StreamSignature, tensor) -> None:
+        pool = [(i, o) for i, o in sig.states if i.name.endswith("head_pool_buffer")]
+        count = [(i, o) for i, o in sig.states if i.name.endswith("head_pool_frame_count")]
+        if len(pool) != 1 or len(count) != 1 or pool[0][0].dtype != np.float32:
+            raise ValueError("no float head pool state")
+        (sum_in, sum_out), (count_in, _) = pool[0], count[0]
+        self.sum_in, self.sum_out, self.count_in = tensor(sum_in.index), tensor(sum_out.index), tensor(count_in.index)
+
+    def mean(self) -> np.ndarray:
+        """The pooled features (a copy), or zeros before the first frame."""
+        count = int(self.count_in().reshape(-1)[0])
+        return self.sum_in().reshape(-1) / max(count, 1)
 
 
 class _SlidingHead:
@@ -254,24 +294,19 @@ class _SlidingHead:
     matching count turns the running mean into a sliding-window mean, at no extra inference.
     """
 
-    def __init__(self, sig: StreamSignature, tensor, frames: int, path: Path) -> None:
-        pool = [(i, o) for i, o in sig.states if i.name.endswith("head_pool_buffer")]
-        count = [(i, o) for i, o in sig.states if i.name.endswith("head_pool_frame_count")]
-        if len(pool) != 1 or len(count) != 1 or pool[0][0].dtype != np.float32:
-            raise ModelError(f"{path} has no float head pool state to window: run it with --window 0")
-        (sum_in, sum_out), (count_in, _) = pool[0], count[0]
-        self._sum_in, self._sum_out, self._count_in = tensor(sum_in.index), tensor(sum_out.index), tensor(count_in.index)
+    def __init__(self, pool: _HeadPool, frames: int) -> None:
+        self._pool = pool
         self._deltas: deque[np.ndarray] = deque(maxlen=frames)
 
     def record(self) -> None:
         """After invoke, before feedback: remember this frame's contribution to the sum."""
-        self._deltas.append(self._sum_out() - self._sum_in())
+        self._deltas.append(self._pool.sum_out() - self._pool.sum_in())
 
     def apply(self) -> None:
         """After feedback: replace the running sum by the window's sum once the window is full."""
         if len(self._deltas) == self._deltas.maxlen:
-            self._sum_in()[...] = np.sum(self._deltas, axis=0)
-            self._count_in()[...] = len(self._deltas)
+            self._pool.sum_in()[...] = np.sum(self._deltas, axis=0)
+            self._pool.count_in()[...] = len(self._deltas)
 
     def clear(self) -> None:
         self._deltas.clear()

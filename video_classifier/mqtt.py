@@ -30,9 +30,9 @@ import time
 from dataclasses import dataclass
 
 from utils.rates import RateMeter
+from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
-from video_classifier.events import ActionEvent
-from video_classifier.results import Prediction
+from video_classifier.outputs import Output
 
 log = logging.getLogger("mqtt")
 
@@ -73,8 +73,8 @@ def node_id(topic: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", topic).strip("_") or "movinet"
 
 
-class MqttPublisher:
-    """Publishes predictions (a pipeline sink) and action events (event detector listeners)."""
+class MqttPublisher(Output):
+    """Publishes the state (from predictions), action events and the camera's availability."""
 
     def __init__(self, settings: MqttSettings, model_name: str = "MoViNet", clock=time.monotonic) -> None:
         try:
@@ -227,8 +227,8 @@ class MqttPublisher:
             "timestamp": time.time(),
         }
 
-    def write(self, prediction: Prediction) -> None:
-        """Pipeline sink: a state message at most every ``state_interval_s``."""
+    def on_prediction(self, prediction: Prediction) -> None:
+        """A state message at most every ``state_interval_s``."""
         self._rate.tick()
         self._last = prediction
         if self._clock() - self._last_state_at >= self.settings.state_interval_s:
@@ -240,19 +240,19 @@ class MqttPublisher:
         self._last_state_at = self._clock()
         self._client.publish(self._topic("state"), json.dumps(self.state(self._last)), qos=0, retain=True)
 
-    def camera_status(self, state: str) -> None:
+    def on_camera(self, state: str, time_s: float) -> None:
         """The camera was "lost" or "restored": Home Assistant shows the sensors unavailable meanwhile."""
         self._camera_ok = state != "lost"
         self._client.publish(self._topic("availability"), "online" if self._camera_ok else "offline", qos=0, retain=True)
 
-    def event_started(self, event: ActionEvent) -> None:
+    def on_event_start(self, event: ActionEvent) -> None:
         self.active = event.label
         self._events += 1
         self._event_id = f"{self.node}-{int(time.time())}-{self._events}"
         self._publish_event("start", {"label": event.label, "start_s": round(event.start_s, 3)})
         self._publish_state()
 
-    def event_ended(self, event: ActionEvent) -> None:
+    def on_event_end(self, event: ActionEvent) -> None:
         if self.active == event.label:
             self.active = None
         record = event.to_json()

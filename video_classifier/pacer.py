@@ -11,8 +11,8 @@ class Pacer:
     """Lets through one frame per ``1/fps`` seconds of *capture* time.
 
     MoViNet stream models were trained on 5 fps clips: feeding every frame of a 30 fps
-    clip drops jumping jacks from 0.44 to 0.13. Deciding by timestamp rather than by
-    counting frames makes a 24, 30 or 60 fps source give the same frames to the model.
+    clip makes them much worse (the media README gives figures). Deciding by timestamp rather
+    than by counting frames makes a 24, 30 or 60 fps source give the same frames to the model.
     """
 
     # A frame this close before its due time still counts, so that 29.97 fps timestamps

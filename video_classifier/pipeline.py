@@ -1,7 +1,8 @@
 """Capture and inference in their own threads, so that neither waits for the other or the display.
 
-    source --capture thread--> pacer --Handoff--> inference thread --> sinks (log, events)
-       \\--> latest frame (for the window)          \\--> latest prediction (for the window)
+    source --capture thread--> pacer --Handoff--> inference thread --> events --> output
+       |                                               \\--> latest prediction (for the window)
+       \\--> latest frame (for the window), output.on_frame
 
 The window (or the headless reporter) runs in the main thread and only reads the latest
 frame and prediction; OpenCV's GUI must live in the main thread anyway.
@@ -11,28 +12,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
 
-from utils.overlay import OverlayStatus
 from utils.rates import RateMeter
 from video_classifier.classifier import ActionClassifier
+from video_classifier.data import Frame, Prediction
+from video_classifier.events import EventDetector
 from video_classifier.handoff import Closed, Handoff
+from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
-from video_classifier.results import Prediction
-from video_classifier.sources import Frame, FrameSource
-
-
-class Sink(Protocol):
-    """Receives every prediction, in the inference thread."""
-
-    def write(self, prediction: Prediction) -> None: ...
-
-    def close(self) -> None: ...
+from video_classifier.sources import FrameSource
 
 
 class Pipeline:
-    """Runs a source through the pacer into the classifier and hands results to sinks.
+    """Runs a source through the pacer into the classifier, and its results (and the action
+    events that ``events`` finds in them) to ``output``.
 
     ``realtime`` plays video files at their own pace (for watching); without it a file is
     read as fast as the model goes and no paced frame is skipped. Live cameras are always
@@ -44,21 +37,20 @@ class Pipeline:
         source: FrameSource,
         classifier: ActionClassifier,
         fps: float = 5.0,
-        sinks: list[Sink] | None = None,
+        output: Output | None = None,
+        events: EventDetector | None = None,
         realtime: bool = True,
         model_delay_s: float = 0.0,
         max_predictions: int | None = None,
-        on_reset: Callable[[float], None] | None = None,
     ) -> None:
         self.source = source
         self.classifier = classifier
         self.pacer = Pacer(fps)
-        self.sinks = sinks or []
-        self.frame_sinks: list[Callable[[Frame], None]] = []  # told every frame, in the capture thread
+        self.output = output or Output()
+        self.events = events
         self.realtime = realtime
         self.model_delay_s = model_delay_s  # test hook: simulates a slower board
         self.max_predictions = max_predictions
-        self.on_reset = on_reset  # told the capture time of the first frame after a reset
         self.model_rate = RateMeter()
         self.error: BaseException | None = None
         self.frames_captured = 0
@@ -127,19 +119,6 @@ class Pipeline:
         with self._lock:
             return self._latest_frame, self._latest_prediction
 
-    def overlay_status(self, prediction: Prediction | None, display_fps: float, model_name: str, note: str) -> OverlayStatus:
-        """What the overlay shows of ``prediction`` and of the pipeline's vital signs (the window
-        and the browser picture draw the same)."""
-        return OverlayStatus(
-            top=prediction.top if prediction else [],
-            display_fps=display_fps,
-            model_fps=self.model_rate.rate(),
-            inference_ms=prediction.inference_ms if prediction else 0.0,
-            skipped=self.skipped,
-            model_name=model_name,
-            note=note,
-        )
-
     def wait_for_update(self, seen_version: int, timeout: float) -> int:
         """Wait until a frame or prediction newer than ``seen_version`` is there, the stream
         ends, or ``timeout`` passes; returns the current version."""
@@ -188,8 +167,7 @@ class Pipeline:
                     self._latest_frame = frame
                     self._version += 1
                     self._lock.notify_all()
-                for sink in self.frame_sinks:
-                    sink(frame)
+                self.output.on_frame(frame)
                 if self.pacer.take(frame.timestamp):
                     while not self._handoff.put((frame, received_at), timeout=0.2):
                         if self._stop.is_set():
@@ -209,8 +187,7 @@ class Pipeline:
             if self._reset_requested.is_set():
                 self._reset_requested.clear()
                 self.classifier.reset()
-                if self.on_reset is not None:
-                    self.on_reset(frame.timestamp)
+                self.output.on_reset(frame.timestamp)
             probabilities, ms = self.classifier.scores(frame.image)
             if self.model_delay_s:
                 time.sleep(self.model_delay_s)
@@ -222,8 +199,9 @@ class Pipeline:
                 self._latest_prediction = prediction
                 self._version += 1
                 self._lock.notify_all()  # the window shows a new result at once, not at the next frame
-            for sink in self.sinks:
-                sink.write(prediction)
+            if self.events is not None:
+                self.events.update(prediction)  # first: a prediction's outputs know its event
+            self.output.on_prediction(prediction)
             if self.max_predictions and self.predictions >= self.max_predictions:
                 self._stop.set()
                 self._handoff.close()

@@ -51,10 +51,9 @@ def resize_rgb(frame: np.ndarray, size: tuple[int, int], crop: str = "center") -
 
 
 def _shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize with area averaging, the quality that matters for the model (jumping jacks scores
-    0.45 with it and 0.25 with plain bilinear), at a fraction of INTER_AREA's cost on large frames:
-    bilinear to twice the target first, then an exact 2:1 area reduction (0.4 ms instead of 4.6 ms
-    for a 1080p frame)."""
+    """Resize with area averaging, the quality that matters for the model (plain bilinear loses
+    the weak classes), at a fraction of INTER_AREA's cost on large frames: bilinear to twice the
+    target first, then an exact 2:1 area reduction (``benchmarks/models.py`` times it on 1080p)."""
     width, height = size
     if frame.shape[0] > 2 * height and frame.shape[1] > 2 * width:
         frame = cv2.resize(frame, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)

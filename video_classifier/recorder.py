@@ -7,7 +7,7 @@ a writer thread once they are older than the detector's confirmation delay (so t
 cut where the event ended, not where it was confirmed); it decodes and encodes them as they
 come, so neither the model nor the live view waits for the disk, a long clip is never held in
 memory, and at exit only the last seconds are left to write. Keeping JPEGs rather than raw
-frames makes the ring about 25x smaller (a 640x480 frame is 900 KB raw, about 40 KB as JPEG).
+frames makes the ring many times smaller (a 640x480 frame is 900 KB raw).
 
 Clips have a constant frame rate: a picture the compositor dropped (a busy CPU) is replaced by
 repeating the one before, so a clip always lasts as long as the moment it shows.
@@ -30,14 +30,12 @@ import cv2
 import numpy as np
 
 from utils.priority import lower_this_thread
-from video_classifier.compositor import Picture
+from video_classifier.clips import ClipLibrary
+from video_classifier.data import ActionEvent, Picture
 from video_classifier.errors import UserError
-from video_classifier.events import ActionEvent
+from video_classifier.outputs import Output
 
 log = logging.getLogger("record")
-
-# Only files named like this are ever deleted by the disk budget, whatever else is in the folder.
-CLIP_NAME = re.compile(r"^\d{8}-\d{6}-\d{3}_[a-z0-9-]+\.mp4$")
 
 
 @dataclass
@@ -52,8 +50,8 @@ class Clip:
     last_at: float = float("-inf")  # capture time of the newest picture sent to the writer
 
 
-class EventRecorder:
-    """Pictures in (:meth:`add`), events in (``event_started``/``event_ended``), clips out."""
+class EventRecorder(Output):
+    """Pictures and events in, clips out (listed in :attr:`library`)."""
 
     def __init__(
         self,
@@ -76,7 +74,7 @@ class EventRecorder:
         # An event's start and end are known this long after the moment they mark (the detector's
         # hold): pictures go to the writer only once they are this old, so the end is cut right.
         self.confirm_s = confirm_s
-        self.saved: list[Path] = []  # clips written so far, in order
+        self.library = ClipLibrary(self.folder)
         self.deleted = 0  # old clips removed to stay within the budget
         _check_writable(self.folder)
         self._ring: deque[Picture] = deque()
@@ -88,9 +86,13 @@ class EventRecorder:
         self._writer = threading.Thread(target=self._write_loop, name="recorder", daemon=True)
         self._writer.start()
 
+    @property
+    def saved(self) -> list[Path]:
+        """Clips written so far, in order."""
+        return self.library.saved
+
     # -- inputs ----------------------------------------------------------------------------
-    def add(self, picture: Picture) -> None:
-        """A compositor consumer: every overlaid picture."""
+    def on_picture(self, picture: Picture) -> None:
         with self._lock:
             self._ring.append(picture)
             while self._ring[0].timestamp < picture.timestamp - self.pre_roll_s - self.confirm_s - 1.0:
@@ -98,14 +100,14 @@ class EventRecorder:
             if self._clip is not None:
                 self._send_ready(picture.timestamp - self.confirm_s)
 
-    def event_started(self, event: ActionEvent) -> None:
+    def on_event_start(self, event: ActionEvent) -> None:
         with self._lock:
             if self._clip is not None:  # the previous clip's post-roll is cut short by the next event
                 self._end_now()
             self._clip = Clip(event, event.start_s - self.pre_roll_s, wall_start=time.time())
             self._queue.put(self._clip)
 
-    def event_ended(self, event: ActionEvent) -> None:
+    def on_event_end(self, event: ActionEvent) -> None:
         with self._lock:
             if self._clip is not None and self._clip.event is event:  # else it was cut at the length limit
                 self._clip.end_at = event.end_s + self.post_roll_s
@@ -131,18 +133,6 @@ class EventRecorder:
         elif clip.last_at - clip.start_at >= self.max_clip_s:
             clip.truncated = True
             self._finish()
-
-    def recent_clips(self, count: int = 10) -> list[Path]:
-        """The newest saved clips still on disk, newest first."""
-        return [p for p in reversed(self.saved[-count * 2 :]) if p.exists()][:count]
-
-    def clip_path(self, name: str) -> Path | None:
-        """The clip or sidecar called ``name`` in the folder, if it is one of ours."""
-        stem, _, extension = name.rpartition(".")
-        if extension not in ("mp4", "json") or not CLIP_NAME.match(stem + ".mp4"):
-            return None  # also refuses anything with a "/" in it
-        path = self.folder / name
-        return path if path.is_file() else None
 
     def _end_now(self) -> None:
         """End the clip with the pictures there are; truncated if they stop short of its end."""
@@ -170,7 +160,7 @@ class EventRecorder:
                 elif item is None and file is not None:
                     path, file = file.finish(self._sidecar), None
                     if path is not None:
-                        self.saved.append(path)
+                        self.library.add(path)
                         self._enforce_budget(keep=path)
             except (OSError, cv2.error) as exc:  # a full or vanished disk must not stop the app
                 log.warning("could not save the clip of %s: %s", file.clip.event.label if file else "an event", exc)
@@ -199,7 +189,7 @@ class EventRecorder:
 
     def _enforce_budget(self, keep: Path) -> None:
         """Delete the oldest clips (and sidecars) until the clips take at most ``max_bytes``."""
-        clips = sorted(p for p in self.folder.glob("*.mp4") if CLIP_NAME.match(p.name))
+        clips = self.library.on_disk()
         sizes = {p: _size(p) + _size(p.with_suffix(".json")) for p in clips}
         total = sum(sizes.values())
         for old in clips:

@@ -43,8 +43,9 @@ def _import(name: str) -> Runtime:
 def load_runtime(choice: str = "auto") -> Runtime:
     """Import the runtime named by ``choice`` (``auto`` tries LiteRT, tflite-runtime, TensorFlow).
 
-    LiteRT comes first: on the int8 MoViNet it runs about 10x faster than tflite-runtime 2.14
-    (XNNPACK handles its int8 ops) and it is the only one with wheels for Python 3.12+.
+    LiteRT comes first: on the int8 MoViNet it runs several times faster than tflite-runtime
+    2.14 (XNNPACK handles its int8 ops; ``benchmarks/models.py`` measures both) and it is the
+    only one with wheels for Python 3.12+.
     """
     if choice not in RUNTIME_CHOICES:
         raise UserError(f"unknown runtime {choice!r}: choose one of {', '.join(RUNTIME_CHOICES)}")

@@ -10,24 +10,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 
+from video_classifier.data import Frame
 from video_classifier.errors import SourceError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One picture (BGR uint8) and when it was captured, in seconds since the source started."""
-
-    image: np.ndarray
-    timestamp: float
-    index: int
 
 
 class FrameSource:

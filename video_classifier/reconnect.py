@@ -7,8 +7,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from video_classifier.data import Frame
 from video_classifier.errors import SourceError
-from video_classifier.sources import Frame, FrameSource
+from video_classifier.sources import FrameSource
 
 log = logging.getLogger(__name__)
 

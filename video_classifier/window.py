@@ -12,8 +12,8 @@ from collections import deque
 
 import cv2
 
-from utils.overlay import draw_overlay
 from utils.rates import RateMeter
+from video_classifier.overlay import draw_overlay, pipeline_status
 from video_classifier.pipeline import Pipeline
 
 KEYS_HELP = "keys: q/Esc quit, r reset, f fullscreen, space pause"
@@ -65,7 +65,7 @@ class Viewer:
             cv2.waitKey(1)
 
     def _show(self, frame, prediction, note: str) -> None:
-        status = self.pipeline.overlay_status(prediction, self.display_rate.rate(), self.model_name, note)
+        status = pipeline_status(self.pipeline, prediction, self.display_rate.rate(), self.model_name, note)
         cv2.imshow(self.title, draw_overlay(frame.image.copy(), status))
 
     def _handle_key(self, key: int) -> bool:
@@ -84,20 +84,3 @@ class Viewer:
     def _apply_fullscreen(self) -> None:
         mode = cv2.WINDOW_FULLSCREEN if self.fullscreen else cv2.WINDOW_NORMAL
         cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, mode)
-
-
-def report_headless(pipeline: Pipeline, interval_s: float = 1.0, stream=sys.stderr) -> None:
-    """Print the current top actions once per ``interval_s`` until the stream ends."""
-    last = None
-    while not pipeline.wait(interval_s):
-        _, prediction = pipeline.latest()
-        if prediction is None or prediction is last:
-            continue
-        last = prediction
-        top = ", ".join(f"{c.label} {c.score:.2f}" for c in prediction.top)
-        print(
-            f"[{time.strftime('%H:%M:%S')}] {top}  ({pipeline.model_rate.rate():.1f} fps, "
-            f"{prediction.inference_ms:.1f} ms, skipped {pipeline.skipped})",
-            file=stream,
-            flush=True,
-        )

@@ -1,6 +1,6 @@
 """Write a systemd unit that runs classify.py at boot and restarts it when it fails.
 
-    python -m utils.service [--desktop] [--user NAME] [-- classify.py flags...]
+    python -m install.service [--desktop] [--user NAME] [-- classify.py flags...]
 
 With ``--desktop`` the unit is a *user* service started with the graphical session, so the
 window opens on the HDMI monitor; otherwise it is a *system* service running ``--no-display``

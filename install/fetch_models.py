@@ -1,7 +1,7 @@
 """Download (or copy) the official MoViNet stream models and the Kinetics-600 label map,
 checking each file's SHA-256 before it lands in ``models/``.
 
-    python -m utils.fetch_models [--dest models] [--from DIR] [--all]
+    python -m install.fetch_models [--dest models] [--from DIR] [--all]
 
 ``--from DIR`` copies from a local folder instead of downloading. The environment variable
 ``MOVINET_MODELS_URL`` replaces the official addresses with ``$MOVINET_MODELS_URL/<file>``

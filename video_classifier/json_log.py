@@ -1,4 +1,4 @@
-"""Where predictions go besides the window: JSON lines on stdout or in a file."""
+"""The ``--log``: one JSON line per prediction, event, camera loss and reset, on stdout or in a file."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
+from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
-from video_classifier.results import Prediction
+from video_classifier.outputs import Output
 
 
-class JsonLinesLog:
-    """Writes one JSON object per prediction; each line is flushed so that a crash, Ctrl-C or
+class JsonLinesLog(Output):
+    """Writes one JSON object per record; each line is flushed so that a crash, Ctrl-C or
     power cut never leaves a half-written record behind what was already written."""
 
     def __init__(self, target: str) -> None:
@@ -40,8 +41,17 @@ class JsonLinesLog:
                 f"cannot write to log {self.target} ({exc.strerror}): free some space or choose another --log"
             ) from None
 
-    def write(self, prediction: Prediction) -> None:
+    def on_prediction(self, prediction: Prediction) -> None:
         self.write_record(prediction.to_json())
+
+    def on_event_end(self, event: ActionEvent) -> None:
+        self.write_record(event.to_json())
+
+    def on_camera(self, state: str, time_s: float) -> None:
+        self.write_record({"type": "camera", "state": state, "time_s": round(time_s, 3)})
+
+    def on_reset(self, time_s: float) -> None:
+        self.write_record({"type": "reset", "time_s": round(time_s, 3)})
 
     def close(self) -> None:
         try:

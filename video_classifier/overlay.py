@@ -1,11 +1,18 @@
-"""Draw the current actions and the app's vital signs on a frame."""
+"""Draw the current actions and the app's vital signs on a frame (the window and the browser
+picture draw the same)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+from video_classifier.data import Category, Prediction
+
+if TYPE_CHECKING:
+    from video_classifier.pipeline import Pipeline
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE = (255, 255, 255)
@@ -18,13 +25,28 @@ NOTE = (0, 200, 255)  # BGR amber
 class OverlayStatus:
     """Everything the overlay shows besides the picture itself."""
 
-    top: list = field(default_factory=list)  # list[Category]
+    top: list[Category] = field(default_factory=list)
     display_fps: float = 0.0
     model_fps: float = 0.0
     inference_ms: float = 0.0
     skipped: int = 0
     model_name: str = ""
     note: str = ""  # e.g. "paused"; drawn prominently
+
+
+def pipeline_status(
+    pipeline: Pipeline, prediction: Prediction | None, display_fps: float, model_name: str, note: str
+) -> OverlayStatus:
+    """What the overlay shows of ``prediction`` and of the pipeline's vital signs."""
+    return OverlayStatus(
+        top=prediction.top if prediction else [],
+        display_fps=display_fps,
+        model_fps=pipeline.model_rate.rate(),
+        inference_ms=prediction.inference_ms if prediction else 0.0,
+        skipped=pipeline.skipped,
+        model_name=model_name,
+        note=note,
+    )
 
 
 def _shade(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int, alpha: float = 0.55) -> None:

@@ -1,0 +1,1 @@
+"""Set-up tools: model download and the systemd unit (used by setup.sh)."""

@@ -1,0 +1,45 @@
+"""The app on a terminal without a window: the current actions once a second, and each action
+event as it starts and ends, on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from video_classifier.data import ActionEvent
+from video_classifier.outputs import Output
+from video_classifier.pipeline import Pipeline
+
+
+class EventAnnouncer(Output):
+    """Prints a line when an action starts and when it ends."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+
+    def on_event_start(self, event: ActionEvent) -> None:
+        print(f"action started: {event.label} at {event.start_s:.1f} s", file=self.stream, flush=True)
+
+    def on_event_end(self, event: ActionEvent) -> None:
+        print(
+            f"action ended: {event.label}, {event.start_s:.1f}-{event.end_s:.1f} s, peak {max(event.scores):.2f}",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def report_headless(pipeline: Pipeline, interval_s: float = 1.0, stream=sys.stderr) -> None:
+    """Print the current top actions once per ``interval_s`` until the stream ends."""
+    last = None
+    while not pipeline.wait(interval_s):
+        _, prediction = pipeline.latest()
+        if prediction is None or prediction is last:
+            continue
+        last = prediction
+        top = ", ".join(f"{c.label} {c.score:.2f}" for c in prediction.top)
+        print(
+            f"[{time.strftime('%H:%M:%S')}] {top}  ({pipeline.model_rate.rate():.1f} fps, "
+            f"{prediction.inference_ms:.1f} ms, skipped {pipeline.skipped})",
+            file=stream,
+            flush=True,
+        )

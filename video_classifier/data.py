@@ -1,0 +1,80 @@
+"""The plain data that flows through the app: frames, predictions, events and pictures.
+
+These sit at the bottom of the package: every part imports them without importing the part
+that makes them (the recorder takes a :class:`Picture` without knowing the compositor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One picture (BGR uint8) and when it was captured, in seconds since the source started."""
+
+    image: np.ndarray
+    timestamp: float
+    index: int
+
+
+@dataclass(frozen=True)
+class Category:
+    """One action and its score."""
+
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The classifier's answer for one model frame."""
+
+    frame: int  # index of the camera/video frame that was classified
+    time_s: float  # that frame's capture time, seconds since the source started
+    top: list[Category]
+    inference_ms: float
+    received_at: float = 0.0  # time.monotonic() when the frame left the source, for latency
+
+    def to_json(self) -> dict:
+        """The ``--log`` record for this prediction."""
+        return {
+            "frame": self.frame,
+            "time_s": round(self.time_s, 3),
+            "top": [{"label": c.label, "score": round(c.score, 5)} for c in self.top],
+            "inference_ms": round(self.inference_ms, 2),
+        }
+
+
+@dataclass
+class ActionEvent:
+    """One stretch of time during which an action was the confident top-1."""
+
+    label: str
+    start_s: float
+    end_s: float
+    scores: list[float] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The ``--log`` record for a finished event."""
+        return {
+            "type": "event",
+            "label": self.label,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "duration_s": round(self.end_s - self.start_s, 3),
+            "peak": round(max(self.scores), 5),
+            "mean": round(sum(self.scores) / len(self.scores), 5),
+            "frames": len(self.scores),
+        }
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One overlaid frame, JPEG-encoded."""
+
+    jpeg: bytes
+    timestamp: float  # the camera frame's capture time, seconds since the source started
+    size: tuple[int, int]  # width, height

@@ -1,0 +1,155 @@
+"""The command line of ``classify.py``: every flag, its default and its check.
+
+A bad flag gives one ``error:`` line and exit status 2, like every other mistake a user can make.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+from video_classifier.preprocess import CROP_CHOICES
+from video_classifier.runtime import RUNTIME_CHOICES
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = ROOT / "models" / "movinet_a0_stream_int8.tflite"
+DEFAULT_LABELS = ROOT / "models" / "kinetics600_label_map.txt"
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gives one ``error:`` line (and exit 2) instead of the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see python classify.py --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless it says nothing (None, off) or the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or "(default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None, description: str = "") -> argparse.Namespace:
+    """The app's flags, checked: a bad value exits 2 with one ``error:`` line."""
+    p = CliParser(description=description, formatter_class=HelpFormatter)
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="MoViNet stream .tflite model")
+    p.add_argument(
+        "--labels",
+        default=None,
+        help=f"label file, one per line (default: labels embedded in the model, else {DEFAULT_LABELS.name})",
+    )
+    p.add_argument(
+        "--camera",
+        default=None,
+        help="'picamera2', a USB camera index (0, 1, ...) or a video file (default: picamera2 when installed, else 0)",
+    )
+    p.add_argument("--width", type=_positive_int, default=640, help="camera frame width")
+    p.add_argument("--height", type=_positive_int, default=480, help="camera frame height")
+    p.add_argument("--camera-fps", type=_positive_float, default=30.0, help="Pi camera frame rate")
+    p.add_argument(
+        "--camera-timeout",
+        type=_non_negative_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to keep trying to reconnect a lost camera before giving up",
+    )
+    p.add_argument("--hflip", action="store_true", help="mirror the Pi camera image")
+    p.add_argument("--vflip", action="store_true", help="flip the Pi camera image upside down")
+    p.add_argument("--num-threads", type=_positive_int, default=min(4, os.cpu_count() or 1), help="CPU threads for the model")
+    p.add_argument("--top-k", type=_positive_int, default=3, help="how many actions to show")
+    p.add_argument(
+        "--fps", type=_positive_float, default=5.0, help="frames per second given to the model (the models were trained at 5)"
+    )
+    p.add_argument(
+        "--window",
+        type=_non_negative_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="the model remembers this many seconds (0: everything since start or reset)",
+    )
+    p.add_argument(
+        "--smooth",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="exponential smoothing of the scores, weight of the past in [0, 1) (0: off)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=_probability,
+        default=0.4,
+        help="an action event starts when the top action holds this score for --hold seconds",
+    )
+    p.add_argument("--hold", type=_positive_float, default=1.0, metavar="SECONDS", help="how long an action must hold")
+    p.add_argument("--crop", choices=CROP_CHOICES, default="center", help="centre square crop, or squash the whole frame")
+    p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help="TFLite runtime to use")
+    p.add_argument("--no-display", action="store_true", help="no window: print actions to stderr")
+    p.add_argument("--display", default=None, help="X display for the window (default: the local desktop, :0)")
+    p.add_argument("--fullscreen", action="store_true", help="start the window full screen")
+    p.add_argument("--log", default=None, metavar="FILE|-", help="write one JSON line per prediction")
+    mqtt = p.add_argument_group("MQTT (Home Assistant)")
+    mqtt.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish actions and events to this MQTT broker")
+    mqtt.add_argument("--mqtt-topic", default=f"movinet/{_hostname()}", help="prefix of the topics published")
+    mqtt.add_argument("--mqtt-user", default=None, help="user name for the broker")
+    mqtt.add_argument("--mqtt-password", default=None, help="password for the broker (default: $MQTT_PASSWORD)")
+    mqtt.add_argument("--mqtt-tls", action="store_true", help="connect with TLS (port 8883 unless given)")
+    mqtt.add_argument("--mqtt-ca", default=None, metavar="FILE", help="CA certificate of the broker (implies --mqtt-tls)")
+    live = p.add_argument_group("browser live view and event clips")
+    live.add_argument(
+        "--serve",
+        default=None,
+        metavar="[HOST:]PORT",
+        help="live view in a browser on this port; 127.0.0.1 unless a host is given (0.0.0.0: every network)",
+    )
+    live.add_argument(
+        "--serve-token",
+        default=None,
+        help="token the live view asks for (default: $MOVINET_SERVE_TOKEN, else a random one when not on 127.0.0.1)",
+    )
+    live.add_argument("--record", default=None, metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
+    live.add_argument("--record-max-mb", type=_positive_float, default=1000.0, help="disk space for clips; the oldest go first")
+    live.add_argument("--pre-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time before an event")
+    live.add_argument("--post-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time after an event")
+    p.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many model frames")
+    # Test hook: makes every model frame this much slower, to rehearse a slow board.
+    p.add_argument("--simulate-model-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def _hostname() -> str:
+    return socket.gethostname().split(".")[0] or "pi"
