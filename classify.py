@@ -35,32 +35,111 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def open_classifier(args: argparse.Namespace):
-    """The model and its labels, described on stderr."""
-    from video_classifier.classifier import ActionClassifier
+def check_teach_flags(args: argparse.Namespace) -> None:
+    """Teach-mode flags that only make sense together."""
+    from video_classifier.errors import UserError
+
+    for flag, given in (("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)):
+        if given and not args.actions:
+            raise UserError(f"{flag} needs --actions FILE, the file the taught actions are kept in (for example actions.json)")
+    if args.actions and not args.window:
+        raise UserError("--actions compares the last seconds with what was taught: give --window a length above 0")
+
+
+def open_model(args: argparse.Namespace):
+    """The MoViNet stream model."""
+    from video_classifier.movinet import MovinetStream
     from video_classifier.runtime import load_runtime
 
-    runtime = load_runtime(args.runtime)
     window_frames = round(args.window * args.fps) or None
-    classifier = ActionClassifier.open(
-        args.model,
-        args.labels,
-        DEFAULT_LABELS,
-        k=args.top_k,
-        smoothing=args.smooth,
-        num_threads=args.num_threads,
-        runtime=runtime,
-        crop=args.crop,
-        window_frames=window_frames,
-    )
-    model = classifier.model
-    memory = f"remembers the last {args.window:g} s" if window_frames else "remembers everything since start"
+    return MovinetStream(args.model, args.num_threads, load_runtime(args.runtime), crop=args.crop, window_frames=window_frames)
+
+
+def action_library(args: argparse.Namespace, model):
+    """The ``--actions`` file, for this model."""
+    from video_classifier.action_library import ActionLibrary, ModelIdentity
+    from video_classifier.errors import ModelError
+
+    if model.feature_size is None:
+        raise ModelError(
+            f"{model.path} has no pooled head state (state_head_pool_buffer): --actions needs a MoViNet stream model"
+        )
+    return ActionLibrary(args.actions, ModelIdentity.of(model.path, model.feature_size))
+
+
+def open_classifier(args: argparse.Namespace):
+    """The classifier: the model's own classes, or with ``--actions`` the taught actions
+    (and ``unknown``). Described on stderr."""
+    from video_classifier.classifier import ActionClassifier
+    from video_classifier.labels import load_labels
+    from video_classifier.taught import TaughtScorer
+
+    model = open_model(args)
+    if args.actions:
+        library = action_library(args, model)
+        scorer = TaughtScorer(library)  # a damaged or foreign file is refused here, before any change
+        if args.learn is not None or args.serve:
+            library.check_writable()
+        keep_features = args.learn is not None or args.serve is not None  # the Teach panel records too
+        classifier = ActionClassifier(model, k=args.top_k, smoothing=args.smooth, scorer=scorer, keep_features=keep_features)
+        taught = ", ".join(scorer.labels[:-1]) or "none yet"
+        classes = f"actions taught in {args.actions}: {taught}"
+    else:
+        labels = load_labels(args.model, args.labels, model.num_classes, DEFAULT_LABELS)
+        classifier = ActionClassifier(model, labels, args.top_k, args.smooth)
+        classes = f"{model.num_classes} classes"
+    memory = f"remembers the last {args.window:g} s" if args.window else "remembers everything since start"
     print(
-        f"model: {model.path.name} ({model.input_size[0]}x{model.input_size[1]}, {model.num_classes} classes) "
-        f"on {runtime}, {args.num_threads} thread(s), {memory}",
+        f"model: {model.path.name} ({model.input_size[0]}x{model.input_size[1]}, {classes}) "
+        f"on {model.runtime}, {args.num_threads} thread(s), {memory}",
         file=sys.stderr,
     )
     return classifier
+
+
+def manage_actions(args: argparse.Namespace) -> int:
+    """``--list-actions`` and ``--forget``: the library file from SSH, without the camera."""
+    library = action_library(args, open_model(args))
+    if args.forget:
+        content = library.forget(args.forget.strip())
+        print(f"forgot {args.forget.strip()!r}", file=sys.stderr)
+    else:
+        content = library.load()
+    print(f"{library.path}:\n{content.summary()}")
+    return 0
+
+
+def teacher(args: argparse.Namespace, classifier, source, when_done):
+    """The teacher: with ``--learn`` it teaches that action now (a countdown on a camera, the
+    first seconds of a video), then calls ``when_done``; with ``--serve`` the Teach panel uses it."""
+    from video_classifier.teacher import Lesson, Teacher
+
+    scorer = classifier.scorer
+    result = Teacher(scorer.library, args.fps, on_saved=scorer.invalidate, on_done=when_done if args.learn else None)
+    if args.learn is not None:
+        live = source.live
+        what = "camera" if live else source.name
+        lesson = Lesson(args.learn, args.seconds, args.examples, 3.0 if live else 0.0, 2.0 if live else 0.0, what)
+        result.teach(lesson)
+    return result
+
+
+def finish_lesson(args: argparse.Namespace, lesson, source) -> None:
+    """After ``--learn``: say what was saved, or why not (a clip too short is an error)."""
+    from video_classifier.errors import UserError
+
+    if lesson.error:
+        raise UserError(lesson.error)
+    if not lesson.done:
+        if source.live:
+            print(f"stopped: {lesson.saved} of {lesson.examples} example(s) of {lesson.name!r} saved", file=sys.stderr)
+            return
+        needed = args.seconds * args.examples
+        raise UserError(
+            f"{source.name} is too short to teach {lesson.name!r}: {needed:g} s needed (--seconds {args.seconds:g} x "
+            f"--examples {args.examples}), {lesson.saved} example(s) saved: pass a longer clip or a smaller --seconds "
+            "(at least 2)"
+        )
 
 
 def open_camera(args: argparse.Namespace, on_status):
@@ -110,6 +189,7 @@ def live_view(args: argparse.Namespace, pipeline, compositor, clips):
 
 
 def run(args: argparse.Namespace) -> int:
+    from video_classifier.action_library import UNKNOWN
     from video_classifier.compositor import Compositor
     from video_classifier.console import EventAnnouncer, report_headless
     from video_classifier.display import find_display, use_display
@@ -118,14 +198,20 @@ def run(args: argparse.Namespace) -> int:
     from video_classifier.outputs import Outputs, close_all
     from video_classifier.pipeline import Pipeline
     from video_classifier.recorder import EventRecorder
+    from video_classifier.sources import default_camera, is_camera
     from video_classifier.window import Viewer
 
-    if not args.no_display:
+    check_teach_flags(args)
+    if args.list_actions or args.forget:
+        return manage_actions(args)
+    # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
+    headless = args.no_display or (args.learn is not None and not is_camera(args.camera or default_camera()))
+    if not headless:
         use_display(*find_display(args.display))  # before anything slow: fail fast without a screen
     classifier = open_classifier(args)
     name = classifier.model.path.stem
     outputs = Outputs()
-    source = pipeline = compositor = viewer = recorder = None
+    source = pipeline = compositor = viewer = recorder = tutor = None
     try:
         # What can fail on bad input is opened before the camera, so a mistake costs no camera time.
         if args.log:
@@ -143,23 +229,26 @@ def run(args: argparse.Namespace) -> int:
             classifier,
             args.fps,
             output=outputs,
-            events=EventDetector(outputs, args.threshold, hold=max(1, round(args.hold * args.fps))),
-            realtime=not args.no_display or args.serve is not None,  # a live view of a file plays at its own pace
+            events=EventDetector(outputs, args.threshold, hold=max(1, round(args.hold * args.fps)), ignore=frozenset([UNKNOWN])),
+            realtime=not headless or args.serve is not None,  # a live view of a file plays at its own pace
             model_delay_s=args.simulate_model_delay_ms / 1000.0,
             max_predictions=args.max_frames,
         )
+        if args.actions and (args.learn is not None or args.serve):
+            tutor = outputs.add(teacher(args, classifier, source, when_done=lambda lesson: pipeline.request_stop()))
+        note = tutor and (lambda: tutor.status)
         if args.serve or recorder:
-            compositor = outputs.add(Compositor(pipeline, name, output=outputs))
+            compositor = outputs.add(Compositor(pipeline, name, output=outputs, note=note))
         if args.serve:
             outputs.add(live_view(args, pipeline, compositor, recorder.library if recorder else None))
-        if args.no_display:
+        if headless:
             outputs.add(EventAnnouncer())
         print(f"source: {source.name}, model fed at {args.fps:g} fps", file=sys.stderr)
-        viewer = None if args.no_display else Viewer(pipeline, name, fullscreen=args.fullscreen)
+        viewer = None if headless else Viewer(pipeline, name, fullscreen=args.fullscreen, note=note)
         outputs.start()
         pipeline.start()
         if viewer is None:
-            report_headless(pipeline)
+            report_headless(pipeline, note=note)
         else:
             viewer.run()
     except KeyboardInterrupt:
@@ -174,6 +263,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if pipeline.error is not None:
         raise pipeline.error
+    if args.learn is not None:
+        finish_lesson(args, tutor.lesson, source)
+        print(f"{args.actions}:\n{classifier.scorer.library.load().summary()}")
     shown = f", {viewer.frames_shown} shown" if viewer else ""
     saved = f", {len(recorder.saved)} clip(s) saved in {args.record}" if recorder else ""
     counts = f"{pipeline.frames_captured} frames read, {pipeline.predictions} classified, {pipeline.skipped} skipped"

@@ -277,6 +277,32 @@ def write_clip(path: Path, parts: list[tuple[str, float]], fps: float = 30.0, si
     return path
 
 
+def write_half(
+    path: Path, name: str, half: int, seconds: float, fps: float = 30.0, mirror: bool = False, size: tuple[int, int] = (320, 240)
+) -> Path:
+    """An MP4 of the first (``half=0``) or second (``half=1``) half of a shared clip, looped at
+    its own pace to ``seconds``, written at ``fps`` (frames repeated or dropped), maybe mirrored."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(media_path(name)))
+    rate = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+    capture.release()
+    middle = len(frames) // 2
+    frames = frames[:middle] if half == 0 else frames[middle:]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(round(seconds * fps)):
+        frame = frames[int(i / fps * rate) % len(frames)]
+        writer.write(cv2.flip(frame, 1) if mirror else frame)
+    writer.release()
+    return path
+
+
 TWO_ACTIONS = [("arm_wrestling_mmaction2_demo.mp4", 8.0), ("cleaning_pool_mmaction2_test.mp4", 8.0)]
 
 

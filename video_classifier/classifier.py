@@ -33,27 +33,60 @@ class StreamModel(Protocol):
         """The features the last logits were computed from, pooled over the remembered frames."""
         ...
 
+    def frame_features(self) -> np.ndarray:
+        """The last frame's own share of the pooled features."""
+        ...
+
+
+class Scorer(Protocol):
+    """Turns one model step into a score per label (the labels may change between calls)."""
+
+    def score(self, logits: np.ndarray, model: StreamModel) -> tuple[list[str], np.ndarray]: ...
+
+
+class ModelClasses:
+    """The model's own classes: the softmax of its logits."""
+
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = labels
+
+    def score(self, logits: np.ndarray, model: StreamModel) -> tuple[list[str], np.ndarray]:
+        return self.labels, softmax(logits)
+
 
 class ActionClassifier:
-    """Names the actions a :class:`StreamModel` sees.
+    """Names the actions a :class:`StreamModel` sees: its own classes (``labels``), or whatever
+    ``scorer`` makes of each step (the taught actions of ``--actions``).
 
-    ``scores`` of the last prediction are kept so that the display can draw them again
-    without recomputing.
+    With ``keep_features`` each step's frame features are kept in :attr:`features`, for teaching.
     """
 
-    def __init__(self, model: StreamModel, labels: list[str], k: int = 3, smoothing: float = 0.0) -> None:
-        if len(labels) != model.num_classes:
-            raise UserError(f"{len(labels)} labels for a model with {model.num_classes} classes")
-        if not 1 <= k <= len(labels):
-            raise UserError(f"--top-k must be between 1 and {len(labels)} (the model's classes), got {k}")
+    def __init__(
+        self,
+        model: StreamModel,
+        labels: list[str] | None = None,
+        k: int = 3,
+        smoothing: float = 0.0,
+        scorer: Scorer | None = None,
+        keep_features: bool = False,
+    ) -> None:
+        if scorer is None:
+            if labels is None or len(labels) != model.num_classes:
+                raise UserError(f"{len(labels or [])} labels for a model with {model.num_classes} classes")
+            if not 1 <= k <= len(labels):
+                raise UserError(f"--top-k must be between 1 and {len(labels)} (the model's classes), got {k}")
+            scorer = ModelClasses(labels)
         if not 0.0 <= smoothing < 1.0:
             raise UserError(f"--smooth must be from 0 (off) to below 1, got {smoothing}")
         self.model = model
-        self.labels = labels
+        self.scorer = scorer
+        self.labels: list[str] = labels if labels is not None else list(getattr(scorer, "labels", []))
         self.k = k
         # Exponential smoothing of the scores: weight of the past (0 = off).
         self.smoothing = smoothing
         self._smoothed: np.ndarray | None = None
+        self.keep_features = keep_features
+        self.features: np.ndarray | None = None  # the last step's frame features, with keep_features
 
     @classmethod
     def open(
@@ -75,7 +108,11 @@ class ActionClassifier:
     def scores(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """Class probabilities after feeding ``frame``, and the model's time in ms."""
         logits, ms = self.model.timed_step(frame)
-        probabilities = softmax(logits)
+        labels, probabilities = self.scorer.score(logits, self.model)
+        if labels is not self.labels:  # the taught actions changed: what was smoothed no longer fits
+            self.labels, self._smoothed = labels, None
+        if self.keep_features:
+            self.features = self.model.frame_features()
         if self.smoothing:
             if self._smoothed is not None:
                 probabilities = self.smoothing * self._smoothed + (1.0 - self.smoothing) * probabilities

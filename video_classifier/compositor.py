@@ -11,6 +11,7 @@ one; on a video file processed as fast as possible, every frame (up to ``max_fps
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import cv2
 
@@ -19,7 +20,7 @@ from utils.rates import RateMeter
 from video_classifier.data import Frame, Picture
 from video_classifier.handoff import Closed, Handoff
 from video_classifier.outputs import Output
-from video_classifier.overlay import draw_overlay, pipeline_status
+from video_classifier.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.pacer import Pacer
 from video_classifier.pipeline import Pipeline
 
@@ -30,8 +31,16 @@ class Compositor(Output):
     """Draws the overlay on the pipeline's frames, at most ``max_fps`` of them per second of
     capture time, and hands each picture to ``output`` and to :meth:`wait_picture`."""
 
-    def __init__(self, pipeline: Pipeline, model_name: str, output: Output | None = None, max_fps: float = 15.0) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        model_name: str,
+        output: Output | None = None,
+        max_fps: float = 15.0,
+        note: Callable[[], str] | None = None,
+    ) -> None:
         self.pipeline = pipeline
+        self.note = note  # an extra line to draw, such as the teaching countdown
         self.model_name = model_name
         self.output = output or Output()
         self._pacer = Pacer(max_fps)  # by capture time, like the model's frames
@@ -83,7 +92,8 @@ class Compositor(Output):
         """Overlay the latest prediction on ``frame`` and encode it."""
         self.rate.tick()
         _, prediction = self.pipeline.latest()
-        status = pipeline_status(self.pipeline, prediction, self.rate.rate(), self.model_name, self.pipeline.source.status)
+        note = pipeline_note(self.pipeline, self.note)
+        status = pipeline_status(self.pipeline, prediction, self.rate.rate(), self.model_name, note)
         image = draw_overlay(frame.image.copy(), status)
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         return Picture(jpeg.tobytes(), frame.timestamp, (image.shape[1], image.shape[0]))

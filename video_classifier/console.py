@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 from video_classifier.data import ActionEvent
 from video_classifier.outputs import Output
@@ -28,10 +29,17 @@ class EventAnnouncer(Output):
         )
 
 
-def report_headless(pipeline: Pipeline, interval_s: float = 1.0, stream=sys.stderr) -> None:
-    """Print the current top actions once per ``interval_s`` until the stream ends."""
+def report_headless(
+    pipeline: Pipeline, interval_s: float = 1.0, stream=sys.stderr, note: Callable[[], str] | None = None
+) -> None:
+    """Print the current top actions once per ``interval_s`` until the stream ends; while
+    ``note`` says something (a teaching countdown), print that instead, twice as often."""
     last = None
-    while not pipeline.wait(interval_s):
+    while not pipeline.wait(interval_s / 2 if note and note() else interval_s):
+        line = note() if note else ""
+        if line:
+            print(f"[{time.strftime('%H:%M:%S')}] {line}", file=stream, flush=True)
+            continue
         _, prediction = pipeline.latest()
         if prediction is None or prediction is last:
             continue

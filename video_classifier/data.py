@@ -37,6 +37,7 @@ class Prediction:
     top: list[Category]
     inference_ms: float
     received_at: float = 0.0  # time.monotonic() when the frame left the source, for latency
+    features: np.ndarray | None = None  # the frame's own pooled features, when teaching needs them
 
     def to_json(self) -> dict:
         """The ``--log`` record for this prediction."""

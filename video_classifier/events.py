@@ -14,16 +14,20 @@ class EventDetector:
     ``hold`` predictions in a row; the event's start time is the first of those. It *ends*
     once, for ``hold`` predictions in a row, its score has fallen below
     ``threshold * release`` or another action has qualified; the end time is the last
-    prediction that still supported it.
+    prediction that still supported it. Labels in ``ignore`` (``unknown`` with taught actions)
+    never make an event.
     """
 
-    def __init__(self, output: Output, threshold: float = 0.4, hold: int = 5, release: float = 0.75) -> None:
+    def __init__(
+        self, output: Output, threshold: float = 0.4, hold: int = 5, release: float = 0.75, ignore: frozenset[str] = frozenset()
+    ) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
         self.output = output
         self.threshold = threshold
         self.hold = max(1, hold)
         self.release = release
+        self.ignore = ignore
         self.active: ActionEvent | None = None
         self._candidate: ActionEvent | None = None
         self._misses = 0
@@ -31,7 +35,7 @@ class EventDetector:
     def update(self, prediction: Prediction) -> None:
         """Feed the next prediction; starts and ends go to the output at once."""
         top = prediction.top[0] if prediction.top else None
-        qualified = top if top is not None and top.score >= self.threshold else None
+        qualified = top if top is not None and top.score >= self.threshold and top.label not in self.ignore else None
         t = prediction.time_s
 
         if self.active is not None:

@@ -196,6 +196,8 @@ class MovinetStream:
             accessor().fill(zero)
         if self._window is not None:
             self._window.clear()
+        if self._pool is not None:
+            self._pool.last = np.zeros(self._pool.size, np.float32)
         self.frames_since_reset = 0
 
     def set_input(self, frame: np.ndarray) -> None:
@@ -219,12 +221,12 @@ class MovinetStream:
 
     def feed_back_states(self) -> None:
         """Copy each new state into its input buffer (only those that are separate tensors)."""
-        if self._window is not None:
-            self._window.record()
+        if self._pool is not None:
+            self._pool.record()  # before the feedback overwrites the input sum
         for dst, src in self._feedback:
             np.copyto(dst(), src())
         if self._window is not None:
-            self._window.apply()
+            self._window.apply(self._pool.last)
         self.frames_since_reset += 1
 
     def read_logits(self) -> np.ndarray:
@@ -238,15 +240,22 @@ class MovinetStream:
     @property
     def feature_size(self) -> int | None:
         """Length of :meth:`pooled_features`, or None when the model has no pooled head."""
-        return None if self._pool is None else int(np.prod(self._pool.sum_in().shape))
+        return None if self._pool is None else self._pool.size
 
     def pooled_features(self) -> np.ndarray:
         """The head's pooled features over the frames it remembers (the window, or since the
         reset): what the last logits were computed from. Raises :class:`ModelError` for a model
         without a float head pool."""
+        return self._require_pool().mean()
+
+    def frame_features(self) -> np.ndarray:
+        """The last frame's own contribution to the pooled features (zeros before the first)."""
+        return self._require_pool().last
+
+    def _require_pool(self) -> _HeadPool:
         if self._pool is None:
             raise ModelError(f"{self.path} has no pooled head state (state_head_pool_buffer): use a MoViNet stream model")
-        return self._pool.mean()
+        return self._pool
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Feed the next frame (BGR, any size and common dtype) and return the logits."""
@@ -275,6 +284,12 @@ class _HeadPool:
             raise ValueError("no float head pool state")
         (sum_in, sum_out), (count_in, _) = pool[0], count[0]
         self.sum_in, self.sum_out, self.count_in = tensor(sum_in.index), tensor(sum_out.index), tensor(count_in.index)
+        self.size = int(np.prod(sum_in.shape))
+        self.last = np.zeros(self.size, np.float32)  # the last frame's contribution
+
+    def record(self) -> None:
+        """After invoke, before feedback: keep this frame's contribution to the sum."""
+        self.last = (self.sum_out() - self.sum_in()).reshape(-1)
 
     def mean(self) -> np.ndarray:
         """The pooled features (a copy), or zeros before the first frame."""
@@ -298,14 +313,13 @@ class _SlidingHead:
         self._pool = pool
         self._deltas: deque[np.ndarray] = deque(maxlen=frames)
 
-    def record(self) -> None:
-        """After invoke, before feedback: remember this frame's contribution to the sum."""
-        self._deltas.append(self._pool.sum_out() - self._pool.sum_in())
-
-    def apply(self) -> None:
-        """After feedback: replace the running sum by the window's sum once the window is full."""
+    def apply(self, delta: np.ndarray) -> None:
+        """After feedback: add this frame's contribution, and replace the running sum by the
+        window's sum once the window is full."""
+        self._deltas.append(delta)
         if len(self._deltas) == self._deltas.maxlen:
-            self._pool.sum_in()[...] = np.sum(self._deltas, axis=0)
+            sum_in = self._pool.sum_in()
+            sum_in[...] = np.sum(self._deltas, axis=0).reshape(sum_in.shape)
             self._pool.count_in()[...] = len(self._deltas)
 
     def clear(self) -> None:

@@ -17,6 +17,10 @@ from video_classifier.runtime import RUNTIME_CHOICES
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "movinet_a0_stream_int8.tflite"
 DEFAULT_LABELS = ROOT / "models" / "kinetics600_label_map.txt"
+# Teaching defaults, chosen with benchmarks/teach.py (see the README's table).
+TEACH_SECONDS = 5.0
+TEACH_EXAMPLES = 1
+MIN_TEACH_SECONDS = 2.0
 
 
 class CliParser(argparse.ArgumentParser):
@@ -54,6 +58,13 @@ def _non_negative_float(text: str) -> float:
     value = float(text)
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    return value
+
+
+def _teach_seconds(text: str) -> float:
+    value = float(text)
+    if not MIN_TEACH_SECONDS <= value <= 60:
+        raise argparse.ArgumentTypeError(f"must be from {MIN_TEACH_SECONDS:g} to 60 seconds, got {text}")
     return value
 
 
@@ -145,6 +156,17 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     live.add_argument("--record-max-mb", type=_positive_float, default=1000.0, help="disk space for clips; the oldest go first")
     live.add_argument("--pre-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time before an event")
     live.add_argument("--post-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time after an event")
+    teach = p.add_argument_group("teach mode: your own actions")
+    teach.add_argument("--actions", default=None, metavar="FILE", help="recognise the actions taught in this file (JSON)")
+    teach.add_argument(
+        "--learn", default=None, metavar="NAME", help="teach the action NAME from the camera or a video file, then exit"
+    )
+    teach.add_argument(
+        "--seconds", type=_teach_seconds, default=TEACH_SECONDS, help="seconds in one example (a video: its first ones)"
+    )
+    teach.add_argument("--examples", type=_positive_int, default=TEACH_EXAMPLES, help="examples to record, one after another")
+    teach.add_argument("--list-actions", action="store_true", help="print the actions in --actions FILE and exit")
+    teach.add_argument("--forget", default=None, metavar="NAME", help="delete the action NAME from --actions FILE and exit")
     p.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many model frames")
     # Test hook: makes every model frame this much slower, to rehearse a slow board.
     p.add_argument("--simulate-model-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)

@@ -3,6 +3,7 @@ picture draw the same)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,13 @@ def pipeline_status(
         model_name=model_name,
         note=note,
     )
+
+
+def pipeline_note(pipeline: Pipeline, extra: Callable[[], str] | None = None) -> str:
+    """The one line drawn prominently: paused, then ``extra`` (teaching), then the camera's state."""
+    if pipeline.paused:
+        return "paused"
+    return (extra() if extra is not None else "") or pipeline.source.status
 
 
 def _shade(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int, alpha: float = 0.55) -> None:

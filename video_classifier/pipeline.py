@@ -87,6 +87,11 @@ class Pipeline:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
 
+    def request_stop(self) -> None:
+        """End the stream soon, from any thread (the model's current frame is finished first)."""
+        self._stop.set()
+        self._handoff.close()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the stream has ended (or failed); True if it has."""
         return self._finished.wait(timeout)
@@ -192,7 +197,7 @@ class Pipeline:
             if self.model_delay_s:
                 time.sleep(self.model_delay_s)
             top = self.classifier.top(probabilities)
-            prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at=received_at)
+            prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at, self.classifier.features)
             self.predictions += 1
             self.model_rate.tick()
             with self._lock:
@@ -203,7 +208,6 @@ class Pipeline:
                 self.events.update(prediction)  # first: a prediction's outputs know its event
             self.output.on_prediction(prediction)
             if self.max_predictions and self.predictions >= self.max_predictions:
-                self._stop.set()
-                self._handoff.close()
+                self.request_stop()
                 break
         self._finish()

@@ -216,12 +216,17 @@ def default_camera() -> str:
     return "picamera2" if picamera2_available() else "0"
 
 
+def is_camera(spec: str) -> bool:
+    """Whether a ``--camera`` string names a camera rather than a video file."""
+    return spec == "picamera2" or spec.isdigit()
+
+
 def open_source(
     spec: str, width: int = 640, height: int = 480, camera_fps: float = 30.0, hflip: bool = False, vflip: bool = False
 ) -> FrameSource:
     """Open what a ``--camera`` string names: ``picamera2``, a camera index, or a video path."""
+    if not is_camera(spec):
+        return VideoFileSource(spec)
     if spec == "picamera2":
         return Picamera2Source(width, height, camera_fps, hflip, vflip)
-    if spec.isdigit():
-        return OpenCVCameraSource(int(spec), width, height)
-    return VideoFileSource(spec)
+    return OpenCVCameraSource(int(spec), width, height)

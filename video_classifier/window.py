@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 
 import cv2
 
 from utils.rates import RateMeter
-from video_classifier.overlay import draw_overlay, pipeline_status
+from video_classifier.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.pipeline import Pipeline
 
 KEYS_HELP = "keys: q/Esc quit, r reset, f fullscreen, space pause"
@@ -23,9 +24,15 @@ class Viewer:
     """Shows a running :class:`Pipeline` until the stream ends or the user quits."""
 
     def __init__(
-        self, pipeline: Pipeline, model_name: str, title: str = "MoViNet action recognition", fullscreen: bool = False
+        self,
+        pipeline: Pipeline,
+        model_name: str,
+        title: str = "MoViNet action recognition",
+        fullscreen: bool = False,
+        note: Callable[[], str] | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.note = note  # an extra line to draw, such as the teaching countdown
         self.model_name = model_name
         self.title = title
         self.fullscreen = fullscreen
@@ -45,7 +52,7 @@ class Viewer:
             while not self.pipeline.finished:
                 version = self.pipeline.wait_for_update(version, timeout=0.05)
                 frame, prediction = self.pipeline.latest()
-                note = "paused" if self.pipeline.paused else self.pipeline.source.status
+                note = pipeline_note(self.pipeline, self.note)
                 if frame is not None and (frame is not shown[0] or prediction is not shown[1] or note != shown[2]):
                     if frame is not shown[0]:
                         self.display_rate.tick()

@@ -1,0 +1,324 @@
+"""Teach mode: actions taught from the first halves of real clips through the CLI, recognised
+by the real model on the second halves (mirrored, re-timed), in the log, in events and on MQTT."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, Subscriber, app_env, classify_command, media_path, model_path, write_half
+
+from video_classifier.action_library import ActionLibrary, Example, LibraryError, ModelIdentity
+from video_classifier.data import Prediction
+from video_classifier.teacher import Lesson, Teacher
+
+FPS = 5
+WINDOW_S = 5.0  # the default --window: frames count once it is full
+TAUGHT = {
+    "wrestling at the table": "arm_wrestling_mmaction2_demo.mp4",
+    "pool cleaning": "cleaning_pool_mmaction2_test.mp4",
+    "pancake": "flipping_a_pancake.mkv",
+}
+NTU = {"hugging": "hugging_ntu_mmaction2_demo_skeleton.mp4", "drinking": "ntu_S001C001P001R001A001_drink_water.avi"}
+
+
+def run_app(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(classify_command(*args), capture_output=True, text=True, env=app_env(), timeout=timeout)
+
+
+def teach(library, name: str, clip, *extra) -> subprocess.CompletedProcess:
+    done = run_app("--actions", library, "--learn", name, "--camera", clip, *extra)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def records(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def top1_after_window(log: list[dict]) -> list[str]:
+    return [r["top"][0]["label"] for r in log if "top" in r and r["time_s"] >= WINDOW_S - 1 / FPS]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """Three actions taught through the CLI, each from the first half of its clip."""
+    folder = tmp_path_factory.mktemp("teach")
+    path = folder / "actions.json"
+    for name, clip in TAUGHT.items():
+        done = teach(path, name, write_half(folder / f"{name}-first.mp4", clip, 0, 6.0))
+    assert [line.split(":")[0].strip() for line in done.stdout.splitlines()[1:]] == list(TAUGHT)
+    return path
+
+
+@pytest.mark.parametrize("variant", [{"mirror": True}, {"fps": 10.0}, {"fps": 60.0}], ids=["mirrored", "10 fps", "60 fps"])
+def test_second_halves_are_named_with_the_taught_names(library, tmp_path, variant):
+    for name, clip in TAUGHT.items():
+        test_clip = write_half(tmp_path / "second.mp4", clip, 1, 10.0, **variant)
+        done = run_app("--actions", library, "--camera", test_clip, "--no-display", "--log", "-")
+        assert done.returncode == 0, done.stderr
+        log = records(done.stdout)
+        labels = top1_after_window(log)
+        assert len(labels) >= 25 and labels.count(name) / len(labels) >= 0.9, (name, labels)
+        assert [r["label"] for r in log if r.get("type") == "event"] == [name]
+
+
+def test_an_untaught_action_reads_unknown_and_starts_no_event(library):
+    done = run_app("--actions", library, "--camera", media_path("carving_ice.mp4"), "--no-display", "--log", "-")
+    assert done.returncode == 0, done.stderr
+    log = records(done.stdout)
+    labels = top1_after_window(log)
+    assert labels and labels.count("unknown") / len(labels) >= 0.9, labels
+    assert not [r for r in log if r.get("type") == "event"]
+    assert "action started" not in done.stderr
+
+
+def test_the_two_ntu_clips_from_one_room_are_told_apart_once_both_are_taught(tmp_path):
+    path = tmp_path / "ntu.json"
+    for name, clip in NTU.items():
+        teach(path, name, write_half(tmp_path / f"{name}-first.mp4", clip, 0, 6.0, size=(640, 360)))
+    for name, clip in NTU.items():
+        test_clip = write_half(tmp_path / f"{name}-second.mp4", clip, 1, 10.0, size=(640, 360))
+        done = run_app("--actions", path, "--camera", test_clip, "--no-display", "--log", "-")
+        labels = top1_after_window(records(done.stdout))
+        assert labels and labels.count(name) / len(labels) >= 0.9, (name, labels)
+
+
+def test_events_and_mqtt_messages_carry_the_taught_names(library, two_action_clip, broker):
+    topic = "test/teach"
+    subscriber = Subscriber(broker.port, f"{topic}/#")
+    try:
+        done = run_app(
+            "--actions", library, "--camera", two_action_clip, "--no-display", "--log", "-",
+            "--mqtt", f"127.0.0.1:{broker.port}", "--mqtt-topic", topic,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        logged = [r["label"] for r in records(done.stdout) if r.get("type") == "event"]
+        assert logged == ["wrestling at the table", "pool cleaning"]
+        events = lambda s: [json.loads(p) for p in s.on(f"{topic}/events")]  # noqa: E731
+        assert subscriber.wait_for(lambda s: len(events(s)) == 4, 20), events(subscriber)
+        assert [(e["type"], e["label"]) for e in events(subscriber)] == [
+            (kind, label) for label in logged for kind in ("start", "end")
+        ]
+        states = [json.loads(p)["action"] for p in subscriber.on(f"{topic}/state")]
+        assert "wrestling at the table" in states and "pool cleaning" in states
+    finally:
+        subscriber.close()
+
+
+def test_list_and_forget_manage_the_file_from_ssh(library, tmp_path):
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(library.read_bytes())
+    listed = run_app("--actions", copy, "--list-actions")
+    assert listed.returncode == 0 and all(name in listed.stdout for name in TAUGHT)
+    forgot = run_app("--actions", copy, "--forget", "pancake")
+    assert forgot.returncode == 0, forgot.stderr
+    assert "pancake" not in forgot.stdout and "pool cleaning" in forgot.stdout
+    assert "pancake" not in json.loads(copy.read_text())["actions"]
+
+
+def test_an_existing_name_gets_more_examples(library, tmp_path):
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(library.read_bytes())
+    clip = write_half(tmp_path / "more.mp4", TAUGHT["pancake"], 0, 11.0)
+    teach(copy, "pancake", clip, "--examples", "2")
+    examples = json.loads(copy.read_text())["actions"]["pancake"]["examples"]
+    assert len(examples) == 3 and all(len(e["vector"]) == 480 and e["seconds"] == 5.0 for e in examples)
+
+
+# -- bad input ---------------------------------------------------------------------------
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and done.stderr.strip().splitlines()[-1] == errors[0], done.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("", "needs a name"),
+        ("x" * 41, "at most 40"),
+        ("bell\x07", "control character"),
+        ("cat/bowl", "slash"),
+        ("Unknown", "reserved"),
+    ],
+    ids=["empty", "too long", "control character", "slash", "reserved"],
+)
+def test_a_bad_action_name_is_one_clear_line(tmp_path, name, expected):
+    done = run_app("--actions", tmp_path / "a.json", "--learn", name, "--camera", media_path("carving_ice.mp4"))
+    assert expected in one_error_line(done)
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_teach_flags_without_an_action_file_are_one_clear_line():
+    for flags in (["--learn", "wave"], ["--list-actions"], ["--forget", "wave"]):
+        assert "needs --actions FILE" in one_error_line(run_app(*flags, "--camera", media_path("carving_ice.mp4")))
+
+
+def test_forgetting_an_action_that_is_not_there_is_one_clear_line(library, tmp_path):
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(library.read_bytes())
+    line = one_error_line(run_app("--actions", copy, "--forget", "juggling"))
+    assert "no action called 'juggling'" in line and "pancake" in line
+    assert copy.read_bytes() == library.read_bytes()
+
+
+def test_a_clip_shorter_than_an_example_is_one_clear_line(tmp_path):
+    short = write_half(tmp_path / "short.mp4", "carving_ice.mp4", 0, 3.0)
+    line = one_error_line(run_app("--actions", tmp_path / "a.json", "--learn", "carving", "--camera", short))
+    assert "too short" in line and "5 s needed" in line
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_an_unwritable_folder_or_a_file_in_the_way_is_one_clear_line(tmp_path):
+    clip = media_path("carving_ice.mp4")
+    # /proc takes no new files, even from root: the lesson is refused before it starts.
+    assert "writable --actions" in one_error_line(
+        run_app("--actions", "/proc/actions.json", "--learn", "carving", "--camera", clip)
+    )
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    line = one_error_line(run_app("--actions", blocker / "a.json", "--learn", "carving", "--camera", clip))
+    assert "Not a directory" in line and "--actions" in line
+
+
+def test_window_0_and_a_model_that_is_not_movinet_are_one_clear_line(tmp_path):
+    clip = media_path("carving_ice.mp4")
+    assert "--window" in one_error_line(run_app("--actions", tmp_path / "a.json", "--window", "0", "--camera", clip))
+    other = model_path("other/image_classifier_not_movinet.tflite")
+    assert "not a MoViNet stream model" in one_error_line(
+        run_app("--model", other, "--actions", tmp_path / "a.json", "--camera", clip, "--no-display")
+    )
+
+
+@pytest.fixture(scope="module")
+def foreign_library(tmp_path_factory, library):
+    """A library taught with another (fine-tuned) A0."""
+    folder = tmp_path_factory.mktemp("foreign")
+    path = folder / "cattle.json"
+    clip = write_half(folder / "clip.mp4", TAUGHT["pancake"], 0, 6.0)
+    teach(path, "cow", clip, "--model", model_path("custom-cattle-a0/a0_int8.tflite"))
+    return path
+
+
+DAMAGE = {
+    "not JSON": lambda text: "this is not json\n",
+    "truncated": lambda text: text[: len(text) // 2],
+    "empty": lambda text: "",
+    "wrong version": lambda text: text.replace('"version": 1', '"version": 99'),
+    "not a library": lambda text: '{"actions": {}}',
+    "damaged vector": lambda text: text.replace('"vector": [', '"vector": [1e999, ', 1),
+}
+
+
+@pytest.mark.parametrize("kind", [*DAMAGE, "another model"])
+def test_a_damaged_or_foreign_library_is_refused_and_left_untouched(library, foreign_library, tmp_path, kind):
+    path = tmp_path / "actions.json"
+    if kind == "another model":
+        path.write_bytes(foreign_library.read_bytes())
+    else:
+        path.write_text(DAMAGE[kind](library.read_text()))
+    before = path.read_bytes()
+    clip = write_half(tmp_path / "clip.mp4", TAUGHT["pancake"], 0, 6.0)
+    for flags in (["--camera", clip, "--no-display"], ["--learn", "pancake", "--camera", clip], ["--forget", "pancake"]):
+        line = one_error_line(run_app("--actions", path, *flags))
+        assert str(path) in line
+        assert path.read_bytes() == before
+    if kind == "another model":
+        assert "taught with another model (a0_int8.tflite" in line
+
+
+# -- the library file --------------------------------------------------------------------
+WRITER = """
+import sys
+import numpy as np
+from video_classifier.action_library import ActionLibrary, Example, ModelIdentity
+library = ActionLibrary(sys.argv[1], ModelIdentity("m.tflite", "0" * 64, 480))
+rng = np.random.default_rng(int(sys.argv[2]))
+for i in range(10_000):
+    library.add_examples(f"action {i % 7}", [Example(rng.random(480).astype(np.float32), "test", 5.0)])
+    print(i + 1, flush=True)
+"""
+
+
+def test_a_writer_killed_mid_save_leaves_the_previous_library_valid(tmp_path):
+    path = tmp_path / "actions.json"
+    library = ActionLibrary(path, ModelIdentity("m.tflite", "0" * 64, 480))
+    saved = 0
+    for round_, delay in enumerate([0.05, 0.13, 0.21, 0.34, 0.55]):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(round_)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        assert writer.stdout.readline().strip() == "1"  # it has saved once: now kill it at some point of a later save
+        time.sleep(delay)
+        writer.send_signal(signal.SIGKILL)
+        done = int(([line for line in writer.stdout.read().split() if line] or ["1"])[-1])
+        writer.wait(10)
+        content = library.load()  # valid, whatever the moment of the kill
+        count = sum(len(examples) for examples in content.actions.values())
+        assert count >= saved + done  # nothing confirmed as saved was lost
+        saved = count
+    assert saved > 5
+
+
+def test_three_writers_at_once_lose_nothing(tmp_path):
+    path = tmp_path / "actions.json"
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER.replace("10_000", "40"), str(path), str(i)], cwd=ROOT, stdout=subprocess.DEVNULL
+        )
+        for i in range(3)
+    ]
+    for writer in writers:
+        assert writer.wait(60) == 0
+    content = ActionLibrary(path, ModelIdentity("m.tflite", "0" * 64, 480)).load()
+    assert sum(len(examples) for examples in content.actions.values()) == 120
+
+
+def test_the_teacher_counts_down_records_pauses_and_saves_means(tmp_path):
+    library = ActionLibrary(tmp_path / "a.json", ModelIdentity("m.tflite", "0" * 64, 3))
+    saved, finished = [], []
+    teacher = Teacher(library, FPS, on_saved=lambda: saved.append(1), on_done=finished.append)
+    teacher.teach(Lesson("wave", seconds=2.0, examples=2, countdown_s=3.0, pause_s=1.0))
+    statuses, fed = [], []
+    for i in range(60):
+        t = i / FPS
+        features = np.array([i, 1.0, -i], np.float32)
+        fed.append(features)
+        teacher.on_prediction(Prediction(i, t, [], 0.0, features=features))
+        statuses.append((round(t, 1), teacher.status))
+    assert statuses[0] == (0.0, "wave in 3 (1 of 2)") and (2.2, "wave in 1 (1 of 2)") in statuses
+    assert (3.0, "recording wave 10% (1 of 2)") in statuses
+    # Frames 15..24 are the first example (3.0-4.8 s), 1 s of pause, then frames 30..39.
+    assert (5.0, "saved; next wave in 1") in statuses and (6.0, "recording wave 10% (2 of 2)") in statuses
+    examples = library.load().actions["wave"]
+    np.testing.assert_allclose(examples[0].vector, np.mean(fed[15:25], axis=0))
+    np.testing.assert_allclose(examples[1].vector, np.mean(fed[30:40], axis=0))
+    assert len(saved) == 2 and finished[0].done and teacher.status == ""
+    with pytest.raises(LibraryError):
+        teacher.teach(Lesson("wave/2"))
+
+
+def test_recognition_sees_actions_another_process_taught(tmp_path):
+    from video_classifier.taught import TaughtScorer
+
+    identity = ModelIdentity("m.tflite", "0" * 64, 3)
+    now = [0.0]
+    scorer = TaughtScorer(ActionLibrary(tmp_path / "a.json", identity), clock=lambda: now[0])
+    assert scorer.labels == ["unknown"]
+    ActionLibrary(tmp_path / "a.json", identity).add_examples("wave", [Example(np.array([1, 0, 0], np.float32), "t", 5)])
+
+    class Model:
+        def pooled_features(self):
+            return np.array([1.0, 0.1, 0.0], np.float32)
+
+    now[0] = 1.5  # past the once-a-second check
+    labels, scores = scorer.score(np.zeros(1), Model())
+    assert labels == ["wave", "unknown"] and scores[0] > 0.99

@@ -1,0 +1,290 @@
+"""The action library (``--actions FILE``): the user's own actions, each a few taught examples.
+
+A human-readable JSON file::
+
+    {
+     "format": "movinet-actions", "version": 1,
+     "model": {"file": "movinet_a0_stream_int8.tflite", "sha256": "6125...", "feature_size": 480},
+     "actions": {
+      "feeding the cat": {"examples": [
+        {"id": "k3x9q2", "source": "camera", "taught_at": "2026-11-27T10:02:11+0100", "seconds": 5.0,
+         "vector": [0.0132, 0.4401, ...]}
+      ]}
+     }
+    }
+
+An example's ``vector`` is the mean of the stream model's per-frame pooled features over the
+taught seconds. The file names the model it was taught with: features of another model mean
+nothing, so such a file is refused.
+
+Every change is a read-modify-write under an exclusive lock on ``FILE.lock`` (so the command line
+and the browser writing at once do not clobber each other), written to a temporary file that is
+fsynced and renamed over the old one: a crash, ``kill -9`` or a full disk leaves the previous file
+whole. A file that cannot be read as a library is refused with one line and never rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from video_classifier.errors import UserError
+
+FORMAT = "movinet-actions"
+VERSION = 1
+UNKNOWN = "unknown"  # the reserved name for "nothing taught is close enough"
+MAX_NAME_LENGTH = 40
+
+
+class LibraryError(UserError):
+    """The action library file cannot be used (or a change to it is not allowed)."""
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What the library's features were computed with."""
+
+    file: str
+    sha256: str
+    feature_size: int
+
+    @classmethod
+    def of(cls, model_path: str | Path, feature_size: int) -> ModelIdentity:
+        path = Path(model_path)
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return cls(path.name, digest.hexdigest(), feature_size)
+
+
+@dataclass
+class Example:
+    """One taught example: a feature vector and where it came from."""
+
+    vector: np.ndarray
+    source: str
+    seconds: float
+    taught_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    id: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "taught_at": self.taught_at,
+            "seconds": round(self.seconds, 2),
+            "vector": [round(float(x), 5) for x in self.vector],
+        }
+
+
+@dataclass
+class Library:
+    """The contents of a library file."""
+
+    model: ModelIdentity
+    actions: dict[str, list[Example]] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line per action, for the terminal."""
+        if not self.actions:
+            return "no actions taught yet"
+        lines = []
+        for name, examples in self.actions.items():
+            seconds = sum(e.seconds for e in examples)
+            lines.append(f"  {name}: {len(examples)} example(s), {seconds:g} s")
+        return "\n".join(lines)
+
+
+def check_name(name: str) -> str:
+    """The action name, trimmed; a :class:`LibraryError` for an empty, over-long or unsafe one."""
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name:
+        raise LibraryError("an action needs a name: pass --learn NAME, for example --learn 'feeding the cat'")
+    if len(name) > MAX_NAME_LENGTH:
+        raise LibraryError(f"action name {name[:20]!r}... is {len(name)} characters long: use at most {MAX_NAME_LENGTH}")
+    if any(unicodedata.category(c).startswith("C") for c in name) or "/" in name or "\\" in name:
+        raise LibraryError(f"action name {name!r} has a control character or a slash: use letters, digits and spaces")
+    if name.lower() == UNKNOWN:
+        raise LibraryError(f"{UNKNOWN!r} is reserved for what nothing taught is close to: choose another name")
+    return name
+
+
+class ActionLibrary:
+    """A library file on disk, for one model. Nothing is read or written until asked."""
+
+    def __init__(self, path: str | Path, model: ModelIdentity) -> None:
+        self.path = Path(path)
+        self.model = model
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def stamp(self) -> tuple[int, int] | None:
+        """The file's (mtime_ns, size), or None when there is none: cheap to poll for changes."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def load(self) -> Library:
+        """The library (empty when the file does not exist yet). Raises :class:`LibraryError`."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return Library(self.model)
+        except IsADirectoryError:
+            raise LibraryError(f"--actions {self.path} is a folder: give a file name such as actions.json") from None
+        except OSError as exc:
+            raise LibraryError(f"cannot read the action library {self.path} ({exc.strerror}): check the --actions path") from None
+        return self._parse(data)
+
+    def _parse(self, data: bytes) -> Library:
+        where = f"the action library {self.path}"
+        fix = "fix it, or pass another --actions file (this one is left as it is)"
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            reason = "is empty" if not data.strip() else f"is not valid JSON ({getattr(exc, 'msg', exc)}; truncated?)"
+            raise LibraryError(f"{where} {reason}: {fix}") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise LibraryError(f'{where} is not an action library (no "format": "{FORMAT}"): {fix}')
+        if doc.get("version") != VERSION:
+            raise LibraryError(f"{where} has format version {doc.get('version')!r}; this app reads version {VERSION}: {fix}")
+        try:
+            model = ModelIdentity(**doc["model"])
+            if model.sha256 != self.model.sha256 or model.feature_size != self.model.feature_size:
+                raise LibraryError(
+                    f"{where} was taught with another model ({model.file}, sha256 {model.sha256[:12]}...), not "
+                    f"{self.model.file}: use that model with --model, or another --actions file to teach this one"
+                )
+            actions = {}
+            for name, entry in doc["actions"].items():
+                examples = []
+                for e in entry["examples"]:
+                    vector = np.asarray(e["vector"], np.float32)
+                    if vector.shape != (model.feature_size,) or not np.isfinite(vector).all():
+                        raise ValueError(f"an example of {name!r} has a damaged vector")
+                    examples.append(Example(vector, str(e["source"]), float(e["seconds"]), str(e["taught_at"]), str(e["id"])))
+                actions[check_name(name)] = examples
+        except LibraryError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise LibraryError(f"{where} is damaged ({exc}): {fix}") from None
+        return Library(model, actions)
+
+    def check_writable(self) -> None:
+        """Raise :class:`LibraryError` now, not after a lesson, if the folder cannot be written."""
+        with self._locked():
+            pass
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LibraryError(
+                f"cannot write the action library in {self.path.parent or '.'} ({exc.strerror}): choose a writable --actions path"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # also releases the lock
+
+    def change(self, edit: Callable[[Library], None]) -> Library:
+        """Apply ``edit`` to the newest library on disk and save it; returns what was saved."""
+        with self._locked():
+            library = self.load()
+            edit(library)
+            self._save(library)
+            return library
+
+    def _save(self, library: Library) -> None:
+        doc = {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": library.model.__dict__,
+            "actions": {name: {"examples": [e.to_json() for e in examples]} for name, examples in library.actions.items()},
+        }
+        text = _dumps(doc)
+        folder = self.path.parent
+        try:
+            fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise LibraryError(
+                f"cannot write the action library in {folder} ({exc.strerror}): choose a writable --actions path"
+            ) from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise LibraryError(
+                f"cannot save the action library {self.path} ({exc.strerror}); what was taught before is kept"
+            ) from None
+        with contextlib.suppress(OSError):  # the rename itself survives a power cut once the folder is synced
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    # -- changes ---------------------------------------------------------------------------
+    def add_examples(self, name: str, examples: list[Example]) -> Library:
+        """Add ``examples`` to the action ``name`` (created if new)."""
+        name = check_name(name)
+        for example in examples:
+            if example.vector.shape != (self.model.feature_size,) or not np.isfinite(example.vector).all():
+                raise LibraryError(f"an example of {name!r} has no usable features")
+        return self.change(lambda library: library.actions.setdefault(name, []).extend(examples))
+
+    def forget(self, name: str, example_id: str | None = None) -> Library:
+        """Delete the action ``name`` (or only its example ``example_id``)."""
+
+        def edit(library: Library) -> None:
+            if name not in library.actions:
+                taught = ", ".join(library.actions) or "none"
+                raise LibraryError(f"no action called {name!r} in {self.path} (taught: {taught})")
+            if example_id is None:
+                del library.actions[name]
+                return
+            kept = [e for e in library.actions[name] if e.id != example_id]
+            if len(kept) == len(library.actions[name]):
+                raise LibraryError(f"action {name!r} has no example {example_id!r}")
+            if kept:
+                library.actions[name] = kept
+            else:
+                del library.actions[name]
+
+        return self.change(edit)
+
+
+def _dumps(doc: dict) -> str:
+    """JSON with one line per example vector, so the file stays readable (and diffable)."""
+    vectors: list[str] = []
+
+    def placeholder(example: dict) -> dict:
+        vectors.append(json.dumps(example["vector"], allow_nan=False))
+        return {**example, "vector": f"@@{len(vectors) - 1}@@"}
+
+    for entry in doc["actions"].values():
+        entry["examples"] = [placeholder(e) for e in entry["examples"]]
+    text = json.dumps(doc, indent=1, ensure_ascii=False)
+    return re.sub(r'"@@(\d+)@@"', lambda m: vectors[int(m.group(1))], text) + "\n"
