@@ -173,17 +173,22 @@ def mqtt_publisher(args: argparse.Namespace, model_name: str):
     return publisher
 
 
-def live_view(args: argparse.Namespace, pipeline, compositor, clips):
-    """The ``--serve`` web server; away from 127.0.0.1 it always asks for a token."""
+def live_view(args: argparse.Namespace, pipeline, compositor, clips, tutor):
+    """The ``--serve`` web server; away from 127.0.0.1 reading asks for a token, and changing
+    anything (the Teach panel) always does."""
     import secrets
 
+    from video_classifier.errors import UserError
+    from video_classifier.http_guard import MIN_TOKEN_LENGTH
     from video_classifier.live_view import LiveView, is_loopback, parse_bind
 
     host, port = parse_bind(args.serve)
-    token = args.serve_token or os.environ.get("MOVINET_SERVE_TOKEN")
-    if token is None and not is_loopback(host):
-        token = secrets.token_urlsafe(12)
-    view = LiveView(pipeline, compositor, host, port, token, clips)
+    chosen = args.serve_token if args.serve_token is not None else os.environ.get("MOVINET_SERVE_TOKEN")
+    if chosen is not None and len(chosen) < MIN_TOKEN_LENGTH:
+        where = "--serve-token" if args.serve_token is not None else "MOVINET_SERVE_TOKEN"
+        raise UserError(f"{where} must be at least {MIN_TOKEN_LENGTH} characters (it is {len(chosen)}): choose a longer one")
+    token = chosen or secrets.token_urlsafe(12)
+    view = LiveView(pipeline, compositor, host, port, token, chosen is not None or not is_loopback(host), clips, tutor)
     print(f"live view: {view.url()}", file=sys.stderr)
     return view
 
@@ -240,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         if args.serve or recorder:
             compositor = outputs.add(Compositor(pipeline, name, output=outputs, note=note))
         if args.serve:
-            outputs.add(live_view(args, pipeline, compositor, recorder.library if recorder else None))
+            outputs.add(live_view(args, pipeline, compositor, recorder.library if recorder else None, tutor))
         if headless:
             outputs.add(EventAnnouncer())
         print(f"source: {source.name}, model fed at {args.fps:g} fps", file=sys.stderr)

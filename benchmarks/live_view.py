@@ -74,7 +74,8 @@ def worker(setup: str, clip: Path, seconds: float, viewers: int, warmup_s: float
     if setup != "model only":
         compositor = outputs.add(Compositor(pipeline, "a0", output=outputs))
         recorder = outputs.add(EventRecorder(tempfile.mkdtemp(prefix="bench-clips-"))) if "record" in setup else None
-        view = outputs.add(LiveView(pipeline, compositor, "127.0.0.1", 0, clips=recorder.library if recorder else None))
+        clips = recorder.library if recorder else None
+        view = outputs.add(LiveView(pipeline, compositor, "127.0.0.1", 0, "benchmark", False, clips))
     outputs.start()
     pipeline.start()
     stop, counts, threads = threading.Event(), [0] * viewers, []

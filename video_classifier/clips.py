@@ -36,7 +36,10 @@ class ClipLibrary:
         if extension not in ("mp4", "json") or not CLIP_NAME.match(stem + ".mp4"):
             return None  # also refuses anything with a "/" in it
         path = self.folder / name
-        return path if path.is_file() else None
+        # Never through a link: a link named like a clip could point anywhere.
+        if path.is_symlink() or not path.is_file() or path.resolve().parent != self.folder.resolve():
+            return None
+        return path
 
     def on_disk(self) -> list[Path]:
         """Every clip in the folder named like ours, oldest first (names start with the time)."""

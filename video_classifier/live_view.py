@@ -1,21 +1,23 @@
-"""A live view for phones and laptops: the overlaid picture as an MJPEG stream, and one page
-with the current actions and the recent events.
+"""A live view for phones and laptops: the overlaid picture as an MJPEG stream, one page with
+the current actions and the recent events, and with ``--actions`` a Teach panel.
 
-    GET /              the page (it polls status.json and shows stream.mjpg)
-    GET /stream.mjpg   multipart/x-mixed-replace JPEG stream of the overlaid picture
-    GET /snapshot.jpg  the newest picture
-    GET /status.json   current top-k, fps, camera state, active and recent events, recent clips
-    GET /clips/NAME    a clip saved by --record (or its JSON sidecar)
+    GET  /                  the page (live_view.html, .js, .css; it polls status.json)
+    GET  /stream.mjpg       multipart/x-mixed-replace JPEG stream of the overlaid picture
+    GET  /snapshot.jpg      the newest picture
+    GET  /status.json       current top-k, fps, camera state, events, clips, teaching
+    GET  /clips/NAME        a clip saved by --record (or its JSON sidecar)
+    POST /teach             {"name": ..., "seconds": 5, "examples": 1}: record an example now
+    DELETE /teach/actions/NAME[/examples/ID]   forget an action, or one of its examples
 
-Standard library only (``http.server`` with a thread per client). Each client thread only
-reads the compositor's newest JPEG, so watchers cost the model nothing but a socket write.
-When a token is set, every request must carry it (``?token=``, ``Authorization: Bearer``);
-without it the answer is 401.
+Standard library only (``http.server``, a thread per client, at most 32 at once). Each client
+thread only reads the compositor's newest JPEG, so watchers cost the model nothing but a
+socket write. Who may ask what is ``http_guard.py``'s job: reads need the token away from
+loopback, and every change needs it always, in a header.
 """
 
 from __future__ import annotations
 
-import hmac
+import html
 import ipaddress
 import json
 import logging
@@ -26,21 +28,31 @@ import threading
 import time
 from collections import deque
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+from video_classifier.action_library import LibraryError
 from video_classifier.clips import ClipLibrary
 from video_classifier.compositor import Compositor
 from video_classifier.data import ActionEvent
 from video_classifier.errors import UserError
+from video_classifier.http_guard import SECURITY_HEADERS, Guard, GuardedServer
 from video_classifier.outputs import Output
 from video_classifier.pipeline import Pipeline
+from video_classifier.teacher import Lesson, Teacher
 
 log = logging.getLogger("live")
 
-PAGE = (Path(__file__).parent / "live_view.html").read_text(encoding="utf-8")
+HERE = Path(__file__).parent
+STATIC = {
+    "/live_view.js": ("live_view.js", "text/javascript; charset=utf-8"),
+    "/live_view.css": ("live_view.css", "text/css; charset=utf-8"),
+}
+PAGE = (HERE / "live_view.html").read_text(encoding="utf-8")
 BOUNDARY = "frame"
+CLIENT_TIMEOUT_S = 10.0  # headers, bodies and stream writes: a stalled client is dropped after this
+MAX_BODY = 4096
 
 
 def parse_bind(text: str) -> tuple[str, int]:
@@ -60,7 +72,11 @@ def is_loopback(host: str) -> bool:
 
 
 class LiveView(Output):
-    """The HTTP server; as an output it keeps the current and the recent action events."""
+    """The HTTP server; as an output it keeps the current and the recent action events.
+
+    ``token`` is always set: reads need it when ``token_for_reads`` (off loopback, or a token the
+    user chose), changes always do.
+    """
 
     def __init__(
         self,
@@ -68,25 +84,28 @@ class LiveView(Output):
         compositor: Compositor,
         host: str,
         port: int,
-        token: str | None = None,
+        token: str,
+        token_for_reads: bool,
         clips: ClipLibrary | None = None,
+        teacher: Teacher | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.compositor = compositor
         self.clips = clips
-        self.token = token
+        self.teacher = teacher
         self.active: ActionEvent | None = None
         self.recent: deque[dict] = deque(maxlen=20)  # finished events, newest last
         self._recent_lock = threading.Lock()  # appended by the inference thread, read by HTTP threads
         self._closing = threading.Event()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::" listens on IPv6 (and IPv4)
-        server_class = type("LiveViewServer", (ThreadingHTTPServer,), {"address_family": family, "daemon_threads": True})
+        server_class = type("LiveViewServer", (GuardedServer,), {"address_family": family})
         try:
             self._server = server_class((host, port), self._handler_class())
         except socket.gaierror:
             raise UserError(f"--serve: unknown address {host}: use 0.0.0.0 (every network) or an address of this Pi") from None
         except OSError as exc:
             raise UserError(f"--serve: cannot listen on {host}:{port} ({exc.strerror}): choose another port") from None
+        self.guard = Guard(token, token_for_reads, self.port)
         self._thread = threading.Thread(target=self._server.serve_forever, name="live-view", daemon=True)
 
     @property
@@ -94,13 +113,13 @@ class LiveView(Output):
         return self._server.server_address[1]
 
     def url(self) -> str:
-        """The address to open, with the token if one is needed."""
+        """The address to open, with the token if reading needs one."""
         host = self._server.server_address[0]
         if host in ("0.0.0.0", "::"):
             host = _lan_address()
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/" + (f"?token={quote(self.token)}" if self.token else "")
+        return f"http://{host}:{self.port}/" + (f"?token={quote(self.guard.token)}" if self.guard.token_for_reads else "")
 
     def start(self) -> None:
         self._thread.start()
@@ -138,6 +157,7 @@ class LiveView(Output):
             "active": {"label": active.label, "start_s": round(active.start_s, 3)} if active else None,
             "events": events,
             "clips": [p.name for p in self.clips.recent()] if self.clips else [],
+            "teach": self.teacher.state() if self.teacher else None,
         }
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -145,40 +165,128 @@ class LiveView(Output):
         view = self
 
         class Handler(BaseHTTPRequestHandler):
-            server_version = "movinet-live"
+            timeout = CLIENT_TIMEOUT_S
+
+            def version_string(self) -> str:
+                return "movinet-live"  # no Python version for the curious
 
             def log_message(self, fmt, *args) -> None:  # access log only in debug mode
                 log.debug("%s %s", self.address_string(), fmt % args)
 
+            def end_headers(self) -> None:
+                for name, value in SECURITY_HEADERS.items():
+                    self.send_header(name, value)
+                super().end_headers()
+
+            # -- who may ask -------------------------------------------------------------
+            def _allowed(self, changes: bool) -> bool:
+                """Answer the refusal and return False when the request may not go on."""
+                guard = view.guard
+                if not guard.host_ok(self.headers.get("Host")):
+                    self._send(HTTPStatus.MISDIRECTED_REQUEST, b"open the app as localhost or 127.0.0.1\n")
+                    return False
+                offered = guard.offered_token(self.path, self.headers)
+                if changes and not self.headers.get("Authorization"):
+                    offered = ""  # a change carries the token in a header, never in a link
+                if (changes or guard.token_for_reads) and not guard.token_ok(offered):
+                    time.sleep(guard.penalty(self.client_address[0]))
+                    self._send(HTTPStatus.UNAUTHORIZED, b"token required: open the address the app printed\n")
+                    return False
+                if changes and not guard.origin_ok(self.headers.get("Origin"), self.headers.get("Host")):
+                    self._send(HTTPStatus.FORBIDDEN, b"requests from other sites are refused\n")
+                    return False
+                if offered:
+                    guard.forgive(self.client_address[0])
+                return True
+
+            # -- reads -------------------------------------------------------------------
             def do_GET(self) -> None:
-                url = urlsplit(self.path)
-                if view.token and not self._authorized(url.query):
-                    return self._send(HTTPStatus.UNAUTHORIZED, b"token required: open the address the app printed\n")
-                if url.path == "/":
-                    page = PAGE.replace("{{TOKEN}}", json.dumps(view.token or "").replace("<", "\\u003c"))
+                path = urlsplit(self.path).path
+                if path in STATIC and view.guard.host_ok(self.headers.get("Host")):  # code and style hold no secret
+                    name, kind = STATIC[path]
+                    return self._send(HTTPStatus.OK, (HERE / name).read_bytes(), kind)
+                if not self._allowed(changes=False):
+                    return
+                if path == "/":
+                    page = PAGE.replace("{{TOKEN}}", html.escape(view.guard.token, quote=True))
+                    page = page.replace("{{READS}}", "yes" if view.guard.token_for_reads else "no")
                     return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
-                if url.path == "/status.json":
+                if path == "/status.json":
                     return self._send(HTTPStatus.OK, json.dumps(view.status()).encode(), "application/json")
-                if url.path == "/snapshot.jpg":
+                if path == "/snapshot.jpg":
                     picture = view.compositor.wait_picture(None, 2.0)
                     if picture is None:
                         return self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"no picture yet\n")
                     return self._send(HTTPStatus.OK, picture.jpeg, "image/jpeg")
-                if url.path == "/stream.mjpg":
+                if path == "/stream.mjpg":
                     return self._stream()
-                if url.path.startswith("/clips/") and view.clips is not None:
-                    path = view.clips.path_of(url.path[len("/clips/") :])
-                    if path is not None:
-                        return self._send_file(path)
+                if path.startswith("/clips/") and view.clips is not None:
+                    clip = view.clips.path_of(path[len("/clips/") :])
+                    if clip is not None:
+                        return self._send_file(clip)
                 return self._send(HTTPStatus.NOT_FOUND, b"not found\n")
 
-            def _authorized(self, query: str) -> bool:
-                offered = parse_qs(query).get("token", [""])[0]
-                header = self.headers.get("Authorization", "")
-                if header.startswith("Bearer "):
-                    offered = header[len("Bearer ") :]
-                return hmac.compare_digest(offered.encode(), view.token.encode())
+            # -- changes (teach mode) ----------------------------------------------------
+            def do_POST(self) -> None:
+                if not self._allowed(changes=True):
+                    return
+                if urlsplit(self.path).path != "/teach" or view.teacher is None:
+                    return self._send(HTTPStatus.NOT_FOUND, b"not found\n")
+                body = self._json_body()
+                if body is None:
+                    return
+                try:
+                    lesson = Lesson(
+                        str(body.get("name", "")),
+                        seconds=min(60.0, max(2.0, float(body.get("seconds", 5.0)))),
+                        examples=min(10, max(1, int(body.get("examples", 1)))),
+                        source="browser",
+                    )
+                    view.teacher.teach(lesson)
+                except (TypeError, ValueError):
+                    return self._send_json(HTTPStatus.BAD_REQUEST, {"error": "seconds and examples must be numbers"})
+                except LibraryError as exc:
+                    busy = view.teacher.lesson is not None and not view.teacher.lesson.done
+                    return self._send_json(HTTPStatus.CONFLICT if busy else HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                return self._send_json(HTTPStatus.ACCEPTED, view.teacher.state())
 
+            def do_DELETE(self) -> None:
+                if not self._allowed(changes=True):
+                    return
+                parts = [unquote(p) for p in urlsplit(self.path).path.split("/")[1:]]
+                if view.teacher is None or parts[:2] != ["teach", "actions"] or len(parts) not in (3, 5):
+                    return self._send(HTTPStatus.NOT_FOUND, b"not found\n")
+                if len(parts) == 5 and parts[3] != "examples":
+                    return self._send(HTTPStatus.NOT_FOUND, b"not found\n")
+                try:
+                    view.teacher.forget(parts[2], parts[4] if len(parts) == 5 else None)
+                except LibraryError as exc:
+                    return self._send_json(HTTPStatus.NOT_FOUND, {"error": str(exc)})
+                return self._send_json(HTTPStatus.OK, view.teacher.state())
+
+            def do_PUT(self) -> None:
+                self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"not allowed\n")
+
+            do_PATCH = do_PUT
+
+            def _json_body(self) -> dict | None:
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= MAX_BODY:
+                    self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"a small JSON body, please\n")
+                    return None
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except (ValueError, UnicodeDecodeError):
+                    body = None
+                if not isinstance(body, dict):
+                    self._send_json(HTTPStatus.BAD_REQUEST, {"error": "send a JSON object"})
+                    return None
+                return body
+
+            # -- answers -----------------------------------------------------------------
             def _send(self, status: HTTPStatus, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
                 self.send_response(status)
                 if status == HTTPStatus.UNAUTHORIZED:
@@ -189,16 +297,23 @@ class LiveView(Output):
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _send_json(self, status: HTTPStatus, payload: dict) -> None:
+                self._send(status, json.dumps(payload).encode(), "application/json")
+
             def _send_file(self, path: Path) -> None:
                 with path.open("rb") as f:
                     self.send_response(HTTPStatus.OK)
                     self.send_header("Content-Type", "application/json" if path.suffix == ".json" else "video/mp4")
                     self.send_header("Content-Length", str(os.fstat(f.fileno()).st_size))
                     self.send_header("Content-Disposition", f'attachment; filename="{path.name}"')
+                    self.send_header("Cache-Control", "no-store")
                     self.end_headers()
                     shutil.copyfileobj(f, self.wfile)
 
             def _stream(self) -> None:
+                # A small send buffer: a phone that stops reading holds little memory, and its
+                # blocked write times out (CLIENT_TIMEOUT_S) so that it is dropped.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Cache-Control", "no-store")
@@ -213,8 +328,8 @@ class LiveView(Output):
                         head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(picture.jpeg)}\r\n\r\n"
                         self.wfile.write(head.encode() + picture.jpeg + b"\r\n")
                         self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the viewer closed the page
+                except OSError:  # the viewer closed the page, or stopped reading
+                    log.debug("%s: stream viewer gone", self.client_address[0])
 
         return Handler
 

@@ -78,7 +78,7 @@ class TaughtScorer:
         self._stale.clear()
         self._stamp = stamp
         try:
-            self._use(self.library.load())
+            self._use(self.library.read())
         except LibraryError as exc:  # someone else damaged it mid-run: keep recognising what was taught
             log.warning("%s; still using the actions loaded before", exc)
 

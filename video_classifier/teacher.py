@@ -78,6 +78,30 @@ class Teacher(Output):
             self.lesson = lesson
         return lesson
 
+    def forget(self, name: str, example_id: str | None = None) -> None:
+        """Delete an action or one of its examples (a :class:`LibraryError` if it is not there)."""
+        self.library.forget(name, example_id)
+        if self.on_saved is not None:
+            self.on_saved()
+
+    def state(self) -> dict:
+        """The lesson in progress (or the last one) and what the library holds, for the browser."""
+        lesson = self.lesson
+        actions = self.library.read().actions
+        return {
+            "status": self.status,
+            "lesson": None
+            if lesson is None
+            else {k: getattr(lesson, k) for k in ("name", "phase", "progress", "saved", "examples", "seconds", "error")},
+            "actions": [
+                {
+                    "name": name,
+                    "examples": [{k: getattr(e, k) for k in ("id", "source", "taught_at", "seconds")} for e in examples],
+                }
+                for name, examples in actions.items()
+            ],
+        }
+
     @property
     def status(self) -> str:
         """One line for the overlay ("" when idle)."""

@@ -1,0 +1,270 @@
+"""The live view under attack, on loopback only, each attack bounded in count and time: the
+answer is the expected one, the app stays up and the model keeps its 5 fps (log records per
+second of camera time)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import resource
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import FAKES_DIR, app_env, classify_command, media_path
+
+MIN_MODEL_FPS = 4.5
+
+
+def start_app(tmp_path: Path, *args, nofile: int | None = None, **env: str) -> tuple[subprocess.Popen, str, Path]:
+    """The app on the picamera2 stand-in with a JSON log; returns it, the printed URL and the log."""
+    log = tmp_path / "log.jsonl"
+    environment = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")), **env)
+    limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
+    cmd = classify_command("--no-display", "--log", log, *args)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment, preexec_fn=limit)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if match := re.match(r"live view: (\S+)", line):
+            return proc, match.group(1), log
+    proc.wait(10)
+    pytest.fail("the app printed no live view address:\n" + "".join(seen))
+
+
+def stop_app(proc: subprocess.Popen) -> str:
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    return err
+
+
+def port_of(url: str) -> int:
+    return int(re.search(r":(\d+)/", url).group(1))
+
+
+def fetch(port: int, path: str = "/status.json", method: str = "GET", **headers: str):
+    """(status, headers, body) of one request to the app on loopback."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=15) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def raw(port: int, request: bytes) -> bytes:
+    """The answer to a hand-written request (for Host headers urllib would not send)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def model_fps(log: Path, since_s: float) -> float:
+    """Model frames per second of camera time in the log after ``since_s`` of camera time."""
+    times = [r["time_s"] for r in map(json.loads, log.read_text().splitlines()) if "top" in r and r["time_s"] >= since_s]
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+def camera_time(log: Path) -> float:
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    return max((r["time_s"] for r in records if "top" in r), default=0.0)
+
+
+def test_an_empty_or_short_token_is_refused_with_one_line():
+    clip = media_path("carving_ice.mp4")
+    for extra, env in ((["--serve-token", "short"], {}), ([], {"MOVINET_SERVE_TOKEN": ""})):
+        done = subprocess.run(
+            classify_command("--no-display", "--serve", "0.0.0.0:0", "--camera", clip, *extra),
+            capture_output=True,
+            text=True,
+            env=app_env(**env),
+            timeout=60,
+        )
+        assert done.returncode == 2
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: ") and "at least 8 characters" in last and "Traceback" not in done.stderr
+
+
+def test_without_a_token_only_loopback_host_names_are_answered(tmp_path):
+    proc, url, _ = start_app(tmp_path, "--serve", "0")
+    port = port_of(url)
+    try:
+        answers = {
+            host: raw(port, f"GET /status.json HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()).split(b"\r\n")[0]
+            for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", f"evil.example:{port}", "rebind.attacker")
+        }
+        no_host = raw(port, b"GET /status.json HTTP/1.0\r\n\r\n").split(b"\r\n")[0]
+    finally:
+        stop_app(proc)
+    assert [a.split(b" ")[1] for a in answers.values()] == [b"200", b"200", b"200", b"421", b"421"], answers
+    assert no_host.split(b" ")[1] == b"421"
+
+
+def test_every_answer_has_security_headers_and_no_version(tmp_path):
+    proc, url, _ = start_app(tmp_path, "--serve", "0.0.0.0:0")
+    port, token = port_of(url), url.split("token=")[1]
+    try:
+        answers = [fetch(port, p) for p in (f"/?token={token}", f"/status.json?token={token}", "/status.json", "/nothing")]
+        answers.append(fetch(port, "/live_view.js"))
+    finally:
+        stop_app(proc)
+    assert [status for status, _, _ in answers] == [200, 200, 401, 401, 200]
+    for _, headers, _ in answers:
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["Server"] == "movinet-live"
+
+
+def test_bearer_in_any_case_works_and_wrong_tokens_are_slowed_down(tmp_path):
+    proc, url, _ = start_app(tmp_path, "--serve", "0.0.0.0:0")
+    port, token = port_of(url), url.split("token=")[1]
+    try:
+        lower = fetch(port, Authorization=f"bearer {token}")[0]
+        upper = fetch(port, Authorization=f"BEARER {token}")[0]
+        took = []
+        for _ in range(5):
+            start = time.monotonic()
+            assert fetch(port, Authorization="Bearer wrong-token-123")[0] == 401
+            took.append(time.monotonic() - start)
+        after = fetch(port, Authorization=f"Bearer {token}")[0]  # the right token is still answered
+    finally:
+        stop_app(proc)
+    assert lower == upper == after == 200
+    assert took[-1] >= 0.5 and took[-1] > 4 * took[0], took  # doubling from the second attempt
+
+
+def test_a_link_named_like_a_clip_is_not_followed(tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "20260101-000000-000_carving-ice.mp4").symlink_to("/etc/passwd")
+    (folder / "20260101-000000-000_carving-ice.json").symlink_to("/etc/hostname")
+    proc, url, _ = start_app(tmp_path, "--serve", "0", "--record", folder)
+    port = port_of(url)
+    try:
+        answers = [fetch(port, f"/clips/20260101-000000-000_carving-ice.{ext}")[0] for ext in ("mp4", "json")]
+    finally:
+        stop_app(proc)
+    assert answers == [404, 404]
+
+
+def test_idle_clients_past_the_cap_get_503_then_time_out_and_the_model_keeps_its_pace(tmp_path):
+    proc, url, log = start_app(tmp_path, "--serve", "0")
+    port = port_of(url)
+    idle = []
+    try:
+        time.sleep(1.0)
+        attack_from = camera_time(log)
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]  # never send a request
+        idle[0].sendall(b"GET /status.json HTTP/1.1\r\nHost: loc")  # and one half-sent request
+        time.sleep(0.5)
+        busy = fetch(port)[0]
+        # The server closes them after its time-out (10 s); then normal requests are served again.
+        deadline = time.monotonic() + 30
+        closed = 0
+        for s in idle[:32]:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(OSError):
+                closed += s.recv(1) == b""
+        normal = fetch(port)[0]
+        pace = model_fps(log, attack_from)
+    finally:
+        for s in idle:
+            s.close()
+        stop_app(proc)
+    assert busy == 503 and closed == 32 and normal == 200
+    assert pace >= MIN_MODEL_FPS, pace
+
+
+def test_a_viewer_that_stops_reading_is_dropped(tmp_path):
+    proc, url, log = start_app(tmp_path, "--serve", "0")
+    port = port_of(url)
+    try:
+        time.sleep(1.0)
+        attack_from = camera_time(log)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", port))
+        s.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        time.sleep(15)  # never reading: the server's write blocks, then times out
+        s.settimeout(20)
+        received, start = 0, time.monotonic()
+        while chunk := s.recv(65536):  # what was buffered, then the end: the server let go
+            received += len(chunk)
+            assert time.monotonic() - start < 20, "the stream still flows: the stalled viewer was not dropped"
+        s.close()
+        pace = model_fps(log, attack_from)
+        fine = fetch(port)[0]
+    finally:
+        stop_app(proc)
+    assert received > 0 and fine == 200
+    assert pace >= MIN_MODEL_FPS, pace
+
+
+def test_viewers_that_leave_at_once_print_no_traceback(tmp_path):
+    proc, url, log = start_app(tmp_path, "--serve", "0")
+    port = port_of(url)
+    try:
+        time.sleep(1.0)
+        attack_from = camera_time(log)
+        for i in range(100):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(f"GET /{'stream.mjpg' if i % 2 else 'snapshot.jpg'} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+            if i % 3 == 0:  # some with a reset instead of a clean close
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+        time.sleep(2.0)
+        pace = model_fps(log, attack_from)
+    finally:
+        err = stop_app(proc)  # asserts no traceback
+    assert len(err.splitlines()) < 15, err
+    assert pace >= MIN_MODEL_FPS, pace
+
+
+def test_at_the_descriptor_limit_the_app_stays_calm_and_recovers(tmp_path):
+    proc, url, log = start_app(tmp_path, "--serve", "0", nofile=40)
+    port = port_of(url)
+    held = []
+    try:
+        time.sleep(1.0)
+        attack_from = camera_time(log)
+        for _ in range(120):  # more than the app has descriptors for
+            try:
+                held.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+            except OSError:
+                break
+        ticks = lambda: sum(int(x) for x in Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])  # noqa: E731
+        before, started = ticks(), time.monotonic()
+        time.sleep(3.0)
+        cpu = (ticks() - before) / resource_ticks() / (time.monotonic() - started)
+        for s in held:
+            s.close()
+        held = []
+        deadline = time.monotonic() + 20
+        while (answer := fetch(port)[0]) != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        pace = model_fps(log, attack_from)
+    finally:
+        for s in held:
+            s.close()
+        stop_app(proc)
+    assert cpu < 0.7, f"the app used {cpu:.0%} of a core while out of descriptors"
+    assert answer == 200
+    assert pace >= MIN_MODEL_FPS, pace
+
+
+def resource_ticks() -> int:
+    import os
+
+    return os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,123 @@
+"""The Teach panel of the live view, driven in a real headless Chromium (Selenium and Debian's
+chromedriver) against the app on the picamera2 stand-in."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ARTIFACTS, FAKES_DIR, IN_CI, app_env, classify_command, media_path, require_program
+
+
+def start_app(*args, clip: Path) -> tuple[subprocess.Popen, str]:
+    env = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(clip))
+    proc = subprocess.Popen(
+        classify_command("--no-display", *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if match := re.match(r"live view: (\S+)", line):
+            return proc, match.group(1)
+    proc.wait(10)
+    pytest.fail("the app printed no live view address:\n" + "".join(seen))
+
+
+def stop_app(proc: subprocess.Popen) -> tuple[int, str]:
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    return proc.returncode, err
+
+
+@pytest.fixture
+def browser(tmp_path):
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        if IN_CI:
+            pytest.fail("selenium is not installed (pip install -r requirements.txt)")
+        pytest.skip("selenium is not installed")
+    driver_path = require_program("chromedriver", "chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = require_program("chromium", "chromium")
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=420,1600",
+        f"--user-data-dir={tmp_path / 'c'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)  # a given driver: nothing is downloaded
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def request(method: str, url: str, body: dict | None = None, **headers: str) -> int:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_phone_teaches_an_action_sees_the_count_rise_and_deletes_it(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    library = tmp_path / "actions.json"
+    proc, url = start_app("--serve", "0", "--actions", library, clip=media_path("carving_ice.mp4"))
+    try:
+        browser.get(url)
+        wait = WebDriverWait(browser, 40, poll_frequency=0.2)
+        wait.until(lambda d: d.find_element(By.ID, "teach").is_displayed())
+        browser.find_element(By.ID, "teach-name").send_keys("ice sculpting")
+        browser.find_element(By.ID, "teach-record").click()
+        # The countdown and the recording are shown on the page (and drawn on the live picture).
+        seen = set()
+
+        def progress(d):
+            seen.add(d.find_element(By.ID, "lesson").text)
+            return d.find_elements(By.CSS_SELECTOR, '#actions li[data-action="ice sculpting"]')
+
+        wait.until(progress)
+        item = browser.find_element(By.CSS_SELECTOR, '#actions li[data-action="ice sculpting"]')
+        assert item.text.startswith("ice sculpting: 1 example(s)")
+        assert any(text.startswith("ice sculpting in ") for text in seen), seen
+        assert any(text.startswith("recording ice sculpting") for text in seen), seen
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "teach_panel.png"))
+        saved = json.loads(library.read_text())["actions"]["ice sculpting"]["examples"]
+        assert len(saved) == 1 and saved[0]["source"] == "browser" and saved[0]["seconds"] == 5.0
+
+        # Recognition uses it at once: the taught name becomes the current action.
+        wait.until(lambda d: d.find_element(By.ID, "active").text == "ice sculpting")
+
+        # Without the token (or with it only in the link) a change is refused; the library is unchanged.
+        base = re.sub(r"\?.*$", "", url)
+        assert request("DELETE", base + "teach/actions/ice%20sculpting") == 401
+        token = browser.find_element(By.CSS_SELECTOR, 'meta[name="movinet-token"]').get_attribute("content")
+        assert request("DELETE", base + f"teach/actions/ice%20sculpting?token={token}") == 401
+        assert (
+            request("POST", base + "teach", {"name": "x"}, Authorization=f"Bearer {token}", Origin="http://evil.example") == 403
+        )
+        assert request("DELETE", base + "teach/actions/juggling", Authorization=f"Bearer {token}") == 404
+        assert request("GET", base + "teach") == 404  # GET never changes anything
+        assert "ice sculpting" in json.loads(library.read_text())["actions"]
+
+        item.find_element(By.CSS_SELECTOR, "button.forget").click()
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, '#actions li[data-action="ice sculpting"]'))
+        assert json.loads(library.read_text())["actions"] == {}
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert "Traceback" not in err

@@ -1,0 +1,131 @@
+"""The live view's defences, apart from what it serves: who may ask, how many at once, for how long.
+
+- A token, compared in constant time, from ``?token=`` or ``Authorization: Bearer`` (any case);
+  wrong attempts slow that client down, doubling up to 2 s.
+- Without a token for reading (loopback), only ``Host: localhost``, ``127.0.0.1`` or ``[::1]``
+  is answered, so a web page cannot reach the app through a name of its own (DNS rebinding).
+- A request that changes anything needs the token in a header even on loopback, and an
+  ``Origin``, if the browser sends one, that is this very address (no cross-site requests).
+- Per-connection time-outs, a cap on clients served at once (503 past it), a listen backlog,
+  and an accept loop that waits instead of spinning when descriptors run out.
+- Security headers on every answer.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import logging
+import threading
+import time
+from collections import OrderedDict
+from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger("live")
+
+MIN_TOKEN_LENGTH = 8
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class GuardedServer(ThreadingHTTPServer):
+    """A thread per client, at most ``max_clients`` at once; calm when descriptors run out."""
+
+    daemon_threads = True
+    request_queue_size = 64  # bursts of connects wait in the kernel, not for a second each
+    max_clients = 32
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._clients = threading.BoundedSemaphore(self.max_clients)
+        super().__init__(*args, **kwargs)
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                log.debug("out of descriptors: waiting before the next accept")
+                time.sleep(0.2)  # else the selector reports the pending connect again at once
+            raise
+
+    def process_request(self, request, client_address) -> None:
+        if not self._clients.acquire(blocking=False):
+            try:  # answered here, in the accept thread: short, and the socket is closed at once
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n\r\nbusy\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._clients.release()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that goes away or stalls is normal: one debug line, no traceback."""
+        log.debug("client %s: connection ended early", client_address[0] if client_address else "?")
+
+
+class Guard:
+    """Decides whether a request may be answered."""
+
+    def __init__(self, token: str, token_for_reads: bool, port: int = 0) -> None:
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError("token too short")
+        self.token = token
+        self.token_for_reads = token_for_reads
+        self.port = port
+        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()  # client -> (count, last time)
+        self._lock = threading.Lock()
+
+    def offered_token(self, path: str, headers) -> str:
+        """The token a request carries, from its Authorization header or its query."""
+        scheme, _, value = headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return parse_qs(urlsplit(path).query).get("token", [""])[0]
+
+    def token_ok(self, offered: str) -> bool:
+        return hmac.compare_digest(offered.encode(), self.token.encode())
+
+    def host_ok(self, host: str | None) -> bool:
+        """With a token every Host is fine; without one only loopback names (with our port)."""
+        if self.token_for_reads:
+            return True
+        if not host:
+            return False
+        allowed = {name for name in LOOPBACK_HOSTS} | {f"{name}:{self.port}" for name in LOOPBACK_HOSTS}
+        return host.lower() in allowed
+
+    def origin_ok(self, origin: str | None, host: str | None) -> bool:
+        """A browser's request that changes something must come from a page of this server."""
+        return origin is None or origin in (f"http://{host}", f"https://{host}")
+
+    def penalty(self, client: str) -> float:
+        """Seconds to wait before answering ``client``'s wrong token (0 for the first one)."""
+        now = time.monotonic()
+        with self._lock:
+            count, last = self._failures.pop(client, (0, now))
+            if now - last > 60:
+                count = 0
+            self._failures[client] = (count + 1, now)
+            while len(self._failures) > 1000:  # bounded, however many addresses try
+                self._failures.popitem(last=False)
+        return min(2.0, 0.05 * (2**count)) if count else 0.0
+
+    def forgive(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
