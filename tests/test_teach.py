@@ -4,6 +4,7 @@ by the real model on the second halves (mirrored, re-timed), in the log, in even
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, Subscriber, app_env, classify_command, media_path, model_path, write_half
+from conftest import ARTIFACTS, FAKES_DIR, ROOT, Subscriber, app_env, classify_command, media_path, model_path, write_half
 
 from video_classifier.action_library import ActionLibrary, Example, LibraryError, ModelIdentity
 from video_classifier.data import Prediction
@@ -295,9 +296,9 @@ def test_the_teacher_counts_down_records_pauses_and_saves_means(tmp_path):
         teacher.on_prediction(Prediction(i, t, [], 0.0, features=features))
         statuses.append((round(t, 1), teacher.status))
     assert statuses[0] == (0.0, "wave in 3 (1 of 2)") and (2.2, "wave in 1 (1 of 2)") in statuses
-    assert (3.0, "recording wave 10% (1 of 2)") in statuses
+    assert (3.0, "recording wave [#---------] 10% (1 of 2)") in statuses
     # Frames 15..24 are the first example (3.0-4.8 s), 1 s of pause, then frames 30..39.
-    assert (5.0, "saved; next wave in 1") in statuses and (6.0, "recording wave 10% (2 of 2)") in statuses
+    assert (5.0, "saved; next wave in 1") in statuses and (6.0, "recording wave [#---------] 10% (2 of 2)") in statuses
     examples = library.load().actions["wave"]
     np.testing.assert_allclose(examples[0].vector, np.mean(fed[15:25], axis=0))
     np.testing.assert_allclose(examples[1].vector, np.mean(fed[30:40], axis=0))
@@ -322,3 +323,63 @@ def test_recognition_sees_actions_another_process_taught(tmp_path):
     now[0] = 1.5  # past the once-a-second check
     labels, scores = scorer.score(np.zeros(1), Model())
     assert labels == ["wave", "unknown"] and scores[0] > 0.99
+
+
+# -- from the camera ---------------------------------------------------------------------
+def camera_env(**extra: str) -> dict[str, str]:
+    return app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")), **extra)
+
+
+def test_teaching_from_the_camera_counts_down_records_and_pauses_on_stderr(tmp_path):
+    path = tmp_path / "actions.json"
+    done = subprocess.run(
+        classify_command("--actions", path, "--learn", "ice", "--seconds", "2", "--examples", "2", "--no-display"),
+        capture_output=True,
+        text=True,
+        env=camera_env(),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    assert "] ice in 3 (1 of 2)" in err and "] ice in 1 (1 of 2)" in err
+    assert re.search(r"\] recording ice \[#*-*\] \d+% \(1 of 2\)", err) and "] saved; next ice in 2" in err
+    assert "] recording ice" in err.split("saved; next ice")[-1]  # the second example was recorded after the pause
+    examples = json.loads(path.read_text())["actions"]["ice"]["examples"]
+    assert [(e["source"], e["seconds"]) for e in examples] == [("camera", 2.0), ("camera", 2.0)]
+    assert "ice: 2 example(s), 4 s" in done.stdout
+
+
+def test_teaching_from_the_camera_draws_the_countdown_on_the_window(xvfb, tmp_path):
+    import cv2
+
+    from video_classifier.overlay import NOTE
+
+    path = tmp_path / "actions.json"
+    proc = subprocess.Popen(
+        classify_command("--actions", path, "--learn", "ice", "--seconds", "2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=camera_env(DISPLAY=xvfb),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (window := subprocess.run(["xdotool", "search", "--name", "MoViNet"], capture_output=True, text=True,
+                                            env=app_env(DISPLAY=xvfb), timeout=20).stdout.split()):  # fmt: skip
+            assert time.monotonic() < deadline and proc.poll() is None, "no window"
+            time.sleep(0.1)
+        shot = tmp_path / "countdown.png"
+        subprocess.run(["import", "-window", window[0], str(shot)], check=True, timeout=30, env=app_env(DISPLAY=xvfb))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    image = cv2.imread(str(shot))
+    h, w = image.shape[:2]
+    middle = image[h // 3 : 2 * h // 3, w // 4 : 3 * w // 4].astype(int)
+    amber = np.all(np.abs(middle - NOTE) <= 40, axis=2).sum()
+    assert amber > 200, amber  # "ice in 3" (or the recording bar) drawn in the note colour, mid-picture
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "teach_countdown.png").write_bytes(shot.read_bytes())
+    assert len(json.loads(path.read_text())["actions"]["ice"]["examples"]) == 1

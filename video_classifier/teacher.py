@@ -112,7 +112,8 @@ class Teacher(Output):
         if lesson.phase == "countdown":
             return f"{lesson.name} in {max(1, math.ceil(lesson.countdown_s * (1 - lesson.progress)))}{which}"
         if lesson.phase == "recording":
-            return f"recording {lesson.name} {lesson.progress * 100:.0f}%{which}"
+            done = round(lesson.progress * 10)  # an ASCII bar: the overlay's font has no block characters
+            return f"recording {lesson.name} [{'#' * done}{'-' * (10 - done)}] {lesson.progress * 100:.0f}%{which}"
         if lesson.phase == "pause":
             return f"saved; next {lesson.name} in {max(1, math.ceil(lesson.pause_s * (1 - lesson.progress)))}"
         return f"get ready for {lesson.name}"
