@@ -35,17 +35,6 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def check_teach_flags(args: argparse.Namespace) -> None:
-    """Teach-mode flags that only make sense together."""
-    from video_classifier.errors import UserError
-
-    for flag, given in (("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)):
-        if given and not args.actions:
-            raise UserError(f"{flag} needs --actions FILE, the file the taught actions are kept in (for example actions.json)")
-    if args.actions and not args.window:
-        raise UserError("--actions compares the last seconds with what was taught: give --window a length above 0")
-
-
 def open_model(args: argparse.Namespace):
     """The MoViNet stream model."""
     from video_classifier.movinet import MovinetStream
@@ -206,7 +195,6 @@ def run(args: argparse.Namespace) -> int:
     from video_classifier.sources import default_camera, is_camera
     from video_classifier.window import Viewer
 
-    check_teach_flags(args)
     if args.list_actions or args.forget:
         return manage_actions(args)
     # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
@@ -282,7 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     from video_classifier.errors import UserError
 
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    if not args.verbose:
+        from utils.quiet import quiet_opencv
+
+        quiet_opencv()
     _stop_on_sigterm()
     try:
         return run(args)

@@ -4,6 +4,7 @@
 #   ./setup.sh                          # on a Pi: apt packages, .venv, download models
 #   ./setup.sh --models-from DIR        # copy the models from a folder instead (offline)
 #   ./setup.sh --all-models             # also fetch MoViNet-A1 and A2
+#   ./setup.sh --all-models --pins FILE # ... and check them against sha256sum lines in FILE
 #   ./setup.sh --install-service [--desktop] [-- classify.py flags]
 #                                       # run at boot, restart on failure (systemd)
 #
@@ -14,17 +15,20 @@ cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
 MODELS_FROM=""
 ALL_MODELS=""
+PINS=""
 SKIP_MODELS=""
 SERVICE=""
 DESKTOP=""
 SERVICE_ARGS=()
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --models-from) [[ $# -ge 2 ]] || { echo "error: --models-from needs a folder" >&2; exit 2; }
                    MODELS_FROM=$2; shift 2 ;;
     --all-models) ALL_MODELS=1; shift ;;
+    --pins) [[ $# -ge 2 ]] || { echo "error: --pins needs a file of sha256sum lines" >&2; exit 2; }
+            PINS=$2; shift 2 ;;
     --skip-models) SKIP_MODELS=1; shift ;;
     --install-service) SERVICE=1; shift ;;
     --desktop) DESKTOP=1; shift ;;
@@ -67,6 +71,7 @@ if [[ -z $SKIP_MODELS ]]; then
   args=(--dest models)
   [[ -n $MODELS_FROM ]] && args+=(--from "$MODELS_FROM")
   [[ -n $ALL_MODELS ]] && args+=(--all)
+  [[ -n $PINS ]] && args+=(--pins "$PINS")
   "$VENV/bin/python" -m install.fetch_models "${args[@]}"
 fi
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -256,32 +257,8 @@ class Subscriber:
         self.client.loop_stop()
 
 
-def write_clip(path: Path, parts: list[tuple[str, float]], fps: float = 30.0, size: tuple[int, int] = (320, 240)) -> Path:
-    """An MP4 made of (clip name, seconds) parts, each clip looped at its own pace as needed."""
-    import cv2
-
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    for name, seconds in parts:
-        capture = cv2.VideoCapture(str(media_path(name)))
-        rate = capture.get(cv2.CAP_PROP_FPS) or 30.0
-        frames = []
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-        capture.release()
-        for i in range(round(seconds * fps)):
-            writer.write(frames[int(i / fps * rate) % len(frames)])
-    writer.release()
-    return path
-
-
-def write_half(
-    path: Path, name: str, half: int, seconds: float, fps: float = 30.0, mirror: bool = False, size: tuple[int, int] = (320, 240)
-) -> Path:
-    """An MP4 of the first (``half=0``) or second (``half=1``) half of a shared clip, looped at
-    its own pace to ``seconds``, written at ``fps`` (frames repeated or dropped), maybe mirrored."""
+def _frames_of(name: str, size: tuple[int, int]) -> tuple[list, float]:
+    """Every frame of a shared clip, resized, and its frame rate."""
     import cv2
 
     capture = cv2.VideoCapture(str(media_path(name)))
@@ -293,14 +270,53 @@ def write_half(
             break
         frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
     capture.release()
-    middle = len(frames) // 2
-    frames = frames[:middle] if half == 0 else frames[middle:]
+    return frames, rate
+
+
+def _write(path: Path, pieces: list[tuple[list, float, float]], fps: float, size: tuple[int, int], mirror: bool = False) -> Path:
+    """An MP4 at ``fps`` of (frames, their rate, seconds) pieces, each looped at its own pace."""
+    import cv2
+
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    for i in range(round(seconds * fps)):
-        frame = frames[int(i / fps * rate) % len(frames)]
-        writer.write(cv2.flip(frame, 1) if mirror else frame)
+    for frames, rate, seconds in pieces:
+        for i in range(round(seconds * fps)):
+            frame = frames[int(i / fps * rate) % len(frames)]
+            writer.write(cv2.flip(frame, 1) if mirror else frame)
     writer.release()
     return path
+
+
+def write_clip(path: Path, parts: list[tuple[str, float]], fps: float = 30.0, size: tuple[int, int] = (320, 240)) -> Path:
+    """An MP4 made of (clip name, seconds) parts, each clip looped at its own pace as needed."""
+    return _write(path, [(*_frames_of(name, size), seconds) for name, seconds in parts], fps, size)
+
+
+def write_half(
+    path: Path, name: str, half: int, seconds: float, fps: float = 30.0, mirror: bool = False, size: tuple[int, int] = (320, 240)
+) -> Path:
+    """An MP4 of the first (``half=0``) or second (``half=1``) half of a shared clip, looped at
+    its own pace to ``seconds``, written at ``fps`` (frames repeated or dropped), maybe mirrored."""
+    frames, rate = _frames_of(name, size)
+    middle = len(frames) // 2
+    return _write(path, [(frames[:middle] if half == 0 else frames[middle:], rate, seconds)], fps, size, mirror)
+
+
+def start_live_app(*args, clip: Path | None = None, preexec_fn=None, **env: str) -> tuple[subprocess.Popen, str]:
+    """The app with ``--no-display`` on the picamera2 stand-in serving ``clip`` (default carving
+    ice), started with ``args`` that include ``--serve``; returns it and the live view URL it printed."""
+    clip = clip or media_path("carving_ice.mp4")
+    environment = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(clip), **env)
+    cmd = classify_command("--no-display", *args)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment, preexec_fn=preexec_fn
+    )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if match := re.match(r"live view: (\S+)", line):
+            return proc, match.group(1)
+    proc.wait(10)
+    pytest.fail("the app printed no live view address:\n" + "".join(seen))
 
 
 TWO_ACTIONS = [("arm_wrestling_mmaction2_demo.mp4", 8.0), ("cleaning_pool_mmaction2_test.mp4", 8.0)]

@@ -94,3 +94,42 @@ def test_models_are_copied_from_a_folder_with_checksums(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert sha256_of(dest / "movinet_a0_stream_int8.tflite") == MANIFEST[0].sha256
+
+
+A1 = next(m for m in MANIFEST if m.name == "movinet_a1_stream_int8.tflite")  # no published checksum
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<!DOCTYPE html><html><body>Sign in to continue</body></html>\n" * 20, b"PK\x03\x04 an unexpected zip" * 100],
+    ids=["an HTML page", "an archive"],
+)
+def test_a_download_that_is_not_a_model_is_refused_and_leaves_nothing(served, tmp_path, body):
+    root, url = served
+    (root / A1.name).write_bytes(body)
+    dest = tmp_path / "models"
+    with pytest.raises(FetchError, match="is not a TFLite model"):
+        fetch_one(A1, dest, base_url=url)
+    assert not dest.exists() or list(dest.iterdir()) == []
+
+
+def test_a_model_without_a_published_checksum_is_printed_and_can_be_pinned(served, tmp_path):
+    root, url = served
+    standin = model_path("standin/movinet_a1_stream_int8_standin.tflite")
+    shutil.copy(standin, root / A1.name)
+    shutil.copy(model_path("standin/movinet_a2_stream_int8_standin.tflite"), root / "movinet_a2_stream_int8.tflite")
+    digest = sha256_of(standin)
+    dest = tmp_path / "models"
+    first = fetch_one(A1, dest, base_url=url)
+    assert first == f"fetched  {A1.name} sha256 {digest} (nothing to check it against: pin it with --pin)"
+    pins = tmp_path / "SHA256SUMS"
+    pins.write_text(f"{'0' * 64}  {A1.name}\n")
+    (dest / A1.name).unlink()
+    command = [sys.executable, "-m", "install.fetch_models", "--dest", str(dest), "--all", "--timeout", "5"]
+    wrong = subprocess.run([*command, "--pins", str(pins)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           env=app_env(MOVINET_MODELS_URL=url))  # fmt: skip
+    assert wrong.returncode == 1 and f"expected {'0' * 64}" in wrong.stderr and not (dest / A1.name).exists()
+    right = subprocess.run([*command, "--pin", f"{A1.name}={digest}"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           env=app_env(MOVINET_MODELS_URL=url))  # fmt: skip
+    assert right.returncode == 0, right.stderr
+    assert sha256_of(dest / A1.name) == digest and f"fetched  {A1.name} sha256 {digest}\n" in right.stdout

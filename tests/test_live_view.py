@@ -13,8 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
-from conftest import ARTIFACTS, FAKES_DIR, app_env, classify_command, media_path, require_program, write_clip
+from conftest import ARTIFACTS, app_env, classify_command, media_path, require_program, start_live_app, write_clip
 
 PAGE_BAR_RGB = (0x50, 0xC8, 0x78)  # the page's own score bars (#50c878)
 OVERLAY_BAR_RGB = (120, 200, 80)  # the overlay's bars drawn into the picture (video_classifier.overlay.BAR, which is BGR)
@@ -22,16 +21,7 @@ OVERLAY_BAR_RGB = (120, 200, 80)  # the overlay's bars drawn into the picture (v
 
 def start_app(*args, clip: Path | None = None) -> tuple[subprocess.Popen, str]:
     """The app on the picamera2 stand-in serving ``clip`` (default carving ice); returns it and the printed URL."""
-    cmd = classify_command("--no-display", *args)
-    env = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(clip or media_path("carving_ice.mp4")))
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if match := re.match(r"live view: (\S+)", line):
-            return proc, match.group(1)
-    proc.wait(10)
-    pytest.fail("the app printed no live view address:\n" + "".join(seen))
+    return start_live_app(*args, clip=clip)
 
 
 def stop_app(proc: subprocess.Popen) -> tuple[int, str]:

@@ -15,8 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
-from conftest import FAKES_DIR, app_env, classify_command, media_path
+from conftest import app_env, classify_command, media_path, start_live_app
 
 MIN_MODEL_FPS = 4.5
 
@@ -24,17 +23,9 @@ MIN_MODEL_FPS = 4.5
 def start_app(tmp_path: Path, *args, nofile: int | None = None, **env: str) -> tuple[subprocess.Popen, str, Path]:
     """The app on the picamera2 stand-in with a JSON log; returns it, the printed URL and the log."""
     log = tmp_path / "log.jsonl"
-    environment = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")), **env)
     limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
-    cmd = classify_command("--no-display", "--log", log, *args)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment, preexec_fn=limit)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if match := re.match(r"live view: (\S+)", line):
-            return proc, match.group(1), log
-    proc.wait(10)
-    pytest.fail("the app printed no live view address:\n" + "".join(seen))
+    proc, url = start_live_app("--log", log, *args, preexec_fn=limit, **env)
+    return proc, url, log
 
 
 def stop_app(proc: subprocess.Popen) -> str:

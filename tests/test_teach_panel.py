@@ -8,24 +8,9 @@ import re
 import subprocess
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, FAKES_DIR, IN_CI, app_env, classify_command, media_path, require_program
-
-
-def start_app(*args, clip: Path) -> tuple[subprocess.Popen, str]:
-    env = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(clip))
-    proc = subprocess.Popen(
-        classify_command("--no-display", *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
-    )
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if match := re.match(r"live view: (\S+)", line):
-            return proc, match.group(1)
-    proc.wait(10)
-    pytest.fail("the app printed no live view address:\n" + "".join(seen))
+from conftest import ARTIFACTS, IN_CI, require_program, start_live_app
 
 
 def stop_app(proc: subprocess.Popen) -> tuple[int, str]:
@@ -75,7 +60,7 @@ def test_a_phone_teaches_an_action_sees_the_count_rise_and_deletes_it(tmp_path, 
     from selenium.webdriver.support.ui import WebDriverWait
 
     library = tmp_path / "actions.json"
-    proc, url = start_app("--serve", "0", "--actions", library, clip=media_path("carving_ice.mp4"))
+    proc, url = start_live_app("--serve", "0", "--actions", library)
     try:
         browser.get(url)
         wait = WebDriverWait(browser, 40, poll_frequency=0.2)

@@ -9,6 +9,7 @@ is a different tensor from their input.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from utils.quiet import native_stderr_silenced
 from video_classifier.errors import ModelError
 from video_classifier.preprocess import fill_input, resize_rgb
 from video_classifier.runtime import Runtime, load_runtime
 
 _TFLITE_MAGIC = b"TFL3"
+log = logging.getLogger("model")
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,10 @@ class MovinetStream:
         self.crop = crop
         _check_file(self.path)
         try:
-            self._interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            # The runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate" here (shown with --verbose).
+            with native_stderr_silenced(not log.isEnabledFor(logging.DEBUG)):
+                self._interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=num_threads)
+                self._interpreter.allocate_tensors()
             signatures = self._read_signatures()
         except (ValueError, RuntimeError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

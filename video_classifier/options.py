@@ -167,10 +167,17 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     teach.add_argument("--examples", type=_positive_int, default=TEACH_EXAMPLES, help="examples to record, one after another")
     teach.add_argument("--list-actions", action="store_true", help="print the actions in --actions FILE and exit")
     teach.add_argument("--forget", default=None, metavar="NAME", help="delete the action NAME from --actions FILE and exit")
+    p.add_argument("--verbose", action="store_true", help="debug lines, and what the runtime, OpenCV and FFmpeg say")
     p.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many model frames")
     # Test hook: makes every model frame this much slower, to rehearse a slow board.
     p.add_argument("--simulate-model-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for flag, given in (("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)):
+        if given and not args.actions:
+            p.error(f"{flag} needs --actions FILE, the file the taught actions are kept in (for example actions.json)")
+    if args.actions and not args.window:
+        p.error("--actions compares the last seconds with what was taught: give --window a length above 0")
+    return args
 
 
 def _hostname() -> str:
