@@ -186,21 +186,23 @@ def run(args: argparse.Namespace) -> int:
     from video_classifier.action_library import UNKNOWN
     from video_classifier.compositor import Compositor
     from video_classifier.console import EventAnnouncer, report_headless
-    from video_classifier.display import find_display, use_display
+    from video_classifier.display import choose_display, use_display
     from video_classifier.events import EventDetector
     from video_classifier.json_log import JsonLinesLog
     from video_classifier.outputs import Outputs, close_all
     from video_classifier.pipeline import Pipeline
     from video_classifier.recorder import EventRecorder
     from video_classifier.sources import default_camera, is_camera
-    from video_classifier.window import Viewer
+    from video_classifier.window import ConsoleScreen, CvWindow, Viewer
 
     if args.list_actions or args.forget:
         return manage_actions(args)
     # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
     headless = args.no_display or (args.learn is not None and not is_camera(args.camera or default_camera()))
     if not headless:
-        use_display(*find_display(args.display))  # before anything slow: fail fast without a screen
+        display = choose_display(args.display)  # before anything slow: fail fast without a screen
+        if display.kind == "x11":
+            use_display(display.target, display.xauthority)
     classifier = open_classifier(args)
     name = classifier.model.path.stem
     outputs = Outputs()
@@ -237,12 +239,13 @@ def run(args: argparse.Namespace) -> int:
         if headless:
             outputs.add(EventAnnouncer())
         print(f"source: {source.name}, model fed at {args.fps:g} fps", file=sys.stderr)
-        viewer = None if headless else Viewer(pipeline, name, fullscreen=args.fullscreen, note=note)
         outputs.start()
         pipeline.start()
-        if viewer is None:
+        if headless:
             report_headless(pipeline, note=note)
-        else:
+        else:  # the screen is opened last: Viewer.run always closes it (cursor and terminal restored)
+            screen = CvWindow(fullscreen=args.fullscreen) if display.kind == "x11" else ConsoleScreen(display.target)
+            viewer = Viewer(pipeline, name, screen, note)
             viewer.run()
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)

@@ -46,12 +46,12 @@ def realtime_worker(clip: str, threads: int, delay_ms: float) -> dict:
     """Play ``clip`` in real time through the window; one result row."""
     from video_classifier.pipeline import Pipeline
     from video_classifier.sources import VideoFileSource
-    from video_classifier.window import Viewer
+    from video_classifier.window import CvWindow, Viewer
 
     classifier = _classifier(threads)
     source = VideoFileSource(clip)
     pipeline = Pipeline(source, classifier, realtime=True, model_delay_s=delay_ms / 1000)
-    viewer = Viewer(pipeline, "a0")
+    viewer = Viewer(pipeline, "a0", CvWindow())
     cpu0, t0 = _cpu_seconds(), time.monotonic()
     pipeline.start()
     viewer.run()

@@ -79,3 +79,28 @@ def test_live_view_benchmark_measures_each_set_up_with_real_viewers(tmp_path):
     assert [r["setup"] for r in rows] == ["model only", "serve, no viewer", "serve, viewers (2)", "serve + record, viewers (2)"]
     assert all(r["model_fps"] > 3 and r["step_p50"] > 0 for r in rows)
     assert rows[2]["stream_fps"] > 5 and rows[3]["stream_fps"] > 5  # the viewers really received pictures
+
+
+def run_benchmark(module: str, *args: str) -> subprocess.CompletedProcess:
+    env = app_env(MOVINET_MODELS=str(model_path("movinet_a0_stream_int8.tflite").parent))
+    env["MOVINET_MEDIA"] = str(media_path("carving_ice.mp4").parent)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_framebuffer_benchmark_draws_both_depths_and_runs_the_app(tmp_path):
+    out = tmp_path / "fb.json"
+    result = run_benchmark("benchmarks.framebuffer", "--seconds", "3", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert [d["test"].split(", ")[1] for d in data["drawing"]] == ["32 bpp (overlay included)", "16 bpp (overlay included)"]
+    assert all(d["p50_ms"] > 0 for d in data["drawing"])
+    assert data["realtime"]["model_fps"] > 3 and data["realtime"]["display_fps"] > 5  # it ran, pictures were drawn
+    assert "| drawing | p50 ms | p95 ms |" in result.stdout
+
+
+def test_teach_benchmark_measures_the_cost_of_a_20_by_20_library():
+    result = run_benchmark("benchmarks.teach", "--cost-only")
+    assert result.returncode == 0, result.stderr
+    header, _, row = result.stdout.strip().splitlines()[:3]
+    assert header.startswith("| library | file_mb | load_ms_p50")
+    assert row.startswith("| 20 x 20 | 1.")

@@ -1,4 +1,5 @@
-"""Find an X display to open the window on, also when the app is started over SSH.
+"""Choose where the picture goes: an X display (also when the app is started over SSH), or,
+with no desktop running, the console framebuffer.
 
 Over SSH, ``DISPLAY`` is unset or points to a forwarded display, but the user wants the
 window on the Pi's HDMI monitor: the local desktop's ``:0`` (an X11 session, or XWayland
@@ -14,10 +15,69 @@ import ctypes.util
 import glob
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 from video_classifier.errors import DisplayError
+from video_classifier.framebuffer import Geometry, default_device
 
 _HINT = "log in to the Pi's desktop (or pass --display :0), or run with --no-display"
+
+
+class NoXDisplay(DisplayError):
+    """No X display could be opened; ``reason`` says why, without the advice."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"cannot open a window: {reason}: {_HINT}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DisplayChoice:
+    """Where the picture goes: ``x11`` (``target`` is the display) or ``framebuffer`` (a device)."""
+
+    kind: str
+    target: str
+    xauthority: str | None = None
+
+
+def framebuffer_problem(device: Path) -> str | None:
+    """Why the picture cannot go to ``device``, or None when it can."""
+    if not device.exists():
+        return f"{device} does not exist"
+    if not os.access(device, os.R_OK | os.W_OK):
+        return f"{device} is not writable for this user (add it to the 'video' group: sudo usermod -aG video $USER)"
+    try:
+        Geometry.of(device)
+    except DisplayError as exc:
+        return str(exc)
+    return None
+
+
+def choose_display(requested: str | None = None, env: Mapping[str, str] = os.environ) -> DisplayChoice:
+    """``--display``: an X display (``:0``), ``fb`` or a framebuffer device path; by default the
+    first X display that opens, else the console framebuffer. Raises :class:`DisplayError` with
+    one line naming what was tried when neither can be used."""
+    if requested == "fb" or (requested and "/" in requested):
+        device = default_device() if requested == "fb" else Path(requested)
+        problem = framebuffer_problem(device)
+        if problem:
+            raise DisplayError(f"cannot draw on the console framebuffer: {problem}: check --display, or run with --no-display")
+        return DisplayChoice("framebuffer", str(device))
+    try:
+        display, cookie = find_display(requested, env)
+        return DisplayChoice("x11", display, cookie)
+    except NoXDisplay as no_x:
+        if requested:  # that very X display was asked for
+            raise
+        device = default_device()
+        problem = framebuffer_problem(device)
+        if problem:
+            raise DisplayError(
+                f"cannot open a window: {no_x.reason}, and no console framebuffer ({problem}): "
+                "log in to the Pi's desktop, or run with --no-display"
+            ) from None
+        return DisplayChoice("framebuffer", str(device))
 
 
 def _xlib():
@@ -66,7 +126,7 @@ def find_display(requested: str | None = None, env: Mapping[str, str] = os.envir
     """
     xlib = _xlib()
     if xlib is None:
-        raise DisplayError(f"cannot open a window: the X11 client library (libX11) is not installed: {_HINT}")
+        raise NoXDisplay("the X11 client library (libX11) is not installed")
     tried = display_candidates(requested, env)
     saved = os.environ.get("XAUTHORITY")
     try:
@@ -85,7 +145,7 @@ def find_display(requested: str | None = None, env: Mapping[str, str] = os.envir
             os.environ.pop("XAUTHORITY", None)
         else:
             os.environ["XAUTHORITY"] = saved
-    raise DisplayError(f"cannot open a window: no X display could be opened (tried {', '.join(tried)}): {_HINT}")
+    raise NoXDisplay(f"no X display could be opened (tried {', '.join(tried)})")
 
 
 def use_display(display: str, xauthority: str | None) -> None:

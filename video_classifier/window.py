@@ -1,7 +1,8 @@
-"""The OpenCV window: every camera frame with the latest actions drawn on it.
+"""The picture on the HDMI monitor: every camera frame with the latest actions drawn on it, in an
+OpenCV window on the desktop or straight on the console framebuffer without one.
 
-Runs in the main thread and never waits for the model: it redraws the newest frame with
-whatever prediction is newest, so the picture stays smooth however slow the model is.
+The viewer runs in the main thread and never waits for the model: it redraws the newest frame
+with whatever prediction is newest, so the picture stays smooth however slow the model is.
 """
 
 from __future__ import annotations
@@ -10,42 +11,125 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
 import cv2
+import numpy as np
 
 from utils.rates import RateMeter
+from video_classifier.framebuffer import Framebuffer
 from video_classifier.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.pipeline import Pipeline
+from video_classifier.terminal import ConsoleCursor, TerminalKeys
 
-KEYS_HELP = "keys: q/Esc quit, r reset, f fullscreen, space pause"
+TITLE = "MoViNet action recognition"
+
+
+class Screen(Protocol):
+    """Where the viewer draws, and where its keys come from."""
+
+    keys_help: str
+
+    def show(self, image: np.ndarray) -> None: ...
+
+    def key(self) -> int:
+        """The key pressed since the last call, or -1."""
+        ...
+
+    def closed(self) -> bool: ...
+
+    def toggle_fullscreen(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CvWindow:
+    """An OpenCV window on an X display (opened at the first picture, at its size)."""
+
+    keys_help = "keys: q/Esc quit, r reset, f fullscreen, space pause"
+
+    def __init__(self, title: str = TITLE, fullscreen: bool = False) -> None:
+        self.title = title
+        self.fullscreen = fullscreen
+        # GUI_NORMAL: no Qt toolbar or status bar, just the picture; KEEPRATIO when resized.
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+        self._apply_fullscreen()
+        self._sized = False
+
+    def show(self, image: np.ndarray) -> None:
+        if not self._sized:  # start at the camera's own size, 1:1 pixels
+            cv2.resizeWindow(self.title, image.shape[1], image.shape[0])
+            self._sized = True
+        cv2.imshow(self.title, image)
+
+    def key(self) -> int:
+        key = cv2.waitKey(1)
+        return -1 if key < 0 else key & 0xFF
+
+    def closed(self) -> bool:
+        return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1  # the window manager's close button
+
+    def toggle_fullscreen(self) -> None:
+        self.fullscreen = not self.fullscreen
+        self._apply_fullscreen()
+
+    def _apply_fullscreen(self) -> None:
+        mode = cv2.WINDOW_FULLSCREEN if self.fullscreen else cv2.WINDOW_NORMAL
+        cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, mode)
+
+    def close(self) -> None:
+        cv2.destroyAllWindows()
+        cv2.waitKey(1)
+
+
+class ConsoleScreen:
+    """The console framebuffer, with keys from the terminal the app runs in and the console's
+    cursor hidden meanwhile (restored by :meth:`close`, which the viewer always calls)."""
+
+    def __init__(self, device: str | Path) -> None:
+        self.framebuffer = Framebuffer(device)
+        self.keys = TerminalKeys()
+        self.cursor = ConsoleCursor()
+        in_terminal = "keys in this terminal: q quit, r reset, space pause" if self.keys.active else "Ctrl-C quits"
+        self.keys_help = f"on the console framebuffer {self.framebuffer.device}; {in_terminal}"
+
+    def show(self, image: np.ndarray) -> None:
+        self.framebuffer.show(image)
+
+    def key(self) -> int:
+        return self.keys.key()
+
+    def closed(self) -> bool:
+        return False
+
+    def toggle_fullscreen(self) -> None:
+        pass  # always the whole screen
+
+    def close(self) -> None:
+        try:
+            self.framebuffer.clear()  # no stale picture under the console's text
+            self.framebuffer.close()
+        finally:
+            self.keys.close()
+            self.cursor.restore()
 
 
 class Viewer:
-    """Shows a running :class:`Pipeline` until the stream ends or the user quits."""
+    """Shows a running :class:`Pipeline` on ``screen`` until the stream ends or the user quits."""
 
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        model_name: str,
-        title: str = "MoViNet action recognition",
-        fullscreen: bool = False,
-        note: Callable[[], str] | None = None,
-    ) -> None:
+    def __init__(self, pipeline: Pipeline, model_name: str, screen: Screen, note: Callable[[], str] | None = None) -> None:
         self.pipeline = pipeline
-        self.note = note  # an extra line to draw, such as the teaching countdown
         self.model_name = model_name
-        self.title = title
-        self.fullscreen = fullscreen
+        self.screen = screen
+        self.note = note  # an extra line to draw, such as the teaching countdown
         self.display_rate = RateMeter()
         self.frames_shown = 0  # distinct camera frames put on screen
         # Seconds from a frame leaving the camera to its prediction being on screen.
         self.latencies: deque[float] = deque(maxlen=10_000)
 
     def run(self) -> None:
-        # GUI_NORMAL: no Qt toolbar or status bar, just the picture; KEEPRATIO when resized.
-        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
-        self._apply_fullscreen()
-        print(KEYS_HELP, file=sys.stderr)
+        print(self.screen.keys_help, file=sys.stderr)
         version = 0
         shown = (None, None, "")
         try:
@@ -57,23 +141,20 @@ class Viewer:
                     if frame is not shown[0]:
                         self.display_rate.tick()
                         self.frames_shown += 1
-                        if shown[0] is None:  # start at the camera's own size, 1:1 pixels
-                            cv2.resizeWindow(self.title, frame.image.shape[1], frame.image.shape[0])
                     if prediction is not None and prediction is not shown[1]:
                         self.latencies.append(time.monotonic() - prediction.received_at)
                     self._show(frame, prediction, note)
                     shown = (frame, prediction, note)
-                if not self._handle_key(cv2.waitKey(1) & 0xFF):
+                if not self._handle_key(self.screen.key()):
                     return
-                if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-                    return  # closed with the window manager's button
+                if self.screen.closed():
+                    return
         finally:
-            cv2.destroyAllWindows()
-            cv2.waitKey(1)
+            self.screen.close()
 
     def _show(self, frame, prediction, note: str) -> None:
         status = pipeline_status(self.pipeline, prediction, self.display_rate.rate(), self.model_name, note)
-        cv2.imshow(self.title, draw_overlay(frame.image.copy(), status))
+        self.screen.show(draw_overlay(frame.image.copy(), status))
 
     def _handle_key(self, key: int) -> bool:
         """Act on a key press; False means quit."""
@@ -82,12 +163,7 @@ class Viewer:
         if key == ord("r"):
             self.pipeline.request_reset()
         elif key == ord("f"):
-            self.fullscreen = not self.fullscreen
-            self._apply_fullscreen()
+            self.screen.toggle_fullscreen()
         elif key == ord(" "):
             self.pipeline.set_paused(not self.pipeline.paused)
         return True
-
-    def _apply_fullscreen(self) -> None:
-        mode = cv2.WINDOW_FULLSCREEN if self.fullscreen else cv2.WINDOW_NORMAL
-        cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, mode)
