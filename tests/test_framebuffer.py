@@ -161,3 +161,16 @@ def test_a_framebuffer_asked_for_but_unreadable_is_one_clear_line(tmp_path):
     assert proc.returncode == 2
     [line] = err.strip().splitlines()
     assert "24 bits per pixel" in line and line.startswith("error: cannot draw on the console framebuffer")
+
+
+def test_with_an_x_display_the_window_is_used_and_the_framebuffer_left_alone(tmp_path, xvfb):
+    device, sysfs = fake_device(tmp_path, 1920, 1080, 32, padding=0)
+    env = {"DISPLAY": xvfb, "MOVINET_FRAMEBUFFER": str(device), "MOVINET_FB_SYSFS": str(sysfs)}
+    proc = subprocess.Popen(
+        classify_command("--camera", media_path("carving_ice_rpi.mp4")), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=app_env(**env, MOVINET_CONSOLE=str(tmp_path / "console")),
+    )  # fmt: skip
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "keys: q/Esc quit" in err and "framebuffer" not in err
+    assert (np.fromfile(device, np.uint8) == PADDING).all() and not (tmp_path / "console").exists()
