@@ -54,6 +54,19 @@ def require(path: Path) -> Path:
     pytest.skip(message)
 
 
+def require_module(name: str, install: str):
+    """The module ``name``; when it cannot be imported, fail under CI, skip elsewhere."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        message = f"{name} cannot be imported ({install})"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def model_path(name: str = A0) -> Path:
     return require(MODELS / name)
 

@@ -7,7 +7,7 @@ import sys
 
 import cv2
 import pytest
-from conftest import ROOT, app_env, media_path, model_path
+from conftest import ROOT, app_env, media_path, model_path, require_module
 
 CLASSIFY = str(ROOT / "classify.py")
 
@@ -83,7 +83,7 @@ def test_startup_reports_runtime_and_model():
 @pytest.mark.parametrize("runtime", ["litert", "tflite-runtime"])
 def test_runtime_flag_picks_the_runtime(runtime):
     if runtime == "tflite-runtime":
-        pytest.importorskip("tflite_runtime")
+        require_module("tflite_runtime", "pip install tflite-runtime; .ci/run installs it")
     result = classify(
         *model_args(), "--camera", media_path("carving_ice_rpi.mp4"), "--no-display", "--log", "-", "--runtime", runtime
     )

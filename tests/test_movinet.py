@@ -1,8 +1,9 @@
 """The stateful wrapper on the real models and clips."""
 
+import cv2
 import numpy as np
 import pytest
-from conftest import EXPECTED, media_path, model_path, read_frames
+from conftest import EXPECTED, media_path, model_path, read_frames, require_module
 
 from video_classifier.classifier import ActionClassifier
 from video_classifier.errors import ModelError
@@ -57,8 +58,12 @@ def reference_logits(model_file, runtime, inputs):
     return logits
 
 
-@pytest.mark.parametrize("model_name", ["movinet_a0_stream_int8.tflite", "custom-cattle-a0/a0_int8.tflite"])
-def test_logits_equal_the_reference_loop_exactly(model_name, runtime):
+MODELS = ["movinet_a0_stream_int8.tflite", "custom-cattle-a0/a0_int8.tflite", "custom-cattle-a0/a0_dynamic.tflite"]
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_the_state_handling_equals_the_reference_loop_exactly(model_name, runtime):
+    """Same inputs: the states fed back in place give bit-identical logits to the textbook loop."""
     path = model_path(model_name)
     frames = read_frames(media_path("flipping_a_pancake.mkv"))[:30]
     model = MovinetStream(path, num_threads=1, runtime=runtime)
@@ -67,6 +72,34 @@ def test_logits_equal_the_reference_loop_exactly(model_name, runtime):
     ours = [model.step(f) for f in frames]
     for frame_no, (a, b) in enumerate(zip(ours, expected)):
         np.testing.assert_array_equal(a, b, err_msg=f"frame {frame_no}")
+
+
+def independent_input(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The model input built without the app's preprocessing: centre square, OpenCV's area
+    resize in one step, RGB by reversing the channels, [0, 1]."""
+    h, w = frame.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    small = cv2.resize(frame[top : top + side, left : left + side], size, interpolation=cv2.INTER_AREA)
+    return (small[..., ::-1].astype(np.float32) / 255.0)[None, None]
+
+
+# End-of-clip probabilities: the app's two-step resize of large frames (bilinear to twice the size,
+# then an exact 2:1 area step) is not OpenCV's one-step area resize; measured worst 0.031
+# (jumping jacks, 794x710 frames). A BGR/RGB mix-up moves them by up to 0.98.
+PARITY_TOLERANCE = 0.05
+
+
+@pytest.mark.parametrize("model_name", ["movinet_a0_stream_int8.tflite", "custom-cattle-a0/a0_dynamic.tflite"])
+def test_probabilities_match_a_reference_with_its_own_preprocessing_on_every_clip(model_name, runtime):
+    path = model_path(model_name)
+    for clip in sorted(EXPECTED):
+        frames = read_frames(media_path(clip))
+        model = MovinetStream(path, num_threads=1, runtime=runtime)
+        ours = run_clip(model, frames)
+        expected = softmax(reference_logits(path, runtime, [independent_input(f, model.input_size) for f in frames])[-1])
+        assert np.abs(ours - expected).max() <= PARITY_TOLERANCE, clip
+        assert ours.argmax() == expected.argmax(), clip
 
 
 def test_reset_gives_a_fresh_classifiers_outputs(a0_path, runtime):
@@ -140,11 +173,20 @@ def test_a_truncated_model_is_refused(tmp_path, a0_path, runtime):
         MovinetStream(bad, runtime=runtime)
 
 
-def test_tflite_runtime_gives_the_same_answer(a0_path, kinetics_labels):
+# End-of-clip probabilities, tflite-runtime 2.14 against LiteRT: measured worst 0.083 (putting on
+# eyeliner, a weak 0.3 class); top-1 the same on every clip.
+RUNTIME_TOLERANCE = 0.1
+
+
+def test_tflite_runtime_gives_the_same_answers_on_every_clip(a0_path, runtime):
     from video_classifier.runtime import load_runtime
 
-    pytest.importorskip("tflite_runtime", reason="tflite-runtime is not installed (.ci/run installs it)")
-    model = MovinetStream(a0_path, runtime=load_runtime("tflite-runtime"))
-    probs = run_clip(model, read_frames(media_path("carving_ice.mp4")))
-    assert kinetics_labels[int(probs.argmax())] == "carving ice"
-    assert model.runtime.name == "tflite-runtime"
+    require_module("tflite_runtime", "pip install tflite-runtime; .ci/run installs it")
+    other = MovinetStream(a0_path, num_threads=2, runtime=load_runtime("tflite-runtime"))
+    ours = MovinetStream(a0_path, num_threads=2, runtime=runtime)
+    assert other.runtime.name == "tflite-runtime" and ours.runtime.name == "litert"
+    for clip in sorted(EXPECTED):
+        frames = read_frames(media_path(clip))
+        a, b = run_clip(ours, frames), run_clip(other, frames)
+        assert np.abs(a - b).max() <= RUNTIME_TOLERANCE, clip
+        assert a.argmax() == b.argmax(), clip

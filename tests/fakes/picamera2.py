@@ -14,6 +14,12 @@ a subprocess (put ``tests/fakes`` on ``PYTHONPATH``):
                                many frames, like a stalled camera frontend
     FAKE_PICAMERA2_RECORD      append one line per API call (e.g. "close") to this file
     FAKE_PICAMERA2_CAMERAS     number of cameras attached (default 1)
+
+Like the real one, it has a fixed number of buffers (``buffer_count``, 6 for video): a request
+that is not released keeps its buffer, and once all are held the camera delivers nothing more
+(``capture_request`` waits out its timeout). Configuration arguments are checked, and the
+``transform`` (``libcamera.Transform``, from the ``libcamera`` stand-in beside this file) flips
+the served pictures as the sensor would.
 """
 
 from __future__ import annotations
@@ -33,10 +39,19 @@ def _record(event: str) -> None:
             f.write(event + "\n")
 
 
+VIDEO_CONFIGURATION_ARGS = {
+    "main", "lores", "raw", "transform", "colour_space", "buffer_count", "controls", "display", "encode", "queue", "sensor",
+    "use_case",
+}  # fmt: skip
+FORMATS = {"RGB888": 3, "BGR888": 3, "XRGB8888": 4, "XBGR8888": 4}
+CONTROLS = {"FrameDurationLimits", "FrameRate", "ExposureTime", "AnalogueGain", "AeEnable", "AwbEnable", "ScalerCrop"}
+
+
 class _Request:
-    def __init__(self, image, timestamp_ns: int) -> None:
+    def __init__(self, image, timestamp_ns: int, camera: Picamera2) -> None:
         self._image = image
         self._metadata = {"SensorTimestamp": timestamp_ns, "FrameDuration": 33333}
+        self._camera = camera
         self.released = False
 
     def make_array(self, name: str):
@@ -47,7 +62,9 @@ class _Request:
         return dict(self._metadata)
 
     def release(self) -> None:
-        self.released = True
+        if not self.released:
+            self.released = True
+            self._camera.held -= 1  # the buffer goes back to the camera
 
 
 class Picamera2:
@@ -74,14 +91,30 @@ class Picamera2:
         self.started = False
         self.closed = False
         self.frames = 0
+        self.held = 0  # requests handed out and not yet released
         Picamera2.instances.append(self)
         _record("open")
 
-    def create_video_configuration(self, main=None, controls=None, **kwargs) -> dict:
-        return {"main": dict(main or {}), "controls": dict(controls or {}), **kwargs}
+    def create_video_configuration(self, main=None, controls=None, buffer_count: int = 6, **kwargs) -> dict:
+        unknown = set(kwargs) - VIDEO_CONFIGURATION_ARGS
+        if unknown:
+            raise TypeError(f"create_video_configuration() got unexpected keyword arguments {sorted(unknown)}")
+        main = dict(main or {})
+        size = main.get("size", (1280, 720))
+        if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+            raise ValueError(f"bad main size {size!r}")
+        if main.setdefault("format", "XBGR8888") not in FORMATS:
+            raise ValueError(f"unknown format {main['format']!r}")
+        bad_controls = set(controls or {}) - CONTROLS
+        if bad_controls:
+            raise RuntimeError(f"Control {sorted(bad_controls)[0]} is not advertised by libcamera")
+        if "transform" in kwargs and not hasattr(kwargs["transform"], "hflip"):
+            raise TypeError("transform must be a libcamera.Transform")
+        return {"main": main, "controls": dict(controls or {}), "buffer_count": buffer_count, **kwargs}
 
     def configure(self, config: dict) -> None:
-        assert config["main"].get("format") == "RGB888"
+        if not isinstance(config, dict) or "main" not in config:
+            raise TypeError("configure() takes a configuration made by create_*_configuration()")
         self._config = config
         _record("configure")
 
@@ -98,7 +131,8 @@ class Picamera2:
         assert self.started and not self.closed
         global _unplugged_at
         hang_after = int(os.environ.get("FAKE_PICAMERA2_HANG_AFTER", "0"))
-        if hang_after and self.frames >= hang_after:
+        out_of_buffers = self.held >= self._config["buffer_count"]
+        if out_of_buffers or (hang_after and self.frames >= hang_after):
             if not isinstance(wait, (int, float)) or isinstance(wait, bool):
                 raise AssertionError("a stalled camera would block forever without a timeout")
             time.sleep(wait)
@@ -114,9 +148,18 @@ class Picamera2:
         if not ok:  # loop the clip, like a camera that never ends
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, image = self._capture.read()
-        image = cv2.resize(image, tuple(self._config["main"]["size"]))
-        request = _Request(image, self._sensor0 + self.frames * self._period_ns)
+        main = self._config["main"]
+        image = cv2.resize(image, tuple(main["size"]))
+        transform = self._config.get("transform")
+        if transform is not None and (transform.hflip or transform.vflip):
+            image = cv2.flip(image, -1 if transform.hflip and transform.vflip else (1 if transform.hflip else 0))
+        if main["format"] in ("BGR888", "XBGR8888"):  # R, G, B in memory: the reverse of OpenCV's order
+            image = image[..., ::-1].copy()
+        if FORMATS[main["format"]] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+        request = _Request(image, self._sensor0 + self.frames * self._period_ns, self)
         self.frames += 1
+        self.held += 1
         return request
 
     def stop(self) -> None:
