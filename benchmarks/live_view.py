@@ -7,7 +7,7 @@ Plays the clip, scaled to the Pi camera's default 640x480 and looped, in real ti
 whole pipeline, as a camera would deliver it, in four set-ups, each in its own process: the
 model alone; with --serve and nobody watching; with --viewers browsers pulling the MJPEG stream
 over loopback; and with --record as well.
-Reported: model FPS, model step p50/p95 (preprocessing + invoke), capture -> result latency
+Reported: model FPS, model step p50/p95 (the model's own time: invoke and state feedback), capture -> result latency
 p50/p95, paced frames skipped, stream FPS each viewer received, CPU% of one core, peak RSS.
 """
 

@@ -106,7 +106,7 @@ def wait_for_picture(device: Path, proc: subprocess.Popen, timeout: float = 30) 
         if memory[:, LEFT:RIGHT].any():
             time.sleep(1.5)  # a second more, for the first prediction's overlay
             return np.fromfile(device, np.uint8).reshape(1080, 1920, 4)
-        assert proc.poll() is None, proc.communicate()[1]
+        assert proc.poll() is None, proc.communicate(timeout=20)[1]
         time.sleep(0.1)
     pytest.fail("nothing was drawn on the framebuffer")
 

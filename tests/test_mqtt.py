@@ -141,7 +141,7 @@ def test_a_full_queue_keeps_the_oldest_events_and_counts_the_rest(tmp_path):
 
 def test_a_wrong_password_is_a_clear_error(tmp_path, two_action_clip):
     passwd = tmp_path / "passwd"
-    subprocess.run([require_program("mosquitto_passwd", "mosquitto"), "-b", "-c", passwd, "pi", "secret"], check=True)
+    subprocess.run([require_program("mosquitto_passwd", "mosquitto"), "-b", "-c", passwd, "pi", "secret"], check=True, timeout=60)
     passwd.chmod(0o600)
     (tmp_path / "broker").mkdir()
     secured = Broker(tmp_path / "broker", password_file=passwd).start()
@@ -165,13 +165,18 @@ def test_tls_with_the_brokers_ca_works_and_without_it_is_a_clear_error(tmp_path,
         + ["-keyout", key, "-out", cert, "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
         check=True,
         capture_output=True,
+        timeout=60,
     )
     (tmp_path / "broker").mkdir()
     secured = Broker(tmp_path / "broker", tls=(cert, key)).start()
     sub_cmd = ["--mqtt", f"127.0.0.1:{secured.port}", "--camera", two_action_clip, "--max-frames", "30"]
     try:
-        trusted = subprocess.run(classify_command("--no-display", *sub_cmd, "--mqtt-ca", cert), capture_output=True, text=True)
-        untrusted = subprocess.run(classify_command("--no-display", *sub_cmd, "--mqtt-tls"), capture_output=True, text=True)
+        trusted = subprocess.run(
+            classify_command("--no-display", *sub_cmd, "--mqtt-ca", cert), capture_output=True, text=True, timeout=60
+        )
+        untrusted = subprocess.run(
+            classify_command("--no-display", *sub_cmd, "--mqtt-tls"), capture_output=True, text=True, timeout=60
+        )
     finally:
         secured.stop()
     assert trusted.returncode == 0, trusted.stderr
@@ -183,7 +188,11 @@ def test_tls_with_the_brokers_ca_works_and_without_it_is_a_clear_error(tmp_path,
 
 def test_an_unknown_broker_name_is_a_clear_error():
     proc = subprocess.run(
-        classify_command("--no-display", "--mqtt", "no-such-broker.invalid"), capture_output=True, text=True, env=app_env()
+        classify_command("--no-display", "--mqtt", "no-such-broker.invalid"),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        timeout=60,
     )
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]

@@ -37,7 +37,9 @@ def test_each_event_gives_a_decodable_clip_from_pre_roll_to_post_roll(tmp_path, 
     folder = tmp_path / "clips"
     log = tmp_path / "log.jsonl"
     cmd = classify_command("--no-display", "--camera", two_action_clip, "--record", folder, "--log", log)
-    proc = subprocess.run([*map(str, cmd), "--pre-roll", "2", "--post-roll", "1"], capture_output=True, text=True, env=app_env())
+    proc = subprocess.run(
+        [*map(str, cmd), "--pre-roll", "2", "--post-roll", "1"], capture_output=True, text=True, env=app_env(), timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "2 clip(s) saved" in proc.stderr
 
@@ -129,6 +131,7 @@ def test_an_unwritable_record_folder_is_a_clear_error(tmp_path):
         capture_output=True,
         text=True,
         env=app_env(),
+        timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: cannot write clips to {blocker / 'clips'}")

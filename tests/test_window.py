@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, ROOT, app_env, classify_command, media_path
+from conftest import A0, ARTIFACTS, KINETICS_LABELS, ROOT, app_env, classify_command, media_path, model_path
 
-from video_classifier.overlay import BAR
+from video_classifier.overlay import BAR, NOTE
 
 TITLE = "MoViNet action recognition"
 
@@ -79,7 +79,7 @@ def app_with_window(xvfb, tmp_path):
     yield proc, wait_for_window(xvfb, proc), log
     if proc.poll() is None:
         proc.kill()
-        proc.wait()
+        proc.wait(10)
 
 
 def test_window_shows_the_overlay_and_q_quits(xvfb, app_with_window):
@@ -109,27 +109,50 @@ def test_space_pauses_the_model_and_the_picture(xvfb, app_with_window):
     xdotool(xvfb, "key", "--window", window, "space")
     time.sleep(0.5)
     paused_at = len(log.read_text().splitlines())
+    first = screenshot(xvfb, window, "window_paused_1.png")
     time.sleep(1.0)
-    assert len(log.read_text().splitlines()) == paused_at
+    second = screenshot(xvfb, window, "window_paused_2.png")
+    assert len(log.read_text().splitlines()) == paused_at  # the model stopped
+    np.testing.assert_array_equal(first, second)  # and so did the picture
+    assert np.abs(first[100:260, 100:260].astype(int) - NOTE).max(axis=2).min() < 40  # "paused" is shown
     xdotool(xvfb, "key", "--window", window, "space")
     wait_for_lines(log, paused_at + 3, timeout=5)
+    assert not np.array_equal(first, screenshot(xvfb, window, "window_resumed.png"))  # moving again
     xdotool(xvfb, "key", "--window", window, "Escape")
     assert finish(proc)[0] == 0
 
 
-def test_r_resets_the_models_memory(xvfb, app_with_window):
-    proc, window, log = app_with_window
-    wait_for_lines(log, 3)
+def test_r_resets_the_models_memory(xvfb, tmp_path):
+    log = tmp_path / "log.jsonl"
+    clip = media_path("carving_ice.mp4")
+    proc = start_app(xvfb, "--camera", clip, "--log", log, "--num-threads", "1")
+    window = wait_for_window(xvfb, proc)
+    wait_for_lines(log, 8)
     xdotool(xvfb, "key", "--window", window, "r")
     deadline = time.monotonic() + 5
     while '"type": "reset"' not in log.read_text():
         assert time.monotonic() < deadline, "no reset record"
         time.sleep(0.05)
+    wait_for_lines(log, len(log.read_text().splitlines()) + 5)
     xdotool(xvfb, "key", "--window", window, "q")
     assert finish(proc)[0] == 0
     records = [json.loads(line) for line in log.read_text().splitlines()]
     reset_at = next(i for i, r in enumerate(records) if r.get("type") == "reset")
-    assert any("top" in r for r in records[reset_at + 1 :])  # classification went on
+    after = [r for r in records[reset_at + 1 :] if "top" in r][:5]
+    assert len(after) == 5 and after[0]["time_s"] == records[reset_at]["time_s"]
+    # The outputs after the reset are a fresh model's on the same frames.
+    from video_classifier.classifier import ActionClassifier
+    from video_classifier.sources import VideoFileSource
+
+    fresh = ActionClassifier.open(model_path(A0), model_path(KINETICS_LABELS), k=3, num_threads=1, window_frames=25)
+    frames = {}
+    with VideoFileSource(clip) as video:
+        while (frame := video.read()) is not None:
+            frames[frame.index] = frame.image
+    for record in after:
+        prediction = fresh.classify(frames[record["frame"]])
+        assert [c["label"] for c in record["top"]] == [c.label for c in prediction.top]
+        assert [c["score"] for c in record["top"]] == pytest.approx([c.score for c in prediction.top], abs=1e-5)
 
 
 def test_a_slow_model_does_not_slow_the_picture(xvfb):
@@ -170,4 +193,6 @@ def test_sigterm_closes_the_window_within_a_second(xvfb, app_with_window):
     code, _, err = finish(proc)
     assert time.monotonic() - sent < 1.0
     assert code == 0 and "Traceback" not in err
-    assert xdotool(xvfb, "search", "--name", TITLE) == ""
+    search = subprocess.run(["xdotool", "search", "--name", TITLE], capture_output=True, text=True, timeout=20,
+                            env=app_env(DISPLAY=xvfb))  # fmt: skip
+    assert (search.returncode, search.stdout, search.stderr) == (1, "", "")  # no such window (not an xdotool error)
