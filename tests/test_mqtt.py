@@ -84,9 +84,9 @@ def test_discovery_state_and_exactly_the_expected_events(broker, subscriber, two
 def test_events_during_a_broker_outage_arrive_when_it_returns(broker, subscriber, tmp_path, two_action_clip):
     """The camera keeps running while the broker is down; what happened meanwhile is sent after."""
     log = tmp_path / "log.jsonl"
-    # 30 s of the looped two-action clip: the outage covers the end of the first action.
+    # 22 s of the looped two-action clip: the outage covers the end of the first action.
     proc = run_mqtt_app(
-        broker, "--max-frames", "150", "--log", log, PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(two_action_clip)
+        broker, "--max-frames", "110", "--log", log, PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(two_action_clip)
     )
     try:
         assert subscriber.wait_for(lambda s: ("start", "arm wrestling") in events(s), 30), proc.stderr

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -383,3 +384,14 @@ def test_teaching_from_the_camera_draws_the_countdown_on_the_window(xvfb, tmp_pa
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "teach_countdown.png").write_bytes(shot.read_bytes())
     assert len(json.loads(path.read_text())["actions"]["ice"]["examples"]) == 1
+
+
+def test_a_model_without_a_pooled_head_cannot_learn_or_recognise_taught_actions(tmp_path):
+    from argparse import Namespace
+
+    import classify
+    from video_classifier.errors import ModelError
+
+    headless_model = Namespace(path=Path("stream_without_pool.tflite"), feature_size=None)  # what MovinetStream reports
+    with pytest.raises(ModelError, match=r"no pooled head state \(state_head_pool_buffer\): --actions needs"):
+        classify.action_library(Namespace(actions=tmp_path / "a.json"), headless_model)

@@ -57,7 +57,7 @@ def request(method: str, url: str, body: dict | None = None, **headers: str) -> 
 
 def test_a_phone_teaches_an_action_sees_the_count_rise_and_deletes_it(tmp_path, browser):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     library = tmp_path / "actions.json"
     proc, url = start_live_app("--serve", "0", "--actions", library)
@@ -66,6 +66,7 @@ def test_a_phone_teaches_an_action_sees_the_count_rise_and_deletes_it(tmp_path, 
         wait = WebDriverWait(browser, 40, poll_frequency=0.2)
         wait.until(lambda d: d.find_element(By.ID, "teach").is_displayed())
         browser.find_element(By.ID, "teach-name").send_keys("ice sculpting")
+        Select(browser.find_element(By.ID, "teach-seconds")).select_by_visible_text("3 s")
         browser.find_element(By.ID, "teach-record").click()
         # The countdown and the recording are shown on the page (and drawn on the live picture).
         seen = set()
@@ -82,7 +83,7 @@ def test_a_phone_teaches_an_action_sees_the_count_rise_and_deletes_it(tmp_path, 
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "teach_panel.png"))
         saved = json.loads(library.read_text())["actions"]["ice sculpting"]["examples"]
-        assert len(saved) == 1 and saved[0]["source"] == "browser" and saved[0]["seconds"] == 5.0
+        assert len(saved) == 1 and saved[0]["source"] == "browser" and saved[0]["seconds"] == 3.0
 
         # Recognition uses it at once: the taught name becomes the current action.
         wait.until(lambda d: d.find_element(By.ID, "active").text == "ice sculpting")

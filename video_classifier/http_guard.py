@@ -107,7 +107,7 @@ class Guard:
             return True
         if not host:
             return False
-        allowed = {name for name in LOOPBACK_HOSTS} | {f"{name}:{self.port}" for name in LOOPBACK_HOSTS}
+        allowed = {*LOOPBACK_HOSTS, *(f"{name}:{self.port}" for name in LOOPBACK_HOSTS)}
         return host.lower() in allowed
 
     def origin_ok(self, origin: str | None, host: str | None) -> bool:

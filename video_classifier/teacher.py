@@ -50,9 +50,9 @@ class Lesson:
 
 
 class Teacher(Output):
-    """Runs one :class:`Lesson` at a time on the predictions it is given (inference thread), and
-    saves each example in ``library``. ``on_saved`` hears of every saved example (the scorer reloads); ``on_done`` of the end of a
-    lesson, saved or failed.
+    """Runs one :class:`Lesson` at a time on the predictions it is given (inference thread) and
+    saves each example in ``library``. ``on_saved`` hears of every saved example (the scorer
+    reloads), ``on_done`` of the end of a lesson, saved or failed.
     """
 
     def __init__(
@@ -132,7 +132,6 @@ class Teacher(Output):
             if elapsed < length - 1e-6:  # capture times are sums of 1/fps steps
                 return
             self._enter(lesson, "recording", t)
-            elapsed = 0.0
         if prediction.features is None:
             raise LibraryError("teaching needs the model's pooled features: run with --actions")
         lesson._features.append(prediction.features)
