@@ -206,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
     classifier = open_classifier(args)
     name = classifier.model.path.stem
     outputs = Outputs()
+    ignored = frozenset([UNKNOWN]) if args.actions else frozenset()  # "nothing taught is close" is no event
     source = pipeline = compositor = viewer = recorder = tutor = None
     try:
         # What can fail on bad input is opened before the camera, so a mistake costs no camera time.
@@ -224,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
             classifier,
             args.fps,
             output=outputs,
-            events=EventDetector(outputs, args.threshold, hold=max(1, round(args.hold * args.fps)), ignore=frozenset([UNKNOWN])),
+            events=EventDetector(outputs, args.threshold, max(1, round(args.hold * args.fps)), ignore=ignored),
             realtime=not headless or args.serve is not None,  # a live view of a file plays at its own pace
             model_delay_s=args.simulate_model_delay_ms / 1000.0,
             max_predictions=args.max_frames,
