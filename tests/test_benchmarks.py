@@ -72,7 +72,7 @@ def test_model_benchmark_prints_a_row_and_writes_json_and_a_chart(tmp_path):
 def test_live_view_benchmark_measures_each_set_up_with_real_viewers(tmp_path):
     out = tmp_path / "live.json"
     command = ["-m", "benchmarks.live_view", "--clip", str(media_path("carving_ice.mp4")), "--size", "320x240"]
-    command += ["--seconds", "2", "--warmup", "1", "--viewers", "2", "--json", str(out)]
+    command += ["--seconds", "1.5", "--warmup", "0.5", "--viewers", "2", "--json", str(out)]
     result = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=300, env=app_env())
     assert result.returncode == 0, result.stderr
     assert "| set-up | model fps | step p50 ms" in result.stdout

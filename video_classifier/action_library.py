@@ -179,7 +179,8 @@ class ActionLibrary:
             if model.sha256 != self.model.sha256 or model.feature_size != self.model.feature_size:
                 raise LibraryError(
                     f"{where} was taught with another model ({model.file}, sha256 {model.sha256[:12]}...), not "
-                    f"{self.model.file}: use that model with --model, or another --actions file to teach this one"
+                    f"{self.model.file} (sha256 {self.model.sha256[:12]}...): use that model with --model, "
+                    "or another --actions file to teach this one"
                 )
             entries = [(check_name(name), e) for name, entry in doc["actions"].items() for e in entry["examples"]]
             # One conversion for every vector: a 20 x 20 library loads in a third less time.
