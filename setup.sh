@@ -5,7 +5,7 @@
 #   ./setup.sh --models-from DIR        # copy the models from a folder instead (offline)
 #   ./setup.sh --all-models             # also fetch MoViNet-A1 and A2
 #   ./setup.sh --all-models --pins FILE # ... and check them against sha256sum lines in FILE
-#   ./setup.sh --install-service [--desktop] [-- classify.py flags]
+#   ./setup.sh --install-service [--desktop|--console] [-- classify.py flags]
 #                                       # run at boot, restart on failure (systemd)
 #
 # Safe to run again: finished steps are skipped, models already verified are kept.
@@ -19,6 +19,7 @@ PINS=""
 SKIP_MODELS=""
 SERVICE=""
 DESKTOP=""
+CONSOLE=""
 SERVICE_ARGS=()
 
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -32,6 +33,7 @@ while [[ $# -gt 0 ]]; do
     --skip-models) SKIP_MODELS=1; shift ;;
     --install-service) SERVICE=1; shift ;;
     --desktop) DESKTOP=1; shift ;;
+    --console) CONSOLE=1; shift ;;
     --) shift; SERVICE_ARGS=("$@"); break ;;
     -h|--help) usage; exit 0 ;;
     *) echo "error: unknown option $1 (see ./setup.sh --help)" >&2; exit 2 ;;
@@ -89,7 +91,8 @@ if [[ -n $SERVICE ]]; then
   else
     SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
     mkdir -p logs
-    "$VENV/bin/python" -m install.service --user "$(id -un)" -- "${SERVICE_ARGS[@]}" | $SUDO tee /etc/systemd/system/$unit >/dev/null
+    mode=(); [[ -n $CONSOLE ]] && mode=(--console)
+    "$VENV/bin/python" -m install.service "${mode[@]}" --user "$(id -un)" -- "${SERVICE_ARGS[@]}" | $SUDO tee /etc/systemd/system/$unit >/dev/null
     $SUDO systemctl daemon-reload
     $SUDO systemctl enable --now "$unit"
     echo "installed /etc/systemd/system/$unit; follow it with: journalctl -u $unit -f"

@@ -33,3 +33,14 @@ def test_desktop_unit_opens_the_window_on_the_hdmi_display(tmp_path):
     assert "--display :0" in text and "WantedBy=graphical-session.target" in text and "User=" not in text
     result = verify(tmp_path, text.replace(str(ROOT / ".venv/bin/python"), sys.executable))
     assert result.returncode == 0, result.stderr
+
+
+def test_console_unit_draws_on_the_hdmi_console_at_boot(tmp_path):
+    text = unit_text(ROOT / ".venv/bin/python", desktop=False, user="pi", extra_args=["--camera", "0"], console=True)
+    assert "--display fb" in text and "--no-display" not in text and "--camera 0" in text
+    assert "SupplementaryGroups=video tty" in text and "User=pi" in text and "WantedBy=multi-user.target" in text
+    result = verify(tmp_path, text.replace(str(ROOT / ".venv/bin/python"), sys.executable))
+    assert result.returncode == 0, result.stderr
+    command = [sys.executable, "-m", "install.service", "--console", "--desktop"]
+    both = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
