@@ -130,7 +130,12 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     p.add_argument("--crop", choices=CROP_CHOICES, default="center", help="centre square crop, or squash the whole frame")
     p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help="TFLite runtime to use")
     p.add_argument("--no-display", action="store_true", help="no window: print actions to stderr")
-    p.add_argument("--display", default=None, help="X display for the window (default: the local desktop, :0)")
+    p.add_argument(
+        "--display",
+        default=None,
+        help="X display for the window (:0), or 'fb' or a device (/dev/fb0) for the console "
+        "(default: the local desktop, else the console framebuffer)",
+    )
     p.add_argument("--fullscreen", action="store_true", help="start the window full screen")
     p.add_argument("--log", default=None, metavar="FILE|-", help="write one JSON line per prediction")
     mqtt = p.add_argument_group("MQTT (Home Assistant)")
