@@ -27,6 +27,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.checksum import sha256_of
+
 KAGGLE = "https://www.kaggle.com/api/v1/models/google/movinet/tfLite/{}/1/download"
 LABELS_URL = "https://raw.githubusercontent.com/tensorflow/models/master/official/projects/movinet/files/kinetics_600_labels.txt"
 
@@ -57,14 +59,6 @@ MANIFEST = (
 
 class FetchError(Exception):
     """A file could not be fetched or failed its checksum."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _download(url: str, timeout: float) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import resource
 import socket
@@ -13,6 +14,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import app_env, classify_command, media_path, start_live_app
@@ -150,44 +153,61 @@ def test_a_link_named_like_a_clip_is_not_followed(tmp_path):
     assert answers == [404, 404]
 
 
-def test_idle_clients_past_the_cap_get_503_then_time_out_and_the_model_keeps_its_pace(tmp_path):
-    proc, url, log = start_app(tmp_path, "--serve", "0")
-    port = port_of(url)
-    idle = []
+@dataclass
+class Attack:
+    """The app under attack: its process and live view port; after the ``with`` block, what
+    it printed and the model's pace during the attack (frames per second of camera time)."""
+
+    proc: subprocess.Popen
+    port: int
+    stderr: str = ""
+    model_fps: float = 0.0
+
+
+@contextlib.contextmanager
+def attack(tmp_path: Path, *args, nofile: int | None = None) -> Iterator[Attack]:
+    """Start the app, let it run for a second, hand it over; then stop it (asserting a clean exit,
+    no traceback) and measure the model's pace since the attack began."""
+    proc, url, log = start_app(tmp_path, *args, nofile=nofile)
+    target = Attack(proc, port_of(url))
     try:
         time.sleep(1.0)
-        attack_from = camera_time(log)
-        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]  # never send a request
-        idle[0].sendall(b"GET /status.json HTTP/1.1\r\nHost: loc")  # and one half-sent request
-        time.sleep(0.5)
-        busy = fetch(port)[0]
-        # The server closes them after its time-out (10 s); then normal requests are served again.
-        deadline = time.monotonic() + 30
-        closed = 0
-        for s in idle[:32]:
-            s.settimeout(max(0.1, deadline - time.monotonic()))
-            with contextlib.suppress(OSError):
-                closed += s.recv(1) == b""
-        normal = fetch(port)[0]
-        pace = model_fps(log, attack_from)
+        began = camera_time(log)
+        yield target
     finally:
-        for s in idle:
-            s.close()
-        stop_app(proc)
+        target.stderr = stop_app(proc)
+    target.model_fps = model_fps(log, began)
+
+
+def test_idle_clients_past_the_cap_get_503_then_time_out_and_the_model_keeps_its_pace(tmp_path):
+    idle = []
+    with attack(tmp_path, "--serve", "0") as app:
+        try:
+            idle = [socket.create_connection(("127.0.0.1", app.port), timeout=5) for _ in range(40)]  # never a request
+            idle[0].sendall(b"GET /status.json HTTP/1.1\r\nHost: loc")  # and one half-sent request
+            time.sleep(0.5)
+            busy = fetch(app.port)[0]
+            # The server closes them after its time-out (10 s); then normal requests are served again.
+            deadline = time.monotonic() + 30
+            closed = 0
+            for s in idle[:32]:
+                s.settimeout(max(0.1, deadline - time.monotonic()))
+                with contextlib.suppress(OSError):
+                    closed += s.recv(1) == b""
+            normal = fetch(app.port)[0]
+        finally:
+            for s in idle:
+                s.close()
     assert busy == 503 and closed == 32 and normal == 200
-    assert pace >= MIN_MODEL_FPS, pace
+    assert app.model_fps >= MIN_MODEL_FPS, app.model_fps
 
 
 def test_a_viewer_that_stops_reading_is_dropped(tmp_path):
-    proc, url, log = start_app(tmp_path, "--serve", "0")
-    port = port_of(url)
-    try:
-        time.sleep(1.0)
-        attack_from = camera_time(log)
+    with attack(tmp_path, "--serve", "0") as app:
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.connect(("127.0.0.1", port))
-        s.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        s.connect(("127.0.0.1", app.port))
+        s.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1:{app.port}\r\n\r\n".encode())
         time.sleep(15)  # never reading: the server's write blocks, then times out
         s.settimeout(20)
         received, start = 0, time.monotonic()
@@ -195,67 +215,47 @@ def test_a_viewer_that_stops_reading_is_dropped(tmp_path):
             received += len(chunk)
             assert time.monotonic() - start < 20, "the stream still flows: the stalled viewer was not dropped"
         s.close()
-        pace = model_fps(log, attack_from)
-        fine = fetch(port)[0]
-    finally:
-        stop_app(proc)
+        fine = fetch(app.port)[0]
     assert received > 0 and fine == 200
-    assert pace >= MIN_MODEL_FPS, pace
+    assert app.model_fps >= MIN_MODEL_FPS, app.model_fps
 
 
 def test_viewers_that_leave_at_once_print_no_traceback(tmp_path):
-    proc, url, log = start_app(tmp_path, "--serve", "0")
-    port = port_of(url)
-    try:
-        time.sleep(1.0)
-        attack_from = camera_time(log)
+    with attack(tmp_path, "--serve", "0") as app:
         for i in range(100):
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s = socket.create_connection(("127.0.0.1", app.port), timeout=5)
             s.sendall(f"GET /{'stream.mjpg' if i % 2 else 'snapshot.jpg'} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
             if i % 3 == 0:  # some with a reset instead of a clean close
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             s.close()
         time.sleep(2.0)
-        pace = model_fps(log, attack_from)
-    finally:
-        err = stop_app(proc)  # asserts no traceback
-    assert len(err.splitlines()) < 15, err
-    assert pace >= MIN_MODEL_FPS, pace
+    assert len(app.stderr.splitlines()) < 15, app.stderr  # stopping asserted there is no traceback
+    assert app.model_fps >= MIN_MODEL_FPS, app.model_fps
 
 
 def test_at_the_descriptor_limit_the_app_stays_calm_and_recovers(tmp_path):
-    proc, url, log = start_app(tmp_path, "--serve", "0", nofile=40)
-    port = port_of(url)
     held = []
-    try:
-        time.sleep(1.0)
-        attack_from = camera_time(log)
-        for _ in range(120):  # more than the app has descriptors for
-            try:
-                held.append(socket.create_connection(("127.0.0.1", port), timeout=2))
-            except OSError:
-                break
-        ticks = lambda: sum(int(x) for x in Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])  # noqa: E731
-        before, started = ticks(), time.monotonic()
-        time.sleep(3.0)
-        cpu = (ticks() - before) / resource_ticks() / (time.monotonic() - started)
-        for s in held:
-            s.close()
-        held = []
+    with attack(tmp_path, "--serve", "0", nofile=40) as app:
+        try:
+            for _ in range(120):  # more than the app has descriptors for
+                try:
+                    held.append(socket.create_connection(("127.0.0.1", app.port), timeout=2))
+                except OSError:
+                    break
+            before, started = cpu_ticks(app.proc.pid), time.monotonic()
+            time.sleep(3.0)
+            cpu = (cpu_ticks(app.proc.pid) - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - started)
+        finally:
+            for s in held:
+                s.close()
         deadline = time.monotonic() + 20
-        while (answer := fetch(port)[0]) != 200 and time.monotonic() < deadline:
+        while (answer := fetch(app.port)[0]) != 200 and time.monotonic() < deadline:
             time.sleep(0.5)
-        pace = model_fps(log, attack_from)
-    finally:
-        for s in held:
-            s.close()
-        stop_app(proc)
     assert cpu < 0.7, f"the app used {cpu:.0%} of a core while out of descriptors"
     assert answer == 200
-    assert pace >= MIN_MODEL_FPS, pace
+    assert app.model_fps >= MIN_MODEL_FPS, app.model_fps
 
 
-def resource_ticks() -> int:
-    import os
-
-    return os.sysconf("SC_CLK_TCK")
+def cpu_ticks(pid: int) -> int:
+    """User and system CPU time of a process, in clock ticks."""
+    return sum(int(x) for x in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.checksum import sha256_of
 from video_classifier.errors import UserError
 
 FORMAT = "movinet-actions"
@@ -63,12 +63,7 @@ class ModelIdentity:
 
     @classmethod
     def of(cls, model_path: str | Path, feature_size: int) -> ModelIdentity:
-        path = Path(model_path)
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return cls(path.name, digest.hexdigest(), feature_size)
+        return cls(Path(model_path).name, sha256_of(model_path), feature_size)
 
 
 @dataclass

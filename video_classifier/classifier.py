@@ -41,6 +41,8 @@ class StreamModel(Protocol):
 class Scorer(Protocol):
     """Turns one model step into a score per label (the labels may change between calls)."""
 
+    labels: list[str]  # the labels as they are now
+
     def score(self, logits: np.ndarray, model: StreamModel) -> tuple[list[str], np.ndarray]: ...
 
 
@@ -80,7 +82,7 @@ class ActionClassifier:
             raise UserError(f"--smooth must be from 0 (off) to below 1, got {smoothing}")
         self.model = model
         self.scorer = scorer
-        self.labels: list[str] = labels if labels is not None else list(getattr(scorer, "labels", []))
+        self.labels = scorer.labels
         self.k = k
         # Exponential smoothing of the scores: weight of the past (0 = off).
         self.smoothing = smoothing

@@ -79,10 +79,6 @@ class Outputs(Output):
                 self._calls[name].append(getattr(member, name))
         return member
 
-    def wants(self, hook: str) -> bool:
-        """Whether any member overrides ``hook`` (for example, whether pictures need drawing)."""
-        return bool(self._calls[hook])
-
     def on_frame(self, frame: Frame) -> None:
         for call in self._calls["on_frame"]:
             call(frame)

@@ -46,7 +46,7 @@ class TaughtScorer:
         self._stale = threading.Event()
         self._checked_at = clock()
         self._stamp = library.stamp()
-        self._use(library.load())  # a bad file is an error at start
+        self._use(library.read())  # a bad file is an error at start
 
     @property
     def labels(self) -> list[str]:
@@ -93,9 +93,3 @@ class TaughtScorer:
         similarity = self._examples @ (features / norm) if norm > 0 else np.zeros(len(self._examples), np.float32)
         best = np.maximum.reduceat(similarity, self._starts)
         return labels, softmax(np.append(best, self.unknown_at) / self.sharpness)
-
-    def similarities(self, features: np.ndarray) -> dict[str, float]:
-        """Each taught action's best cosine similarity to ``features`` (for the benchmark and tests)."""
-        unit = features / max(float(np.linalg.norm(features)), 1e-9)
-        best = np.maximum.reduceat(self._examples @ unit, self._starts) if len(self._starts) else []
-        return dict(zip(self._labels[:-1], map(float, best)))
