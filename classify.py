@@ -145,11 +145,10 @@ def open_camera(args: argparse.Namespace, on_status):
     return ReconnectingSource(source, reopen, args.camera_timeout, on_status=on_status) if source.live else source
 
 
-def mqtt_publisher(args: argparse.Namespace, model_name: str):
-    """The ``--mqtt`` publisher, connected (or retrying in the background)."""
-    from video_classifier.mqtt import MqttPublisher, MqttSettings
+def mqtt_settings(args: argparse.Namespace):
+    from video_classifier.mqtt import MqttSettings
 
-    settings = MqttSettings.parse_address(
+    return MqttSettings.parse_address(
         args.mqtt,
         tls=args.mqtt_tls or args.mqtt_ca is not None,
         topic=args.mqtt_topic,
@@ -157,9 +156,26 @@ def mqtt_publisher(args: argparse.Namespace, model_name: str):
         password=args.mqtt_password or os.environ.get("MQTT_PASSWORD"),
         ca_file=args.mqtt_ca,
     )
-    publisher = MqttPublisher(settings, model_name).connect()
+
+
+def mqtt_publisher(args: argparse.Namespace, model_name: str, taught):
+    """The ``--mqtt`` publisher, connected (or retrying in the background)."""
+    from video_classifier.mqtt import MqttPublisher
+
+    settings = mqtt_settings(args)
+    publisher = MqttPublisher(settings, model_name, taught=taught).connect()
     print(f"mqtt: {settings.host}:{settings.port}, topics {publisher.topic}/...", file=sys.stderr)
     return publisher
+
+
+def forget_mqtt_device(args: argparse.Namespace) -> int:
+    """``--mqtt-forget``: remove this app's device from Home Assistant and exit."""
+    from video_classifier.mqtt import MqttPublisher
+
+    publisher = MqttPublisher(mqtt_settings(args)).connect(background=False)
+    removed = publisher.forget()
+    print(f"mqtt: removed {removed} entities of device {publisher.node} from Home Assistant", file=sys.stderr)
+    return 0
 
 
 def live_view(args: argparse.Namespace, pipeline, compositor, clips, tutor):
@@ -197,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list_actions or args.forget:
         return manage_actions(args)
+    if args.mqtt_forget:
+        return forget_mqtt_device(args)
     # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
     headless = args.no_display or (args.learn is not None and not is_camera(args.camera or default_camera()))
     if not headless:
@@ -207,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     name = classifier.model.path.stem
     outputs = Outputs()
     ignored = frozenset([UNKNOWN]) if args.actions else frozenset()  # "nothing taught is close" is no event
-    source = pipeline = compositor = viewer = recorder = tutor = None
+    source = pipeline = compositor = viewer = recorder = tutor = publisher = None
     try:
         # What can fail on bad input is opened before the camera, so a mistake costs no camera time.
         if args.log:
@@ -218,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
             )
             outputs.add(recorder)
         if args.mqtt:
-            outputs.add(mqtt_publisher(args, name))
+            taught = (lambda: [label for label in classifier.labels if label != UNKNOWN]) if args.actions else None
+            publisher = outputs.add(mqtt_publisher(args, name, taught))
         source = open_camera(args, on_status=outputs.on_camera)
         pipeline = Pipeline(
             source,
@@ -236,7 +255,11 @@ def run(args: argparse.Namespace) -> int:
         if args.serve or recorder:
             compositor = outputs.add(Compositor(pipeline, name, output=outputs, note=note))
         if args.serve:
-            outputs.add(live_view(args, pipeline, compositor, recorder.library if recorder else None, tutor))
+            view = outputs.add(live_view(args, pipeline, compositor, recorder.library if recorder else None, tutor))
+            if publisher:
+                publisher.live_view_url = view.url(token=False)  # Home Assistant's link to the device: never the token
+        if publisher:
+            publisher.control(pipeline)  # Home Assistant's buttons
         if headless:
             outputs.add(EventAnnouncer())
         print(f"source: {source.name}, model fed at {args.fps:g} fps", file=sys.stderr)

@@ -7,7 +7,7 @@ import sys
 
 import cv2
 import pytest
-from conftest import ROOT, app_env, media_path, model_path, require_module
+from conftest import ROOT, app_env, free_port, media_path, model_path, require_module
 
 CLASSIFY = str(ROOT / "classify.py")
 
@@ -183,6 +183,7 @@ def bad_inputs(tmp):
         ("bad MQTT port", [*model_args(), "--camera", clip, "--mqtt", "broker:abc"], "the port must be a number"),
         ("missing CA file", [*model_args(), "--camera", clip, "--mqtt", "localhost", "--mqtt-ca", tmp / "ca.pem"], "--mqtt-ca"),
         ("wildcard MQTT topic", [*model_args(), "--camera", clip, "--mqtt", "localhost", "--mqtt-topic", "a/#"], "plain topic"),
+        ("forget, broker down", ["--mqtt", f"127.0.0.1:{free_port()}", "--mqtt-forget"], "not reachable (Connection refused)"),
         ("bad --serve", [*model_args(), "--camera", clip, "--serve", "abc"], "give a port (8000)"),
         ("unknown --serve host", [*model_args(), "--camera", clip, "--serve", "nohost.invalid:8000"], "unknown address"),
         ("unwritable clip folder", [*model_args(), "--camera", clip, "--record", "/dev/null/clips"], "cannot write clips"),

@@ -49,12 +49,14 @@ def test_discovery_state_and_exactly_the_expected_events(broker, subscriber, two
     assert action["availability_topic"] == f"{TOPIC}/availability"
     assert action["unique_id"] == "test_pi_action" and action["device"]["identifiers"] == ["test_pi"]
     assert action["value_template"] == "{{ value_json.action }}" and action["name"] == "Current action"
-    assert set(configs) == {f"homeassistant/sensor/test_pi/{key}/config" for key in ("action", "score", "fps")}
+    entities = ["sensor/test_pi/action", "sensor/test_pi/score", "sensor/test_pi/fps", "binary_sensor/test_pi/detected"]
+    entities += ["event/test_pi/action", "button/test_pi/reset", "switch/test_pi/pause"]
+    assert set(configs) == {f"homeassistant/{entity}/config" for entity in entities}
     late = Subscriber(broker.port, name="late")  # Home Assistant started after the app: retained messages still reach it
     try:
-        assert late.wait_for(lambda s: len(s.messages) >= 5, 10)
+        assert late.wait_for(lambda s: len(s.messages) >= len(configs) + 3, 10)
         retained = {t for _, t, _, r in late.messages if r}
-        assert retained == set(configs) | {f"{TOPIC}/availability", f"{TOPIC}/state"}
+        assert retained == set(configs) | {f"{TOPIC}/{name}" for name in ("availability", "state", "attributes")}
     finally:
         late.close()
 
@@ -108,7 +110,9 @@ def test_events_during_a_broker_outage_arrive_when_it_returns(broker, subscriber
     assert subscriber.wait_for(lambda s: len(events(s)) == 2 * len(logged), 15), events(subscriber)
     received = received_events(subscriber)
     assert [(e["type"], e["label"]) for e in received] == [(kind, r["label"]) for r in logged for kind in ("start", "end")]
-    ends = [{k: v for k, v in e.items() if k not in ("type", "id", "timestamp")} for e in received if e["type"] == "end"]
+    ends = [
+        {k: v for k, v in e.items() if k not in ("type", "event_type", "id", "timestamp")} for e in received if e["type"] == "end"
+    ]
     assert ends == [{k: v for k, v in r.items() if k != "type"} for r in logged]  # the same events as in the log
     arrival = next(t for t, topic, p, _ in subscriber.messages if topic == f"{TOPIC}/events" and b'"end"' in p)
     assert arrival > restarted  # it was queued, not published into the void

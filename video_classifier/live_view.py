@@ -112,14 +112,15 @@ class LiveView(Output):
     def port(self) -> int:
         return self._server.server_address[1]
 
-    def url(self) -> str:
-        """The address to open, with the token if reading needs one."""
+    def url(self, token: bool = True) -> str:
+        """The address to open, with the token if reading needs one (and ``token`` allows)."""
         host = self._server.server_address[0]
         if host in ("0.0.0.0", "::"):
             host = _lan_address()
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/" + (f"?token={quote(self.guard.token)}" if self.guard.token_for_reads else "")
+        with_token = token and self.guard.token_for_reads
+        return f"http://{host}:{self.port}/" + (f"?token={quote(self.guard.token)}" if with_token else "")
 
     def start(self) -> None:
         self._thread.start()

@@ -145,6 +145,9 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     mqtt.add_argument("--mqtt-password", default=None, help="password for the broker (default: $MQTT_PASSWORD)")
     mqtt.add_argument("--mqtt-tls", action="store_true", help="connect with TLS (port 8883 unless given)")
     mqtt.add_argument("--mqtt-ca", default=None, metavar="FILE", help="CA certificate of the broker (implies --mqtt-tls)")
+    mqtt.add_argument(
+        "--mqtt-forget", action="store_true", help="remove this device (of --mqtt-topic) from Home Assistant, then exit"
+    )
     live = p.add_argument_group("browser live view and event clips")
     live.add_argument(
         "--serve",
@@ -180,6 +183,8 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     for flag, given in (("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)):
         if given and not args.actions:
             p.error(f"{flag} needs --actions FILE, the file the taught actions are kept in (for example actions.json)")
+    if args.mqtt_forget and not args.mqtt:
+        p.error("--mqtt-forget needs --mqtt HOST, the broker Home Assistant listens to")
     if args.actions and not args.window:
         p.error("--actions compares the last seconds with what was taught: give --window a length above 0")
     return args

@@ -15,6 +15,7 @@ disk or network belongs in the output's own thread or queue):
     on_event_start(event)    an action event has started             inference thread
     on_event_end(event)      an action event has ended               inference thread
     on_reset(time_s)         the model was reset (the ``r`` key)     inference thread
+    on_pause(paused)         paused or resumed                       the thread that asked
     on_picture(picture)      an overlaid JPEG (needs the compositor) compositor thread
     start()                  before the first frame                  main thread
     close()                  end of the run, after the pipeline      main thread
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from video_classifier.data import ActionEvent, Frame, Picture, Prediction
 
-HOOKS = ("on_frame", "on_camera", "on_prediction", "on_event_start", "on_event_end", "on_reset", "on_picture")
+HOOKS = ("on_frame", "on_camera", "on_prediction", "on_event_start", "on_event_end", "on_reset", "on_pause", "on_picture")
 
 
 class Output:
@@ -50,6 +51,9 @@ class Output:
 
     def on_reset(self, time_s: float) -> None:
         """The model forgot its past before the frame captured at ``time_s``."""
+
+    def on_pause(self, paused: bool) -> None:
+        """The picture and the model were frozen (``True``) or go on again (``False``)."""
 
     def on_picture(self, picture: Picture) -> None:
         """One overlaid picture, JPEG-encoded."""
@@ -102,6 +106,10 @@ class Outputs(Output):
     def on_reset(self, time_s: float) -> None:
         for call in self._calls["on_reset"]:
             call(time_s)
+
+    def on_pause(self, paused: bool) -> None:
+        for call in self._calls["on_pause"]:
+            call(paused)
 
     def on_picture(self, picture: Picture) -> None:
         for call in self._calls["on_picture"]:

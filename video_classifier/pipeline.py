@@ -114,11 +114,14 @@ class Pipeline:
         return not self._unpaused.is_set()
 
     def set_paused(self, paused: bool) -> None:
-        """Freeze the picture and the model (a video file also stops advancing)."""
+        """Freeze the picture and the model (a video file also stops advancing), from any thread."""
+        if paused == self.paused:
+            return
         if paused:
             self._unpaused.clear()
         else:
             self._unpaused.set()
+        self.output.on_pause(paused)
 
     def latest(self) -> tuple[Frame | None, Prediction | None]:
         with self._lock:

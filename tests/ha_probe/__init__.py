@@ -1,0 +1,30 @@
+"""A Home Assistant integration for the tests only: it writes an API token to ``probe_token`` and
+every state change Home Assistant makes to ``probe_states.jsonl``, so that a test can read what
+Home Assistant itself shows (its REST API tells the current states, this log tells the history)."""
+
+import json
+import os
+
+from homeassistant.const import EVENT_STATE_CHANGED
+
+
+async def async_setup(hass, config):
+    user = await hass.auth.async_create_system_user("test probe", group_ids=["system-admin"])
+    refresh_token = await hass.auth.async_create_refresh_token(user)
+    token_path = hass.config.path("probe_token")
+    with open(token_path + ".tmp", "w") as f:
+        f.write(hass.auth.async_create_access_token(refresh_token))
+    os.replace(token_path + ".tmp", token_path)
+    log = open(hass.config.path("probe_states.jsonl"), "a", buffering=1)  # noqa: SIM115 (open while Home Assistant runs)
+
+    def state(value):
+        return value and {"state": value.state, "attributes": dict(value.attributes)}
+
+    def changed(event):
+        data = event.data
+        record = {"entity_id": data["entity_id"], "time": event.time_fired.timestamp()}
+        log.write(json.dumps({**record, "old": state(data.get("old_state")), "new": state(data.get("new_state"))}, default=str))
+        log.write("\n")
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, changed)
+    return True

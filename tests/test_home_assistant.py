@@ -1,0 +1,224 @@
+"""--mqtt as a real Home Assistant sees it: Home Assistant core with only its MQTT integration,
+on a loopback mosquitto, and the app on the picamera2 stand-in. Every assertion reads what Home
+Assistant itself shows: its states, its device registry (through templates) and its state history.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import FAKES_DIR, IN_CI, Broker, Subscriber, app_env, classify_command, free_port, media_path
+from home_assistant import HASS, HomeAssistant
+
+from video_classifier import __version__
+from video_classifier.data import Category, Prediction
+from video_classifier.mqtt import EXPIRE_AFTER_S, MqttPublisher, MqttSettings
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ha-broker")
+    b = Broker(folder).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def ha(broker, tmp_path_factory):
+    """One Home Assistant for the module; each test uses its own topic, hence its own device."""
+    if not HASS.exists():
+        message = f"Home Assistant is not installed at {HASS}: run .ci/run, or set MOVINET_HA_VENV"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    home = HomeAssistant(tmp_path_factory.mktemp("ha"), broker.port).start()
+    yield home
+    home.stop()
+    errors = [line for line in home.output().splitlines() if "ERROR" in line and "mqtt" in line.lower()]
+    assert not errors, errors  # Home Assistant accepted every config and message
+
+
+def entity(component: str, device: str, name: str) -> str:
+    """The entity id Home Assistant gives an entity ``name`` of device "MoViNet ``device``"."""
+    slug = "".join(c if c.isalnum() else "_" for c in f"movinet {device} {name}".lower())
+    return f"{component}.{'_'.join(part for part in slug.split('_') if part)}"
+
+
+def run_app(broker, topic: str, clip, *args, **env) -> subprocess.Popen:
+    cmd = classify_command("--no-display", "--mqtt", f"127.0.0.1:{broker.port}", "--mqtt-topic", topic, *args)
+    fake = {"PYTHONPATH": str(FAKES_DIR), "FAKE_PICAMERA2_CLIP": str(clip)}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=app_env(**fake, **env))
+
+
+def changes(ha: HomeAssistant, entity_id: str, since: float = 0.0) -> list[tuple[str, str, dict]]:
+    """(old state, new state, new attributes) for every change Home Assistant recorded since then."""
+    records = [r for r in ha.history(entity_id) if r["time"] >= since]
+    return [(r["old"] and r["old"]["state"], r["new"]["state"], r["new"]["attributes"]) for r in records]
+
+
+def test_one_device_whose_entities_follow_the_actions_and_whose_reset_button_works(ha, broker, two_action_clip, tmp_path):
+    device, log = "pi-1", tmp_path / "log.jsonl"
+    topic = f"movinet/{device}"
+    serve_port, token = free_port(), "a-secret-token"
+    flags = ["--serve", f"127.0.0.1:{serve_port}", "--log", log]
+
+    def start(*more: str) -> subprocess.Popen:
+        return run_app(broker, topic, two_action_clip, *flags, *more, MOVINET_SERVE_TOKEN=token)
+
+    # A first short run, as a user's earlier one with the same flags: Home Assistant has set up the
+    # entities when the real run's first event comes (on first sight, or when a config changes,
+    # it takes a moment to set them up and misses what comes meanwhile).
+    start("--max-frames", "2").communicate(timeout=60)
+    started = time.time()
+    proc = start("--max-frames", "80")
+    try:
+        detected = entity("binary_sensor", device, "action detected")
+        assert ha.wait_for(lambda: ha.state(detected) == "on", 40), ha.states().get(detected)
+        ha.call("button", "press", entity("button", device, "reset model"))
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+
+    # One device, with its version, its live view (never the token) and the seven entities.
+    current = entity("sensor", device, "current action")
+    device_id = f"device_id('{current}')"
+    assert ha.template(f"{{{{ device_attr({device_id}, 'name') }}}}") == "MoViNet pi-1"
+    assert ha.template(f"{{{{ device_attr({device_id}, 'sw_version') }}}}") == __version__
+    url = ha.template(f"{{{{ device_attr({device_id}, 'configuration_url') }}}}")
+    assert url == f"http://127.0.0.1:{serve_port}/" and token not in url
+    expected = {
+        current,
+        entity("sensor", device, "action score"),
+        entity("sensor", device, "model fps"),
+        detected,
+        entity("event", device, "action"),
+        entity("button", device, "reset model"),
+        entity("switch", device, "pause"),
+    }
+    assert set(json.loads(ha.template(f"{{{{ device_entities({device_id}) | tojson }}}}"))) == expected
+
+    # The action sensor: the two actions in order, and attribute-only updates only on real changes.
+    states = [new for _, new, _ in changes(ha, current, started)]
+    seen = [s for i, s in enumerate(states) if s not in states[:i]]
+    assert [s for s in seen if s not in ("unavailable", "unknown", "none")] == ["arm wrestling", "cleaning pool"], states
+    attribute_only = [a for old, new, a in changes(ha, current, started) if old == new]
+    assert len(attribute_only) <= 6, attribute_only  # 4 measured in 16 s; without the care, one a second
+
+    # The event entity fired for each start and end, with the label as an attribute.
+    fired = [
+        (a["event_type"], a["label"]) for _, new, a in changes(ha, entity("event", device, "action"), started) if a.get("label")
+    ]
+    assert fired == [("start", "arm wrestling"), ("end", "arm wrestling"), ("start", "cleaning pool"), ("end", "cleaning pool")]
+    # "Action detected": off at the start (the first run's last state), on during each event, off
+    # between them and at the end.
+    on_off = [new for _, new, _ in changes(ha, detected, started) if new in ("on", "off")]
+    assert on_off == ["off", "on", "off", "on", "off"], on_off
+
+    # The reset button pressed in Home Assistant reset the model.
+    assert any(r.get("type") == "reset" for r in map(json.loads, log.read_text().splitlines()))
+    # After exit, everything reads unavailable.
+    assert ha.wait_for(lambda: all(ha.state(e) == "unavailable" for e in expected), 10), {e: ha.state(e) for e in expected}
+
+
+def test_pause_switch_keeps_the_sensors_and_stray_commands_are_ignored_then_a_stalled_camera_reads_unavailable(
+    ha, broker, tmp_path
+):
+    device, log = "pi-2", tmp_path / "log.jsonl"
+    topic = f"movinet/{device}"
+    run_app(broker, topic, media_path("carving_ice.mp4"), "--max-frames", "2").communicate(timeout=60)
+    sub = Subscriber(broker.port, name="commands")
+    # A retained command (left by some tool long ago) must not pause the app at each start.
+    sub.client.publish(f"{topic}/command", "pause", qos=1, retain=True).wait_for_publish(5)
+    # The camera stalls after 300 frames (10 s of camera time, not counting the pause).
+    proc = run_app(broker, topic, media_path("carving_ice.mp4"), "--log", log, FAKE_PICAMERA2_HANG_AFTER="300")
+    current, switch = entity("sensor", device, "current action"), entity("switch", device, "pause")
+    try:
+        assert ha.wait_for(lambda: ha.state(current) == "carving ice", 40), ha.state(current)
+        assert ha.state(switch) == "off" and "reset" not in log.read_text()
+        for payload in ("RESET", "pause now", "x" * 5000):
+            sub.client.publish(f"{topic}/command", payload, qos=1).wait_for_publish(5)
+        sub.client.publish(f"{topic}/state-not-command", "reset", qos=1).wait_for_publish(5)
+        time.sleep(1.0)
+        assert ha.state(switch) == "off"  # none of those paused it
+        assert "reset" not in log.read_text()
+
+        ha.call("switch", "turn_on", switch)
+        assert ha.wait_for(lambda: ha.state(switch) == "on", 10)
+        time.sleep(1.0)  # the frame already handed to the model is finished
+        paused_at = len(log.read_text().splitlines())
+        time.sleep(EXPIRE_AFTER_S + 2)
+        assert ha.state(current) == "carving ice"  # paused, not expired
+        assert len(log.read_text().splitlines()) == paused_at  # the model is really frozen
+        ha.call("switch", "turn_off", switch)
+        assert ha.wait_for(lambda: ha.state(switch) == "off", 10)
+
+        # Then the camera stalls: everything reads unavailable while the app waits for it.
+        assert ha.wait_for(lambda: ha.state(current) == "unavailable", 40), ha.state(current)
+        assert proc.poll() is None
+        assert ha.state(entity("button", device, "reset model")) == "unavailable"
+    finally:
+        sub.client.publish(f"{topic}/command", "", qos=1, retain=True).wait_for_publish(5)  # clear the retained one
+        sub.close()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert err.count("MQTT command ignored") == 1, err  # said once: a flood of them does not flood the log
+    assert len(log.read_text().splitlines()) > paused_at  # it went on after the pause
+
+
+def test_a_hung_model_expires_the_sensors_even_while_the_connection_stays_up(ha, broker):
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", broker.port, topic="movinet/pi-3")).connect()
+    publisher.start()
+    current = entity("sensor", "pi-3", "current action")
+    try:
+        for frame in range(12):  # two seconds of predictions, then none: the pipeline hangs
+            publisher.on_prediction(Prediction(frame, frame / 5, [Category("carving ice", 0.9)], 5.0))
+            time.sleep(0.2)
+        assert ha.wait_for(lambda: ha.state(current) == "none", 20), ha.state(current)
+        stopped = time.monotonic()
+        assert ha.wait_for(lambda: ha.state(current) == "unavailable", EXPIRE_AFTER_S + 10)
+        assert time.monotonic() - stopped >= EXPIRE_AFTER_S - 3  # it expired, it was not taken offline
+        assert publisher.connected
+    finally:
+        publisher.close()
+
+
+def test_taught_actions_get_a_binary_sensor_each_and_forget_removes_the_device(ha, broker, two_action_clip, tmp_path):
+    device, actions = "pi-4", tmp_path / "actions.json"
+    topic = f"movinet/{device}"
+    learn = classify_command(
+        "--actions", actions, "--learn", "Arm wrestling", "--camera", media_path("arm_wrestling_mmaction2_demo.mp4")
+    )
+    taught = subprocess.run(learn, capture_output=True, text=True, env=app_env(), timeout=120)
+    assert taught.returncode == 0, taught.stderr
+    run_app(broker, topic, two_action_clip, "--actions", actions, "--max-frames", "2").communicate(timeout=60)
+    started = time.time()
+    proc = run_app(broker, topic, two_action_clip, "--actions", actions, "--max-frames", "60")
+    arm = entity("binary_sensor", device, "arm wrestling")
+    try:
+        assert ha.wait_for(lambda: ha.state(arm) == "on", 40), ha.state(arm)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    on_off = [new for _, new, _ in changes(ha, arm, started) if new in ("on", "off")]
+    assert "off" in on_off[on_off.index("on") :], on_off  # on during arm wrestling, off once the pool is cleaned
+
+    known = [e for e in ha.states() if f"movinet_{device.replace('-', '_')}_" in e]
+    assert arm in known and len(known) == 8
+    forget = subprocess.run(
+        classify_command("--mqtt", f"127.0.0.1:{broker.port}", "--mqtt-topic", topic, "--mqtt-forget"),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        timeout=60,
+    )
+    assert forget.returncode == 0, forget.stderr
+    assert forget.stderr.strip().endswith(f"removed 8 entities of device movinet_{device} from Home Assistant")
+    assert ha.wait_for(lambda: not any(e in ha.states() for e in known), 20), [e for e in known if e in ha.states()]
+    assert ha.template(f"{{{{ device_id('{arm}') }}}}") == "None"
