@@ -37,11 +37,15 @@ def _stop_on_sigterm() -> None:
 
 def open_model(args: argparse.Namespace):
     """The MoViNet stream model."""
-    from video_classifier.movinet import MovinetStream
+    from video_classifier.movinet import SWITCH_KEEP_FRAMES, MovinetStream
     from video_classifier.runtime import load_runtime
 
     window_frames = round(args.window * args.fps) or None
-    return MovinetStream(args.model, args.num_threads, load_runtime(args.runtime), crop=args.crop, window_frames=window_frames)
+    # The cut on a change of action follows the Kinetics top-1; taught actions are not those.
+    switch_keep = None if args.actions else SWITCH_KEEP_FRAMES
+    return MovinetStream(
+        args.model, args.num_threads, load_runtime(args.runtime), args.crop, window_frames, switch_keep=switch_keep
+    )
 
 
 def action_library(args: argparse.Namespace, model):
@@ -78,6 +82,8 @@ def open_classifier(args: argparse.Namespace):
         classifier = ActionClassifier(model, labels, args.top_k, args.smooth)
         classes = f"{model.num_classes} classes"
     memory = f"remembers the last {args.window:g} s" if args.window else "remembers everything since start"
+    if args.window and not args.actions:
+        memory += " (less after a change of action)"
     print(
         f"model: {model.path.name} ({model.input_size[0]}x{model.input_size[1]}, {classes}) "
         f"on {model.runtime}, {args.num_threads} thread(s), {memory}",

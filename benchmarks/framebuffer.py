@@ -76,7 +76,7 @@ def realtime(folder: Path, seconds: float) -> dict:
         writer = writer or cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
         writer.write(cv2.resize(image, (640, 480)))
     writer.release()
-    classifier = ActionClassifier.open(A0, KINETICS_LABELS, num_threads=1, window_frames=25)
+    classifier = ActionClassifier.open(A0, KINETICS_LABELS, num_threads=1, window_frames=30)
     source = LoopedVideo(clip)
     pipeline = Pipeline(source, classifier, realtime=True)
     os.environ["MOVINET_CONSOLE"] = str(folder / "console")

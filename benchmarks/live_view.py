@@ -66,7 +66,7 @@ def worker(setup: str, clip: Path, seconds: float, viewers: int, warmup_s: float
     from video_classifier.pipeline import Pipeline
     from video_classifier.recorder import EventRecorder
 
-    classifier = ActionClassifier.open(A0, KINETICS_LABELS, num_threads=1, window_frames=25)
+    classifier = ActionClassifier.open(A0, KINETICS_LABELS, num_threads=1, window_frames=30)
     source = LoopedVideo(clip)
     timings = Timings()
     outputs = Outputs(timings)

@@ -23,6 +23,7 @@ CLIPS = {
     "carving ice": "carving_ice.mp4",
     "playing cricket": "v_CricketShot_g04_c01_rgb.gif",
     "putting on eyeliner": "apply_eye_makeup_mmaction2_test.avi",
+    "jumping jacks": "jumping_jacks.mp4",
 }
 
 

@@ -92,7 +92,7 @@ def soak(
     ``everything`` adds the live view with a viewer reading its stream, event clips, and MQTT to
     the broker on ``mqtt_port`` (loopback). Raises ``RuntimeError`` when a sample was missed.
     """
-    classifier = ActionClassifier.open(model, labels, num_threads=1, window_frames=25)
+    classifier = ActionClassifier.open(model, labels, num_threads=1, window_frames=30)
     samples = MemorySamples(warmup, frames)
     with tempfile.TemporaryDirectory() as tmp:
         outputs = Outputs(JsonLinesLog(str(Path(tmp) / "soak.jsonl")), samples)

@@ -179,7 +179,7 @@ def run(seconds_list: list[float] | None = None, reaction: bool = True, unknown_
         for seconds, examples in [s for s in SETTINGS if seconds_list is None or s[0] in seconds_list]:
             window = round(seconds * FPS)
             if window not in models:  # the window is as long as an example
-                models[window] = MovinetStream(A0, num_threads=2, window_frames=window)
+                models[window] = MovinetStream(A0, num_threads=2, window_frames=window, switch_keep=None)  # as --actions
                 pooled[window] = {key: run_stream(models[window], frames)[1] for key, frames in test_frames.items()}
             model, test_streams = models[window], pooled[window]
             library = ActionLibrary(teach_library(folder, model, teach, seconds, examples), _identity(model))

@@ -6,6 +6,7 @@ import pytest
 from conftest import EXPECTED, media_path, read_frames
 
 from benchmarks.media import CLIPS  # the scenario the policy benchmark measures
+from benchmarks.policies import settle_times
 from video_classifier.classifier import ActionClassifier
 from video_classifier.data import Category, Prediction
 from video_classifier.events import EventDetector
@@ -13,8 +14,9 @@ from video_classifier.movinet import MovinetStream
 from video_classifier.outputs import Output
 
 FPS = 5
-DEFAULT_WINDOW = 25  # frames: classify.py's --window 5 (seconds) at 5 fps
-REACTION_BOUND_S = 3.5  # what the README promises for a clear change of action
+DEFAULT_WINDOW = 30  # frames: classify.py's --window 6 (seconds) at 5 fps
+REACTION_BOUND_S = 3.5  # first top-1 on these clear switches (all 126 of the benchmark: README, Continuous use)
+WORST_FOR_GOOD_S = 7.4  # the README's promise: the worst of benchmarks/policies.py's 126 switches
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +68,23 @@ def test_the_models_own_memory_never_lets_go(classifiers, frames):
     assert "cleaning pool" not in top1_series(classifiers[None], stream)[300:]
 
 
-@pytest.mark.parametrize("label", ["flipping pancake", "playing cricket", "putting on eyeliner"])
+def test_the_benchmarks_worst_switch_settles_within_the_promise(a0_path, runtime, frames, kinetics_labels):
+    """The slowest of the policy benchmark's 126 switches for the default: a minute of cleaning
+    pool, then putting on eyeliner (the weakest class A0 knows here)."""
+    model = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)
+    for frame in looped(frames["cleaning pool"], 60):
+        model.step(frame)
+    target = kinetics_labels.index("putting on eyeliner")
+    correct = [int(np.argmax(model.step(f))) == target for f in looped(frames["putting on eyeliner"], 12)]
+    first_s, for_good_s = settle_times(correct)
+    assert for_good_s <= WORST_FOR_GOOD_S, (first_s, for_good_s)
+
+
+@pytest.mark.parametrize("label", sorted(CLIPS))
 def test_one_long_action_stays_recognised_as_well_as_without_window(classifiers, frames, label):
     stream = looped(frames[label], 60)
     share = {w: np.mean([t == label for t in top1_series(c, stream)[2 * FPS :]]) for w, c in classifiers.items()}
-    assert share[DEFAULT_WINDOW] >= share[None] - 0.05
+    assert share[DEFAULT_WINDOW] >= share[None] - 0.02
     assert share[DEFAULT_WINDOW] >= 0.95
 
 

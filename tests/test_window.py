@@ -85,13 +85,17 @@ def app_with_window(xvfb, tmp_path):
 def test_window_shows_the_overlay_and_q_quits(xvfb, app_with_window):
     proc, window, log = app_with_window
     wait_for_lines(log, 8)
-    shot = screenshot(xvfb, window, "window_carving_ice.png")
-    h, w = shot.shape[:2]
+    for _ in range(10):  # a loaded machine may show the picture a moment after the log line
+        shot = screenshot(xvfb, window, "window_carving_ice.png")
+        h, w = shot.shape[:2]
+        scale = h / 480
+        panel = shot[: int(120 * scale), : int(360 * scale)]
+        # The top-1 probability bar (green) spans almost the panel: carving ice scores ~0.98.
+        green = np.all(np.abs(panel.astype(int) - BAR) < 30, axis=2)
+        if green.sum(axis=1).max() >= 0.85 * (int(360 * scale) - 2 * int(10 * scale)):
+            break
+        time.sleep(0.3)
     assert (w, h) == (360, 360)  # the clip's own size: no stretching
-    scale = h / 480
-    panel = shot[: int(120 * scale), : int(360 * scale)]
-    # The top-1 probability bar (green) spans almost the panel: carving ice scores ~0.98.
-    green = np.all(np.abs(panel.astype(int) - BAR) < 30, axis=2)
     assert green.sum(axis=1).max() >= 0.85 * (int(360 * scale) - 2 * int(10 * scale))
     # White label text in the panel and in the footer.
     white = np.all(panel > 235, axis=2)
@@ -144,7 +148,7 @@ def test_r_resets_the_models_memory(xvfb, tmp_path):
     from video_classifier.classifier import ActionClassifier
     from video_classifier.sources import VideoFileSource
 
-    fresh = ActionClassifier.open(model_path(A0), model_path(KINETICS_LABELS), k=3, num_threads=1, window_frames=25)
+    fresh = ActionClassifier.open(model_path(A0), model_path(KINETICS_LABELS), k=3, num_threads=1, window_frames=30)
     frames = {}
     with VideoFileSource(clip) as video:
         while (frame := video.read()) is not None:

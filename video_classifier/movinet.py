@@ -25,6 +25,9 @@ from video_classifier.preprocess import fill_input, resize_rgb
 from video_classifier.runtime import Runtime, load_runtime
 
 _TFLITE_MAGIC = b"TFL3"
+# The memory policy of the window (benchmarks/policies.py chose them over all pairs of actions):
+SWITCH_HOLD_FRAMES = 3  # a new top-1 that holds this many frames (0.6 s at 5 fps) is a change of action
+SWITCH_KEEP_FRAMES = 8  # frames the window keeps then (1.6 s): only frames after the change
 log = logging.getLogger("model")
 
 
@@ -138,6 +141,10 @@ class MovinetStream:
         model = MovinetStream("models/movinet_a0_stream_int8.tflite")
         for frame in frames_at_5_fps:            # BGR uint8, any size
             logits = model.step(frame)
+
+    ``window_frames`` bounds what the model remembers to its last frames, and ``switch_keep`` cuts
+    that memory to its last few frames when a new action takes the top (None: never); see
+    :class:`_SlidingHead`. Without a window the model remembers everything since the reset.
     """
 
     def __init__(
@@ -147,6 +154,7 @@ class MovinetStream:
         runtime: Runtime | None = None,
         crop: str = "center",
         window_frames: int | None = None,
+        switch_keep: int | None = SWITCH_KEEP_FRAMES,
     ) -> None:
         self.path = Path(model_path)
         self.runtime = runtime or load_runtime("auto")
@@ -183,7 +191,7 @@ class MovinetStream:
             self._pool = None  # a model without a pooled head still classifies, unwindowed
         if window_frames and self._pool is None:
             raise ModelError(f"{self.path} has no float head pool state to window: run it with --window 0")
-        self._window = _SlidingHead(self._pool, window_frames) if window_frames else None
+        self._window = _SlidingHead(self._pool, window_frames, switch_keep) if window_frames else None
         self.reset()
 
     def _read_signatures(self) -> dict[str, tuple[dict, dict]]:
@@ -222,7 +230,10 @@ class MovinetStream:
         """Run the model on the image already in the input buffer; return float logits."""
         self._interpreter.invoke()
         self.feed_back_states()
-        return self.read_logits()
+        logits = self.read_logits()
+        if self._window is not None:
+            self._window.observe(int(np.argmax(logits)))
+        return logits
 
     def feed_back_states(self) -> None:
         """Copy each new state into its input buffer (only those that are separate tensors)."""
@@ -303,7 +314,8 @@ class _HeadPool:
 
 
 class _SlidingHead:
-    """Bounds a stream model's memory to its last ``frames`` frames.
+    """Bounds a stream model's memory to its last ``frames`` frames, and to the last
+    ``switch_keep`` of them when the action changes.
 
     A MoViNet stream model remembers the past in two places: the causal convolutions' buffers,
     which hold only the last few frames, and the classifier head's pool, a running *sum* of
@@ -312,20 +324,51 @@ class _SlidingHead:
     hundred frames). Each frame's contribution is the difference between the head's output and
     input sums; keeping the last ``frames`` contributions and feeding back their sum with the
     matching count turns the running mean into a sliding-window mean, at no extra inference.
+
+    A long window is steady but slow to let go: after a switch, the old action's frames outvote
+    the new one's for seconds, and halfway through the mean of two actions can look like a
+    third. So the window also watches its own answer: once a new top-1 has held for
+    :data:`SWITCH_HOLD_FRAMES` frames, the scene has changed, and only the last ``switch_keep``
+    frames (all from after the change) are kept; the window then grows back. The signal is the
+    model's own top-1, not the frame features: those are on the int8 grid and change as much at
+    a cut within one action as between two (``benchmarks/policies.py`` measures it all).
     """
 
-    def __init__(self, pool: _HeadPool, frames: int) -> None:
+    def __init__(self, pool: _HeadPool, frames: int, switch_keep: int | None = None) -> None:
         self._pool = pool
         self._deltas: deque[np.ndarray] = deque(maxlen=frames)
+        self.switch_keep = switch_keep
+        self.switches = 0  # times the memory was cut short by a change of action
+        self._leader: int | None = None  # the top-1 that has held long enough
+        self._candidate: int | None = None
+        self._held = 0
 
     def apply(self, delta: np.ndarray) -> None:
-        """After feedback: add this frame's contribution, and replace the running sum by the
-        window's sum once the window is full."""
+        """After feedback: add this frame's contribution, and feed back the window's sum and
+        count (before the window first fills they equal the model's own; after that, or after
+        a cut, they replace them)."""
         self._deltas.append(delta)
-        if len(self._deltas) == self._deltas.maxlen:
-            sum_in = self._pool.sum_in()
-            sum_in[...] = np.sum(self._deltas, axis=0).reshape(sum_in.shape)
-            self._pool.count_in()[...] = len(self._deltas)
+        self._feed_back()
+
+    def _feed_back(self) -> None:
+        sum_in = self._pool.sum_in()
+        sum_in[...] = np.sum(self._deltas, axis=0).reshape(sum_in.shape)
+        self._pool.count_in()[...] = len(self._deltas)
+
+    def observe(self, top: int) -> None:
+        """After the logits: the frame's top-1 class. A new one that holds cuts the memory short."""
+        self._held = self._held + 1 if top == self._candidate else 1
+        self._candidate = top
+        if self._held < SWITCH_HOLD_FRAMES or top == self._leader:
+            return
+        if self._leader is not None and self.switch_keep:
+            while len(self._deltas) > self.switch_keep:
+                self._deltas.popleft()
+            self.switches += 1
+            self._feed_back()  # the next frame is classified over the kept ones only
+        self._leader = top
 
     def clear(self) -> None:
         self._deltas.clear()
+        self._leader = self._candidate = None
+        self._held = 0

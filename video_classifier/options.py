@@ -17,6 +17,8 @@ from video_classifier.runtime import RUNTIME_CHOICES
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "movinet_a0_stream_int8.tflite"
 DEFAULT_LABELS = ROOT / "models" / "kinetics600_label_map.txt"
+# The memory window, chosen with benchmarks/policies.py (see the README's Continuous use).
+WINDOW_S = 6.0
 # Teaching defaults, chosen with benchmarks/teach.py (see the README's table).
 TEACH_SECONDS = 5.0
 TEACH_EXAMPLES = 1
@@ -109,9 +111,10 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     p.add_argument(
         "--window",
         type=_non_negative_float,
-        default=5.0,
+        default=None,
         metavar="SECONDS",
-        help="the model remembers this many seconds (0: everything since start or reset)",
+        help=f"the model remembers this many seconds, cut to 1.6 s when a new action takes the top "
+        f"(default {WINDOW_S:g}; with --actions: --seconds; 0: everything since start or reset)",
     )
     p.add_argument(
         "--smooth",
@@ -185,6 +188,8 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
             p.error(f"{flag} needs --actions FILE, the file the taught actions are kept in (for example actions.json)")
     if args.mqtt_forget and not args.mqtt:
         p.error("--mqtt-forget needs --mqtt HOST, the broker Home Assistant listens to")
+    if args.window is None:  # with --actions, the window is as long as one taught example
+        args.window = args.seconds if args.actions else WINDOW_S
     if args.actions and not args.window:
         p.error("--actions compares the last seconds with what was taught: give --window a length above 0")
     return args
