@@ -338,7 +338,6 @@ class _SlidingHead:
         self._pool = pool
         self._deltas: deque[np.ndarray] = deque(maxlen=frames)
         self.switch_keep = switch_keep
-        self.switches = 0  # times the memory was cut short by a change of action
         self._leader: int | None = None  # the top-1 that has held long enough
         self._candidate: int | None = None
         self._held = 0
@@ -364,7 +363,6 @@ class _SlidingHead:
         if self._leader is not None and self.switch_keep:
             while len(self._deltas) > self.switch_keep:
                 self._deltas.popleft()
-            self.switches += 1
             self._feed_back()  # the next frame is classified over the kept ones only
         self._leader = top
 
