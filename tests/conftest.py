@@ -12,6 +12,7 @@ import getpass
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,12 @@ sys.path.insert(0, str(ROOT))
 MODELS = Path(os.environ.get("MOVINET_MODELS", ROOT / "models")).resolve()
 MEDIA = Path(os.environ.get("MOVINET_MEDIA", ROOT / "media")).resolve()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# A suite started in the background by a script inherits Ctrl-C as ignored, and so would the app
+# under test, which the Ctrl-C tests then cannot stop. A handler is not inherited: the app gets
+# the default back, as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 ARTIFACTS = ROOT / "artifacts"
 FAKES_DIR = ROOT / "tests" / "fakes"  # the picamera2 stand-in; put it on PYTHONPATH
 
