@@ -16,7 +16,7 @@ from video_classifier.outputs import Output
 FPS = 5
 DEFAULT_WINDOW = 30  # frames: classify.py's --window 6 (seconds) at 5 fps
 REACTION_BOUND_S = 3.5  # first top-1 on these clear switches (all 126 of the benchmark: README, Continuous use)
-WORST_FOR_GOOD_S = 7.4  # the README's promise: the worst of benchmarks/policies.py's 126 switches
+WORST_FOR_GOOD_S = 7.0  # the README's promise: the worst of benchmarks/policies.py's 126 switches
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +69,10 @@ def test_the_models_own_memory_never_lets_go(classifiers, frames):
 
 
 def test_the_benchmarks_worst_switch_settles_within_the_promise(a0_path, runtime, frames, kinetics_labels):
-    """The slowest of the policy benchmark's 126 switches for the default: a minute of cleaning
-    pool, then putting on eyeliner (the weakest class A0 knows here)."""
+    """The slowest of the policy benchmark's 126 switches for the default: a minute of playing
+    cricket, then putting on eyeliner (the weakest class A0 knows here)."""
     model = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)
-    for frame in looped(frames["cleaning pool"], 60):
+    for frame in looped(frames["playing cricket"], 60):
         model.step(frame)
     target = kinetics_labels.index("putting on eyeliner")
     correct = [int(np.argmax(model.step(f))) == target for f in looped(frames["putting on eyeliner"], 12)]

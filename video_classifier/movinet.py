@@ -27,7 +27,7 @@ from video_classifier.runtime import Runtime, load_runtime
 _TFLITE_MAGIC = b"TFL3"
 # The memory policy of the window (benchmarks/policies.py chose them over all pairs of actions):
 SWITCH_HOLD_FRAMES = 3  # a new top-1 that holds this many frames (0.6 s at 5 fps) is a change of action
-SWITCH_KEEP_FRAMES = 8  # frames the window keeps then (1.6 s): only frames after the change
+SWITCH_KEEP_FRAMES = 12  # frames the window keeps then (2.4 s), mostly from after the change
 log = logging.getLogger("model")
 
 
@@ -329,9 +329,9 @@ class _SlidingHead:
     the new one's for seconds, and halfway through the mean of two actions can look like a
     third. So the window also watches its own answer: once a new top-1 has held for
     :data:`SWITCH_HOLD_FRAMES` frames, the scene has changed, and only the last ``switch_keep``
-    frames (all from after the change) are kept; the window then grows back. The signal is the
-    model's own top-1, not the frame features: those are on the int8 grid and change as much at
-    a cut within one action as between two (``benchmarks/policies.py`` measures it all).
+    frames (by then mostly from after the change) are kept; the window then grows back. The
+    signal is the model's own top-1, not the frame features: those are on the int8 grid and
+    change as much at a cut within one action as between two (``benchmarks/policies.py``).
     """
 
     def __init__(self, pool: _HeadPool, frames: int, switch_keep: int | None = None) -> None:

@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         type=_non_negative_float,
         default=None,
         metavar="SECONDS",
-        help=f"the model remembers this many seconds, cut to 1.6 s when a new action takes the top "
+        help=f"the model remembers this many seconds, cut to 2.4 s when a new action takes the top "
         f"(default {WINDOW_S:g}; with --actions: --seconds; 0: everything since start or reset)",
     )
     p.add_argument(
