@@ -152,6 +152,7 @@ def open_camera(args: argparse.Namespace, on_status):
 
 
 def mqtt_settings(args: argparse.Namespace):
+    """Broker, login and topic prefix from the ``--mqtt*`` flags (and ``$MQTT_PASSWORD``)."""
     from video_classifier.mqtt import MqttSettings
 
     return MqttSettings.parse_address(

@@ -14,22 +14,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from conftest import free_port
+
 HA_VENV = Path(os.environ.get("MOVINET_HA_VENV", Path.home() / ".cache" / "movinet" / "ha-venv"))
 HASS = HA_VENV / "bin" / "hass"
 PROBE = Path(__file__).resolve().parent / "ha_probe"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class HomeAssistant:
@@ -37,7 +32,7 @@ class HomeAssistant:
 
     def __init__(self, folder: Path, mqtt_port: int) -> None:
         self.folder, self.mqtt_port = folder, mqtt_port
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.token = ""
 
@@ -151,7 +146,7 @@ def warm_up() -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        ha = HomeAssistant(Path(folder), _free_port())
+        ha = HomeAssistant(Path(folder), free_port())
         try:
             ha.start(timeout=600)
         finally:
