@@ -6,6 +6,7 @@ that makes them (the recorder takes a :class:`Picture` without knowing the compo
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,19 +50,27 @@ class Prediction:
         }
 
 
+def new_event_id() -> str:
+    """A short random id, easy to type over SSH (``--correct 3f9a1c2e``)."""
+    return secrets.token_hex(4)
+
+
 @dataclass
 class ActionEvent:
-    """One stretch of time during which an action was the confident top-1."""
+    """One stretch of time during which an action was the confident top-1; ``id`` names it in
+    every output (log, MQTT, live view, clips) and in corrections."""
 
     label: str
     start_s: float
     end_s: float
     scores: list[float] = field(default_factory=list)
+    id: str = field(default_factory=new_event_id)
 
     def to_json(self) -> dict:
         """The ``--log`` record for a finished event."""
         return {
             "type": "event",
+            "id": self.id,
             "label": self.label,
             "start_s": round(self.start_s, 3),
             "end_s": round(self.end_s, 3),

@@ -132,7 +132,6 @@ class MqttPublisher(Output):
         self.dropped = 0  # events that did not fit in the queue during an outage
         self.active: str | None = None  # the action of the current event, if any
         self._event_id = ""
-        self._events = 0
         self._clock = clock
         self._rate = RateMeter(clock=clock)
         self._last_state_at = float("-inf")
@@ -439,8 +438,7 @@ class MqttPublisher(Output):
 
     def on_event_start(self, event: ActionEvent) -> None:
         self.active = event.label
-        self._events += 1
-        self._event_id = f"{self.node}-{int(time.time())}-{self._events}"
+        self._event_id = event.id
         self._publish_event("start", {"label": event.label, "start_s": round(event.start_s, 3)})
         self._publish_state()
 

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from utils.rates import RateMeter
+from video_classifier.controls import Controls
 from video_classifier.framebuffer import Framebuffer
 from video_classifier.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.pipeline import Pipeline
@@ -118,8 +119,16 @@ class ConsoleScreen:
 class Viewer:
     """Shows a running :class:`Pipeline` on ``screen`` until the stream ends or the user quits."""
 
-    def __init__(self, pipeline: Pipeline, model_name: str, screen: Screen, note: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        model_name: str,
+        screen: Screen,
+        note: Callable[[], str] | None = None,
+        controls: Controls | None = None,
+    ) -> None:
         self.pipeline = pipeline
+        self.controls = controls or Controls(pipeline)  # what the keys ask for
         self.model_name = model_name
         self.screen = screen
         self.note = note  # an extra line to draw, such as the teaching countdown
@@ -161,9 +170,9 @@ class Viewer:
         if key in (ord("q"), 27):
             return False
         if key == ord("r"):
-            self.pipeline.request_reset()
+            self.controls.reset()
         elif key == ord("f"):
             self.screen.toggle_fullscreen()
         elif key == ord(" "):
-            self.pipeline.set_paused(not self.pipeline.paused)
+            self.controls.toggle_pause()
         return True
