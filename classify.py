@@ -209,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
     from video_classifier.action_library import UNKNOWN
     from video_classifier.compositor import Compositor
     from video_classifier.console import EventAnnouncer, report_headless
+    from video_classifier.controls import Controls
     from video_classifier.display import choose_display, use_display
     from video_classifier.events import EventDetector
     from video_classifier.json_log import JsonLinesLog
@@ -265,8 +266,9 @@ def run(args: argparse.Namespace) -> int:
             view = outputs.add(live_view(args, pipeline, compositor, recorder.library if recorder else None, tutor))
             if publisher:
                 publisher.live_view_url = view.url(token=False)  # Home Assistant's link to the device: never the token
+        controls = Controls(pipeline)
         if publisher:
-            publisher.control(pipeline)  # Home Assistant's buttons
+            publisher.control(controls)  # Home Assistant's buttons
         if headless:
             outputs.add(EventAnnouncer())
         print(f"source: {source.name}, model fed at {args.fps:g} fps", file=sys.stderr)
@@ -276,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
             report_headless(pipeline, note=note)
         else:  # the screen is opened last: Viewer.run always closes it (cursor and terminal restored)
             screen = CvWindow(fullscreen=args.fullscreen) if display.kind == "x11" else ConsoleScreen(display.target)
-            viewer = Viewer(pipeline, name, screen, note)
+            viewer = Viewer(pipeline, name, screen, note, controls)
             viewer.run()
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr)

@@ -39,10 +39,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from utils.rates import RateMeter
 from video_classifier import __version__
+from video_classifier.controls import Controls
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
 from video_classifier.outputs import Output
@@ -53,14 +53,6 @@ DISCOVERY_PREFIX = "homeassistant"
 EXPIRE_AFTER_S = 10  # ten missed state messages: the model has stopped, not just slowed down
 COMMANDS = ("reset", "pause", "resume")
 ATTRIBUTE_MIN_SCORE = 0.1  # top-k labels below this score are left out of the attributes
-
-
-class Controls(Protocol):
-    """What the command topic may ask of the running app (the pipeline provides it)."""
-
-    def request_reset(self) -> None: ...
-
-    def set_paused(self, paused: bool) -> None: ...
 
 
 @dataclass
@@ -386,7 +378,7 @@ class MqttPublisher(Output):
 
     # -- commands --------------------------------------------------------------------------
     def control(self, controls: Controls) -> None:
-        """Obey the command topic from now on, on ``controls`` (the pipeline)."""
+        """Obey the command topic from now on, through ``controls``."""
         self._controls = controls
 
     def _on_message(self, client, userdata, message) -> None:
@@ -407,7 +399,7 @@ class MqttPublisher(Output):
             return
         log.info("MQTT command: %s", command)
         if command == "reset":
-            self._controls.request_reset()
+            self._controls.reset()
         else:
             self._controls.set_paused(command == "pause")
 
