@@ -46,6 +46,10 @@ from video_classifier.errors import UserError
 FORMAT = "movinet-actions"
 VERSION = 1
 UNKNOWN = "unknown"  # the reserved name for "nothing taught is close enough"
+# The reserved name for "something else happens here": taught by corrections (or --learn other),
+# scored like an action, but never an event, a sensor or a notification.
+OTHER = "other"
+RESERVED = frozenset({UNKNOWN, OTHER})  # labels that never make an event
 MAX_NAME_LENGTH = 40
 
 
