@@ -167,7 +167,7 @@ def mqtt_settings(args: argparse.Namespace):
 
 def mqtt_publisher(args: argparse.Namespace, model_name: str, taught):
     """The ``--mqtt`` publisher, connected (or retrying in the background)."""
-    from video_classifier.mqtt import MqttPublisher
+    from video_classifier.home_assistant import MqttPublisher
 
     settings = mqtt_settings(args)
     publisher = MqttPublisher(settings, model_name, taught=taught).connect()
@@ -177,7 +177,7 @@ def mqtt_publisher(args: argparse.Namespace, model_name: str, taught):
 
 def forget_mqtt_device(args: argparse.Namespace) -> int:
     """``--mqtt-forget``: remove this app's device from Home Assistant and exit."""
-    from video_classifier.mqtt import MqttPublisher
+    from video_classifier.home_assistant import MqttPublisher
 
     publisher = MqttPublisher(mqtt_settings(args)).connect(background=False)
     removed = publisher.forget()

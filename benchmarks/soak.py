@@ -27,9 +27,9 @@ from benchmarks.stats import markdown_table
 from video_classifier.classifier import ActionClassifier
 from video_classifier.compositor import Compositor
 from video_classifier.events import EventDetector
+from video_classifier.home_assistant import MqttPublisher, MqttSettings
 from video_classifier.json_log import JsonLinesLog
 from video_classifier.live_view import LiveView
-from video_classifier.mqtt import MqttPublisher, MqttSettings
 from video_classifier.outputs import Output, Outputs, close_all
 from video_classifier.pipeline import Pipeline
 from video_classifier.recorder import EventRecorder

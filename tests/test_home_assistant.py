@@ -16,7 +16,7 @@ from home_assistant import HASS, HomeAssistant
 
 from video_classifier import __version__
 from video_classifier.data import Category, Prediction
-from video_classifier.mqtt import EXPIRE_AFTER_S, MqttPublisher, MqttSettings
+from video_classifier.home_assistant import EXPIRE_AFTER_S, MqttPublisher, MqttSettings
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +220,8 @@ def test_taught_actions_get_a_binary_sensor_each_and_forget_removes_the_device(h
     assert "off" in on_off[on_off.index("on") :], on_off  # on during arm wrestling, off once the pool is cleaned
 
     known = [e for e in ha.states() if f"movinet_{device.replace('-', '_')}_" in e]
-    assert arm in known and len(known) == 8
+    assert arm in known and len(known) == 9  # the seven, the action's sensor and "Last action was wrong"
+    assert entity("button", device, "last action was wrong") in known
     forget = subprocess.run(
         classify_command("--mqtt", f"127.0.0.1:{broker.port}", "--mqtt-topic", topic, "--mqtt-forget"),
         capture_output=True,
@@ -229,6 +230,6 @@ def test_taught_actions_get_a_binary_sensor_each_and_forget_removes_the_device(h
         timeout=60,
     )
     assert forget.returncode == 0, forget.stderr
-    assert forget.stderr.strip().endswith(f"removed 8 entities of device movinet_{device} from Home Assistant")
+    assert forget.stderr.strip().endswith(f"removed 9 entities of device movinet_{device} from Home Assistant")
     assert ha.wait_for(lambda: not any(e in ha.states() for e in known), 20), [e for e in known if e in ha.states()]
     assert ha.template(f"{{{{ device_id('{arm}') }}}}") == "None"

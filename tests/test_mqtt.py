@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from hashlib import sha1
 import signal
 import subprocess
 import time
@@ -48,7 +49,7 @@ def test_discovery_state_and_exactly_the_expected_events(broker, subscriber, two
     assert action["state_topic"] == f"{TOPIC}/state"
     assert action["availability_topic"] == f"{TOPIC}/availability"
     assert action["unique_id"] == "test_pi_action" and action["device"]["identifiers"] == ["test_pi"]
-    assert action["value_template"] == "{{ value_json.action }}" and action["name"] == "Current action"
+    assert action["value_template"] == "{{ value_json.shown }}" and action["name"] == "Current action"
     entities = ["sensor/test_pi/action", "sensor/test_pi/score", "sensor/test_pi/fps", "binary_sensor/test_pi/detected"]
     entities += ["event/test_pi/action", "button/test_pi/reset", "switch/test_pi/pause"]
     assert set(configs) == {f"homeassistant/{entity}/config" for entity in entities}
@@ -80,7 +81,10 @@ def test_discovery_state_and_exactly_the_expected_events(broker, subscriber, two
     assert actions.index("arm wrestling") < actions.index("cleaning pool")
     during = next(s for s in states if s["action"] == "cleaning pool")
     assert during["top"][0]["label"] == "cleaning pool" and during["score"] == during["top"][0]["score"] >= 0.4
+    assert during["detected"] is True and during["shown"] == "cleaning pool"
+    assert during["action_key"] == "taught_cleaning_pool_" + sha1(b"cleaning pool").hexdigest()[:6]
     assert states[-1]["action"] == "none" and states[-1]["events_dropped"] == 0
+    assert states[-1]["detected"] is False and states[-1]["action_key"] is None
 
 
 def test_events_during_a_broker_outage_arrive_when_it_returns(broker, subscriber, tmp_path, two_action_clip):
@@ -119,7 +123,7 @@ def test_events_during_a_broker_outage_arrive_when_it_returns(broker, subscriber
 
 def test_a_full_queue_keeps_the_oldest_events_and_counts_the_rest(tmp_path):
     from video_classifier.data import ActionEvent
-    from video_classifier.mqtt import MqttPublisher, MqttSettings
+    from video_classifier.home_assistant import MqttPublisher, MqttSettings
 
     folder = tmp_path / "broker"
     folder.mkdir()

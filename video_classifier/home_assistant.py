@@ -1,0 +1,438 @@
+"""Actions as a Home Assistant device over MQTT (and for anything else that listens to a broker).
+
+Topics, under a prefix (``movinet/<hostname>`` by default):
+
+    <prefix>/availability   "online" / "offline" (retained; "offline" is also the last will, and
+                            is sent while the camera is lost)
+    <prefix>/state          current action, whether one is detected, its key, top-k, fps, paused
+                            (retained JSON, once a second while frames reach the model or it is
+                            paused, and at once on a change)
+    <prefix>/attributes     top-k labels and the current event's id (retained JSON, sent only
+                            when one of them changes)
+    <prefix>/events         {"type"/"event_type": "start"|"end", "id": ..., "label": ..., ...}
+                            (QoS 1, not retained)
+    <prefix>/command        listened to: "reset", "pause", "resume", "wrong" (the newest event of
+                            a taught action was wrong) and "wrong <event id>"; anything else, and
+                            retained messages, are ignored
+
+plus Home Assistant discovery configs under ``homeassistant/<component>/<node>/<key>/config``:
+one device with the sensors "Current action", "Action score" and "Model FPS", the binary sensor
+"Action detected", the event entity "Action", the button "Reset model" and the switch "Pause";
+with ``--actions`` also the button "Last action was wrong" and one binary sensor per taught
+action (never for ``other`` or ``unknown``). The sensors expire (read unavailable) when no state
+came for :data:`EXPIRE_AFTER_S`: a hung pipeline cannot leave a stale action on show.
+
+No template compares a user's action name: "Action detected" reads ``detected`` and a taught
+action's binary sensor compares ``action_key`` with its own key (ASCII, made here), so that any
+name (``none``, ``on``, quotes, emoji) works. JSON is sent as UTF-8, not as escapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from utils.rates import RateMeter
+from video_classifier import __version__
+from video_classifier.action_library import RESERVED
+from video_classifier.controls import Controls
+from video_classifier.data import ActionEvent, Prediction
+from video_classifier.errors import UserError
+from video_classifier.mqtt import MqttConnection, MqttSettings, node_id
+from video_classifier.outputs import Output
+
+log = logging.getLogger("mqtt")
+
+DISCOVERY_PREFIX = "homeassistant"
+EXPIRE_AFTER_S = 10  # ten missed state messages: the model has stopped, not just slowed down
+ATTRIBUTE_MIN_SCORE = 0.1  # top-k labels below this score are left out of the attributes
+MAX_COMMAND_BYTES = 16  # "wrong 3f9a1c2e" is 14
+COMMAND = re.compile(r"(reset|pause|resume)|wrong(?: ([0-9a-f]{8}))?")
+COMMAND_LOG_EVERY_S = 60.0  # a valid command is logged once a minute per kind: a flood is one line
+# Names Home Assistant reads as something else on a sensor ("None" is no value), or that read
+# as "no action": shown in quotes on the Current action sensor.
+_SPECIAL_STATES = frozenset({"none", "unavailable", "unknown"})
+
+__all__ = ["EXPIRE_AFTER_S", "MqttPublisher", "MqttSettings", "action_key", "node_id"]
+
+
+def action_key(name: str) -> str:
+    """A taught action's key: its binary sensor's object id and the state's ``action_key``.
+    Readable, ASCII only, and distinct for distinct names."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:32]
+    return f"taught_{slug}_{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+def shown(name: str) -> str:
+    """How the Current action sensor shows ``name``: quoted when Home Assistant would read it
+    as its own "unavailable" / "unknown" / no value, or when it looks like no action."""
+    return f"“{name}”" if name.casefold() in _SPECIAL_STATES else name
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False)  # UTF-8: emoji as themselves, not as surrogate escapes
+
+
+class MqttPublisher(Output):
+    """Publishes the state (from predictions), action events and the camera's availability, and
+    passes the commands of the command topic to :meth:`control`'s controls.
+
+    ``taught`` gives the names of the taught actions (``--actions``), each of which gets a binary
+    sensor; ``live_view_url`` is the device's configuration URL in Home Assistant.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        model_name: str = "MoViNet",
+        clock=time.monotonic,
+        taught: Callable[[], Sequence[str]] | None = None,
+        live_view_url: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.model_name = model_name
+        self.topic = settings.topic.rstrip("/")
+        self.node = node_id(self.topic)
+        self.active: str | None = None  # the action of the current event, if any
+        self.live_view_url = live_view_url
+        self._event_id = ""
+        self._clock = clock
+        self._rate = RateMeter(clock=clock)
+        self._last_state_at = float("-inf")
+        self._last: Prediction | None = None
+        self._last_attributes: dict | None = None
+        self._taught = taught
+        self._taught_names = self._read_taught()
+        self._published: dict[str, str] = {}  # config topic -> the payload last published there
+        self._discovery_lock = threading.Lock()  # paho's thread (reconnect) and the model's (teaching)
+        self._controls: Controls | None = None
+        self._paused = False
+        self._closing = threading.Event()
+        self._ignored = 0  # command messages that were not a known command
+        self._said: dict[str, tuple[float, int]] = {}  # log line kind -> (when last said, left unsaid since)
+        self._started = False  # the device is announced from start() on, when all it links to is known
+        self._camera_ok = True
+        self.connection = MqttConnection(
+            settings, will=(self._topic("availability"), "offline"), on_connected=self._on_connected, clock=clock
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self.connection.connected
+
+    @property
+    def dropped(self) -> int:
+        """Events that did not fit in the queue during an outage."""
+        return self.connection.dropped
+
+    def _topic(self, name: str) -> str:
+        return f"{self.topic}/{name}"
+
+    def connect(self, timeout: float = 5.0, background: bool = True) -> MqttPublisher:
+        """Connect (see :meth:`MqttConnection.connect`)."""
+        self.connection.connect(timeout, background)
+        return self
+
+    def _on_connected(self) -> None:
+        if self._started:
+            self._announce()
+
+    # -- discovery ---------------------------------------------------------------------------
+    def _read_taught(self) -> tuple[str, ...]:
+        """The taught actions that get a binary sensor: never ``other`` or ``unknown``."""
+        return tuple(n for n in self._taught() if n.casefold() not in RESERVED) if self._taught else ()
+
+    def discovery_configs(self) -> dict[str, dict]:
+        """Home Assistant MQTT discovery: topic -> config for each entity of the device."""
+        device = {
+            "identifiers": [self.node],
+            "name": f"MoViNet {self.topic.rsplit('/', 1)[-1]}",
+            "model": self.model_name,
+            "manufacturer": "movinet-pi",
+            "sw_version": __version__,
+        }
+        if self.live_view_url:
+            device["configuration_url"] = self.live_view_url
+        common = {
+            "availability_topic": self._topic("availability"),
+            "device": device,
+            "origin": {"name": "movinet-pi", "sw_version": __version__},
+        }
+        state = {"state_topic": self._topic("state"), "expire_after": EXPIRE_AFTER_S}
+        command = self._topic("command")
+        entities = {
+            ("sensor", "action"): {
+                **state,
+                "name": "Current action",
+                "value_template": "{{ value_json.shown }}",
+                "json_attributes_topic": self._topic("attributes"),
+                "icon": "mdi:run",
+            },
+            ("sensor", "score"): {
+                **state,
+                "name": "Action score",
+                "value_template": "{{ (value_json.score * 100) | round(0) }}",
+                "unit_of_measurement": "%",
+                "state_class": "measurement",
+                "icon": "mdi:percent",
+            },
+            ("sensor", "fps"): {
+                **state,
+                "name": "Model FPS",
+                "value_template": "{{ value_json.fps }}",
+                "unit_of_measurement": "fps",
+                "state_class": "measurement",
+                "entity_category": "diagnostic",
+            },
+            ("binary_sensor", "detected"): {
+                **state,
+                "name": "Action detected",
+                "value_template": "{{ 'ON' if value_json.detected else 'OFF' }}",
+                "device_class": "occupancy",
+            },
+            ("event", "action"): {
+                "state_topic": self._topic("events"),
+                "name": "Action",
+                "event_types": ["start", "end"],
+                "icon": "mdi:run-fast",
+            },
+            ("button", "reset"): {
+                "command_topic": command,
+                "payload_press": "reset",
+                "name": "Reset model",
+                "icon": "mdi:restart",
+            },
+            ("switch", "pause"): {
+                "state_topic": self._topic("state"),
+                "value_template": "{{ 'ON' if value_json.paused else 'OFF' }}",
+                "command_topic": command,
+                "payload_on": "pause",
+                "payload_off": "resume",
+                "state_on": "ON",
+                "state_off": "OFF",
+                "name": "Pause",
+                "icon": "mdi:pause",
+            },
+        }
+        if self._taught is not None:  # corrections need taught actions
+            entities["button", "wrong"] = {
+                "command_topic": command,
+                "payload_press": "wrong",
+                "name": "Last action was wrong",
+                "icon": "mdi:thumb-down-outline",
+            }
+        for name in self._taught_names:
+            key = action_key(name)  # [a-z0-9_] only: safe inside the template's quotes
+            entities["binary_sensor", key] = {
+                **state,
+                "name": name,
+                "value_template": f"{{{{ 'ON' if value_json.action_key == '{key}' else 'OFF' }}}}",
+                "device_class": "occupancy",
+            }
+        return {
+            self._config_topic(component, key): {**common, **entity, "unique_id": f"{self.node}_{key}"}
+            for (component, key), entity in entities.items()
+        }
+
+    def _config_topic(self, component: str, key: str) -> str:
+        return f"{DISCOVERY_PREFIX}/{component}/{self.node}/{key}/config"
+
+    def _sync_discovery(self, everything: bool) -> None:
+        """Publish the configs that changed since last time (``everything``: all of them), and an
+        empty one for each entity gone. Home Assistant sets up again every entity whose config
+        it receives, missing what comes meanwhile: what did not change is not sent."""
+        with self._discovery_lock:
+            configs = {topic: _json(config) for topic, config in self.discovery_configs().items()}
+            for topic in sorted(configs.keys() | self._published.keys()):
+                payload = configs.get(topic, "")
+                if everything or self._published.get(topic) != payload:
+                    self.connection.publish(topic, payload, retain=True)
+            self._published = configs
+
+    def _announce(self) -> None:
+        """The device and its availability (at start and on each reconnect), and an ear for commands."""
+        # QoS 0: these go out at once and never wait behind the queued events.
+        self._taught_names = self._read_taught()
+        self._sync_discovery(everything=True)
+        self.connection.publish(self._topic("availability"), "online" if self._camera_ok else "offline", retain=True)
+        self.connection.subscribe(self._topic("command"), self._on_command)
+
+    def _update_taught(self) -> None:
+        """Taught in the Teach panel or forgotten: add or remove that action's binary sensor only.
+        Offline, the change waits for the reconnect's announcement."""
+        names = self._read_taught()
+        if names != self._taught_names and self._started and self.connected:
+            self._taught_names = names
+            self._sync_discovery(everything=False)
+
+    # -- state ---------------------------------------------------------------------------------
+    def state(self, prediction: Prediction) -> dict:
+        """The state message: the current event's action ("none" between events) and the top-k."""
+        active = self.active
+        score = next((c.score for c in prediction.top if c.label == active), 0.0) if active else 0.0
+        return {
+            "action": active or "none",
+            "detected": active is not None,
+            "action_key": action_key(active) if active else None,
+            "shown": shown(active) if active else "none",
+            "score": round(score, 4),
+            "top": [{"label": c.label, "score": round(c.score, 4)} for c in prediction.top],
+            "fps": round(self._rate.rate(), 2),
+            "inference_ms": round(prediction.inference_ms, 2),
+            "time_s": round(prediction.time_s, 3),
+            "events_dropped": self.dropped,
+            "paused": self._paused,
+            "timestamp": time.time(),
+        }
+
+    def attributes(self, prediction: Prediction) -> dict:
+        """The "Current action" sensor's attributes: only what changes when something real does.
+        Not the scores or the clock (Home Assistant would record a row a second), nor the order
+        of the near-zero runners-up, which reshuffles every frame."""
+        likely = [c.label for c in prediction.top if c.score >= ATTRIBUTE_MIN_SCORE]
+        return {"top": likely, "event_id": self._event_id if self.active else None}
+
+    def on_prediction(self, prediction: Prediction) -> None:
+        """A state message at most every ``state_interval_s``."""
+        self._rate.tick()
+        self._last = prediction
+        if self._clock() - self._last_state_at >= self.settings.state_interval_s:
+            self._publish_state()
+
+    def _publish_state(self) -> None:
+        last = self._last
+        if last is None:
+            return
+        self._last_state_at = self._clock()
+        self._update_taught()
+        attributes = self.attributes(last)
+        if attributes != self._last_attributes:  # before the state, so that both show together
+            self._last_attributes = attributes
+            self.connection.publish(self._topic("attributes"), _json(attributes), retain=True)
+        self.connection.publish(self._topic("state"), _json(self.state(last)), retain=True)
+
+    # -- commands ------------------------------------------------------------------------------
+    def control(self, controls: Controls) -> None:
+        """Obey the command topic from now on, through ``controls``."""
+        self._controls = controls
+
+    def _on_command(self, message) -> None:
+        """paho's thread: one command from the command topic, checked before it is obeyed."""
+        text = message.payload.decode("utf-8", "replace").strip() if len(message.payload) <= MAX_COMMAND_BYTES else ""
+        match = None if message.retain else COMMAND.fullmatch(text)
+        if match is None:
+            self._ignored += 1
+            if self._ignored in (1, 10, 100) or self._ignored % 1000 == 0:  # a flood must not flood the log
+                what = "a retained message" if message.retain else repr(message.payload[:32])
+                log.warning(
+                    "MQTT command ignored (%s on %s): send reset, pause, resume, wrong or wrong <event id> (%d ignored)",
+                    what,
+                    message.topic,
+                    self._ignored,
+                )
+            return
+        controls = self._controls
+        if controls is None:
+            return
+        if match[1] is None:  # wrong, wrong <id>
+            try:
+                done = controls.correct(match[2], "wrong")
+            except UserError as exc:
+                self._say("wrong refused", logging.WARNING, f"MQTT command {text!r} not done: {exc}")
+                return
+            self._say("wrong", logging.INFO, f"MQTT command {text!r}: {done}")
+            return
+        self._say(match[1], logging.INFO, f"MQTT command: {match[1]}")
+        if match[1] == "reset":
+            controls.reset()
+        else:
+            controls.set_paused(match[1] == "pause")
+
+    def _say(self, kind: str, level: int, line: str) -> None:
+        """Log ``line`` unless a line of this kind was logged less than a minute ago."""
+        now = self._clock()
+        said_at, unsaid = self._said.get(kind, (float("-inf"), 0))
+        if now - said_at < COMMAND_LOG_EVERY_S:
+            self._said[kind] = (said_at, unsaid + 1)
+            return
+        self._said[kind] = (now, 0)
+        log.log(level, "%s%s", line, f" ({unsaid} more of these in the minute before, not logged)" if unsaid else "")
+
+    # -- the output's hooks --------------------------------------------------------------------
+    def on_pause(self, paused: bool) -> None:
+        """Paused or resumed (by the window, the live view or the command topic): said at once,
+        and repeated while paused, so that the sensors keep their values instead of expiring."""
+        self._paused = paused
+        self._publish_state()
+
+    def start(self) -> None:
+        """Announce the device (the live view's address is known by now; announcing it once
+        only, since Home Assistant sets up again an entity whose config changed, and misses
+        what comes meanwhile) and start the heartbeat."""
+        self._started = True
+        if self.connected:
+            self._announce()
+        threading.Thread(target=self._repeat_while_paused, name="mqtt-heartbeat", daemon=True).start()
+
+    def _repeat_while_paused(self) -> None:
+        while not self._closing.wait(self.settings.state_interval_s):
+            if self._paused:
+                self._publish_state()
+
+    def on_camera(self, state: str, time_s: float) -> None:
+        """The camera was "lost" or "restored": Home Assistant shows the sensors unavailable meanwhile."""
+        self._camera_ok = state != "lost"
+        self.connection.publish(self._topic("availability"), "online" if self._camera_ok else "offline", retain=True)
+
+    def on_event_start(self, event: ActionEvent) -> None:
+        self.active = event.label
+        self._event_id = event.id
+        self._publish_event("start", {"label": event.label, "start_s": round(event.start_s, 3)})
+        self._publish_state()
+
+    def on_event_end(self, event: ActionEvent) -> None:
+        if self.active == event.label:
+            self.active = None
+        record = event.to_json()
+        del record["type"]
+        self._publish_event("end", record)
+        self._publish_state()
+
+    def _publish_event(self, kind: str, fields: dict) -> None:
+        # "event_type" is the key Home Assistant's event entity reads; "type" is kept for other listeners.
+        payload = {"type": kind, "event_type": kind, "id": self._event_id, **fields, "timestamp": time.time()}
+        self.connection.send(self._topic("events"), _json(payload))
+
+    def unacknowledged(self) -> int:
+        """Events the broker has not confirmed yet (queued during an outage, or in flight)."""
+        return self.connection.unacknowledged()
+
+    def forget(self, listen_s: float = 1.0) -> int:
+        """Remove this device from Home Assistant: an empty retained config for each entity it
+        announces and for any other retained under its node id (taught actions since forgotten),
+        and its retained state cleared. Call after :meth:`connect`, instead of :meth:`start`;
+        returns the number of entities removed."""
+        found = set(self.discovery_configs())
+
+        def collect(message) -> None:
+            if message.retain and message.payload:
+                found.add(message.topic)
+
+        retained = f"{DISCOVERY_PREFIX}/+/{self.node}/+/config"
+        self.connection.subscribe(retained, collect)
+        time.sleep(listen_s)  # the broker sends the retained configs at once
+        self.connection.unsubscribe(retained)
+        topics = sorted(found) + [self._topic(name) for name in ("state", "attributes", "availability")]
+        self.connection.publish_now(dict.fromkeys(topics, ""))
+        self.connection.disconnect()
+        return len(found)
+
+    def close(self, timeout: float = 3.0) -> None:
+        """Say "offline", give queued events ``timeout`` seconds to go out, and disconnect."""
+        self._closing.set()
+        self.connection.close(timeout)
