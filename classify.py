@@ -62,19 +62,19 @@ def action_library(args: argparse.Namespace, model):
 
 def open_classifier(args: argparse.Namespace):
     """The classifier: the model's own classes, or with ``--actions`` the taught actions
-    (and ``unknown``). Described on stderr."""
+    (and ``other``, ``unknown``). Described on stderr."""
     from video_classifier.classifier import ActionClassifier
     from video_classifier.labels import load_labels
+    from video_classifier.library_keeper import LibraryKeeper
     from video_classifier.taught import TaughtScorer
 
     model = open_model(args)
     if args.actions:
         library = action_library(args, model)
-        scorer = TaughtScorer(library)  # a damaged or foreign file is refused here, before any change
-        if args.learn is not None or args.serve:
-            library.check_writable()
-        keep_features = args.learn is not None or args.serve is not None  # the Teach panel records too
-        classifier = ActionClassifier(model, k=args.top_k, smoothing=args.smooth, scorer=scorer, keep_features=keep_features)
+        scorer = TaughtScorer(LibraryKeeper(library))  # a damaged or foreign file is refused here, before any change
+        library.check_writable()  # events are kept beside it, and corrections go into it
+        # Every frame's features: for teaching, and for correcting an event afterwards.
+        classifier = ActionClassifier(model, k=args.top_k, smoothing=args.smooth, scorer=scorer, keep_features=True)
         taught = ", ".join(scorer.labels[:-1]) or "none yet"
         classes = f"actions taught in {args.actions}: {taught}"
     else:
@@ -93,9 +93,20 @@ def open_classifier(args: argparse.Namespace):
 
 
 def manage_actions(args: argparse.Namespace) -> int:
-    """``--list-actions`` and ``--forget``: the library file from SSH, without the camera."""
+    """``--list-actions``, ``--forget``, ``--list-events`` and ``--correct``: the library file
+    from SSH, without the camera (while the app runs or not: it sees the change within a second)."""
+    from video_classifier.corrections import correct_offline, list_events
+    from video_classifier.recent_events import EventFile, events_path
+
     library = action_library(args, open_model(args))
-    if args.forget:
+    events = EventFile(events_path(library.path), library.model)
+    if args.list_events:
+        print(list_events(library.load(), events.load()))
+        return 0
+    if args.correct is not None:
+        print(correct_offline(library, events, args.correct or None, args.as_name, args.fps), file=sys.stderr)
+        content = library.load()
+    elif args.forget:
         content = library.forget(args.forget.strip())
         print(f"forgot {args.forget.strip()!r}", file=sys.stderr)
     else:
@@ -104,17 +115,28 @@ def manage_actions(args: argparse.Namespace) -> int:
     return 0
 
 
+def recent_events(args: argparse.Namespace, classifier, clips):
+    """The events of taught actions, with their features, for corrections (``--actions``)."""
+    from video_classifier.corrections import Corrector
+    from video_classifier.recent_events import EventFile, RecentEvents, events_path
+
+    keeper = classifier.scorer.keeper
+    file = EventFile(events_path(keeper.library.path), keeper.library.model)
+    events = RecentEvents(keeper, file, round(args.window * args.fps), clips)
+    return events, Corrector(keeper, events, args.fps)
+
+
 def teacher(args: argparse.Namespace, classifier, source, when_done):
     """The teacher: with ``--learn`` it teaches that action now (a countdown on a camera, the
     first seconds of a video), then calls ``when_done``; with ``--serve`` the Teach panel uses it."""
-    from video_classifier.teacher import Lesson, Teacher
+    from video_classifier.teacher import WARM_UP_S, Lesson, Teacher
 
-    scorer = classifier.scorer
-    result = Teacher(scorer.library, args.fps, on_saved=scorer.invalidate, on_done=when_done if args.learn else None)
+    result = Teacher(classifier.scorer.keeper, args.fps, on_done=when_done if args.learn else None)
     if args.learn is not None:
         live = source.live
         what = "camera" if live else source.name
-        lesson = Lesson(args.learn, args.seconds, args.examples, 3.0 if live else 0.0, 2.0 if live else 0.0, what)
+        # A video's first second only warms the model up (its frames look like the room, not the action).
+        lesson = Lesson(args.learn, args.seconds, args.examples, 3.0 if live else WARM_UP_S, 2.0 if live else 0.0, what)
         result.teach(lesson)
     return result
 
@@ -206,7 +228,7 @@ def live_view(args: argparse.Namespace, pipeline, compositor, clips, tutor):
 
 
 def run(args: argparse.Namespace) -> int:
-    from video_classifier.action_library import UNKNOWN
+    from video_classifier.action_library import RESERVED
     from video_classifier.compositor import Compositor
     from video_classifier.console import EventAnnouncer, report_headless
     from video_classifier.controls import Controls
@@ -219,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     from video_classifier.sources import default_camera, is_camera
     from video_classifier.window import ConsoleScreen, CvWindow, Viewer
 
-    if args.list_actions or args.forget:
+    if args.list_actions or args.forget or args.list_events or args.correct is not None:
         return manage_actions(args)
     if args.mqtt_forget:
         return forget_mqtt_device(args)
@@ -232,8 +254,9 @@ def run(args: argparse.Namespace) -> int:
     classifier = open_classifier(args)
     name = classifier.model.path.stem
     outputs = Outputs()
-    ignored = frozenset([UNKNOWN]) if args.actions else frozenset()  # "nothing taught is close" is no event
-    source = pipeline = compositor = viewer = recorder = tutor = publisher = None
+    ignored = RESERVED if args.actions else frozenset()  # "nothing taught is close", "something else": no event
+    keeper = classifier.scorer.keeper if args.actions else None
+    source = pipeline = compositor = viewer = recorder = tutor = publisher = corrector = None
     try:
         # What can fail on bad input is opened before the camera, so a mistake costs no camera time.
         if args.log:
@@ -244,8 +267,12 @@ def run(args: argparse.Namespace) -> int:
             )
             outputs.add(recorder)
         if args.mqtt:
-            taught = (lambda: [label for label in classifier.labels if label != UNKNOWN]) if args.actions else None
+            taught = (lambda: [label for label in classifier.labels if label not in RESERVED]) if args.actions else None
             publisher = outputs.add(mqtt_publisher(args, name, taught))
+        if keeper is not None:
+            events, corrector = recent_events(args, classifier, recorder.library if recorder else None)
+            outputs.add(events)
+            keeper.start()
         source = open_camera(args, on_status=outputs.on_camera)
         pipeline = Pipeline(
             source,
@@ -257,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
             model_delay_s=args.simulate_model_delay_ms / 1000.0,
             max_predictions=args.max_frames,
         )
+        controls = Controls(pipeline, corrector)  # one meaning for the keys, MQTT and the live view
         if args.actions and (args.learn is not None or args.serve):
             tutor = outputs.add(teacher(args, classifier, source, when_done=lambda lesson: pipeline.request_stop()))
         note = tutor and (lambda: tutor.status)
@@ -266,7 +294,6 @@ def run(args: argparse.Namespace) -> int:
             view = outputs.add(live_view(args, pipeline, compositor, recorder.library if recorder else None, tutor))
             if publisher:
                 publisher.live_view_url = view.url(token=False)  # Home Assistant's link to the device: never the token
-        controls = Controls(pipeline)
         if publisher:
             publisher.control(controls)  # Home Assistant's buttons
         if headless:
@@ -287,14 +314,14 @@ def run(args: argparse.Namespace) -> int:
             pipeline.stop()
         # Upstream first, so that each part has been given everything before it is closed: the
         # compositor's last pictures and the end of the event in progress reach the outputs.
-        close_all(source, compositor, pipeline.events if pipeline else None, outputs)
+        close_all(source, compositor, pipeline.events if pipeline else None, outputs, keeper)
     if pipeline is None:  # stopped before it started
         return 0
     if pipeline.error is not None:
         raise pipeline.error
     if args.learn is not None:
         finish_lesson(args, tutor.lesson, source)
-        print(f"{args.actions}:\n{classifier.scorer.library.load().summary()}")
+        print(f"{args.actions}:\n{keeper.library.load().summary()}")
     shown = f", {viewer.frames_shown} shown" if viewer else ""
     saved = f", {len(recorder.saved)} clip(s) saved in {args.record}" if recorder else ""
     counts = f"{pipeline.frames_captured} frames read, {pipeline.predictions} classified, {pipeline.skipped} skipped"

@@ -32,16 +32,17 @@ import numpy as np
 
 from benchmarks.media import A0, MEDIA
 from benchmarks.stats import markdown_table
-from video_classifier.action_library import UNKNOWN, ActionLibrary, Example, ModelIdentity
+from video_classifier.action_library import RESERVED, UNKNOWN, ActionLibrary, Example, ModelIdentity
 from video_classifier.data import Category, Prediction
 from video_classifier.events import EventDetector
+from video_classifier.library_keeper import LibraryKeeper
 from video_classifier.movinet import MovinetStream
 from video_classifier.options import TEACH_EXAMPLES, TEACH_SECONDS
 from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
 from video_classifier.sources import VideoFileSource
 from video_classifier.taught import SHARPNESS, UNKNOWN_AT, TaughtScorer
-from video_classifier.teacher import Lesson, Teacher
+from video_classifier.teacher import WARM_UP_S, Lesson, Teacher
 
 FPS = 5.0
 TEST_SECONDS = 12.0
@@ -119,12 +120,12 @@ def teach_library(folder: Path, model: MovinetStream, teach_frames: dict, second
     """A library taught through the app's Teacher with every action but ``skip``."""
     path = folder / f"actions-{seconds:g}s-{examples}x-{abs(hash(skip))}.json"
     library = ActionLibrary(path, ModelIdentity.of(model.path, model.feature_size))
-    teacher = Teacher(library, FPS)
+    teacher = Teacher(LibraryKeeper(library), FPS)  # a keeper not started saves at once, in this thread
     for action, (frames, fps) in teach_frames.items():
         if action == skip:
             continue
-        stream = paced(frames, fps, seconds * examples + 1.0)
-        teacher.teach(Lesson(action, seconds, examples, countdown_s=0, pause_s=0, source="benchmark"))
+        stream = paced(frames, fps, WARM_UP_S + seconds * examples + 0.5)
+        teacher.teach(Lesson(action, seconds, examples, countdown_s=WARM_UP_S, pause_s=0, source="benchmark"))
         for i, features in enumerate(run_stream(model, stream)[0]):
             teacher.on_prediction(Prediction(i, i / FPS, [], 0.0, features=features))
         assert teacher.lesson.done and teacher.lesson.saved == examples, teacher.lesson
@@ -153,7 +154,7 @@ class Count(Output):
 def events_started(tops: list[list[Category]]) -> int:
     """Events the app's detector (default threshold and hold) would start."""
     count = Count()
-    detector = EventDetector(count, 0.4, hold=5, ignore=frozenset([UNKNOWN]))
+    detector = EventDetector(count, 0.4, hold=5, ignore=RESERVED)
     for i, top in enumerate(tops):
         detector.update(Prediction(i, i / FPS, top[:3], 0.0))
     return count.started
@@ -183,7 +184,7 @@ def run(seconds_list: list[float] | None = None, reaction: bool = True, unknown_
                 pooled[window] = {key: run_stream(models[window], frames)[1] for key, frames in test_frames.items()}
             model, test_streams = models[window], pooled[window]
             library = ActionLibrary(teach_library(folder, model, teach, seconds, examples), _identity(model))
-            scorer = TaughtScorer(library, unknown_at=unknown_at)
+            scorer = TaughtScorer(LibraryKeeper(library), unknown_at=unknown_at)
             per_action, confusion = {}, {}
             for (action, _kind), features in test_streams.items():
                 truth = action.replace(" (other video)", "")
@@ -197,7 +198,7 @@ def run(seconds_list: list[float] | None = None, reaction: bool = True, unknown_
             untaught = {}
             for action in ACTIONS:
                 path = teach_library(folder, model, teach, seconds, examples, skip=action)
-                loo = TaughtScorer(ActionLibrary(path, _identity(model)), unknown_at=unknown_at)
+                loo = TaughtScorer(LibraryKeeper(ActionLibrary(path, _identity(model))), unknown_at=unknown_at)
                 reads, events = [], 0
                 for kind in VARIANTS:
                     tops = scored(loo, test_streams[action, kind])[window - 1 :]
@@ -261,7 +262,7 @@ def cost(actions: int = 20, examples: int = 20, frames: int = 2000) -> dict:
             start = time.perf_counter()
             library.load()
             loads.append((time.perf_counter() - start) * 1000)
-        scorer, model = TaughtScorer(library), Pooled()
+        scorer, model = TaughtScorer(LibraryKeeper(library)), Pooled()
         steps = []
         for _ in range(frames):
             model.features = rng.random(480, np.float32)

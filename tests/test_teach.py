@@ -17,6 +17,7 @@ from conftest import ARTIFACTS, FAKES_DIR, ROOT, Subscriber, app_env, classify_c
 
 from video_classifier.action_library import ActionLibrary, Example, LibraryError, ModelIdentity
 from video_classifier.data import Prediction
+from video_classifier.library_keeper import LibraryKeeper
 from video_classifier.teacher import Lesson, Teacher
 
 FPS = 5
@@ -245,7 +246,7 @@ from video_classifier.action_library import ActionLibrary, Example, ModelIdentit
 library = ActionLibrary(sys.argv[1], ModelIdentity("m.tflite", "0" * 64, 480))
 rng = np.random.default_rng(int(sys.argv[2]))
 for i in range(10_000):
-    library.add_examples(f"action {i % 7}", [Example(rng.random(480).astype(np.float32), "test", 5.0)])
+    library.add_examples(f"action {i % 50}", [Example(rng.random(480).astype(np.float32), "test", 5.0)])
     print(i + 1, flush=True)
 """
 
@@ -286,8 +287,10 @@ def test_three_writers_at_once_lose_nothing(tmp_path):
 
 def test_the_teacher_counts_down_records_pauses_and_saves_means(tmp_path):
     library = ActionLibrary(tmp_path / "a.json", ModelIdentity("m.tflite", "0" * 64, 3))
-    saved, finished = [], []
-    teacher = Teacher(library, FPS, on_saved=lambda: saved.append(1), on_done=finished.append)
+    keeper, finished = LibraryKeeper(library).start(), []
+    saved = []
+    keeper.on_change(saved.append)
+    teacher = Teacher(keeper, FPS, on_done=finished.append)
     teacher.teach(Lesson("wave", seconds=2.0, examples=2, countdown_s=3.0, pause_s=1.0))
     statuses, fed = [], []
     for i in range(60):
@@ -296,6 +299,7 @@ def test_the_teacher_counts_down_records_pauses_and_saves_means(tmp_path):
         fed.append(features)
         teacher.on_prediction(Prediction(i, t, [], 0.0, features=features))
         statuses.append((round(t, 1), teacher.status))
+    keeper.close()  # saving happens in the keeper's thread: wait for it
     assert statuses[0] == (0.0, "wave in 3 (1 of 2)") and (2.2, "wave in 1 (1 of 2)") in statuses
     assert (3.0, "recording wave [#---------] 10% (1 of 2)") in statuses
     # Frames 15..24 are the first example (3.0-4.8 s), 1 s of pause, then frames 30..39.
@@ -312,8 +316,9 @@ def test_recognition_sees_actions_another_process_taught(tmp_path):
     from video_classifier.taught import TaughtScorer
 
     identity = ModelIdentity("m.tflite", "0" * 64, 3)
-    now = [0.0]
-    scorer = TaughtScorer(ActionLibrary(tmp_path / "a.json", identity), clock=lambda: now[0])
+    keeper = LibraryKeeper(ActionLibrary(tmp_path / "a.json", identity), poll_s=0.05)
+    scorer = TaughtScorer(keeper)
+    keeper.start()
     assert scorer.labels == ["unknown"]
     ActionLibrary(tmp_path / "a.json", identity).add_examples("wave", [Example(np.array([1, 0, 0], np.float32), "t", 5)])
 
@@ -321,7 +326,10 @@ def test_recognition_sees_actions_another_process_taught(tmp_path):
         def pooled_features(self):
             return np.array([1.0, 0.1, 0.0], np.float32)
 
-    now[0] = 1.5  # past the once-a-second check
+    deadline = time.monotonic() + 5
+    while scorer.labels == ["unknown"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    keeper.close()
     labels, scores = scorer.score(np.zeros(1), Model())
     assert labels == ["wave", "unknown"] and scores[0] > 0.99
 

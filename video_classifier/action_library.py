@@ -21,6 +21,10 @@ Every change is a read-modify-write under an exclusive lock on ``FILE.lock`` (so
 and the browser writing at once do not clobber each other), written to a temporary file that is
 fsynced and renamed over the old one: a crash, ``kill -9`` or a full disk leaves the previous file
 whole. A file that cannot be read as a library is refused with one line and never rewritten.
+
+Limits keep a file from growing past what a Pi reads in a moment: :data:`MAX_ACTIONS` actions,
+:data:`MAX_EXAMPLES` examples each (``other``, fed by corrections, keeps its newest
+:data:`MAX_OTHER_EXAMPLES`), and :data:`MAX_FILE_BYTES` on disk. Only a regular file is read.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from utils.checksum import sha256_of
+from utils.safe_files import UnsafeFile, loads_strict, read_regular_file
 from video_classifier.errors import UserError
 
 FORMAT = "movinet-actions"
@@ -50,7 +55,18 @@ UNKNOWN = "unknown"  # the reserved name for "nothing taught is close enough"
 # scored like an action, but never an event, a sensor or a notification.
 OTHER = "other"
 RESERVED = frozenset({UNKNOWN, OTHER})  # labels that never make an event
+OTHER_SHOWN = "something else"  # how "other" reads on screen
 MAX_NAME_LENGTH = 40
+MAX_ACTIONS = 50  # besides "other"
+MAX_EXAMPLES = 20  # per action
+MAX_OTHER_EXAMPLES = 100  # "other" keeps its newest corrections
+MAX_FILE_BYTES = 8 * 1024 * 1024  # 1,100 examples of the largest models fit in well under half
+LOCK_WAIT_S = 10.0  # how long a change waits for another writer before it gives up
+
+
+def shown(label: str) -> str:
+    """A label as the user reads it: ``other`` is "something else"."""
+    return OTHER_SHOWN if label == OTHER else label
 
 
 class LibraryError(UserError):
@@ -79,15 +95,18 @@ class Example:
     seconds: float
     taught_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     id: str = field(default_factory=lambda: secrets.token_hex(4))
+    event: str | None = None  # the event a correction made this example of
 
     def to_json(self) -> dict:
-        return {
+        record = {
             "id": self.id,
             "source": self.source,
             "taught_at": self.taught_at,
             "seconds": round(self.seconds, 2),
-            "vector": [round(float(x), 5) for x in self.vector],
         }
+        if self.event is not None:
+            record["event"] = self.event
+        return {**record, "vector": [round(float(x), 5) for x in self.vector]}
 
 
 @dataclass
@@ -104,8 +123,13 @@ class Library:
         lines = []
         for name, examples in self.actions.items():
             seconds = sum(e.seconds for e in examples)
-            lines.append(f"  {name}: {len(examples)} example(s), {seconds:g} s")
+            what = f"{name} ({OTHER_SHOWN})" if name == OTHER else name
+            lines.append(f"  {what}: {len(examples)} example(s), {seconds:g} s")
         return "\n".join(lines)
+
+    def corrected(self) -> dict[str, str]:
+        """Event id -> the action a correction taught it as."""
+        return {e.event: name for name, examples in self.actions.items() for e in examples if e.event}
 
 
 def check_name(name: str) -> str:
@@ -119,7 +143,29 @@ def check_name(name: str) -> str:
         raise LibraryError(f"action name {name!r} has a control character or a slash: use letters, digits and spaces")
     if name.lower() == UNKNOWN:
         raise LibraryError(f"{UNKNOWN!r} is reserved for what nothing taught is close to: choose another name")
+    if name.lower() == OTHER:
+        return OTHER
     return name
+
+
+def _text(value, what: str) -> str:
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError(f"{what} is not a short text")
+    return value
+
+
+def _seconds(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+        raise ValueError("an example's seconds are not a number from 0 to 3600")
+    return float(value)
+
+
+def _vector(value, size: int) -> list:
+    if not isinstance(value, list) or len(value) != size:
+        raise ValueError(f"an example's vector does not have the model's {size} numbers")
+    if not all(type(x) is float or type(x) is int for x in value):
+        raise ValueError("an example's vector has something else than numbers")
+    return value
 
 
 class ActionLibrary:
@@ -129,44 +175,36 @@ class ActionLibrary:
         self.path = Path(path)
         self.model = model
         self._lock_path = self.path.with_name(self.path.name + ".lock")
-        self._cache: tuple[tuple[int, int] | None, Library] | None = None
 
-    def stamp(self) -> tuple[int, int] | None:
-        """The file's (mtime_ns, size), or None when there is none: cheap to poll for changes."""
+    def stamp(self) -> tuple[int, int, int] | None:
+        """The file's (inode, mtime_ns, size), or None when there is none: cheap to poll for changes
+        (a save renames a new file into place, so the inode changes too)."""
         try:
             st = self.path.stat()
         except OSError:
             return None
-        return st.st_mtime_ns, st.st_size
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
     def load(self) -> Library:
         """The library (empty when the file does not exist yet). Raises :class:`LibraryError`."""
         try:
-            data = self.path.read_bytes()
+            data = read_regular_file(self.path, MAX_FILE_BYTES)
         except FileNotFoundError:
             return Library(self.model)
-        except IsADirectoryError:
-            raise LibraryError(f"--actions {self.path} is a folder: give a file name such as actions.json") from None
+        except UnsafeFile as exc:
+            if self.path.is_dir():
+                raise LibraryError(f"--actions {self.path} is a folder: give a file name such as actions.json") from None
+            raise LibraryError(f"the action library {self.path} {exc}: pass a library file written by this app") from None
         except OSError as exc:
             raise LibraryError(f"cannot read the action library {self.path} ({exc.strerror}): check the --actions path") from None
         return self._parse(data)
-
-    def read(self) -> Library:
-        """:meth:`load`, but the last one again while the file is unchanged (for frequent readers,
-        who must not modify it)."""
-        stamp, cache = self.stamp(), self._cache
-        if cache is not None and cache[0] == stamp:
-            return cache[1]
-        library = self.load()
-        self._cache = (stamp, library)
-        return library
 
     def _parse(self, data: bytes) -> Library:
         where = f"the action library {self.path}"
         fix = "fix it, or pass another --actions file (this one is left as it is)"
         try:
-            doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            doc = loads_strict(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
             reason = "is empty" if not data.strip() else f"is not valid JSON ({getattr(exc, 'msg', exc)}; truncated?)"
             raise LibraryError(f"{where} {reason}: {fix}") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -174,35 +212,58 @@ class ActionLibrary:
         if doc.get("version") != VERSION:
             raise LibraryError(f"{where} has format version {doc.get('version')!r}; this app reads version {VERSION}: {fix}")
         try:
-            model = ModelIdentity(**doc["model"])
+            model = ModelIdentity(
+                _text(doc["model"]["file"], "the model's file"),
+                _text(doc["model"]["sha256"], "sha256"),
+                int(doc["model"]["feature_size"]),
+            )
             if model.sha256 != self.model.sha256 or model.feature_size != self.model.feature_size:
                 raise LibraryError(
                     f"{where} was taught with another model ({model.file}, sha256 {model.sha256[:12]}...), not "
                     f"{self.model.file} (sha256 {self.model.sha256[:12]}...): use that model with --model, "
                     "or another --actions file to teach this one"
                 )
-            entries = [(check_name(name), e) for name, entry in doc["actions"].items() for e in entry["examples"]]
+            entries = []
+            for name, entry in doc["actions"].items():
+                name, examples = check_name(name), entry["examples"]
+                if not isinstance(examples, list):
+                    raise ValueError(f"the examples of {name!r} are not a list")
+                limit = MAX_OTHER_EXAMPLES if name == OTHER else MAX_EXAMPLES
+                if len(examples) > limit:
+                    raise ValueError(f"{name!r} has {len(examples)} examples, more than the {limit} allowed")
+                entries += [(name, e) for e in examples]
+            if len({name for name, _ in entries} - {OTHER}) > MAX_ACTIONS:
+                raise ValueError(f"more than {MAX_ACTIONS} actions")
             # One conversion for every vector: a 20 x 20 library loads in a third less time.
-            vectors = np.asarray([e["vector"] for _, e in entries] or np.zeros((0, model.feature_size)), np.float32)
-            if vectors.ndim != 2 or vectors.shape[1] != model.feature_size or not np.isfinite(vectors).all():
-                raise ValueError("an example's vector is damaged")
+            rows = [_vector(e["vector"], model.feature_size) for _, e in entries]
+            vectors = np.asarray(rows or np.zeros((0, model.feature_size)), np.float32)
+            if not np.isfinite(vectors).all():
+                raise ValueError("an example's vector is out of range")
             actions: dict[str, list[Example]] = {}  # an action without examples is left out
             for (name, e), vector in zip(entries, vectors):
-                example = Example(vector, str(e["source"]), float(e["seconds"]), str(e["taught_at"]), str(e["id"]))
+                event = e.get("event")
+                example = Example(
+                    vector,
+                    _text(e["source"], "an example's source"),
+                    _seconds(e["seconds"]),
+                    _text(e["taught_at"], "an example's time"),
+                    _text(e["id"], "an example's id"),
+                    None if event is None else _text(event, "an example's event"),
+                )
                 actions.setdefault(name, []).append(example)
         except LibraryError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise LibraryError(f"{where} is damaged ({exc}): {fix}") from None
         return Library(model, actions)
 
     def check_writable(self) -> None:
         """Raise :class:`LibraryError` now, not after a lesson, if the folder cannot be written."""
-        with self._locked():
+        with self._locked(LOCK_WAIT_S):
             pass
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, wait_s: float) -> Iterator[None]:
         try:
             fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -210,14 +271,26 @@ class ActionLibrary:
                 f"cannot write the action library in {self.path.parent or '.'} ({exc.strerror}): choose a writable --actions path"
             ) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LibraryError(
+                            f"the action library {self.path} has been locked by another program for {wait_s:g} s "
+                            f"({self._lock_path}): try again when it is done"
+                        ) from None
+                    time.sleep(0.05)
             yield
         finally:
             os.close(fd)  # also releases the lock
 
-    def change(self, edit: Callable[[Library], None]) -> Library:
-        """Apply ``edit`` to the newest library on disk and save it; returns what was saved."""
-        with self._locked():
+    def change(self, edit: Callable[[Library], None], wait_s: float = LOCK_WAIT_S) -> Library:
+        """Apply ``edit`` to the newest library on disk and save it; returns what was saved.
+        Waits up to ``wait_s`` for another writer's lock."""
+        with self._locked(wait_s):
             library = self.load()
             edit(library)
             self._save(library)
@@ -230,61 +303,81 @@ class ActionLibrary:
             "model": library.model.__dict__,
             "actions": {name: {"examples": [e.to_json() for e in examples]} for name, examples in library.actions.items()},
         }
-        text = _dumps(doc)
-        folder = self.path.parent
-        try:
-            fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        except OSError as exc:
-            raise LibraryError(
-                f"cannot write the action library in {folder} ({exc.strerror}): choose a writable --actions path"
-            ) from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, self.path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise LibraryError(
-                f"cannot save the action library {self.path} ({exc.strerror}); what was taught before is kept"
-            ) from None
-        with contextlib.suppress(OSError):  # the rename itself survives a power cut once the folder is synced
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        atomic_write(self.path, _dumps(doc))
 
-    # -- changes ---------------------------------------------------------------------------
-    def add_examples(self, name: str, examples: list[Example]) -> Library:
+    def add_examples(self, name: str, examples: list[Example], wait_s: float = LOCK_WAIT_S) -> Library:
         """Add ``examples`` to the action ``name`` (created if new)."""
         name = check_name(name)
         for example in examples:
             if example.vector.shape != (self.model.feature_size,) or not np.isfinite(example.vector).all():
                 raise LibraryError(f"an example of {name!r} has no usable features")
-        return self.change(lambda library: library.actions.setdefault(name, []).extend(examples))
+        return self.change(lambda library: add_to(library, name, examples), wait_s)
 
     def forget(self, name: str, example_id: str | None = None) -> Library:
         """Delete the action ``name`` (or only its example ``example_id``)."""
+        return self.change(lambda library: forget_from(library, name, example_id))
 
-        def edit(library: Library) -> None:
-            if name not in library.actions:
-                taught = ", ".join(library.actions) or "none"
-                raise LibraryError(f"no action called {name!r} in {self.path} (taught: {taught})")
-            if example_id is None:
-                del library.actions[name]
-                return
-            kept = [e for e in library.actions[name] if e.id != example_id]
-            if len(kept) == len(library.actions[name]):
-                raise LibraryError(f"action {name!r} has no example {example_id!r}")
-            if kept:
-                library.actions[name] = kept
-            else:
-                del library.actions[name]
 
-        return self.change(edit)
+def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a crash, ``kill -9`` or a full disk leaves either the
+    old or the new file whole (a temporary file, fsynced, renamed over it, the folder synced)."""
+    folder = path.parent
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise LibraryError(f"cannot write in {folder} ({exc.strerror}): choose a writable --actions path") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise LibraryError(f"cannot save {path} ({exc.strerror}); what was saved before is kept") from None
+    with contextlib.suppress(OSError):  # the rename itself survives a power cut once the folder is synced
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def add_to(library: Library, name: str, examples: list[Example]) -> None:
+    """Add ``examples`` to ``name`` within the limits: ``other`` drops its oldest, any other
+    action that is full, or a new action past :data:`MAX_ACTIONS`, is a :class:`LibraryError`."""
+    kept = library.actions.get(name, [])
+    if name == OTHER:
+        library.actions[name] = (kept + examples)[-MAX_OTHER_EXAMPLES:]
+        return
+    if not kept and len(set(library.actions) - {OTHER}) >= MAX_ACTIONS:
+        raise LibraryError(
+            f"the action library already has {MAX_ACTIONS} actions, the most it keeps: forget one first (--forget NAME)"
+        )
+    if len(kept) + len(examples) > MAX_EXAMPLES:
+        raise LibraryError(
+            f"{name!r} already has {len(kept)} examples; an action keeps at most {MAX_EXAMPLES}: "
+            f"forget it (--forget {name!r}) and teach it again"
+        )
+    library.actions[name] = kept + examples
+
+
+def forget_from(library: Library, name: str, example_id: str | None = None) -> None:
+    """Delete the action ``name`` (or only its example ``example_id``) from ``library``."""
+    if name not in library.actions:
+        taught = ", ".join(library.actions) or "none"
+        raise LibraryError(f"no action called {name!r} (taught: {taught})")
+    if example_id is None:
+        del library.actions[name]
+        return
+    kept = [e for e in library.actions[name] if e.id != example_id]
+    if len(kept) == len(library.actions[name]):
+        raise LibraryError(f"action {name!r} has no example {example_id!r}")
+    if kept:
+        library.actions[name] = kept
+    else:
+        del library.actions[name]
 
 
 def _dumps(doc: dict) -> str:

@@ -17,12 +17,20 @@ class ClipLibrary:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.saved: list[Path] = []
+        self._by_event: dict[str, str] = {}  # event id -> clip name
         self._lock = threading.Lock()  # added by the writer thread, read by the live view's threads
 
-    def add(self, path: Path) -> None:
-        """A clip (with its JSON sidecar beside it) is complete."""
+    def add(self, path: Path, event_id: str | None = None) -> None:
+        """A clip (with its JSON sidecar beside it) of the event ``event_id`` is complete."""
         with self._lock:
             self.saved.append(path)
+            if event_id:
+                self._by_event[event_id] = path.name
+
+    def clip_of(self, event_id: str) -> str | None:
+        """The name of the clip saved of the event ``event_id`` in this run, if any."""
+        with self._lock:
+            return self._by_event.get(event_id)
 
     def recent(self, count: int = 10) -> list[Path]:
         """The newest saved clips still on disk, newest first."""

@@ -178,14 +178,37 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     teach.add_argument("--examples", type=_positive_int, default=TEACH_EXAMPLES, help="examples to record, one after another")
     teach.add_argument("--list-actions", action="store_true", help="print the actions in --actions FILE and exit")
     teach.add_argument("--forget", default=None, metavar="NAME", help="delete the action NAME from --actions FILE and exit")
+    teach.add_argument(
+        "--list-events",
+        action="store_true",
+        help="print the recent events of the taught actions (id, time, label, clip) and exit",
+    )
+    teach.add_argument(
+        "--correct",
+        default=None,
+        metavar="ID",
+        help="correct the event ID (from --list-events, the log, MQTT or the live view; 'last': the newest), then exit",
+    )
+    teach.add_argument(
+        "--as",
+        dest="as_name",
+        default="wrong",
+        metavar="NAME",
+        help="with --correct: what the event really was: 'wrong' (something else, taught as 'other'), "
+        "'right', or an action's name (taught or new)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug lines, and what the runtime, OpenCV and FFmpeg say")
     p.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many model frames")
     # Test hook: makes every model frame this much slower, to rehearse a slow board.
     p.add_argument("--simulate-model-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for flag, given in (("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)):
+    flags = [("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)]
+    flags += [("--list-events", args.list_events), ("--correct", args.correct is not None)]
+    for flag, given in flags:
         if given and not args.actions:
             p.error(f"{flag} needs --actions FILE, the file the taught actions are kept in (for example actions.json)")
+    if args.correct is not None and args.correct.strip().lower() == "last":
+        args.correct = ""  # the newest event
     if args.mqtt_forget and not args.mqtt:
         p.error("--mqtt-forget needs --mqtt HOST, the broker Home Assistant listens to")
     if args.window is None:  # with --actions, the window is as long as one taught example

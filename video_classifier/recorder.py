@@ -158,9 +158,10 @@ class EventRecorder(Output):
                 elif isinstance(item, Picture) and file is not None:
                     file.write(item)
                 elif item is None and file is not None:
+                    event_id = file.clip.event.id
                     path, file = file.finish(self._sidecar), None
                     if path is not None:
-                        self.library.add(path)
+                        self.library.add(path, event_id)
                         self._enforce_budget(keep=path)
             except (OSError, cv2.error) as exc:  # a full or vanished disk must not stop the app
                 log.warning("could not save the clip of %s: %s", file.clip.event.label if file else "an event", exc)

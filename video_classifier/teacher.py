@@ -3,11 +3,13 @@ a few seconds of the running stream.
 
     requested --> countdown ("waving in 3, 2, 1") --> recording (progress) --> saved
                       ^------------ pause between examples ---------------------/
+    (cancel, Ctrl-C, or forgetting the action ends a lesson at any point; what was saved stays)
 
 Driven by the predictions' capture times, so it works the same on a camera (with a countdown
 for the person to get ready), on a video file (no countdown: the clip's first seconds) and from
 the browser's Teach panel. Each example is saved as soon as it is recorded: stopping halfway
-keeps what was taught.
+keeps what was taught. Saving happens in the library keeper's thread: the model never waits
+for the disk.
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ import logging
 import math
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from video_classifier.action_library import ActionLibrary, Example, LibraryError, check_name
+from video_classifier.action_library import Example, LibraryError, add_to, check_name, forget_from
 from video_classifier.data import Prediction
+from video_classifier.library_keeper import LibraryKeeper
 from video_classifier.outputs import Output
+
+WARM_UP_S = 1.0  # a fresh stream's first frames: too little motion seen to stand for an action
+LESSON_FIELDS = ("name", "phase", "progress", "saved", "examples", "seconds", "error", "cancelled")
+ANSWER_WAIT_S = 8.0  # how long a request from the browser waits for the library to be written
 
 log = logging.getLogger("teach")
 
@@ -38,7 +47,9 @@ class Lesson:
     pause_s: float = 2.0
     source: str = "camera"
     saved: int = 0  # examples saved so far
-    phase: str = "waiting"  # waiting, countdown, recording, pause, done
+    recorded: int = 0  # examples recorded so far (saving follows in the keeper's thread)
+    phase: str = "waiting"  # waiting, countdown, recording, pause, saving, done
+    cancelled: bool = False
     progress: float = 0.0  # of the current phase, 0..1
     error: str = ""
     _phase_start: float | None = None
@@ -51,56 +62,71 @@ class Lesson:
 
 class Teacher(Output):
     """Runs one :class:`Lesson` at a time on the predictions it is given (inference thread) and
-    saves each example in ``library``. ``on_saved`` hears of every saved example (the scorer
-    reloads), ``on_done`` of the end of a lesson, saved or failed.
+    saves each example through ``keeper``; ``on_done`` hears of the end of a lesson (saved,
+    failed or cancelled).
     """
 
-    def __init__(
-        self,
-        library: ActionLibrary,
-        fps: float = 5.0,
-        on_saved: Callable[[], None] | None = None,
-        on_done: Callable[[Lesson], None] | None = None,
-    ) -> None:
-        self.library = library
+    def __init__(self, keeper: LibraryKeeper, fps: float = 5.0, on_done: Callable[[Lesson], None] | None = None) -> None:
+        self.keeper = keeper
         self.fps = fps  # model frames per second: an example of S seconds is S * fps frames
-        self.on_saved = on_saved
         self.on_done = on_done
         self.lesson: Lesson | None = None  # the current or the last lesson
         self._lock = threading.Lock()  # lessons are asked for from the browser's threads
+        self._state: tuple[int, list] | None = None  # the library summary, per keeper version
 
     def teach(self, lesson: Lesson) -> Lesson:
         """Start ``lesson`` (its name is checked first); a lesson already running is refused."""
         lesson.name = check_name(lesson.name)
         with self._lock:
             if self.lesson is not None and not self.lesson.done:
-                raise LibraryError(f"already teaching {self.lesson.name!r}: wait until it is saved")
+                raise LibraryError(f"already teaching {self.lesson.name!r}: wait until it is saved, or cancel it")
             self.lesson = lesson
         return lesson
 
+    def cancel(self) -> bool:
+        """End the lesson in progress (examples already saved are kept); False if there was none."""
+        with self._lock:
+            lesson = self.lesson
+            if lesson is None or lesson.done:
+                return False
+            lesson.cancelled = True
+        self._end(lesson)
+        return True
+
     def forget(self, name: str, example_id: str | None = None) -> None:
-        """Delete an action or one of its examples (a :class:`LibraryError` if it is not there)."""
-        self.library.forget(name, example_id)
-        if self.on_saved is not None:
-            self.on_saved()
+        """Delete an action or one of its examples (a :class:`LibraryError` if it is not there),
+        ending a lesson of that action. Waits for the file to be written (not in the model's thread)."""
+        lesson = self.lesson
+        if example_id is None and lesson is not None and not lesson.done and lesson.name == name:
+            self.cancel()  # else its next example would bring the action back
+        future = self.keeper.change(lambda library: forget_from(library, name, example_id))
+        wait_for(future)
 
     def state(self) -> dict:
-        """The lesson in progress (or the last one) and what the library holds, for the browser."""
+        """The lesson in progress (or the last one) and a summary of the library, for the browser."""
         lesson = self.lesson
-        actions = self.library.read().actions
         return {
             "status": self.status,
-            "lesson": None
-            if lesson is None
-            else {k: getattr(lesson, k) for k in ("name", "phase", "progress", "saved", "examples", "seconds", "error")},
-            "actions": [
-                {
-                    "name": name,
-                    "examples": [{k: getattr(e, k) for k in ("id", "source", "taught_at", "seconds")} for e in examples],
-                }
-                for name, examples in actions.items()
-            ],
+            "lesson": None if lesson is None else {k: getattr(lesson, k) for k in LESSON_FIELDS},
+            "actions": self._summary(),
         }
+
+    def _summary(self) -> list:
+        """Per action: its examples' ids, sources and lengths (bounded by the library's limits),
+        computed once per version of the library, not per request."""
+        version, library = self.keeper.version, self.keeper.current
+        cached = self._state
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        summary = [
+            {
+                "name": name,
+                "examples": [{k: getattr(e, k) for k in ("id", "source", "taught_at", "seconds", "event")} for e in examples],
+            }
+            for name, examples in library.actions.items()
+        ]
+        self._state = (version, summary)
+        return summary
 
     @property
     def status(self) -> str:
@@ -108,7 +134,7 @@ class Teacher(Output):
         lesson = self.lesson
         if lesson is None or lesson.done:
             return ""
-        which = f" ({lesson.saved + 1} of {lesson.examples})" if lesson.examples > 1 else ""
+        which = f" ({lesson.recorded + 1} of {lesson.examples})" if lesson.examples > 1 else ""
         if lesson.phase == "countdown":
             return f"{lesson.name} in {max(1, math.ceil(lesson.countdown_s * (1 - lesson.progress)))}{which}"
         if lesson.phase == "recording":
@@ -116,11 +142,13 @@ class Teacher(Output):
             return f"recording {lesson.name} [{'#' * done}{'-' * (10 - done)}] {lesson.progress * 100:.0f}%{which}"
         if lesson.phase == "pause":
             return f"saved; next {lesson.name} in {max(1, math.ceil(lesson.pause_s * (1 - lesson.progress)))}"
+        if lesson.phase == "saving":
+            return f"saving {lesson.name}"
         return f"get ready for {lesson.name}"
 
     def on_prediction(self, prediction: Prediction) -> None:
         lesson = self.lesson
-        if lesson is None or lesson.done:
+        if lesson is None or lesson.done or lesson.phase == "saving":
             return
         t = prediction.time_s
         if lesson.phase == "waiting":
@@ -148,22 +176,44 @@ class Teacher(Output):
     def _save(self, lesson: Lesson, t: float) -> None:
         vector = np.mean(lesson._features, axis=0).astype(np.float32)
         example = Example(vector, lesson.source, len(lesson._features) / self.fps)
-        try:
-            self.library.add_examples(lesson.name, [example])
-        except LibraryError as exc:
-            lesson.error = str(exc)
-            self._end(lesson)
-            return
-        lesson.saved += 1
-        log.info("taught %r: example %d of %d saved in %s", lesson.name, lesson.saved, lesson.examples, self.library.path)
-        if self.on_saved is not None:
-            self.on_saved()
-        if lesson.saved >= lesson.examples:
-            self._end(lesson)
+        lesson.recorded += 1
+        last = lesson.recorded >= lesson.examples
+        if last:
+            self._enter(lesson, "saving", t)
         else:  # the pause starts where the last recorded frame's time ends
             self._enter(lesson, "pause" if lesson.pause_s > 0 else "recording", t + 1.0 / self.fps)
 
+        def saved(future: Future) -> None:  # in the keeper's thread
+            if lesson.done:
+                return  # cancelled meanwhile: the example is kept, the lesson stays ended
+            error = future.exception()
+            if error is not None:
+                lesson.error = str(error)
+                self._end(lesson)
+                return
+            lesson.saved += 1
+            where = self.keeper.library.path
+            log.info("taught %r: example %d of %d saved in %s", lesson.name, lesson.saved, lesson.examples, where)
+            if last:
+                self._end(lesson)
+
+        self.keeper.change(lambda library: add_to(library, lesson.name, [example])).add_done_callback(saved)
+
     def _end(self, lesson: Lesson) -> None:
-        lesson.phase, lesson._features = "done", []
+        with self._lock:
+            if lesson.done:
+                return
+            lesson.phase, lesson._features = "done", []
         if self.on_done is not None:
             self.on_done(lesson)
+
+
+def wait_for(future: Future):
+    """The Future's result, waited for at most :data:`ANSWER_WAIT_S` (a browser request waits,
+    never the model); a :class:`LibraryError` when the file stays locked that long."""
+    try:
+        return future.result(ANSWER_WAIT_S)
+    except FutureTimeout:
+        raise LibraryError(
+            "the action library is busy (another program holds its lock?): the change will be made when it is free"
+        ) from None

@@ -1,0 +1,68 @@
+"""Reading files that someone else may have written: only regular files, only up to a size, and
+JSON whose numbers and nesting cannot overflow or exhaust the reader."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+from pathlib import Path
+
+MAX_NUMBER_LENGTH = 40  # characters in one JSON number: a float needs ~25, an int far less
+
+
+class UnsafeFile(ValueError):
+    """The file is not a regular file, or larger than allowed; the message says which."""
+
+
+def read_regular_file(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of ``path``. Raises :class:`FileNotFoundError` when it does not exist,
+    :class:`UnsafeFile` for a FIFO, device, socket or folder, or a file over ``max_bytes``, and
+    :class:`OSError` for anything else. Opening never blocks: a FIFO is refused, not waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise UnsafeFile(f"is {kind}")
+        if info.st_size > max_bytes:
+            raise UnsafeFile(f"is {info.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB allowed")
+        chunks, left = [], max_bytes + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):  # it may grow while read
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_bytes:
+            raise UnsafeFile(f"is over the {max_bytes / 1e6:.0f} MB allowed")
+        return data
+    finally:
+        os.close(fd)
+
+
+def _number(text: str, convert):
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise ValueError(f"a number of {len(text)} characters")
+    value = convert(text)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def loads_strict(data: bytes | str):
+    """JSON without NaN or Infinity, without numbers too long to be real (a 400-digit integer
+    would overflow float conversion later), and without nesting deep enough to exhaust the
+    parser. Raises :class:`ValueError` (with a short reason) for all of them."""
+    try:
+        return json.loads(
+            data,
+            parse_int=lambda text: _number(text, int),
+            parse_float=lambda text: _number(text, float),
+            parse_constant=_no_constant,
+        )
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

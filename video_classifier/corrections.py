@@ -1,0 +1,113 @@
+"""Corrections: a user's verdict on an event of a taught action becomes an example.
+
+    "wrong"        something else happened: the event's features are taught as ``other``
+    "right"        the event was right: its features become an example of its own action
+    NAME           it was NAME (a taught action or a new one; ``other`` as "wrong")
+
+An event corrected again replaces its earlier correction, so a slip of the finger is mended by
+correcting once more. The same edit serves the running app (:class:`Corrector`, through the
+library keeper's thread: the caller never waits for the disk) and the command line
+(:func:`correct_offline`, ``--correct ID --as NAME``), so both have one effect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from video_classifier.action_library import (
+    OTHER,
+    ActionLibrary,
+    Example,
+    Library,
+    add_to,
+    check_name,
+    shown,
+)
+from video_classifier.library_keeper import LibraryKeeper
+from video_classifier.recent_events import EventFile, EventRecord, RecentEvents, find
+
+log = logging.getLogger("teach")
+
+WRONG, RIGHT = "wrong", "right"
+
+
+def target_of(verdict: str, record: EventRecord) -> str:
+    """The action the event's features are to be taught as."""
+    verdict = verdict.strip()
+    if verdict.lower() == WRONG:
+        return OTHER
+    if verdict.lower() == RIGHT:
+        return record.label
+    return check_name(verdict)
+
+
+def correction(record: EventRecord, name: str, fps: float) -> Callable[[Library], None]:
+    """The edit that teaches ``record``'s features as ``name`` (replacing an earlier correction)."""
+    example = Example(record.vector, "correction", max(0.2, record.frames / fps), event=record.id)
+
+    def edit(library: Library) -> None:
+        for action in list(library.actions):
+            kept = [e for e in library.actions[action] if e.event != record.id]
+            if kept:
+                library.actions[action] = kept
+            else:
+                del library.actions[action]
+        add_to(library, name, [example])
+
+    return edit
+
+
+def describe(record: EventRecord, name: str) -> str:
+    return f"event {record.id} ({record.label!r} at {record.when}) taught as {shown(name)!r}"
+
+
+class Corrector:
+    """Corrections in the running app: checked at once (an unknown event, a bad name or a full
+    action is an error for the caller), saved in the keeper's thread."""
+
+    def __init__(self, keeper: LibraryKeeper, events: RecentEvents, fps: float) -> None:
+        self.keeper = keeper
+        self.events = events
+        self.fps = fps
+
+    def correct(self, event_id: str | None, verdict: str) -> str:
+        record = self.events.find(event_id)
+        name = target_of(verdict, record)
+        edit = correction(record, name, self.fps)
+        current = self.keeper.current
+        edit(Library(current.model, {k: list(v) for k, v in current.actions.items()}))  # limits: fail now, not later
+        done = describe(record, name)
+
+        def saved(future: Future) -> None:
+            error = future.exception()
+            if error is not None:
+                log.warning("correction not saved: %s", error)
+            else:
+                log.info("corrected: %s", done)
+
+        self.keeper.change(edit).add_done_callback(saved)
+        return done
+
+
+def correct_offline(library: ActionLibrary, events: EventFile, event_id: str | None, verdict: str, fps: float) -> str:
+    """``--correct``: the same correction from the command line, while the app runs or not."""
+    record = find(events.load(), event_id)
+    name = target_of(verdict, record)
+    library.change(correction(record, name, fps))
+    return describe(record, name)
+
+
+def list_events(library: Library, records: list[EventRecord]) -> str:
+    """``--list-events``: one line per recent event, newest first, with its correction if any."""
+    if not records:
+        return "no events of taught actions yet"
+    corrected = library.corrected()
+    lines = [f"{'id':8}  {'started':19}  {'label':24}  {'peak':>5}  {'seconds':>7}  clip / correction"]
+    for r in sorted(records, key=lambda r: r.started_at, reverse=True):
+        seconds = "now" if r.end_s is None else f"{r.end_s - r.start_s:.1f}"
+        note = f"corrected: {shown(corrected[r.id])}" if r.id in corrected else ""
+        extra = "  ".join(x for x in (r.clip or "", note) if x)
+        lines.append(f"{r.id:8}  {r.when:19}  {r.label[:24]:24}  {r.peak:5.2f}  {seconds:>7}  {extra}")
+    return "\n".join(lines)
