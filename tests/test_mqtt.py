@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from hashlib import sha1
+import re
 import signal
 import subprocess
 import time
+from hashlib import sha1
 
 import pytest
-from conftest import FAKES_DIR, Broker, Subscriber, app_env, classify_command, free_port, require_program
+from conftest import FAKES_DIR, Broker, Subscriber, app_env, classify_command, free_port, media_path, require_program
+
+from video_classifier.home_assistant import action_key
 
 TOPIC = "test/pi"
 
@@ -248,3 +251,108 @@ def test_a_broker_that_is_down_at_start_is_not_fatal(two_action_clip):
     )
     assert proc.returncode == 0, proc.stderr
     assert f"MQTT broker 127.0.0.1:{port} not reachable yet" in proc.stderr
+
+
+def test_every_distinct_topic_gets_its_own_short_client_and_node_id_and_plain_topics_keep_theirs(broker, caplog):
+    from video_classifier.mqtt import MqttConnection, MqttSettings, node_id
+
+    assert node_id("movinet/cam-1") == "movinet_cam-1" and node_id("movinet/raspberrypi") == "movinet_raspberrypi"
+    assert node_id("test/pi") == "test_pi"  # the device the other tests know
+    clashing = ["movinet/a b", "movinet/a_b", "movinet/a.b", "movinet/a/b", "movinet_a/b", "movinet/a__b", "/movinet/a/b"]
+    non_latin = ["movinet/кухня", "movinet/客厅", "movinet/кухня2", "客厅"]
+    long = ["movinet/" + "x" * 1000, "movinet/" + "x" * 999 + "y", "movinet/" + "x" * 41]
+    topics = clashing + non_latin + long
+    ids = [node_id(topic) for topic in topics]
+    assert len(set(ids)) == len(topics), ids
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,50}", i) for i in ids), ids  # Home Assistant's node id characters, bounded
+    assert ids == [node_id(topic) for topic in topics]  # stable
+    assert node_id("movinet/кухня").startswith("movinet__")  # what can be read is kept
+
+    # Three apps on topics that used to share a client id stay connected side by side: the
+    # broker drops an older client when a newer one logs in with its id.
+    connections = []
+    try:
+        for topic in clashing[:3]:
+            settings = MqttSettings("127.0.0.1", broker.port, topic=topic)
+            connections.append(MqttConnection(settings, will=(f"{topic}/availability", "offline")).connect())
+        for connection in connections:  # a round trip each, after all have logged in
+            connection.publish_now({f"{connection.topic}/availability": "online"})
+        assert all(c.connected for c in connections)
+        assert len({c.client_id for c in connections}) == 3
+    finally:
+        for connection in connections:
+            connection.disconnect()
+    assert "connection lost" not in caplog.text and "reconnected" not in caplog.text
+
+
+def test_discovery_sends_only_the_configs_that_changed(broker, subscriber):
+    """19 taught actions: a change sends the one config it changes, not all of them again."""
+    from video_classifier.data import Category, Prediction
+    from video_classifier.home_assistant import MqttPublisher, MqttSettings
+
+    taught = [f"action {i}" for i in range(19)]
+    settings = MqttSettings("127.0.0.1", broker.port, topic=TOPIC, state_interval_s=0.0)
+    publisher = MqttPublisher(settings, taught=lambda: list(taught)).connect()
+
+    def configs() -> list[tuple[str, bytes]]:
+        return [(t, p) for _, t, p, _ in subscriber.messages if t.startswith("homeassistant/")]
+
+    def next_state(change) -> list[tuple[str, bytes]]:
+        """Change the taught actions, let one state go out, and return the configs sent meanwhile."""
+        before, states = len(configs()), len(subscriber.on(f"{TOPIC}/state"))
+        change()
+        publisher.on_prediction(Prediction(0, 0.0, [Category("action 1", 0.9)], 5.0))
+        assert subscriber.wait_for(lambda s: len(s.on(f"{TOPIC}/state")) > states, 10)
+        return configs()[before:]
+
+    try:
+        publisher.start()
+        assert subscriber.wait_for(lambda s: len(configs()) >= 7 + 1 + 19, 10)
+        assert len(configs()) == 7 + 1 + 19  # the device, the "wrong" button and one sensor per action, once
+
+        assert next_state(lambda: None) == []
+        added = next_state(lambda: taught.append("feeding the cat"))
+        assert [t for t, _ in added] == [f"homeassistant/binary_sensor/test_pi/{action_key('feeding the cat')}/config"]
+        assert json.loads(added[0][1])["name"] == "feeding the cat"
+        removed = next_state(lambda: taught.remove("action 3"))
+        assert removed == [(f"homeassistant/binary_sensor/test_pi/{action_key('action 3')}/config", b"")]
+        assert next_state(lambda: taught.extend(["other", "Other", "unknown"])) == []  # never a sensor
+        emoji = next_state(lambda: taught.append('🐈 "Tom"'))
+        assert len(emoji) == 1 and "🐈".encode() in emoji[0][1]  # UTF-8, not surrogate escapes
+        assert json.loads(emoji[0][1])["name"] == '🐈 "Tom"'
+    finally:
+        publisher.close()
+
+
+def test_a_flood_of_valid_commands_is_logged_once_per_kind_and_a_refused_correction_says_why(broker, subscriber, tmp_path):
+    log = tmp_path / "log.jsonl"
+    clip = media_path("carving_ice.mp4")
+    proc = run_mqtt_app(broker, "--log", log, PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(clip))
+    command = f"{TOPIC}/command"
+    try:
+        assert subscriber.wait_for(lambda s: s.on(f"{TOPIC}/state"), 30), proc.stderr
+        started = time.monotonic()
+        for i in range(2000):
+            subscriber.client.publish(command, "pause" if i % 2 == 0 else "resume", qos=1)
+        for payload in ("wrong", "wrong 0badc0de", "wrong 0BADC0DE", "wrong 123", "reset"):
+            subscriber.client.publish(command, payload, qos=1).wait_for_publish(10)
+        # In order: once the reset is done, every command before it was handled.
+        deadline = time.monotonic() + 60
+        while '"type": "reset"' not in log.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, "the reset was not obeyed"
+            time.sleep(0.1)
+        took = time.monotonic() - started
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    minutes = 1 + int(took // 60)  # once a minute per kind; the flood took a few seconds here
+    assert 1 <= err.count("INFO: MQTT command: pause") <= minutes, err
+    assert 1 <= err.count("INFO: MQTT command: resume") <= minutes, err
+    assert err.count("INFO: MQTT command: reset") == 1, err
+    # "wrong" without --actions: one line that says why; the second the same minute is not logged.
+    refused = [line for line in err.splitlines() if "MQTT command 'wrong" in line]
+    assert refused == ["WARNING: MQTT command 'wrong' not done: corrections need taught actions: run with --actions FILE"]
+    # The malformed ones are ignored with one warning.
+    assert err.count("MQTT command ignored") == 1 and "b'wrong 0BADC0DE'" in err, err
+    assert json.loads(subscriber.on(f"{TOPIC}/state")[-1])["paused"] is False  # the last of the flood was resume
