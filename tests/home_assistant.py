@@ -122,8 +122,13 @@ class HomeAssistant:
         """Render a template in Home Assistant (device registry questions, for example)."""
         return self._request("/api/template", {"template": text}).decode()
 
-    def call(self, domain: str, service: str, entity_id: str) -> None:
-        self._request(f"/api/services/{domain}/{service}", {"entity_id": entity_id})
+    def call(self, domain: str, service: str, entity_id: str | None = None, **data) -> None:
+        """Call a service, as a button press or an automation's action would."""
+        self._request(f"/api/services/{domain}/{service}", {"entity_id": entity_id, **data} if entity_id else data)
+
+    def named(self, friendly_name: str) -> str | None:
+        """The entity id of the entity Home Assistant shows as ``friendly_name``."""
+        return next((e for e, s in self.states().items() if s["attributes"].get("friendly_name") == friendly_name), None)
 
     def history(self, entity_id: str) -> list[dict]:
         """Every state change of ``entity_id`` so far: {"time", "old", "new"} records."""

@@ -11,7 +11,18 @@ import subprocess
 import time
 
 import pytest
-from conftest import FAKES_DIR, IN_CI, Broker, Subscriber, app_env, classify_command, free_port, media_path
+from conftest import (
+    FAKES_DIR,
+    IN_CI,
+    Broker,
+    Subscriber,
+    app_env,
+    classify_command,
+    free_port,
+    media_path,
+    write_clip,
+    write_half,
+)
 from home_assistant import HASS, HomeAssistant
 
 from video_classifier import __version__
@@ -233,3 +244,58 @@ def test_taught_actions_get_a_binary_sensor_each_and_forget_removes_the_device(h
     assert forget.stderr.strip().endswith(f"removed 9 entities of device movinet_{device} from Home Assistant")
     assert ha.wait_for(lambda: not any(e in ha.states() for e in known), 20), [e for e in known if e in ha.states()]
     assert ha.template(f"{{{{ device_id('{arm}') }}}}") == "None"
+
+
+HOSTILE = {  # action name -> the clip it is taught from
+    "none": "arm_wrestling_mmaction2_demo.mp4",
+    "on": "cleaning_pool_mmaction2_test.mp4",
+    "unavailable": "carving_ice.mp4",
+    "🐈 'Tom' \"cat\"": "flipping_a_pancake.mkv",
+}
+
+
+def test_any_action_name_gets_a_binary_sensor_that_is_on_during_its_own_events_only(ha, broker, tmp_path):
+    device, actions, log = "pi-5", tmp_path / "actions.json", tmp_path / "log.jsonl"
+    topic = f"movinet/{device}"
+    for name, clip in HOSTILE.items():
+        lesson = write_half(tmp_path / f"{len(name)}.mp4", clip, 0, 6.0)
+        taught = subprocess.run(
+            classify_command("--actions", actions, "--learn", name, "--camera", lesson),
+            capture_output=True,
+            text=True,
+            env=app_env(),
+            timeout=120,
+        )
+        assert taught.returncode == 0, taught.stderr
+    clip = write_clip(tmp_path / "all.mp4", [(clip, 8.0) for clip in HOSTILE.values()])
+    sensors = {name: f"MoViNet {device} {name}" for name in HOSTILE}
+    # Home Assistant's first sight of the device and its sensors (it misses what comes meanwhile).
+    first = run_app(broker, topic, clip, "--actions", actions)
+    try:
+        assert ha.wait_for(lambda: all(ha.named(s) for s in sensors.values()), 40), ha.states().keys()
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    entities = {name: ha.named(friendly) for name, friendly in sensors.items()}
+    assert ha.wait_for(lambda: all(ha.state(e) == "unavailable" for e in entities.values()), 20)
+
+    started = time.time()
+    proc = run_app(broker, topic, clip, "--actions", actions, "--log", log, "--max-frames", str(5 * 8 * len(HOSTILE)))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    events = [r["label"] for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "event"]
+    assert sorted(set(events)) == sorted(HOSTILE), events  # each was recognised: an event each at least
+    assert ha.wait_for(lambda: all(ha.state(e) == "unavailable" for e in entities.values()), 20)  # all is in
+
+    # Every sensor, in time order: its own on and off for each of its events, nothing else.
+    def flips(entity: str) -> list[tuple[float, str]]:
+        """(time, "on"/"off") for each change between on and off (not those from or to unavailable)."""
+        records = [r for r in ha.history(entity) if r["time"] >= started and r["old"] and r["new"]]
+        return [(r["time"], r["new"]["state"]) for r in records if {r["old"]["state"], r["new"]["state"]} == {"on", "off"}]
+
+    seen = sorted((t, name, state) for name, entity in entities.items() for t, state in flips(entity))
+    assert [(name, state) for _, name, state in seen] == [(label, state) for label in events for state in ("on", "off")]
+    detected = entity("binary_sensor", device, "action detected")
+    assert [state for _, state in flips(detected)] == ["on", "off"] * len(events)
+    current = [r["new"]["state"] for r in ha.history(entity("sensor", device, "current action")) if r["time"] >= started]
+    assert {"“none”", "on", "“unavailable”", "🐈 'Tom' \"cat\""} <= set(current), current

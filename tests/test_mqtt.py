@@ -334,7 +334,7 @@ def test_a_flood_of_valid_commands_is_logged_once_per_kind_and_a_refused_correct
         started = time.monotonic()
         for i in range(2000):
             subscriber.client.publish(command, "pause" if i % 2 == 0 else "resume", qos=1)
-        for payload in ("wrong", "wrong 0badc0de", "wrong 0BADC0DE", "wrong 123", "reset"):
+        for payload in ("wrong", "wrong", "wrong 0badc0de", "wrong 0BADC0DE", "wrong 123", "reset"):
             subscriber.client.publish(command, payload, qos=1).wait_for_publish(10)
         # In order: once the reset is done, every command before it was handled.
         deadline = time.monotonic() + 60
@@ -350,9 +350,11 @@ def test_a_flood_of_valid_commands_is_logged_once_per_kind_and_a_refused_correct
     assert 1 <= err.count("INFO: MQTT command: pause") <= minutes, err
     assert 1 <= err.count("INFO: MQTT command: resume") <= minutes, err
     assert err.count("INFO: MQTT command: reset") == 1, err
-    # "wrong" without --actions: one line that says why; the second the same minute is not logged.
+    # "wrong" without --actions: one line that says why (the second "wrong" the same minute is not
+    # logged), and one for "wrong <id>".
     refused = [line for line in err.splitlines() if "MQTT command 'wrong" in line]
-    assert refused == ["WARNING: MQTT command 'wrong' not done: corrections need taught actions: run with --actions FILE"]
+    why = "not done: corrections need taught actions: run with --actions FILE"
+    assert refused == [f"WARNING: MQTT command 'wrong' {why}", f"WARNING: MQTT command 'wrong 0badc0de' {why}"]
     # The malformed ones are ignored with one warning.
     assert err.count("MQTT command ignored") == 1 and "b'wrong 0BADC0DE'" in err, err
     assert json.loads(subscriber.on(f"{TOPIC}/state")[-1])["paused"] is False  # the last of the flood was resume
