@@ -299,3 +299,63 @@ def test_any_action_name_gets_a_binary_sensor_that_is_on_during_its_own_events_o
     assert [state for _, state in flips(detected)] == ["on", "off"] * len(events)
     current = [r["new"]["state"] for r in ha.history(entity("sensor", device, "current action")) if r["time"] >= started]
     assert {"“none”", "on", "“unavailable”", "🐈 'Tom' \"cat\""} <= set(current), current
+
+
+NTU_DRINK, NTU_HUGGING = "ntu_S001C001P001R001A001_drink_water.avi", "hugging_ntu_mmaction2_demo_skeleton.mp4"
+
+
+def test_a_false_event_corrected_with_the_wrong_button_reads_as_something_else_from_then_on(ha, broker, tmp_path):
+    """Only "drink" taught; two people hugging in the same room read "drink". Pressing "Last
+    action was wrong" in Home Assistant teaches that event as "other", and the app reads the
+    hugging as other from then on: the drink sensor goes off and stays off."""
+    device, actions, log = "pi-6", tmp_path / "actions.json", tmp_path / "log.jsonl"
+    topic = f"movinet/{device}"
+    lesson = write_clip(tmp_path / "drink.mp4", [(NTU_DRINK, 6.0)], size=(640, 360))
+    taught = subprocess.run(
+        classify_command("--actions", actions, "--learn", "drink", "--camera", lesson),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        timeout=120,
+    )
+    assert taught.returncode == 0, taught.stderr
+    hugging = write_clip(tmp_path / "hugging.mp4", [(NTU_HUGGING, 10.0)], size=(640, 360))  # looped by the camera
+    drink = entity("binary_sensor", device, "drink")
+    first = run_app(broker, topic, hugging, "--actions", actions)
+    try:  # Home Assistant's first sight of the device: it misses what comes meanwhile
+        assert ha.wait_for(lambda: ha.state(drink) in ("on", "off"), 40), ha.state(drink)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    assert ha.wait_for(lambda: ha.state(drink) == "unavailable", 20)
+
+    started = time.time()
+    proc = run_app(broker, topic, hugging, "--actions", actions, "--log", log, "--max-frames", "100")  # 20 s
+    event = entity("event", device, "action")
+    try:
+        assert ha.wait_for(lambda: ha.state(drink) == "on", 40), ha.state(drink)  # the false event
+        assert ha.wait_for(lambda: ha.states()[event]["attributes"].get("label") == "drink", 10)
+        false_id = ha.states()[event]["attributes"]["id"]
+        ha.call("button", "press", entity("button", device, "last action was wrong"))
+        assert ha.wait_for(lambda: ha.state(drink) == "off", 20), ha.state(drink)
+        # The README's notification action: "wrong <id>" with the event entity's id, by a service
+        # call; the same correction again (it replaces the first). Then an id that does not exist.
+        ha.call("mqtt", "publish", topic=f"{topic}/command", payload=f"wrong {false_id}")
+        ha.call("mqtt", "publish", topic=f"{topic}/command", payload="wrong 00000000")
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    events = [r for r in records if r.get("type") == "event"]
+    assert [(e["id"], e["label"]) for e in events] == [(false_id, "drink")]  # no drink event after the correction
+    after = [r["top"][0]["label"] for r in records if "top" in r and r["time_s"] > events[0]["end_s"]]
+    assert len(after) >= 20 and after.count("other") >= 0.9 * len(after), after
+    assert "INFO: MQTT command: wrong\n" in err and f"INFO: MQTT command: wrong {false_id}\n" in err, err
+    assert err.count(f"corrected: event {false_id} ('drink'") == 2, err  # by the button, then by its id
+    assert "MQTT command 'wrong 00000000' not done: no event '00000000'" in err, err
+    library = json.loads(actions.read_text())["actions"]
+    assert [e.get("event") for e in library["other"]["examples"]] == [false_id]  # corrected once, not twice
+    on_off = [new for _, new, _ in changes(ha, drink, started) if new in ("on", "off")]
+    assert on_off[on_off.index("on") :] == ["on", "off"], on_off  # on for the false event, then off for good

@@ -342,11 +342,11 @@ class MqttPublisher(Output):
         if match[1] is None:  # wrong, wrong <id>: kinds of their own, the button's and a notification's
             kind = "wrong <id>" if match[2] else "wrong"
             try:
-                done = controls.correct(match[2], "wrong")
+                controls.correct(match[2], "wrong")
             except UserError as exc:
                 self._say(f"{kind} refused", logging.WARNING, f"MQTT command {text!r} not done: {exc}")
                 return
-            self._say(kind, logging.INFO, f"MQTT command {text!r}: {done}")
+            self._say(kind, logging.INFO, f"MQTT command: {text}")  # what was done, the corrector says
             return
         self._say(match[1], logging.INFO, f"MQTT command: {match[1]}")
         if match[1] == "reset":
