@@ -46,27 +46,19 @@ import numpy as np
 
 from utils.checksum import sha256_of
 from utils.safe_files import UnsafeFile, loads_strict, read_regular_file
+from video_classifier.data import OTHER, OTHER_SHOWN
 from video_classifier.errors import UserError
 
 FORMAT = "movinet-actions"
 VERSION = 1
 UNKNOWN = "unknown"  # the reserved name for "nothing taught is close enough"
-# The reserved name for "something else happens here": taught by corrections (or --learn other),
-# scored like an action, but never an event, a sensor or a notification.
-OTHER = "other"
 RESERVED = frozenset({UNKNOWN, OTHER})  # labels that never make an event
-OTHER_SHOWN = "something else"  # how "other" reads on screen
 MAX_NAME_LENGTH = 40
 MAX_ACTIONS = 50  # besides "other"
 MAX_EXAMPLES = 20  # per action
 MAX_OTHER_EXAMPLES = 100  # "other" keeps its newest corrections
 MAX_FILE_BYTES = 8 * 1024 * 1024  # 1,100 examples of the largest models fit in well under half
 LOCK_WAIT_S = 10.0  # how long a change waits for another writer before it gives up
-
-
-def shown(label: str) -> str:
-    """A label as the user reads it: ``other`` is "something else"."""
-    return OTHER_SHOWN if label == OTHER else label
 
 
 class LibraryError(UserError):
@@ -258,9 +250,20 @@ class ActionLibrary:
         return Library(model, actions)
 
     def check_writable(self) -> None:
-        """Raise :class:`LibraryError` now, not after a lesson, if the folder cannot be written."""
-        with self._locked(LOCK_WAIT_S):
-            pass
+        """Raise :class:`LibraryError` now, not after a lesson, if the folder cannot be written
+        (without waiting for the lock: another program may hold it for a while)."""
+        folder = self.path.parent
+        try:
+            os.close(os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644))
+            writable = os.access(folder, os.W_OK)
+        except OSError as exc:
+            raise LibraryError(
+                f"cannot write the action library in {folder} ({exc.strerror}): choose a writable --actions path"
+            ) from None
+        if not writable:
+            raise LibraryError(
+                f"cannot write the action library in {folder} (permission denied): choose a writable --actions path"
+            )
 
     @contextlib.contextmanager
     def _locked(self, wait_s: float) -> Iterator[None]:

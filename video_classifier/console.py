@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from video_classifier.data import ActionEvent
+from video_classifier.data import ActionEvent, shown
 from video_classifier.outputs import Output
 from video_classifier.pipeline import Pipeline
 
@@ -19,14 +19,11 @@ class EventAnnouncer(Output):
         self.stream = stream
 
     def on_event_start(self, event: ActionEvent) -> None:
-        print(f"action started: {event.label} at {event.start_s:.1f} s", file=self.stream, flush=True)
+        print(f"action started: {event.label} at {event.start_s:.1f} s (event {event.id})", file=self.stream, flush=True)
 
     def on_event_end(self, event: ActionEvent) -> None:
-        print(
-            f"action ended: {event.label}, {event.start_s:.1f}-{event.end_s:.1f} s, peak {max(event.scores):.2f}",
-            file=self.stream,
-            flush=True,
-        )
+        span = f"{event.start_s:.1f}-{event.end_s:.1f} s, peak {max(event.scores):.2f}"
+        print(f"action ended: {event.label}, {span} (event {event.id})", file=self.stream, flush=True)
 
 
 def report_headless(
@@ -44,7 +41,7 @@ def report_headless(
         if prediction is None or prediction is last:
             continue
         last = prediction
-        top = ", ".join(f"{c.label} {c.score:.2f}" for c in prediction.top)
+        top = ", ".join(f"{shown(c.label)} {c.score:.2f}" for c in prediction.top)
         print(
             f"[{time.strftime('%H:%M:%S')}] {top}  ({pipeline.model_rate.rate():.1f} fps, "
             f"{prediction.inference_ms:.1f} ms, skipped {pipeline.skipped})",

@@ -23,8 +23,8 @@ from video_classifier.action_library import (
     Library,
     add_to,
     check_name,
-    shown,
 )
+from video_classifier.data import shown
 from video_classifier.library_keeper import LibraryKeeper
 from video_classifier.recent_events import EventFile, EventRecord, RecentEvents, find
 

@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The reserved label for "something else happens here" (teach mode): taught by corrections or
+# --learn other, scored like an action, but never an event, a sensor or a notification.
+OTHER = "other"
+OTHER_SHOWN = "something else"
+
+
+def shown(label: str) -> str:
+    """A label as people read it: ``other`` is "something else"."""
+    return OTHER_SHOWN if label == OTHER else label
+
 
 @dataclass(frozen=True)
 class Frame:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from video_classifier.data import Category, Prediction
+from video_classifier.data import Category, Prediction, shown
 
 if TYPE_CHECKING:
     from video_classifier.pipeline import Pipeline
@@ -86,7 +86,7 @@ def draw_overlay(frame: np.ndarray, status: OverlayStatus) -> np.ndarray:
         y = pad
         for category in status.top:
             y += line - bar_h
-            text = f"{category.label}  {category.score * 100:.0f}%"
+            text = f"{shown(category.label)}  {category.score * 100:.0f}%"
             cv2.putText(frame, text, (pad, y), FONT, font, WHITE, thick, cv2.LINE_AA)
             y += bar_h
             bar_w = panel_w - 2 * pad
