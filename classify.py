@@ -207,9 +207,9 @@ def forget_mqtt_device(args: argparse.Namespace) -> int:
     return 0
 
 
-def live_view(args: argparse.Namespace, pipeline, compositor, clips, tutor):
+def live_view(args: argparse.Namespace, pipeline, compositor, clips, tutor, controls, events):
     """The ``--serve`` web server; away from 127.0.0.1 reading asks for a token, and changing
-    anything (the Teach panel) always does."""
+    anything (the Teach panel, corrections through ``controls``) always does."""
     import secrets
 
     from video_classifier.errors import UserError
@@ -222,7 +222,8 @@ def live_view(args: argparse.Namespace, pipeline, compositor, clips, tutor):
         where = "--serve-token" if args.serve_token is not None else "MOVINET_SERVE_TOKEN"
         raise UserError(f"{where} must be at least {MIN_TOKEN_LENGTH} characters (it is {len(chosen)}): choose a longer one")
     token = chosen or secrets.token_urlsafe(12)
-    view = LiveView(pipeline, compositor, host, port, token, chosen is not None or not is_loopback(host), clips, tutor)
+    reads = chosen is not None or not is_loopback(host)
+    view = LiveView(pipeline, compositor, host, port, token, reads, clips, tutor, controls, events)
     print(f"live view: {view.url()}", file=sys.stderr)
     return view
 
@@ -291,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
         if args.serve or recorder:
             compositor = outputs.add(Compositor(pipeline, name, output=outputs, note=note))
         if args.serve:
-            view = outputs.add(live_view(args, pipeline, compositor, recorder.library if recorder else None, tutor))
+            clips = recorder.library if recorder else None
+            view = outputs.add(live_view(args, pipeline, compositor, clips, tutor, controls, events if keeper else None))
             if publisher:
                 publisher.live_view_url = view.url(token=False)  # Home Assistant's link to the device: never the token
         if publisher:

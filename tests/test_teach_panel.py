@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -39,6 +40,7 @@ def browser(tmp_path):
         f"--user-data-dir={tmp_path / 'c'}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # the requests the page sends
     driver = webdriver.Chrome(service=Service(driver_path), options=options)  # a given driver: nothing is downloaded
     driver.set_page_load_timeout(30)
     yield driver
@@ -107,3 +109,44 @@ def test_a_phone_teaches_an_action_sees_the_count_rise_and_deletes_it(tmp_path, 
         code, err = stop_app(proc)
     assert code == 0, err
     assert "Traceback" not in err
+
+
+def test_cancel_ends_a_lesson_and_keeps_the_examples_saved_before(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    library = tmp_path / "actions.json"
+    proc, url = start_live_app("--serve", "0", "--actions", library)
+    base = re.sub(r"\?.*$", "", url)
+    try:
+        browser.get(url)
+        wait = WebDriverWait(browser, 40, poll_frequency=0.2)
+        wait.until(lambda d: d.find_element(By.ID, "teach").is_displayed())
+        token = browser.find_element(By.CSS_SELECTOR, 'meta[name="movinet-token"]').get_attribute("content")
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert request("POST", base + "teach/cancel", **bearer) == 409  # no lesson yet
+        assert request("POST", base + "teach", {"name": "waving", "seconds": 2, "examples": 3}, **bearer) == 202
+        # Cancelled in the pause after the first of three examples.
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#actions li[data-action="waving"]'))
+        assert request("POST", base + "teach/cancel") == 401  # the same guard as every change
+        browser.find_element(By.ID, "teach-cancel").click()
+        wait.until(lambda d: d.find_element(By.ID, "lesson").text == "cancelled: 1 example(s) of waving saved")
+        assert not browser.find_element(By.ID, "teach-cancel").is_displayed()
+        assert browser.find_element(By.ID, "teach-record").is_enabled()
+        # Long enough in camera time for the next example's pause and recording: none comes.
+        since = status(base)["time_s"]
+        while (now := status(base))["time_s"] < since + 6.0:
+            assert proc.poll() is None
+            time.sleep(0.3)
+        lesson = now["teach"]["lesson"]
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert (lesson["phase"], lesson["cancelled"], lesson["saved"]) == ("done", True, 1)
+    assert len(json.loads(library.read_text())["actions"]["waving"]["examples"]) == 1
+    assert "Traceback" not in err
+
+
+def status(base: str) -> dict:
+    with urllib.request.urlopen(base + "status.json", timeout=10) as response:
+        return json.loads(response.read())

@@ -1,4 +1,5 @@
-// The live view page: polls status.json, shows the stream, and drives the Teach panel.
+// The live view page: polls status.json, shows the stream, drives the Teach panel and the
+// corrections of recent events.
 "use strict";
 const meta = document.querySelector('meta[name="movinet-token"]');
 const token = meta.content;
@@ -15,6 +16,9 @@ function el(tag, text, cls) {
   if (cls) node.className = cls;
   return node;
 }
+
+// "other" is the reserved action for "something else happens here".
+const shown = (label) => (label === "other" ? "something else" : label);
 
 function bar(fraction) {
   const outer = el("span", undefined, "bar");
@@ -44,16 +48,22 @@ function showTeach(teach) {
   const lesson = teach.lesson;
   const busy = lesson && lesson.phase !== "done";
   $("teach-record").disabled = busy;
-  $("lesson").textContent = teach.status || (lesson && lesson.error ? "could not save: " + lesson.error : "");
+  $("teach-cancel").hidden = !busy;
+  $("lesson").textContent = teach.status || lessonEnd(lesson);
   $("lesson-bar").hidden = !busy;
   if (busy) $("lesson-bar").firstElementChild.style.width = (lesson.progress * 100).toFixed(0) + "%";
   // Redrawn only when it changed: a button replaced under a finger would lose the tap.
   const actions = JSON.stringify(teach.actions);
   if (actions === shownActions) return;
   shownActions = actions;
+  $("taught-names").replaceChildren(...teach.actions.filter((a) => a.name !== "other").map((a) => {
+    const option = el("option");
+    option.value = a.name;
+    return option;
+  }));
   const list = $("actions");
   list.replaceChildren(...teach.actions.map((action) => {
-    const item = el("li", `${action.name}: ${action.examples.length} example(s) `);
+    const item = el("li", `${shown(action.name)}: ${action.examples.length} example(s) `);
     item.dataset.action = action.name;
     const forget = el("button", "Delete action", "forget");
     forget.addEventListener("click", () => remove(`teach/actions/${encodeURIComponent(action.name)}`));
@@ -73,6 +83,13 @@ function showTeach(teach) {
   }));
 }
 
+function lessonEnd(lesson) {
+  if (!lesson) return "";
+  if (lesson.error) return "could not save: " + lesson.error;
+  if (lesson.cancelled) return `cancelled: ${lesson.saved} example(s) of ${shown(lesson.name)} saved`;
+  return "";
+}
+
 async function remove(path) {
   try { showTeach(await change("DELETE", path)); } catch (err) { $("lesson").textContent = err.message; }
 }
@@ -86,19 +103,84 @@ $("teach-form").addEventListener("submit", async (event) => {
   }
 });
 
+$("teach-cancel").addEventListener("click", async () => {
+  try { showTeach(await change("POST", "teach/cancel")); } catch (err) { $("lesson").textContent = err.message; }
+});
+
+// -- recent events and their corrections ------------------------------------------------------
+let shownEvents = "";
+
+function when(e) {
+  const span = e.end_s === null ? `since ${e.start_s.toFixed(1)} s` : `${e.start_s.toFixed(1)}-${e.end_s.toFixed(1)} s`;
+  return e.started_at ? `${new Date(e.started_at * 1000).toLocaleTimeString()}, ${span}` : span;
+}
+
+function showEvents(events) {
+  // Redrawn only when they changed, and not while a name is typed in: a button replaced under a
+  // finger would lose the tap, a field its text.
+  const text = JSON.stringify(events);
+  const typing = document.activeElement && document.activeElement.closest("#events");
+  if (text === shownEvents || (typing && document.activeElement.tagName === "INPUT")) return;
+  shownEvents = text;
+  $("events").replaceChildren(...(events.length ? events.map(eventItem) : [el("li", "none yet")]));
+}
+
+function eventItem(e) {
+  const item = el("li", undefined, "event");
+  item.dataset.event = e.id;
+  const label = e.end_s === null ? `${shown(e.label)} (now)` : shown(e.label);
+  item.append(el("strong", label), el("span", ` ${when(e)}, peak ${(e.peak * 100).toFixed(0)}% `));
+  if (e.clip) {
+    const link = el("a", "clip");
+    link.href = `clips/${encodeURIComponent(e.clip)}${q}`;
+    link.download = e.clip;
+    item.append(link);
+  }
+  if (!("corrected" in e)) return item;  // the model's own classes: nothing to correct
+  if (e.corrected) item.append(el("div", `corrected as ${shown(e.corrected)}`, "corrected"));
+  const buttons = el("div", undefined, "verdicts");
+  const right = el("button", "Right", "right");
+  const wrong = el("button", "Wrong", "wrong");
+  const other = el("button", "It was ...", "it-was");
+  right.addEventListener("click", () => correct(e.id, "right"));
+  wrong.addEventListener("click", () => correct(e.id, "wrong"));
+  const form = el("form", undefined, "it-was-form");
+  form.hidden = true;
+  const name = el("input");
+  name.setAttribute("list", "taught-names");
+  name.maxLength = 40;
+  name.required = true;
+  name.placeholder = "what was it?";
+  name.autocomplete = "off";
+  form.append(name, el("button", "Save"));
+  other.addEventListener("click", () => { form.hidden = !form.hidden; if (!form.hidden) name.focus(); });
+  form.addEventListener("submit", (event) => { event.preventDefault(); correct(e.id, name.value); name.blur(); });
+  buttons.append(right, wrong, other);
+  item.append(buttons, form);
+  return item;
+}
+
+async function correct(id, verdict) {
+  try {
+    $("correction").textContent = (await change("POST", `events/${encodeURIComponent(id)}/correct`, {as: verdict})).message;
+  } catch (err) {
+    $("correction").textContent = err.message;
+  }
+  refresh();
+}
+
 async function refresh() {
   try {
     const s = await (await fetch("status.json" + q, {cache: "no-store"})).json();
-    $("active").textContent = s.active ? s.active.label : (s.camera !== "ok" ? s.camera : "no action");
+    $("active").textContent = s.active ? shown(s.active.label) : (s.camera !== "ok" ? s.camera : "no action");
     $("top").replaceChildren(...s.top.map((c) => {
       const row = el("div", undefined, "row");
-      row.append(el("span", c.label), bar(c.score), el("span", (c.score * 100).toFixed(0) + "%"));
+      row.append(el("span", shown(c.label)), bar(c.score), el("span", (c.score * 100).toFixed(0) + "%"));
       return row;
     }));
     $("vitals").textContent =
       `model ${s.model_fps.toFixed(1)} fps, ${s.inference_ms ?? 0} ms | stream ${s.stream_fps.toFixed(1)} fps` + (s.paused ? " | paused" : "");
-    $("events").replaceChildren(...(s.events.length ? s.events.map((e) =>
-      el("li", `${e.label}: ${e.start_s.toFixed(1)}-${e.end_s.toFixed(1)} s, peak ${(e.peak * 100).toFixed(0)}%`)) : [el("li", "none yet")]));
+    showEvents(s.events);
     $("clips-title").hidden = !s.clips.length;
     $("clips").replaceChildren(...s.clips.map((name) => {
       const link = el("a", name);

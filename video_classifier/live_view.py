@@ -7,6 +7,8 @@ the current actions and the recent events, and with ``--actions`` a Teach panel.
     GET  /status.json       current top-k, fps, camera state, events, clips, teaching
     GET  /clips/NAME        a clip saved by --record (or its JSON sidecar)
     POST /teach             {"name": ..., "seconds": 5, "examples": 1}: record an example now
+    POST /teach/cancel      end the lesson in progress (examples saved so far stay)
+    POST /events/ID/correct {"as": "wrong" | "right" | NAME}: correct an event (live_events.py)
     DELETE /teach/actions/NAME[/examples/ID]   forget an action, or one of its examples
 
 Standard library only (``http.server``, a thread per client, at most 32 at once). Each client
@@ -26,7 +28,6 @@ import shutil
 import socket
 import threading
 import time
-from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -35,11 +36,14 @@ from urllib.parse import quote, unquote, urlsplit
 from video_classifier.action_library import LibraryError
 from video_classifier.clips import ClipLibrary
 from video_classifier.compositor import Compositor
+from video_classifier.controls import Controls
 from video_classifier.data import ActionEvent
 from video_classifier.errors import UserError
 from video_classifier.http_guard import SECURITY_HEADERS, Guard, GuardedServer
+from video_classifier.live_events import EventList
 from video_classifier.outputs import Output
 from video_classifier.pipeline import Pipeline
+from video_classifier.recent_events import RecentEvents
 from video_classifier.teacher import Lesson, Teacher
 
 log = logging.getLogger("live")
@@ -88,14 +92,14 @@ class LiveView(Output):
         token_for_reads: bool,
         clips: ClipLibrary | None = None,
         teacher: Teacher | None = None,
+        controls: Controls | None = None,
+        events: RecentEvents | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.compositor = compositor
         self.clips = clips
         self.teacher = teacher
-        self.active: ActionEvent | None = None
-        self.recent: deque[dict] = deque(maxlen=20)  # finished events, newest last
-        self._recent_lock = threading.Lock()  # appended by the inference thread, read by HTTP threads
+        self.events = EventList(controls, events, clips)
         self._closing = threading.Event()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::" listens on IPv6 (and IPv4)
         server_class = type("LiveViewServer", (GuardedServer,), {"address_family": family})
@@ -133,20 +137,15 @@ class LiveView(Output):
 
     # -- output ----------------------------------------------------------------------------
     def on_event_start(self, event: ActionEvent) -> None:
-        self.active = event
+        self.events.started(event)
 
     def on_event_end(self, event: ActionEvent) -> None:
-        if self.active is event:
-            self.active = None
-        with self._recent_lock:
-            self.recent.append({**event.to_json(), "ended_at": time.time()})
+        self.events.ended(event)
 
     def status(self) -> dict:
         """What /status.json answers."""
         _, prediction = self.pipeline.latest()
-        active = self.active
-        with self._recent_lock:
-            events = list(self.recent)[::-1]
+        active = self.events.active
         return {
             "top": [{"label": c.label, "score": round(c.score, 4)} for c in prediction.top] if prediction else [],
             "time_s": round(prediction.time_s, 3) if prediction else None,
@@ -156,7 +155,7 @@ class LiveView(Output):
             "camera": self.pipeline.source.status or "ok",
             "paused": self.pipeline.paused,
             "active": {"label": active.label, "start_s": round(active.start_s, 3)} if active else None,
-            "events": events,
+            "events": self.events.listing(),
             "clips": [p.name for p in self.clips.recent()] if self.clips else [],
             "teach": self.teacher.state() if self.teacher else None,
         }
@@ -227,12 +226,22 @@ class LiveView(Output):
                         return self._send_file(clip)
                 return self._send(HTTPStatus.NOT_FOUND, b"not found\n")
 
-            # -- changes (teach mode) ----------------------------------------------------
+            # -- changes (teach mode, corrections) ---------------------------------------
             def do_POST(self) -> None:
                 if not self._allowed(changes=True):
                     return
-                if urlsplit(self.path).path != "/teach" or view.teacher is None:
+                path = urlsplit(self.path).path
+                if path.startswith("/events/") and path.endswith("/correct"):
+                    body = self._json_body()
+                    if body is not None:
+                        self._send_json(*view.events.correct(unquote(path[len("/events/") : -len("/correct")]), body))
+                    return
+                if view.teacher is None or path not in ("/teach", "/teach/cancel"):
                     return self._send(HTTPStatus.NOT_FOUND, b"not found\n")
+                if path == "/teach/cancel":
+                    if not view.teacher.cancel():
+                        return self._send_json(HTTPStatus.CONFLICT, {"error": "no lesson to cancel"})
+                    return self._send_json(HTTPStatus.OK, view.teacher.state())
                 body = self._json_body()
                 if body is None:
                     return

@@ -1,0 +1,193 @@
+"""Correcting an event from the live view, in a real headless Chromium, against the app on the
+picamera2 stand-in: the same-room case (only "drink" taught; two people hugging in that room
+read "drink"), and the corrections the app refuses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import ARTIFACTS, app_env, classify_command, start_live_app, write_half
+from test_teach_panel import browser, request, status, stop_app  # noqa: F401 (browser is a fixture)
+
+NTU_DRINK, NTU_HUGGING = "ntu_S001C001P001R001A001_drink_water.avi", "hugging_ntu_mmaction2_demo_skeleton.mp4"
+
+
+def wait_until(check, seconds: float, proc: subprocess.Popen, what: str):
+    """Poll ``check`` until it returns something true; fail after ``seconds`` or if the app exits."""
+    deadline = time.monotonic() + seconds
+    while not (result := check()):
+        assert proc.poll() is None, f"the app stopped while waiting for {what}"
+        assert time.monotonic() < deadline, f"no {what} within {seconds} s"
+        time.sleep(0.2)
+    return result
+
+
+def teach_drink(tmp_path: Path) -> Path:
+    """An action file with "drink" taught from the first half of the NTU drinking clip."""
+    actions = tmp_path / "actions.json"
+    lesson = write_half(tmp_path / "drink.mp4", NTU_DRINK, 0, 6.0, size=(640, 360))
+    taught = subprocess.run(
+        classify_command("--actions", actions, "--learn", "drink", "--camera", lesson),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        timeout=120,
+    )
+    assert taught.returncode == 0, taught.stderr
+    return actions
+
+
+def event_of(driver, label: str) -> str | None:
+    """The id of the newest event of ``label`` the page lists."""
+    from selenium.webdriver.common.by import By
+
+    for item in driver.find_elements(By.CSS_SELECTOR, "#events li.event"):
+        if item.find_element(By.TAG_NAME, "strong").text.split(" (")[0] == label:
+            return item.get_attribute("data-event")
+    return None
+
+
+def correction_requests(driver) -> list[dict]:
+    """The headers of every POST .../correct the page sent (Chromium's network log)."""
+    sent = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            req = message["params"]["request"]
+            if req["method"] == "POST" and req["url"].endswith("/correct"):
+                sent.append(req)
+    return sent
+
+
+def test_a_false_event_corrected_as_wrong_in_the_browser_stops_that_activity_reading_as_the_action(tmp_path, browser):  # noqa: F811
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    actions = teach_drink(tmp_path)
+    hugging = write_half(tmp_path / "hugging.mp4", NTU_HUGGING, 0, 20.0, size=(640, 360))  # looped by the camera
+    proc, url = start_live_app("--serve", "0", "--actions", actions, clip=hugging)
+    base = re.sub(r"\?.*$", "", url)
+    try:
+        browser.get(url)
+        # The list is redrawn when an event starts or ends: look again if it was under the finger.
+        wait = WebDriverWait(browser, 40, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
+        # The false event: hugging, never taught, reads as the only action taught in this room.
+        false_id = wait.until(lambda d: event_of(d, "drink"))
+        assert re.fullmatch(r"[0-9a-f]{8}", false_id), false_id
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'#events li[data-event="{false_id}"] button.wrong').click() or True)
+        corrected = f'#events li[data-event="{false_id}"] .corrected'
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, corrected))
+        assert browser.find_element(By.CSS_SELECTOR, corrected).text == "corrected as something else"
+        assert browser.find_element(By.ID, "correction").text.startswith(f"event {false_id} ('drink' at ")
+
+        # The app scores with the correction at once: hugging now reads "something else".
+        wait_until(lambda: status(base)["top"][0]["label"] == "other", 10, proc, 'top-1 "other"')
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#top .row span").text == "something else")
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "live_view_corrected.png"))
+
+        # No new "drink" event over the next 10 s of camera time (the clip loops twice meanwhile).
+        seen = status(base)
+        since = seen["time_s"]
+        drinks = set()
+        while (now := status(base))["time_s"] < since + 10.0:
+            assert proc.poll() is None
+            drinks |= {e["id"] for e in now["events"] if e["label"] == "drink"}
+            time.sleep(0.3)
+        assert drinks == {false_id}, now["events"]
+        assert now["top"][0]["label"] == "other", now["top"]
+        sent = correction_requests(browser)
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert "Traceback" not in err
+
+    # The request carried the token in a header, never in its address.
+    assert len(sent) == 1 and sent[0]["url"] == f"{base}events/{false_id}/correct", sent
+    assert sent[0]["headers"].get("Authorization", "").startswith("Bearer ") and "token" not in sent[0]["url"]
+    assert json.loads(sent[0]["postData"]) == {"as": "wrong"}
+    # The action file gained the event's features as an example of "other".
+    taught = json.loads(actions.read_text())["actions"]
+    assert [e["event"] for e in taught["other"]["examples"]] == [false_id]
+    assert [e.get("event") for e in taught["drink"]["examples"]] == [None]
+    assert f"corrected: event {false_id} ('drink' at " in err and "taught as 'something else'" in err
+
+
+def test_corrections_without_the_token_from_another_site_or_of_unknown_events_are_refused(tmp_path):
+    actions = teach_drink(tmp_path)
+    before = actions.read_bytes()
+    proc, url = start_live_app("--serve", "0", "--actions", actions)  # carving ice: no event of "drink"
+    base = re.sub(r"\?.*$", "", url)
+    try:
+        token = re.search(r'name="movinet-token" content="([^"]+)"', page(base)).group(1)
+        bearer = {"Authorization": f"Bearer {token}"}
+        refused = {
+            "no token": request("POST", base + "events/0123abcd/correct", {"as": "wrong"}),
+            "token in the link": request("POST", base + f"events/0123abcd/correct?token={token}", {"as": "wrong"}),
+            "another site": request(
+                "POST", base + "events/0123abcd/correct", {"as": "wrong"}, **bearer, Origin="http://evil.example"
+            ),
+            "unknown id": request("POST", base + "events/0123abcd/correct", {"as": "wrong"}, **bearer),
+            "bad name": request("POST", base + "events/0123abcd/correct", {"as": "a/b"}, **bearer),
+            "no verdict": request("POST", base + "events/0123abcd/correct", {"is": "wrong"}, **bearer),
+            "GET": request("GET", base + "events/0123abcd/correct"),
+        }
+        answer = request_json(base + "events/0123abcd/correct", {"as": "wrong"}, bearer)
+        events = status(base)["events"]
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert refused == {
+        "no token": 401,
+        "token in the link": 401,
+        "another site": 403,
+        "unknown id": 404,
+        "bad name": 400,
+        "no verdict": 400,
+        "GET": 404,
+    }
+    assert answer == (404, {"error": answer[1]["error"]}) and "\n" not in answer[1]["error"]
+    assert answer[1]["error"].startswith("no event of a taught action yet"), answer
+    assert events == [] and actions.read_bytes() == before  # nothing changed
+    assert "Traceback" not in err
+
+
+def test_without_taught_actions_events_have_ids_and_cannot_be_corrected(tmp_path):
+    proc, url = start_live_app("--serve", "0")  # carving ice: an event of the model's own classes
+    base = re.sub(r"\?.*$", "", url)
+    try:
+        token = re.search(r'name="movinet-token" content="([^"]+)"', page(base)).group(1)
+        proc_events = wait_until(lambda: status(base)["events"], 30, proc, "an event")
+        event = proc_events[0]  # in progress: listed before it ends
+        answer = request_json(base + f"events/{event['id']}/correct", {"as": "wrong"}, {"Authorization": f"Bearer {token}"})
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert event["label"] == "carving ice" and event["end_s"] is None and re.fullmatch(r"[0-9a-f]{8}", event["id"])
+    assert answer[0] == 404 and "only events of taught actions can be corrected" in answer[1]["error"]
+
+
+def page(base: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(base, timeout=10) as response:
+        return response.read().decode()
+
+
+def request_json(url: str, body: dict, headers: dict) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
