@@ -58,8 +58,6 @@ COMMAND_LOG_EVERY_S = 60.0  # a valid command is logged once a minute per kind: 
 # as "no action": shown in quotes on the Current action sensor.
 _SPECIAL_STATES = frozenset({"none", "unavailable", "unknown"})
 
-__all__ = ["EXPIRE_AFTER_S", "MqttPublisher", "MqttSettings", "action_key", "node_id"]
-
 
 def action_key(name: str) -> str:
     """A taught action's key: its binary sensor's object id and the state's ``action_key``.
@@ -120,10 +118,6 @@ class MqttPublisher(Output):
         self.connection = MqttConnection(
             settings, will=(self._topic("availability"), "offline"), on_connected=self._on_connected, clock=clock
         )
-
-    @property
-    def connected(self) -> bool:
-        return self.connection.connected
 
     @property
     def dropped(self) -> int:
@@ -220,12 +214,8 @@ class MqttPublisher(Output):
             },
         }
         if self._taught is not None:  # corrections need taught actions
-            entities["button", "wrong"] = {
-                "command_topic": command,
-                "payload_press": "wrong",
-                "name": "Last action was wrong",
-                "icon": "mdi:thumb-down-outline",
-            }
+            wrong = {"command_topic": command, "payload_press": "wrong", "name": "Last action was wrong"}
+            entities["button", "wrong"] = {**wrong, "icon": "mdi:thumb-down-outline"}
         for name in self._taught_names:
             key = action_key(name)  # [a-z0-9_] only: safe inside the template's quotes
             entities["binary_sensor", key] = {
@@ -255,18 +245,17 @@ class MqttPublisher(Output):
             self._published = configs
 
     def _announce(self) -> None:
-        """The device and its availability (at start and on each reconnect), and an ear for commands."""
+        """The device and its availability (at start and on each reconnect)."""
         # QoS 0: these go out at once and never wait behind the queued events.
         self._taught_names = self._read_taught()
         self._sync_discovery(everything=True)
         self.connection.publish(self._topic("availability"), "online" if self._camera_ok else "offline", retain=True)
-        self.connection.subscribe(self._topic("command"), self._on_command)
 
     def _update_taught(self) -> None:
         """Taught in the Teach panel or forgotten: add or remove that action's binary sensor only.
         Offline, the change waits for the reconnect's announcement."""
         names = self._read_taught()
-        if names != self._taught_names and self._started and self.connected:
+        if names != self._taught_names and self._started and self.connection.connected:
             self._taught_names = names
             self._sync_discovery(everything=False)
 
@@ -329,12 +318,8 @@ class MqttPublisher(Output):
             self._ignored += 1
             if self._ignored in (1, 10, 100) or self._ignored % 1000 == 0:  # a flood must not flood the log
                 what = "a retained message" if message.retain else repr(message.payload[:32])
-                log.warning(
-                    "MQTT command ignored (%s on %s): send reset, pause, resume, wrong or wrong <event id> (%d ignored)",
-                    what,
-                    message.topic,
-                    self._ignored,
-                )
+                hint = "send reset, pause, resume, wrong or wrong <event id>"
+                log.warning("MQTT command ignored (%s on %s): %s (%d ignored)", what, message.topic, hint, self._ignored)
             return
         controls = self._controls
         if controls is None:
@@ -376,7 +361,8 @@ class MqttPublisher(Output):
         only, since Home Assistant sets up again an entity whose config changed, and misses
         what comes meanwhile) and start the heartbeat."""
         self._started = True
-        if self.connected:
+        self.connection.subscribe(self._topic("command"), self._on_command)  # renewed on each reconnect
+        if self.connection.connected:
             self._announce()
         threading.Thread(target=self._repeat_while_paused, name="mqtt-heartbeat", daemon=True).start()
 
@@ -409,25 +395,12 @@ class MqttPublisher(Output):
         payload = {"type": kind, "event_type": kind, "id": self._event_id, **fields, "timestamp": time.time()}
         self.connection.send(self._topic("events"), _json(payload))
 
-    def unacknowledged(self) -> int:
-        """Events the broker has not confirmed yet (queued during an outage, or in flight)."""
-        return self.connection.unacknowledged()
-
     def forget(self, listen_s: float = 1.0) -> int:
         """Remove this device from Home Assistant: an empty retained config for each entity it
         announces and for any other retained under its node id (taught actions since forgotten),
         and its retained state cleared. Call after :meth:`connect`, instead of :meth:`start`;
         returns the number of entities removed."""
-        found = set(self.discovery_configs())
-
-        def collect(message) -> None:
-            if message.retain and message.payload:
-                found.add(message.topic)
-
-        retained = f"{DISCOVERY_PREFIX}/+/{self.node}/+/config"
-        self.connection.subscribe(retained, collect)
-        time.sleep(listen_s)  # the broker sends the retained configs at once
-        self.connection.unsubscribe(retained)
+        found = self.connection.retained(f"{DISCOVERY_PREFIX}/+/{self.node}/+/config", listen_s) | set(self.discovery_configs())
         topics = sorted(found) + [self._topic(name) for name in ("state", "attributes", "availability")]
         self.connection.publish_now(dict.fromkeys(topics, ""))
         self.connection.disconnect()

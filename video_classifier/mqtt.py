@@ -237,9 +237,15 @@ class MqttConnection:
         if self._client.is_connected():
             self._client.subscribe(topic, qos=1)
 
-    def unsubscribe(self, topic: str) -> None:
+    def retained(self, topic: str, listen_s: float = 1.0) -> set[str]:
+        """The topics matching ``topic`` (a filter) that hold a retained message, as the broker
+        tells a new subscriber at once: what it sends within ``listen_s``."""
+        found: set[str] = set()
+        self.subscribe(topic, lambda message: message.retain and message.payload and found.add(message.topic))
+        time.sleep(listen_s)
         self._handlers.pop(topic, None)
         self._client.unsubscribe(topic)
+        return set(found)
 
     def close(self, timeout: float = 3.0) -> None:
         """Give queued messages ``timeout`` seconds to go out, publish the will (the app says
