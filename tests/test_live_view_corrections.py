@@ -8,9 +8,10 @@ import json
 import re
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
-from conftest import ARTIFACTS, app_env, classify_command, start_live_app, write_half
+from conftest import ARTIFACTS, app_env, classify_command, start_live_app, write_clip, write_half
 from test_teach_panel import browser, request, status, stop_app  # noqa: F401 (browser is a fixture)
 
 NTU_DRINK, NTU_HUGGING = "ntu_S001C001P001R001A001_drink_water.avi", "hugging_ntu_mmaction2_demo_skeleton.mp4"
@@ -41,12 +42,14 @@ def teach_drink(tmp_path: Path) -> Path:
     return actions
 
 
-def event_of(driver, label: str) -> str | None:
-    """The id of the newest event of ``label`` the page lists."""
+def event_of(driver, label: str, with_clip: bool = False) -> str | None:
+    """The id of the newest event of ``label`` the page lists (with a clip link)."""
     from selenium.webdriver.common.by import By
 
     for item in driver.find_elements(By.CSS_SELECTOR, "#events li.event"):
-        if item.find_element(By.TAG_NAME, "strong").text.split(" (")[0] == label:
+        if item.find_element(By.TAG_NAME, "strong").text.split(" (")[0] != label:
+            continue
+        if not with_clip or item.find_elements(By.TAG_NAME, "a"):
             return item.get_attribute("data-event")
     return None
 
@@ -118,6 +121,50 @@ def test_a_false_event_corrected_as_wrong_in_the_browser_stops_that_activity_rea
     assert f"corrected: event {false_id} ('drink' at " in err and "taught as 'something else'" in err
 
 
+def test_right_and_it_was_teach_the_event_as_its_action_then_as_another_with_its_clip_at_hand(tmp_path, browser):  # noqa: F811
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    actions = teach_drink(tmp_path)
+    clip = write_clip(tmp_path / "drink_then_ice.mp4", [(NTU_DRINK, 8.0), ("carving_ice.mp4", 6.0)], size=(640, 360))
+    folder = tmp_path / "clips"
+    proc, url = start_live_app("--serve", "0", "--actions", actions, "--record", folder, "--post-roll", "0.5", clip=clip)
+    try:
+        browser.get(url)
+        wait = WebDriverWait(browser, 40, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
+        item = 'li[data-event="{}"]'
+        event_id = wait.until(lambda d: event_of(d, "drink", with_clip=True))
+        link = browser.find_element(By.CSS_SELECTOR, f"{item.format(event_id)} a")
+        text, name = link.text, link.get_attribute("download")
+        video = urllib.request.urlopen(link.get_attribute("href"), timeout=10).read()
+
+        def corrected_as(name: str):
+            return lambda d: d.find_element(By.CSS_SELECTOR, f"{item.format(event_id)} .corrected").text == f"corrected as {name}"
+
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{item.format(event_id)} button.right").click() or True)
+        wait.until(corrected_as("drink"))
+        right = json.loads(actions.read_text())["actions"]
+        # It was something else again: the field offers the taught actions; a new name is taken too.
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{item.format(event_id)} button.it-was").click() or True)
+        field = browser.find_element(By.CSS_SELECTOR, f"{item.format(event_id)} form input")
+        field.send_keys("sipping tea")
+        field.submit()
+        wait.until(corrected_as("sipping tea"))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#actions li[data-action="sipping tea"]'))
+        offered = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#taught-names option")]
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert text == "clip" and video[4:8] == b"ftyp" and video == (folder / name).read_bytes()
+    assert [e.get("event") for e in right["drink"]["examples"]] == [None, event_id]
+    again = json.loads(actions.read_text())["actions"]  # a second correction replaces the first
+    assert [e.get("event") for e in again["drink"]["examples"]] == [None]
+    assert [e["event"] for e in again["sipping tea"]["examples"]] == [event_id]
+    assert offered == ["drink", "sipping tea"]
+    assert "Traceback" not in err
+
+
 def test_corrections_without_the_token_from_another_site_or_of_unknown_events_are_refused(tmp_path):
     actions = teach_drink(tmp_path)
     before = actions.read_bytes()
@@ -155,6 +202,29 @@ def test_corrections_without_the_token_from_another_site_or_of_unknown_events_ar
     assert answer[1]["error"].startswith("no event of a taught action yet"), answer
     assert events == [] and actions.read_bytes() == before  # nothing changed
     assert "Traceback" not in err
+
+
+def test_an_event_of_a_full_action_cannot_be_taught_as_right_and_changes_nothing(tmp_path):
+    actions = teach_drink(tmp_path)
+    doc = json.loads(actions.read_text())
+    example = doc["actions"]["drink"]["examples"][0]
+    doc["actions"]["drink"]["examples"] = [{**example, "id": f"{i:08x}"} for i in range(20)]  # the most an action keeps
+    actions.write_text(json.dumps(doc))
+    before = actions.read_bytes()
+    clip = write_half(tmp_path / "drinking.mp4", NTU_DRINK, 1, 8.0, size=(640, 360))
+    proc, url = start_live_app("--serve", "0", "--actions", actions, clip=clip)
+    base = re.sub(r"\?.*$", "", url)
+    try:
+        token = re.search(r'name="movinet-token" content="([^"]+)"', page(base)).group(1)
+        event = wait_until(lambda: status(base)["events"], 30, proc, "a drink event")[0]
+        answer = request_json(base + f"events/{event['id']}/correct", {"as": "right"}, {"Authorization": f"Bearer {token}"})
+        after = status(base)["events"]
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert event["label"] == "drink" and answer[0] == 409, answer
+    assert answer[1]["error"].startswith("'drink' already has 20 examples; an action keeps at most 20")
+    assert actions.read_bytes() == before and next(e for e in after if e["id"] == event["id"])["corrected"] is None
 
 
 def test_without_taught_actions_events_have_ids_and_cannot_be_corrected(tmp_path):
