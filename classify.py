@@ -71,7 +71,8 @@ def open_classifier(args: argparse.Namespace):
     model = open_model(args)
     if args.actions:
         library = action_library(args, model)
-        scorer = TaughtScorer(LibraryKeeper(library))  # a damaged or foreign file is refused here, before any change
+        # A damaged or foreign file is refused here, before any change.
+        scorer = TaughtScorer(LibraryKeeper(library), warm_up=round(args.window * args.fps))
         library.check_writable()  # events are kept beside it, and corrections go into it
         # Every frame's features: for teaching, and for correcting an event afterwards.
         classifier = ActionClassifier(model, k=args.top_k, smoothing=args.smooth, scorer=scorer, keep_features=True)
@@ -144,6 +145,7 @@ def teacher(args: argparse.Namespace, classifier, source, when_done):
 def finish_lesson(args: argparse.Namespace, lesson, source) -> None:
     """After ``--learn``: say what was saved, or why not (a clip too short is an error)."""
     from video_classifier.errors import UserError
+    from video_classifier.teacher import WARM_UP_S
 
     if lesson.error:
         raise UserError(lesson.error)
@@ -151,11 +153,11 @@ def finish_lesson(args: argparse.Namespace, lesson, source) -> None:
         if source.live:
             print(f"stopped: {lesson.saved} of {lesson.examples} example(s) of {lesson.name!r} saved", file=sys.stderr)
             return
-        needed = args.seconds * args.examples
+        needed = WARM_UP_S + args.seconds * args.examples
         raise UserError(
-            f"{source.name} is too short to teach {lesson.name!r}: {needed:g} s needed (--seconds {args.seconds:g} x "
-            f"--examples {args.examples}), {lesson.saved} example(s) saved: pass a longer clip or a smaller --seconds "
-            "(at least 2)"
+            f"{source.name} is too short to teach {lesson.name!r}: {needed:g} s needed (1 s to warm up, then "
+            f"--seconds {args.seconds:g} x --examples {args.examples}), {lesson.saved} example(s) saved: "
+            "pass a longer clip or a smaller --seconds (at least 2)"
         )
 
 

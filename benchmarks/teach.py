@@ -13,6 +13,13 @@ model; frames count once the window is full. Reported:
   and whether it would start an event, and the reaction when one taught action follows another
   (seconds until the new one is top-1 for good, over every ordered pair).
 carving_ice_rpi.mp4 is another video of carving ice: it is never taught, only tested.
+
+``--same-room`` measures one room's life instead (the two NTU clips share a room): only "drink"
+is taught, from the first half of its clip; the first half of the hugging clip, looped to a
+minute, is the untaught life that fires false events; the first of them is corrected as the
+app does it ("wrong": its features taught as ``other``). Before and after that one correction:
+false events per minute on the hugging clip's held-out second half and the drinking second half's
+accuracy and events, each as is, mirrored, letterboxed and re-timed, for each decision rule.
 Every stream runs through the real model with the window in question (the int8 head pool is
 quantised, so the features depend a little on the window).
 """
@@ -146,9 +153,11 @@ def scored(scorer: TaughtScorer, means: np.ndarray) -> list[list[Category]]:
 class Count(Output):
     def __init__(self) -> None:
         self.started = 0
+        self.starts: list[float] = []
 
     def on_event_start(self, event) -> None:
         self.started += 1
+        self.starts.append(event.start_s)
 
 
 def events_started(tops: list[list[Category]]) -> int:
@@ -280,6 +289,93 @@ def cost(actions: int = 20, examples: int = 20, frames: int = 2000) -> dict:
     }
 
 
+SAME_ROOM = {"taught": ("drink", "ntu_S001C001P001R001A001_drink_water.avi"), "life": "hugging_ntu_mmaction2_demo_skeleton.mp4"}
+LIFE_SECONDS = 60.0
+
+
+def same_room(unknown_levels: list[float], seconds: float = TEACH_SECONDS) -> list[dict]:
+    """False events per minute of untaught same-room life, and the taught action's accuracy,
+    before and after one correction, per decision rule (the fixed ``unknown`` level)."""
+    from video_classifier.corrections import Corrector
+    from video_classifier.recent_events import EventFile, RecentEvents
+
+    name, taught_clip = SAME_ROOM["taught"]
+    drink, life = read_clip(MEDIA / taught_clip), read_clip(MEDIA / SAME_ROOM["life"])
+    halves = lambda clip: ((clip[0][: len(clip[0]) // 2], clip[1]), (clip[0][len(clip[0]) // 2 :], clip[1]))  # noqa: E731
+    (drink_teach, drink_test), (life_seen, life_test) = halves(drink), halves(life)
+    window = round(seconds * FPS)
+    model = MovinetStream(A0, num_threads=2, window_frames=window, switch_keep=None)  # as --actions
+    seen = run_stream(model, paced(*life_seen, LIFE_SECONDS))
+    held_out = {
+        (what, kind): run_stream(model, paced(*variant(frames, fps, kind), LIFE_SECONDS))
+        for what, (frames, fps) in (("life", life_test), (name, drink_test))
+        for kind in VARIANTS
+    }
+    rows = []
+    for level in unknown_levels:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = teach_library(Path(tmp), model, {name: drink_teach}, seconds, 1)
+            keeper = LibraryKeeper(ActionLibrary(path, _identity(model)))  # not started: changes are made at once
+            scorer = TaughtScorer(keeper, unknown_at=level, warm_up=window)  # as the app
+            events = RecentEvents(keeper, EventFile(Path(tmp) / "events.json", keeper.library.model), window)
+            corrector = Corrector(keeper, events, FPS)
+            measured = {"before": _room_row(scorer, held_out, name)}
+            _play(scorer, seen, events)  # the user sees a false event in the room's life ...
+            false_ids = [r.id for r in reversed(events.records()) if r.label == name]
+            if false_ids:
+                corrector.correct(false_ids[0], "wrong")  # ... and says it was wrong
+            measured["after one correction"] = _room_row(scorer, held_out, name)
+            for when, row in measured.items():
+                rows.append({"decision": f"unknown at {level:g}", "when": when, "life_false_events": len(false_ids), **row})
+    return rows
+
+
+def _play(scorer: TaughtScorer, stream: tuple[np.ndarray, np.ndarray], output: Output) -> list[list[Category]]:
+    """A stream through the scorer and the app's event detector, its events told to ``output``."""
+    scorer.reset()
+    tops = scored(scorer, stream[1])
+    detector = EventDetector(output, 0.4, hold=5, ignore=RESERVED)
+    for i, (top, features) in enumerate(zip(tops, stream[0])):
+        prediction = Prediction(i, i / FPS, top[:3], 0.0, features=features)
+        detector.update(prediction)
+        output.on_prediction(prediction)
+    detector.close()
+    return tops
+
+
+def _room_row(scorer: TaughtScorer, held_out: dict, name: str) -> dict:
+    false_per_min, accuracy, fired = [], [], []
+    for (what, _kind), stream in held_out.items():
+        count = Count()
+        tops = _play(scorer, stream, count)
+        if what == name:
+            accuracy.append(float(np.mean([t[0].label == name for t in tops[round(TEACH_SECONDS * FPS) - 1 :]])))
+            fired.append(count.started > 0)
+        else:
+            false_per_min.append(count.started * 60.0 / LIFE_SECONDS)
+            if count.started:
+                print(f"  false event(s) on {what}, {_kind}: at {count.starts} s", file=sys.stderr)
+    return {
+        "false_per_min_mean": round(float(np.mean(false_per_min)), 2),
+        "false_per_min_worst": round(max(false_per_min), 2),
+        "taught_accuracy_mean": round(float(np.mean(accuracy)), 3),
+        "taught_accuracy_worst": round(min(accuracy), 3),
+        "taught_fires": f"{sum(fired)}/{len(fired)}",
+    }
+
+
+ROOM_COLUMNS = [
+    ("decision", "decision"),
+    ("when", "when"),
+    ("life_false_events", "false events in the minute seen"),
+    ("false_per_min_mean", "held-out false events/min, mean"),
+    ("false_per_min_worst", "worst variant"),
+    ("taught_accuracy_mean", "drink accuracy, mean"),
+    ("taught_accuracy_worst", "worst variant"),
+    ("taught_fires", "drink event fires"),
+]
+
+
 def _identity(model: MovinetStream) -> ModelIdentity:
     return ModelIdentity.of(model.path, model.feature_size)
 
@@ -308,8 +404,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-reaction", action="store_true", help="skip the pairs (the slowest part)")
     p.add_argument("--unknown-at", type=float, action="append", help="also score with this unknown level (repeatable)")
     p.add_argument("--cost-only", action="store_true", help="only the cost of recognition and of loading")
+    p.add_argument("--same-room", action="store_true", help="only the same-room protocol, before and after a correction")
     args = p.parse_args(argv)
     started = time.monotonic()
+    if args.same_room:
+        rows = same_room([UNKNOWN_AT, *(args.unknown_at or [])])
+        print(markdown_table(rows, ROOM_COLUMNS))
+        print(f"({time.monotonic() - started:.0f} s)")
+        if args.json:
+            args.json.write_text(json.dumps({"same_room": rows}, indent=1))
+        return 0
     costs = cost()
     print(markdown_table([costs], [(k, k) for k in costs]) + "\n")
     if args.cost_only:

@@ -45,6 +45,10 @@ class Scorer(Protocol):
 
     def score(self, logits: np.ndarray, model: StreamModel) -> tuple[list[str], np.ndarray]: ...
 
+    def reset(self) -> None:
+        """The model starts a fresh stream."""
+        ...
+
 
 class ModelClasses:
     """The model's own classes: the softmax of its logits."""
@@ -54,6 +58,9 @@ class ModelClasses:
 
     def score(self, logits: np.ndarray, model: StreamModel) -> tuple[list[str], np.ndarray]:
         return self.labels, softmax(logits)
+
+    def reset(self) -> None:
+        pass
 
 
 class ActionClassifier:
@@ -133,4 +140,5 @@ class ActionClassifier:
     def reset(self) -> None:
         """Start a fresh stream (see :meth:`MovinetStream.reset`)."""
         self.model.reset()
+        self.scorer.reset()
         self._smoothed = None

@@ -1,0 +1,143 @@
+"""Correcting a false event over SSH: the same-room case (only "drink" taught, two people hugging
+in the same room read "drink"), corrected by its id with --correct while the app runs; the
+running app reads the hugging as "other" from then on, and "drink" still fires."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FAKES_DIR, app_env, classify_command, write_half
+
+DRINK = "ntu_S001C001P001R001A001_drink_water.avi"
+HUGGING = "hugging_ntu_mmaction2_demo_skeleton.mp4"
+SIZE = (640, 360)
+
+
+def run_app(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(classify_command(*args), capture_output=True, text=True, env=app_env(), timeout=timeout)
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory) -> Path:
+    """A folder with "drink" taught from the first half of the drinking clip, and clips of the room."""
+    folder = tmp_path_factory.mktemp("room")
+    write_half(folder / "drink-first.mp4", DRINK, 0, 6.0, size=SIZE)
+    write_half(folder / "hugging-first.mp4", HUGGING, 0, 60.0, size=SIZE)
+    write_half(folder / "hugging-second.mp4", HUGGING, 1, 15.0, size=SIZE, mirror=True)
+    write_half(folder / "drink-second.mp4", DRINK, 1, 15.0, size=SIZE)
+    done = run_app("--actions", folder / "actions.json", "--learn", "drink", "--camera", folder / "drink-first.mp4")
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+def top1(log: Path, skip: int) -> list[str]:
+    records = map(json.loads, log.read_text().splitlines()[skip:])
+    return [r["top"][0]["label"] for r in records if "top" in r]
+
+
+def events_of(log: Path) -> list[dict]:
+    return [r for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "event"]
+
+
+def test_a_false_event_corrected_over_ssh_stops_while_the_app_runs(room, tmp_path):
+    actions = tmp_path / "actions.json"
+    actions.write_bytes((room / "actions.json").read_bytes())
+    log = tmp_path / "log.jsonl"
+    env = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(room / "hugging-first.mp4"))
+    cmd = classify_command("--actions", actions, "--camera", "picamera2", "--no-display", "--log", log)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stderr:  # the false event, as the user sees it
+            if match := re.match(r"action started: drink at [\d.]+ s \(event ([0-9a-f]{8})\)", line):
+                event_id = match.group(1)
+                break
+        else:
+            pytest.fail("no false drink event")
+        listed = run_app("--actions", actions, "--list-events")
+        assert listed.returncode == 0, listed.stderr
+        row = next(line for line in listed.stdout.splitlines() if line.startswith(event_id))
+        assert " drink " in row and " now " in row  # in progress
+
+        corrected = run_app("--actions", actions, "--correct", event_id[:5])  # a unique start of the id is enough
+        assert corrected.returncode == 0, corrected.stderr
+        assert f"event {event_id} ('drink'" in corrected.stderr and "taught as 'something else'" in corrected.stderr
+        assert "other (something else): 1 example(s)" in corrected.stdout
+        lines_at_correction = len(log.read_text().splitlines())
+        deadline = time.monotonic() + 10
+        while not any(
+            r.get("top", [{}])[0].get("label") == "other"
+            for r in map(json.loads, log.read_text().splitlines()[lines_at_correction:])
+        ):
+            assert time.monotonic() < deadline, "the running app did not take the correction"
+            time.sleep(0.2)
+        time.sleep(6)  # the hugging goes on
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    drink_events = [e for e in events_of(log) if e["label"] == "drink"]
+    assert [e["id"] for e in drink_events] == [event_id]  # ended by the correction, and no new one
+    examples = json.loads(actions.read_text())["actions"]["other"]["examples"]
+    assert [(e["source"], e["event"]) for e in examples] == [("correction", event_id)]
+    listed = run_app("--actions", actions, "--list-events")
+    assert "corrected: something else" in next(line for line in listed.stdout.splitlines() if line.startswith(event_id))
+
+    # Held-out: the other half of the hugging, mirrored, makes no event; drinking still does.
+    for clip, expected in (("hugging-second.mp4", []), ("drink-second.mp4", ["drink"])):
+        done = run_app("--actions", actions, "--camera", room / clip, "--no-display", "--log", "-")
+        assert done.returncode == 0, done.stderr
+        events = [json.loads(line) for line in done.stdout.splitlines() if '"type": "event"' in line]
+        assert [e["label"] for e in events] == expected, clip
+
+
+def test_correcting_again_replaces_the_earlier_correction_and_right_adds_to_its_own_action(room, tmp_path):
+    actions = tmp_path / "actions.json"
+    actions.write_bytes((room / "actions.json").read_bytes())
+    done = run_app("--actions", actions, "--camera", room / "drink-second.mp4", "--no-display")
+    assert done.returncode == 0, done.stderr
+    assert run_app("--actions", actions, "--correct", "last", "--as", "sipping tea").returncode == 0
+    assert run_app("--actions", actions, "--correct", "last", "--as", "right").returncode == 0
+    library = json.loads(actions.read_text())["actions"]
+    assert list(library) == ["drink"] and [e["source"] for e in library["drink"]["examples"]] == ["drink-first.mp4", "correction"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--correct", "0000ffff"], "no event '0000ffff' among the last 100 events of taught actions"),
+        (["--correct", "last", "--as", "unknown"], "'unknown' is reserved"),
+        (["--correct", "last", "--as", "a/b"], "has a control character or a slash"),
+    ],
+    ids=["unknown id", "reserved name", "bad name"],
+)
+def test_a_correction_that_cannot_be_made_is_one_clear_line(room, tmp_path, args, expected):
+    actions = tmp_path / "actions.json"
+    actions.write_bytes((room / "actions.json").read_bytes())
+    done = run_app("--actions", actions, "--camera", room / "drink-second.mp4", "--no-display")
+    assert done.returncode == 0, done.stderr
+    before = actions.read_bytes()
+    assert expected in one_error_line(run_app("--actions", actions, *args))
+    assert actions.read_bytes() == before
+
+
+def test_without_events_or_with_a_damaged_events_file_the_answer_is_one_line(room, tmp_path):
+    actions = tmp_path / "actions.json"
+    actions.write_bytes((room / "actions.json").read_bytes())
+    assert "no event of a taught action yet" in one_error_line(run_app("--actions", actions, "--correct", "last"))
+    (tmp_path / "actions.events.json").write_text('{"format": "movinet-events", "version": 1, "events": [[[[')
+    assert "recent events file" in one_error_line(run_app("--actions", actions, "--list-events"))
+    # The app itself starts anyway (the recent events are only a convenience) and says so once.
+    done = run_app("--actions", actions, "--camera", room / "drink-second.mp4", "--no-display")
+    assert done.returncode == 0 and done.stderr.count("WARNING") == 1, done.stderr
+    assert "drink" in run_app("--actions", actions, "--list-events").stdout
