@@ -11,10 +11,11 @@ import os
 import re
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import FAKES_DIR, app_env, classify_command, write_half
+from conftest import FAKES_DIR, app_env, classify_command, start_live_app, write_half
 
 FPS = 5
 ACTION = "wrestling"
@@ -172,3 +173,41 @@ def test_a_lock_held_by_another_program_delays_the_saving_not_the_model(taught, 
     assert "held: 1 example(s), 2 s" in out and f"{ACTION}: 1 example(s)" in out
     times = model_times(log)
     assert len(times) >= 50 and max(b - a for a, b in zip(times, times[1:])) <= 1.0
+
+
+def test_the_live_view_answers_on_a_damaged_library_and_a_lesson_says_why_it_was_not_saved(taught, tmp_path):
+    """A library damaged under a running app with --serve: /status.json still answers with the
+    last good actions, and a lesson asked for from the browser is answered, recorded and then
+    reported as not saved (the file is left as it is)."""
+    path = tmp_path / "actions.json"
+    path.write_text(taught[1])
+    clip = write_half(tmp_path / "second.mp4", "arm_wrestling_mmaction2_demo.mp4", 1, 8.0)
+    token = "attack-test-token-0123"
+    proc, printed = start_live_app("--actions", path, "--serve", "0", "--serve-token", token, clip=clip)
+    url = printed.split("?")[0]
+    bearer = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    try:
+        write_damaged(path, "nesting 100,000 deep", taught[1])
+        damaged = path.read_bytes()
+        time.sleep(1.2)
+        status = json.loads(fetch(url + "status.json", headers=bearer))
+        assert [a["name"] for a in status["teach"]["actions"]] == [ACTION]
+        body = json.dumps({"name": "waving", "seconds": 2}).encode()
+        assert json.loads(fetch(url + "teach", body, bearer, status=202))["lesson"]["name"] == "waving"
+        deadline = time.monotonic() + 30
+        while not (lesson := json.loads(fetch(url + "status.json", headers=bearer))["teach"]["lesson"])["error"]:
+            assert time.monotonic() < deadline and lesson["phase"] != "done", lesson
+            time.sleep(0.3)
+        assert "is not valid JSON (nested too deeply)" in lesson["error"] and lesson["phase"] == "done" and lesson["saved"] == 0
+        assert path.read_bytes() == damaged
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+def fetch(url: str, body: bytes | None = None, headers: dict | None = None, status: int = 200) -> bytes:
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method="POST" if body else "GET")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == status
+        return response.read()

@@ -312,6 +312,35 @@ def test_the_teacher_counts_down_records_pauses_and_saves_means(tmp_path):
         teacher.teach(Lesson("wave/2"))
 
 
+def test_forgetting_the_action_of_a_lesson_ends_it_and_cancel_keeps_what_was_saved(tmp_path):
+    library = ActionLibrary(tmp_path / "a.json", ModelIdentity("m.tflite", "0" * 64, 3))
+    keeper = LibraryKeeper(library).start()
+    teacher = Teacher(keeper, FPS)
+    features = np.ones(3, np.float32)
+
+    def feed(frames: int, start: int) -> None:
+        for i in range(start, start + frames):
+            teacher.on_prediction(Prediction(i, i / FPS, [], 0.0, features=features))
+            time.sleep(0.01)  # saving is the keeper's: give it its turn, as real frames would
+
+    teacher.teach(Lesson("wave", seconds=2.0, examples=3, countdown_s=0, pause_s=0))
+    feed(12, 0)  # the first example is saved
+    teacher.forget("wave")  # ... and the whole action deleted, mid-lesson
+    assert teacher.lesson.done and teacher.lesson.cancelled
+    feed(30, 12)  # the frames that would have been the next examples
+    keeper.close()
+    assert library.load().actions == {}  # the lesson did not bring it back
+
+    keeper = LibraryKeeper(library).start()
+    teacher = Teacher(keeper, FPS)
+    teacher.teach(Lesson("clap", seconds=2.0, examples=3, countdown_s=0, pause_s=0))
+    feed(12, 0)
+    assert teacher.cancel() and not teacher.cancel()  # a second cancel has nothing to end
+    feed(30, 12)
+    keeper.close()
+    assert len(library.load().actions["clap"]) == 1 and teacher.status == ""
+
+
 def test_recognition_sees_actions_another_process_taught(tmp_path):
     from video_classifier.taught import TaughtScorer
 

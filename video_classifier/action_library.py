@@ -209,7 +209,8 @@ class ActionLibrary:
         try:
             doc = loads_strict(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
-            reason = "is empty" if not data.strip() else f"is not valid JSON ({getattr(exc, 'msg', exc)}; truncated?)"
+            truncated = "; truncated?" if isinstance(exc, json.JSONDecodeError) else ""
+            reason = "is empty" if not data.strip() else f"is not valid JSON ({getattr(exc, 'msg', exc)}{truncated})"
             raise LibraryError(f"{where} {reason}: {fix}") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise LibraryError(f'{where} is not an action library (no "format": "{FORMAT}"): {fix}')
