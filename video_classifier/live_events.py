@@ -54,14 +54,13 @@ class EventList:
         """What /status.json's "events" holds: newest first, the one in progress first."""
         if self.events is not None:
             corrected = self._corrections()
-            return [
-                {
-                    **record.to_json(vector=False),
-                    "clip": record.clip or (self.clips.clip_of(record.id) if self.clips else None),
-                    "corrected": corrected.get(record.id),
-                }
-                for record in self.events.records()[:SHOWN]
-            ]
+            listed = []
+            for record in self.events.records()[:SHOWN]:
+                item = record.to_json(vector=False)
+                del item["frames"]  # grows every frame: the page would redraw its buttons each poll
+                item["clip"] = record.clip or (self.clips.clip_of(record.id) if self.clips else None)
+                listed.append({**item, "corrected": corrected.get(record.id)})
+            return listed
         with self._lock:
             finished = list(self._finished)[::-1]
         active = self.active

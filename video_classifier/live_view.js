@@ -129,7 +129,7 @@ function eventItem(e) {
   const item = el("li", undefined, "event");
   item.dataset.event = e.id;
   const label = e.end_s === null ? `${shown(e.label)} (now)` : shown(e.label);
-  item.append(el("strong", label), el("span", ` ${when(e)}, peak ${(e.peak * 100).toFixed(0)}% `));
+  item.append(el("strong", label), el("span", ` ${when(e)}, peak ${(e.peak * 100).toFixed(0)}%, id ${e.id} `));
   if (e.clip) {
     const link = el("a", "clip");
     link.href = `clips/${encodeURIComponent(e.clip)}${q}`;
