@@ -130,14 +130,13 @@ def recent_events(args: argparse.Namespace, classifier, clips):
 def teacher(args: argparse.Namespace, classifier, source, when_done):
     """The teacher: with ``--learn`` it teaches that action now (a countdown on a camera, the
     first seconds of a video), then calls ``when_done``; with ``--serve`` the Teach panel uses it."""
-    from video_classifier.teacher import WARM_UP_S, Lesson, Teacher
+    from video_classifier.teacher import Lesson, Teacher
 
     result = Teacher(classifier.scorer.keeper, args.fps, on_done=when_done if args.learn else None)
     if args.learn is not None:
         live = source.live
         what = "camera" if live else source.name
-        # A video's first second only warms the model up (its frames look like the room, not the action).
-        lesson = Lesson(args.learn, args.seconds, args.examples, 3.0 if live else WARM_UP_S, 2.0 if live else 0.0, what)
+        lesson = Lesson(args.learn, args.seconds, args.examples, 3.0 if live else 0.0, 2.0 if live else 0.0, what)
         result.teach(lesson)
     return result
 
@@ -145,7 +144,6 @@ def teacher(args: argparse.Namespace, classifier, source, when_done):
 def finish_lesson(args: argparse.Namespace, lesson, source) -> None:
     """After ``--learn``: say what was saved, or why not (a clip too short is an error)."""
     from video_classifier.errors import UserError
-    from video_classifier.teacher import WARM_UP_S
 
     if lesson.error:
         raise UserError(lesson.error)
@@ -153,9 +151,9 @@ def finish_lesson(args: argparse.Namespace, lesson, source) -> None:
         if source.live:
             print(f"stopped: {lesson.saved} of {lesson.examples} example(s) of {lesson.name!r} saved", file=sys.stderr)
             return
-        needed = WARM_UP_S + args.seconds * args.examples
+        needed = args.seconds * args.examples
         raise UserError(
-            f"{source.name} is too short to teach {lesson.name!r}: {needed:g} s needed (1 s to warm up, then "
+            f"{source.name} is too short to teach {lesson.name!r}: {needed:g} s needed ("
             f"--seconds {args.seconds:g} x --examples {args.examples}), {lesson.saved} example(s) saved: "
             "pass a longer clip or a smaller --seconds (at least 2)"
         )

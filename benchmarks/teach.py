@@ -49,7 +49,7 @@ from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
 from video_classifier.sources import VideoFileSource
 from video_classifier.taught import SHARPNESS, UNKNOWN_AT, TaughtScorer
-from video_classifier.teacher import WARM_UP_S, Lesson, Teacher
+from video_classifier.teacher import Lesson, Teacher
 
 FPS = 5.0
 TEST_SECONDS = 12.0
@@ -131,8 +131,8 @@ def teach_library(folder: Path, model: MovinetStream, teach_frames: dict, second
     for action, (frames, fps) in teach_frames.items():
         if action == skip:
             continue
-        stream = paced(frames, fps, WARM_UP_S + seconds * examples + 0.5)
-        teacher.teach(Lesson(action, seconds, examples, countdown_s=WARM_UP_S, pause_s=0, source="benchmark"))
+        stream = paced(frames, fps, seconds * examples + 1.0)
+        teacher.teach(Lesson(action, seconds, examples, countdown_s=0, pause_s=0, source="benchmark"))
         for i, features in enumerate(run_stream(model, stream)[0]):
             teacher.on_prediction(Prediction(i, i / FPS, [], 0.0, features=features))
         assert teacher.lesson.done and teacher.lesson.saved == examples, teacher.lesson

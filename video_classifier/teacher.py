@@ -29,7 +29,6 @@ from video_classifier.data import Prediction
 from video_classifier.library_keeper import LibraryKeeper
 from video_classifier.outputs import Output
 
-WARM_UP_S = 1.0  # a fresh stream's first frames: too little motion seen to stand for an action
 LESSON_FIELDS = ("name", "phase", "progress", "saved", "examples", "seconds", "error", "cancelled")
 ANSWER_WAIT_S = 8.0  # how long a request from the browser waits for the library to be written
 
