@@ -30,8 +30,8 @@ PROBE = Path(__file__).resolve().parent / "ha_probe"
 class HomeAssistant:
     """One Home Assistant process on a loopback port, reading ``mqtt_port`` on 127.0.0.1."""
 
-    def __init__(self, folder: Path, mqtt_port: int) -> None:
-        self.folder, self.mqtt_port = folder, mqtt_port
+    def __init__(self, folder: Path, mqtt_port: int, config: str = "") -> None:
+        self.folder, self.mqtt_port, self.config = folder, mqtt_port, config  # config: more configuration.yaml
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.token = ""
@@ -44,7 +44,7 @@ class HomeAssistant:
             "homeassistant:\n  name: Test\n  latitude: 0\n  longitude: 0\n  elevation: 0\n"
             "  unit_system: metric\n  time_zone: UTC\n"
             f"http:\n  server_host: 127.0.0.1\n  server_port: {self.port}\n"
-            "api:\nprobe:\nlogger:\n  default: warning\n"
+            "api:\nprobe:\nlogger:\n  default: warning\n" + self.config
         )
         entry = {
             "entry_id": "0123456789abcdef0123456789abcdef",
@@ -125,6 +125,15 @@ class HomeAssistant:
     def call(self, domain: str, service: str, entity_id: str | None = None, **data) -> None:
         """Call a service, as a button press or an automation's action would."""
         self._request(f"/api/services/{domain}/{service}", {"entity_id": entity_id, **data} if entity_id else data)
+
+    def fire(self, event_type: str, data: dict) -> None:
+        """Fire an event on Home Assistant's bus, as the phone app does when a notification is answered."""
+        self._request(f"/api/events/{event_type}", data)
+
+    def notifications(self) -> list[dict]:
+        """What automations sent to ``notify.mobile_app_phone`` (the probe stands in for the phone)."""
+        path = self.folder / "probe_notifications.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
     def named(self, friendly_name: str) -> str | None:
         """The entity id of the entity Home Assistant shows as ``friendly_name``."""

@@ -14,6 +14,7 @@ import pytest
 from conftest import (
     FAKES_DIR,
     IN_CI,
+    ROOT,
     Broker,
     Subscriber,
     app_env,
@@ -46,11 +47,19 @@ def ha(broker, tmp_path_factory):
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    home = HomeAssistant(tmp_path_factory.mktemp("ha"), broker.port).start()
+    home = HomeAssistant(tmp_path_factory.mktemp("ha"), broker.port, config=readme_automations("pi-6")).start()
     yield home
     home.stop()
     errors = [line for line in home.output().splitlines() if "ERROR" in line and "mqtt" in line.lower()]
     assert not errors, errors  # Home Assistant accepted every config and message
+
+
+def readme_automations(device: str) -> str:
+    """The README's automations for answering a notification with "Wrong", for ``device``."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("#### Correcting a false event from Home Assistant") :]
+    yaml = section[section.index("```yaml\n") + len("```yaml\n") : section.index("```\n", section.index("```yaml"))]
+    return yaml.replace("movinet/pi/", f"movinet/{device}/").replace("movinet_pi_", f"movinet_{device.replace('-', '_')}_")
 
 
 def entity(component: str, device: str, name: str) -> str:
@@ -341,9 +350,13 @@ def test_a_false_event_corrected_with_the_wrong_button_reads_as_something_else_f
         false_id = ha.states()[event]["attributes"]["id"]
         ha.call("button", "press", entity("button", device, "last action was wrong"))
         assert ha.wait_for(lambda: ha.state(drink) == "off", 20), ha.state(drink)
-        # The README's notification action: "wrong <id>" with the event entity's id, by a service
-        # call; the same correction again (it replaces the first). Then an id that does not exist.
-        ha.call("mqtt", "publish", topic=f"{topic}/command", payload=f"wrong {false_id}")
+        # The README's automations: the false event's notification, its "Wrong" answered on the
+        # phone sends "wrong <id>" (the same correction again: it replaces the first). Then an id
+        # that does not exist.
+        assert ha.wait_for(lambda: ha.notifications(), 10)
+        (wrong,) = ha.notifications()[0]["data"]["actions"]
+        assert wrong == {"action": f"MOVINET_WRONG_{false_id}", "title": "Wrong"}
+        ha.fire("mobile_app_notification_action", {"action": wrong["action"]})
         ha.call("mqtt", "publish", topic=f"{topic}/command", payload="wrong 00000000")
         _, err = proc.communicate(timeout=120)
     finally:

@@ -196,7 +196,10 @@ class MqttConnection:
     def _on_message(self, client, userdata, message) -> None:
         for pattern, handler in list(self._handlers.items()):
             if self._mqtt.topic_matches_sub(pattern, message.topic):
-                handler(message)
+                try:
+                    handler(message)
+                except Exception as exc:  # noqa: BLE001 (an exception here would end paho's thread: no MQTT at all)
+                    log.error("MQTT message on %s not handled: %s: %s", message.topic, type(exc).__name__, exc)
                 return
 
     # -- publishing and listening ----------------------------------------------------------

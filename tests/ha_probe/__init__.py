@@ -1,6 +1,8 @@
 """A Home Assistant integration for the tests only: it writes an API token to ``probe_token`` and
 every state change Home Assistant makes to ``probe_states.jsonl``, so that a test can read what
-Home Assistant itself shows (its REST API tells the current states, this log tells the history)."""
+Home Assistant itself shows (its REST API tells the current states, this log tells the history).
+It also stands in for a phone: ``notify.mobile_app_phone`` writes each notification it is asked
+to send to ``probe_notifications.jsonl``."""
 
 import json
 import os
@@ -27,4 +29,10 @@ async def async_setup(hass, config):
         log.write("\n")
 
     hass.bus.async_listen(EVENT_STATE_CHANGED, changed)
+    notifications = open(hass.config.path("probe_notifications.jsonl"), "a", buffering=1)  # noqa: SIM115
+
+    async def notify(call):
+        notifications.write(json.dumps(dict(call.data), default=str) + "\n")
+
+    hass.services.async_register("notify", "mobile_app_phone", notify)
     return True
