@@ -12,7 +12,6 @@ timestamps, and shows the picture with the top actions, or logs them. Run with -
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -303,10 +302,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from utils.stderr_log import log_to_stderr
     from video_classifier.errors import UserError
 
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    log_to_stderr(args.verbose)
     if not args.verbose:
         from utils.quiet import quiet_opencv
 

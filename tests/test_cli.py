@@ -157,6 +157,7 @@ def bad_inputs(tmp):
         ("empty model", ["--model", empty, "--camera", clip], "is empty"),
         ("random bytes", ["--model", junk, "--camera", clip], "not a TFLite model"),
         ("model dir", ["--model", tmp, "--camera", clip], "is a directory"),
+        ("not a model path", ["--model", ROOT / "README.md", "--camera", clip], "check the path given to --model"),
         ("truncated model", ["--model", truncated_model, "--camera", clip], "cannot load model"),
         (
             "not movinet",
@@ -233,3 +234,22 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
     frames = frame_records(log.read_text())
     assert len(frames) == paced_count(decoded, fps)  # every paced frame of those that decoded was logged
     assert frames[-1]["top"][0]["label"] == "flipping pancake"
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["--fps", "abc"], "error: --fps: expected a number above 0, got 'abc'"),
+        (["--top-k", "2.5"], "error: --top-k: expected a whole number of at least 1, got '2.5'"),
+        (["--threshold", "x"], "error: --threshold: expected a number above 0 and at most 1, got 'x'"),
+        (["--window", "soon"], "error: --window: expected a number of at least 0, got 'soon'"),
+        (["--smooth", "1"], "error: --smooth: expected a weight from 0 to below 1, got '1'"),
+        (["--runtime", "tf"], "error: --runtime: expected one of 'auto', 'litert', 'tflite-runtime', got 'tf'"),
+        (["--fps"], "error: --fps: expected a value"),
+        (["--frames", "3"], "error: unknown flag(s): --frames 3"),
+    ],
+)
+def test_argument_errors_are_in_the_apps_own_words(args, line):
+    result = classify(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"{line} (see python classify.py --help)"]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from video_classifier.preprocess import CROP_CHOICES
@@ -26,11 +28,19 @@ MIN_TEACH_SECONDS = 2.0
 
 
 class CliParser(argparse.ArgumentParser):
-    """argparse, but a bad flag gives one ``error:`` line (and exit 2) instead of the usage dump."""
+    """argparse, but a bad flag gives one ``error:`` line in the app's words (and exit 2)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {message} (see python classify.py --help)", file=sys.stderr)
+        print(f"error: {_plain(message)} (see python classify.py --help)", file=sys.stderr)
         sys.exit(2)
+
+
+def _plain(message: str) -> str:
+    """argparse's wording made plain: ``argument --fps: ...`` becomes ``--fps: ...``."""
+    message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[0] + ": ", message)
+    message = re.sub(r"invalid choice: (\S+) \(choose from (.*)\)", r"expected one of \2, got \1", message)
+    message = message.replace("expected one argument", "expected a value")
+    return message.replace("unrecognized arguments:", "unknown flag(s):")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -42,39 +52,29 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
-    return value
+def _number(kind: type, expected: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type: ``text`` as ``kind`` when ``ok`` accepts it, else the app's own message."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
-    return value
-
-
-def _teach_seconds(text: str) -> float:
-    value = float(text)
-    if not MIN_TEACH_SECONDS <= value <= 60:
-        raise argparse.ArgumentTypeError(f"must be from {MIN_TEACH_SECONDS:g} to 60 seconds, got {text}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
-    return value
+_INF = float("inf")
+_positive_int = _number(int, "a whole number of at least 1", lambda v: v >= 1)
+_positive_float = _number(float, "a number above 0", lambda v: 0 < v < _INF)
+_non_negative_float = _number(float, "a number of at least 0", lambda v: 0 <= v < _INF)
+_teach_seconds = _number(float, f"seconds from {MIN_TEACH_SECONDS:g} to 60", lambda v: MIN_TEACH_SECONDS <= v <= 60)
+_probability = _number(float, "a number above 0 and at most 1", lambda v: 0 < v <= 1)
+_weight = _number(float, "a weight from 0 to below 1", lambda v: 0 <= v < 1)
+_milliseconds = _number(float, "milliseconds of at least 0", lambda v: 0 <= v < _INF)
 
 
 def parse_args(argv: list[str] | None = None, description: str = "") -> argparse.Namespace:
@@ -118,7 +118,7 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     )
     p.add_argument(
         "--smooth",
-        type=_non_negative_float,
+        type=_weight,
         default=0.0,
         metavar="WEIGHT",
         help="exponential smoothing of the scores, weight of the past in [0, 1) (0: off)",
@@ -181,7 +181,7 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     p.add_argument("--verbose", action="store_true", help="debug lines, and what the runtime, OpenCV and FFmpeg say")
     p.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many model frames")
     # Test hook: makes every model frame this much slower, to rehearse a slow board.
-    p.add_argument("--simulate-model-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--simulate-model-delay-ms", type=_milliseconds, default=0.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     for flag, given in (("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)):
         if given and not args.actions:
