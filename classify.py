@@ -144,7 +144,7 @@ def open_camera(args: argparse.Namespace, on_status):
     spec = args.camera or default_camera()
 
     def reopen():
-        return open_source(spec, args.width, args.height, args.camera_fps, args.hflip, args.vflip)
+        return open_source(spec, args.width, args.height, args.camera_fps, args.hflip, args.vflip, args.loop)
 
     source = reopen()
     return ReconnectingSource(source, reopen, args.camera_timeout, on_status=on_status) if source.live else source

@@ -91,6 +91,7 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         default=None,
         help="'picamera2', a USB camera index (0, 1, ...) or a video file (default: picamera2 when installed, else 0)",
     )
+    p.add_argument("--loop", action="store_true", help="play a video file again and again (a demo of the live view)")
     p.add_argument("--width", type=_positive_int, default=640, help="camera frame width")
     p.add_argument("--height", type=_positive_int, default=480, help="camera frame height")
     p.add_argument("--camera-fps", type=_positive_float, default=30.0, help="Pi camera frame rate")
@@ -186,6 +187,8 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     for flag, given in (("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)):
         if given and not args.actions:
             p.error(f"{flag} needs --actions FILE, the file the taught actions are kept in (for example actions.json)")
+    if args.loop and (args.camera is None or args.camera == "picamera2" or args.camera.isdigit()):
+        p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:
         p.error("--mqtt-forget needs --mqtt HOST, the broker Home Assistant listens to")
     if args.window is None:  # with --actions, the window is as long as one taught example
