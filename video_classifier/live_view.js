@@ -44,7 +44,11 @@ function showTeach(teach) {
   const lesson = teach.lesson;
   const busy = lesson && lesson.phase !== "done";
   $("teach-record").disabled = busy;
-  $("lesson").textContent = teach.status || (lesson && lesson.error ? "could not save: " + lesson.error : "");
+  let done = "";
+  if (lesson && lesson.phase === "done") {
+    done = lesson.error ? "could not save: " + lesson.error : `saved: ${lesson.saved} example(s) of ${lesson.name}`;
+  }
+  $("lesson").textContent = teach.status || done;
   $("lesson-bar").hidden = !busy;
   if (busy) $("lesson-bar").firstElementChild.style.width = (lesson.progress * 100).toFixed(0) + "%";
   // Redrawn only when it changed: a button replaced under a finger would lose the tap.
@@ -89,7 +93,11 @@ $("teach-form").addEventListener("submit", async (event) => {
 async function refresh() {
   try {
     const s = await (await fetch("status.json" + q, {cache: "no-store"})).json();
-    $("active").textContent = s.active ? s.active.label : (s.camera !== "ok" ? s.camera : "no action");
+    // The heading follows the bars: an action holding the threshold is shown before its event starts.
+    const top = s.top[0];
+    const starting = top && s.threshold !== null && top.score >= s.threshold;
+    $("active").textContent = s.active ? s.active.label
+      : s.camera !== "ok" ? s.camera : starting ? `${top.label} (starting)` : "no action";
     $("top").replaceChildren(...s.top.map((c) => {
       const row = el("div", undefined, "row");
       row.append(el("span", c.label), bar(c.score), el("span", (c.score * 100).toFixed(0) + "%"));
@@ -97,8 +105,10 @@ async function refresh() {
     }));
     $("vitals").textContent =
       `model ${s.model_fps.toFixed(1)} fps, ${s.inference_ms ?? 0} ms | stream ${s.stream_fps.toFixed(1)} fps` + (s.paused ? " | paused" : "");
-    $("events").replaceChildren(...(s.events.length ? s.events.map((e) =>
-      el("li", `${e.label}: ${e.start_s.toFixed(1)}-${e.end_s.toFixed(1)} s, peak ${(e.peak * 100).toFixed(0)}%`)) : [el("li", "none yet")]));
+    const events = s.events.map((e) =>
+      el("li", `${e.label}: ${e.start_s.toFixed(1)}-${e.end_s.toFixed(1)} s, peak ${(e.peak * 100).toFixed(0)}%`));
+    if (s.active) events.unshift(el("li", `${s.active.label}: since ${s.active.start_s.toFixed(1)} s (in progress)`, "now"));
+    $("events").replaceChildren(...(events.length ? events : [el("li", "none yet")]));
     $("clips-title").hidden = !s.clips.length;
     $("clips").replaceChildren(...s.clips.map((name) => {
       const link = el("a", name);

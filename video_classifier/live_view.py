@@ -157,6 +157,7 @@ class LiveView(Output):
             "camera": self.pipeline.source.status or "ok",
             "paused": self.pipeline.paused,
             "active": {"label": active.label, "start_s": round(active.start_s, 3)} if active else None,
+            "threshold": getattr(self.pipeline.events, "threshold", None),  # the page's heading: an action starting
             "events": events,
             "clips": [p.name for p in self.clips.recent()] if self.clips else [],
             "teach": self.teacher.state() if self.teacher else None,

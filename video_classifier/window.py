@@ -57,12 +57,12 @@ class CvWindow:
     def __init__(self, title: str = TITLE, fullscreen: bool = False) -> None:
         self.title = title
         self.fullscreen = fullscreen
+        screen = screen_size()
+        self.max_size = screen and (int(screen[0] * SCREEN_SHARE), int(screen[1] * SCREEN_SHARE))
         # GUI_NORMAL: no Qt toolbar or status bar, just the picture; KEEPRATIO when resized.
         cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         self._apply_fullscreen()
         self._sized = False
-        screen = screen_size()
-        self.max_size = screen and (int(screen[0] * SCREEN_SHARE), int(screen[1] * SCREEN_SHARE))
 
     def show(self, image: np.ndarray) -> None:
         if not self._sized:  # start at the picture's size, 1:1 pixels
