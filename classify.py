@@ -12,7 +12,6 @@ timestamps, and shows the picture with the top actions, or logs them. Run with -
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -167,7 +166,7 @@ def open_camera(args: argparse.Namespace, on_status):
     spec = args.camera or default_camera()
 
     def reopen():
-        return open_source(spec, args.width, args.height, args.camera_fps, args.hflip, args.vflip)
+        return open_source(spec, args.width, args.height, args.camera_fps, args.hflip, args.vflip, args.loop)
 
     source = reopen()
     return ReconnectingSource(source, reopen, args.camera_timeout, on_status=on_status) if source.live else source
@@ -332,10 +331,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from utils.stderr_log import log_to_stderr
     from video_classifier.errors import UserError
 
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    log_to_stderr(args.verbose)
     if not args.verbose:
         from utils.quiet import quiet_opencv
 

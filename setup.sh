@@ -100,4 +100,12 @@ if [[ -n $SERVICE ]]; then
 fi
 
 step "Done"
-echo "Try: $VENV/bin/python classify.py --camera 0   (or --camera picamera2, or a video file)"
+# A first command that works here: the Pi camera on a Pi, else a clip (the window only with a screen).
+if is_pi; then
+  echo "Try: $VENV/bin/python classify.py   (the Pi camera; --no-display --serve 0.0.0.0:8000 without a monitor)"
+else
+  clip=media/carving_ice.mp4
+  [[ -f $clip ]] || echo "Get the test clips: $VENV/bin/python tests/fetch_test_data.py   (offline: --from DIR, a mirror)"
+  screen=" --no-display"; [[ -n ${DISPLAY:-}${WAYLAND_DISPLAY:-} ]] && screen=""
+  echo "Try: $VENV/bin/python classify.py --camera $clip$screen   (see README.md, Try it without a Pi)"
+fi

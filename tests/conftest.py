@@ -55,7 +55,7 @@ def require(path: Path) -> Path:
     """``path`` if it exists; otherwise fail under CI, skip elsewhere."""
     if path.exists():
         return path
-    message = f"{path} not found: set MOVINET_MODELS / MOVINET_MEDIA (see README)"
+    message = f"{path} not found: run tests/fetch_test_data.py, or set MOVINET_MODELS / MOVINET_MEDIA (see README, Tests)"
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)

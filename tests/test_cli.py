@@ -157,6 +157,7 @@ def bad_inputs(tmp):
         ("empty model", ["--model", empty, "--camera", clip], "is empty"),
         ("random bytes", ["--model", junk, "--camera", clip], "not a TFLite model"),
         ("model dir", ["--model", tmp, "--camera", clip], "is a directory"),
+        ("not a model path", ["--model", ROOT / "README.md", "--camera", clip], "check the path given to --model"),
         ("truncated model", ["--model", truncated_model, "--camera", clip], "cannot load model"),
         (
             "not movinet",
@@ -233,3 +234,36 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
     frames = frame_records(log.read_text())
     assert len(frames) == paced_count(decoded, fps)  # every paced frame of those that decoded was logged
     assert frames[-1]["top"][0]["label"] == "flipping pancake"
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["--fps", "abc"], "error: --fps: expected a number above 0, got 'abc'"),
+        (["--top-k", "2.5"], "error: --top-k: expected a whole number of at least 1, got '2.5'"),
+        (["--threshold", "x"], "error: --threshold: expected a number above 0 and at most 1, got 'x'"),
+        (["--window", "soon"], "error: --window: expected a number of at least 0, got 'soon'"),
+        (["--smooth", "1"], "error: --smooth: expected a weight from 0 to below 1, got '1'"),
+        (["--runtime", "tf"], "error: --runtime: expected one of 'auto', 'litert', 'tflite-runtime', got 'tf'"),
+        (["--fps"], "error: --fps: expected a value"),
+        (["--frames", "3"], "error: unknown flag(s): --frames 3"),
+        (["--camera", "0", "--loop"], "error: --loop plays a video file again and again: give one with --camera FILE"),
+    ],
+)
+def test_argument_errors_are_in_the_apps_own_words(args, line):
+    result = classify(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"{line} (see python classify.py --help)"]
+
+
+def test_loop_plays_a_video_file_again_and_again():
+    clip = media_path("carving_ice_rpi.mp4")
+    once = paced_count(*decodable_frames(clip))
+    wanted = 2 * once + 5  # into the third pass
+    result = classify(*model_args(), "--camera", clip, "--no-display", "--log", "-", "--loop", "--max-frames", wanted)
+    assert result.returncode == 0, result.stderr
+    records = frame_records(result.stdout)
+    assert len(records) == wanted
+    times = [r["time_s"] for r in records]
+    assert all(abs((b - a) - 0.2) < 0.04 for a, b in zip(times, times[1:]))  # time runs on across the passes
+    assert records[-1]["top"][0]["label"] == "carving ice"

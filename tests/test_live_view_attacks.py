@@ -9,8 +9,10 @@ import json
 import os
 import re
 import resource
+import select
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -259,3 +261,82 @@ def test_at_the_descriptor_limit_the_app_stays_calm_and_recovers(tmp_path):
 def cpu_ticks(pid: int) -> int:
     """User and system CPU time of a process, in clock ticks."""
     return sum(int(x) for x in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
+
+
+def test_a_change_takes_the_token_from_its_header_only(tmp_path):
+    """The token in the link does not authorise a change, whatever other header comes with it."""
+    proc, url, _ = start_app(tmp_path, "--serve", "0", "--serve-token", "a-long-enough-token")
+    port, token = port_of(url), url.split("token=")[1]
+    try:
+        in_link = [
+            fetch(port, f"/teach?token={token}", "POST", **headers)[0]
+            for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"})
+        ]
+        in_header = fetch(port, "/teach", "POST", Authorization=f"Bearer {token}")[0]
+    finally:
+        stop_app(proc)
+    assert in_link == [401, 401, 401]
+    assert in_header == 404  # past the guard: this app has no Teach panel (no --actions)
+
+
+def test_clients_dribbling_their_headers_are_dropped_at_the_request_deadline(tmp_path):
+    """32 clients hold every slot by sending one header byte every 2 s, which no per-read time-out
+    ends; the request deadline (10 s) drops them all, and the next request is served."""
+    with attack(tmp_path, "--serve", "0") as app:
+        clients = [socket.create_connection(("127.0.0.1", app.port), timeout=5) for _ in range(32)]
+        request = f"GET /status.json HTTP/1.1\r\nHost: 127.0.0.1:{app.port}\r\nX-Slow: {'a' * 100}".encode()
+        start, dropped_after, busy = time.monotonic(), {}, None
+        try:
+            for step in range(50):  # at most 20 s
+                for i, s in enumerate(clients):
+                    if i in dropped_after:
+                        continue
+                    try:
+                        s.sendall(request[step : step + 1])
+                        readable, _, _ = select.select([s], [], [], 0)
+                        if readable and s.recv(1) == b"":
+                            dropped_after[i] = time.monotonic() - start
+                    except OSError:
+                        dropped_after[i] = time.monotonic() - start
+                if busy is None and time.monotonic() - start > 4:
+                    busy = fetch(app.port)[0]  # every slot is held
+                if len(dropped_after) == len(clients):
+                    break
+                time.sleep(2.0 - (time.monotonic() - start) % 2.0)
+            served = fetch(app.port)[0]
+        finally:
+            for s in clients:
+                s.close()
+    assert busy == 503
+    assert len(dropped_after) == 32 and max(dropped_after.values()) < 14, dropped_after
+    assert served == 200
+    assert app.model_fps >= MIN_MODEL_FPS, app.model_fps
+
+
+def test_a_slow_reader_cannot_stretch_an_answer_past_its_deadline():
+    """A reader taking 4 KB a second never lets a socket time-out fire; the answer's deadline does."""
+    from video_classifier.http_guard import write_by
+
+    server, reader = socket.socketpair()
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.is_set() and reader.recv(4096):
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    start = time.monotonic()
+    try:
+        write_by(server, b"x" * (4 * 1024 * 1024), time.monotonic() + 3.0)
+        raised = False
+    except TimeoutError:
+        raised = True
+    took = time.monotonic() - start
+    stop.set()
+    server.close()
+    thread.join(5)
+    reader.close()
+    assert raised and 2.9 < took < 4.0, took

@@ -189,7 +189,7 @@ def test_tls_with_the_brokers_ca_works_and_without_it_is_a_clear_error(tmp_path,
     finally:
         secured.stop()
     assert trusted.returncode == 0, trusted.stderr
-    assert "action started: arm wrestling" in trusted.stderr and "WARNING" not in trusted.stderr
+    assert "action started: arm wrestling" in trusted.stderr and "warning:" not in trusted.stderr
     assert untrusted.returncode == 2
     last = untrusted.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: TLS with MQTT broker 127.0.0.1:{secured.port} failed (CERTIFICATE_VERIFY_FAILED)")

@@ -48,3 +48,30 @@ def test_a_note_is_drawn_in_the_middle():
     image = draw_overlay(np.zeros((480, 640, 3), np.uint8), OverlayStatus(note="camera lost, retrying"))
     middle = image[200:260, 100:540]
     assert np.any(np.all(np.abs(middle.astype(int) - (0, 200, 255)) < 40, axis=2))
+
+
+def white_rows(image):
+    """Rows with text on a black picture (anti-aliased edges included)."""
+    return np.flatnonzero(np.all(image > 100, axis=2).any(axis=1))
+
+
+def bands(rows):
+    """Runs of consecutive row numbers: one per line of text."""
+    return [run for run in np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1) if len(run)]
+
+
+def test_text_on_a_small_picture_stays_readable():
+    image = draw_overlay(np.zeros((256, 340, 3), np.uint8), STATUS)
+    label = bands(white_rows(image[:40]))[0]  # "carving ice  90%": capitals and the % sign
+    assert len(label) >= 13  # 10 rows before the minimum size
+    footer = bands(white_rows(image[-80:]))
+    assert len(footer) >= 2 and all(len(band) >= 11 for band in footer)  # more lines rather than tiny text (was 9 rows)
+
+
+def test_a_long_label_ends_in_an_ellipsis_inside_its_panel():
+    status = OverlayStatus(top=[Category("throwing ball (not baseball or American football)", 0.6)])
+    image = draw_overlay(np.zeros((480, 640, 3), np.uint8), status)
+    white = np.all(image[:40] > 235, axis=2)
+    columns = np.flatnonzero(white.any(axis=0))
+    assert columns.max() < 360 - 10  # inside the panel and its margin
+    assert columns.max() > 300  # cut to fit, not dropped: the score is at the panel's edge

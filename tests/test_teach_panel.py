@@ -62,7 +62,8 @@ def test_a_phone_teaches_an_action_sees_the_count_rise_and_deletes_it(tmp_path, 
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     library = tmp_path / "actions.json"
-    proc, url = start_live_app("--serve", "0", "--actions", library)
+    # A 3 s hold: the heading shows the action starting before its event does.
+    proc, url = start_live_app("--serve", "0", "--actions", library, "--hold", "3")
     try:
         browser.get(url)
         wait = WebDriverWait(browser, 40, poll_frequency=0.2)
@@ -82,13 +83,24 @@ def test_a_phone_teaches_an_action_sees_the_count_rise_and_deletes_it(tmp_path, 
         assert item.text.startswith("ice sculpting: 1 example(s)")
         assert any(text.startswith("ice sculpting in ") for text in seen), seen
         assert any(text.startswith("recording ice sculpting") for text in seen), seen
+        assert not any("[" in text for text in seen), seen  # one progress bar: the graphic one, not text
+        wait.until(lambda d: d.find_element(By.ID, "lesson").text == "saved: 1 example(s) of ice sculpting")
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "teach_panel.png"))
         saved = json.loads(library.read_text())["actions"]["ice sculpting"]["examples"]
         assert len(saved) == 1 and saved[0]["source"] == "browser" and saved[0]["seconds"] == 3.0
 
-        # Recognition uses it at once: the taught name becomes the current action.
-        wait.until(lambda d: d.find_element(By.ID, "active").text == "ice sculpting")
+        # Recognition uses it at once: the taught name becomes the current action; the heading
+        # follows the bars during the hold, and the event in progress is listed.
+        headings = set()
+
+        def active(d):
+            headings.add(d.find_element(By.ID, "active").text)
+            return "ice sculpting" in headings
+
+        wait.until(active)
+        assert "ice sculpting (starting)" in headings, headings
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#events li").text.startswith("ice sculpting (now) "))
 
         # Without the token (or with it only in the link) a change is refused; the library is unchanged.
         base = re.sub(r"\?.*$", "", url)

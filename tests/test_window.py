@@ -200,3 +200,29 @@ def test_sigterm_closes_the_window_within_a_second(xvfb, app_with_window):
     search = subprocess.run(["xdotool", "search", "--name", TITLE], capture_output=True, text=True, timeout=20,
                             env=app_env(DISPLAY=xvfb))  # fmt: skip
     assert (search.returncode, search.stdout, search.stderr) == (1, "", "")  # no such window (not an xdotool error)
+
+
+def test_a_full_hd_clip_fits_a_small_screen_with_its_status_bar(xvfb):
+    """Xvfb's screen is 1280x720; the clip is 1920x1080: the window is scaled down to fit and the
+    status bar at the bottom of the picture is on screen."""
+    clip = media_path("hugging_ntu_mmaction2_demo_skeleton.mp4")
+    assert cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_HEIGHT) == 1080
+    proc = start_app(xvfb, "--camera", clip, "--loop")
+    try:
+        window = wait_for_window(xvfb, proc)
+        time.sleep(1.0)  # a few pictures with the rates on them
+        geometry = xdotool(xvfb, "getwindowgeometry", "--shell", window)
+        values = dict(line.split("=") for line in geometry.splitlines())
+        x, y, w, h = (int(values[key]) for key in ("X", "Y", "WIDTH", "HEIGHT"))
+        assert (w, h) == (1152, 648)  # 90 % of the screen, the clip's 16:9 kept
+        assert x + w <= 1280 and y + h <= 720
+        shot = screenshot(xvfb, window, "window_full_hd_on_720p.png")
+        footer = shot[-int(30 * h / 480) :]
+        assert np.all(footer > 200, axis=2).sum() > 200  # the white rates text of the status bar
+        xdotool(xvfb, "key", "--window", window, "q")
+        code, _, err = finish(proc)
+        assert code == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -155,3 +155,24 @@ def use_display(display: str, xauthority: str | None) -> None:
         os.environ["XAUTHORITY"] = xauthority
     # OpenCV's Qt backend would otherwise try a Wayland socket it was not built for.
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+
+
+def screen_size(display: str | None = None) -> tuple[int, int] | None:
+    """The (width, height) of the X screen of ``display`` (default ``$DISPLAY``), or None when it
+    cannot be asked (no libX11, no display)."""
+    xlib = _xlib()
+    name = display or os.environ.get("DISPLAY")
+    if xlib is None or not name:
+        return None
+    handle = xlib.XOpenDisplay(name.encode())
+    if not handle:
+        return None
+    try:
+        for function in (xlib.XDefaultScreen, xlib.XDisplayWidth, xlib.XDisplayHeight):
+            function.restype = ctypes.c_int
+        xlib.XDefaultScreen.argtypes = [ctypes.c_void_p]
+        xlib.XDisplayWidth.argtypes = xlib.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        screen = xlib.XDefaultScreen(handle)
+        return xlib.XDisplayWidth(handle, screen), xlib.XDisplayHeight(handle, screen)
+    finally:
+        xlib.XCloseDisplay(handle)

@@ -1,13 +1,15 @@
 """The live view's defences, apart from what it serves: who may ask, how many at once, for how long.
 
-- A token, compared in constant time, from ``?token=`` or ``Authorization: Bearer`` (any case);
-  wrong attempts slow that client down, doubling up to 2 s.
+- A token, compared in constant time, from ``?token=`` or ``Authorization: Bearer`` (any case),
+  and for a change from that header only; wrong attempts slow that client down, doubling up to 2 s.
 - Without a token for reading (loopback), only ``Host: localhost``, ``127.0.0.1`` or ``[::1]``
   is answered, so a web page cannot reach the app through a name of its own (DNS rebinding).
 - A request that changes anything needs the token in a header even on loopback, and an
   ``Origin``, if the browser sends one, that is this very address (no cross-site requests).
-- Per-connection time-outs, a cap on clients served at once (503 past it), a listen backlog,
-  and an accept loop that waits instead of spinning when descriptors run out.
+- A deadline for reading a whole request (request line, headers and body), however slowly it
+  dribbles in, and one for writing a whole answer to a slow reader; a cap on clients served at
+  once (503 past it), a listen backlog, and an accept loop that waits instead of spinning when
+  descriptors run out.
 - Security headers on every answer.
 """
 
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import errno
 import hmac
+import io
 import logging
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -91,12 +95,13 @@ class Guard:
         self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()  # client -> (count, last time)
         self._lock = threading.Lock()
 
-    def offered_token(self, path: str, headers) -> str:
-        """The token a request carries, from its Authorization header or its query."""
+    def offered_token(self, path: str, headers, header_only: bool = False) -> str:
+        """The token a request carries, from its ``Authorization: Bearer`` header or (unless
+        ``header_only``, as for changes) its query."""
         scheme, _, value = headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-        return parse_qs(urlsplit(path).query).get("token", [""])[0]
+        return "" if header_only else parse_qs(urlsplit(path).query).get("token", [""])[0]
 
     def token_ok(self, offered: str) -> bool:
         return hmac.compare_digest(offered.encode(), self.token.encode())
@@ -129,3 +134,33 @@ class Guard:
     def forgive(self, client: str) -> None:
         with self._lock:
             self._failures.pop(client, None)
+
+
+class DeadlineReader(io.RawIOBase):
+    """A socket's reading side that gives up at ``deadline`` (``time.monotonic()``), however the
+    bytes trickle in: a socket time-out alone restarts at every byte received."""
+
+    def __init__(self, sock: socket.socket, idle_timeout: float) -> None:
+        self.sock = sock
+        self.idle_timeout = idle_timeout
+        self.deadline = time.monotonic() + idle_timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request not received in time")
+        self.sock.settimeout(min(remaining, self.idle_timeout))
+        return self.sock.recv_into(buffer)
+
+
+def write_by(sock: socket.socket, data: bytes, deadline: float) -> None:
+    """Send ``data`` whole by ``deadline`` (``time.monotonic()``), else raise ``TimeoutError``:
+    a slow reader cannot hold its slot for longer."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("answer not taken in time")
+    sock.settimeout(remaining)  # sendall's time-out bounds the whole call, not each send
+    sock.sendall(data)

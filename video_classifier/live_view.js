@@ -87,6 +87,7 @@ function lessonEnd(lesson) {
   if (!lesson) return "";
   if (lesson.error) return "could not save: " + lesson.error;
   if (lesson.cancelled) return `cancelled: ${lesson.saved} example(s) of ${shown(lesson.name)} saved`;
+  if (lesson.phase === "done") return `saved: ${lesson.saved} example(s) of ${shown(lesson.name)}`;
   return "";
 }
 
@@ -172,7 +173,12 @@ async function correct(id, verdict) {
 async function refresh() {
   try {
     const s = await (await fetch("status.json" + q, {cache: "no-store"})).json();
-    $("active").textContent = s.active ? shown(s.active.label) : (s.camera !== "ok" ? s.camera : "no action");
+    // The heading follows the bars: an action holding the threshold is shown before its event starts
+    // (not "unknown" nor "something else": those never start one).
+    const top = s.top[0];
+    const starting = top && s.threshold !== null && top.score >= s.threshold && !["unknown", "other"].includes(top.label);
+    $("active").textContent = s.active ? shown(s.active.label)
+      : s.camera !== "ok" ? s.camera : starting ? `${shown(top.label)} (starting)` : "no action";
     $("top").replaceChildren(...s.top.map((c) => {
       const row = el("div", undefined, "row");
       row.append(el("span", shown(c.label)), bar(c.score), el("span", (c.score * 100).toFixed(0) + "%"));

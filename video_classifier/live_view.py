@@ -20,11 +20,11 @@ loopback, and every change needs it always, in a header.
 from __future__ import annotations
 
 import html
+import io
 import ipaddress
 import json
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
@@ -39,7 +39,7 @@ from video_classifier.compositor import Compositor
 from video_classifier.controls import Controls
 from video_classifier.data import ActionEvent
 from video_classifier.errors import UserError
-from video_classifier.http_guard import SECURITY_HEADERS, Guard, GuardedServer
+from video_classifier.http_guard import SECURITY_HEADERS, DeadlineReader, Guard, GuardedServer, write_by
 from video_classifier.live_events import EventList
 from video_classifier.outputs import Output
 from video_classifier.pipeline import Pipeline
@@ -55,7 +55,8 @@ STATIC = {
 }
 PAGE = (HERE / "live_view.html").read_text(encoding="utf-8")
 BOUNDARY = "frame"
-CLIENT_TIMEOUT_S = 10.0  # headers, bodies and stream writes: a stalled client is dropped after this
+CLIENT_TIMEOUT_S = 10.0  # a whole request (headers and body), or one picture of the stream
+ANSWER_RATE = 64 * 1024  # bytes per second an answer may be read at, at the least, after that time
 MAX_BODY = 4096
 
 
@@ -155,6 +156,7 @@ class LiveView(Output):
             "camera": self.pipeline.source.status or "ok",
             "paused": self.pipeline.paused,
             "active": {"label": active.label, "start_s": round(active.start_s, 3)} if active else None,
+            "threshold": getattr(self.pipeline.events, "threshold", None),  # the page's heading: an action starting
             "events": self.events.listing(),
             "clips": [p.name for p in self.clips.recent()] if self.clips else [],
             "teach": self.teacher.state() if self.teacher else None,
@@ -167,6 +169,17 @@ class LiveView(Output):
         class Handler(BaseHTTPRequestHandler):
             timeout = CLIENT_TIMEOUT_S
 
+            def setup(self) -> None:
+                super().setup()
+                self._reader = DeadlineReader(self.connection, CLIENT_TIMEOUT_S)
+                self.rfile = io.BufferedReader(self._reader)
+
+            def handle_one_request(self) -> None:
+                # One deadline for the whole request, from the wait for its first byte to the
+                # end of its body: a client dribbling a byte every few seconds is dropped.
+                self._reader.deadline = time.monotonic() + CLIENT_TIMEOUT_S
+                super().handle_one_request()
+
             def version_string(self) -> str:
                 return "movinet-live"  # no Python version for the curious
 
@@ -176,6 +189,7 @@ class LiveView(Output):
             def end_headers(self) -> None:
                 for name, value in SECURITY_HEADERS.items():
                     self.send_header(name, value)
+                self.connection.settimeout(CLIENT_TIMEOUT_S)  # not what is left of the request's time
                 super().end_headers()
 
             # -- who may ask -------------------------------------------------------------
@@ -185,9 +199,8 @@ class LiveView(Output):
                 if not guard.host_ok(self.headers.get("Host")):
                     self._send(HTTPStatus.MISDIRECTED_REQUEST, b"open the app as localhost or 127.0.0.1\n")
                     return False
-                offered = guard.offered_token(self.path, self.headers)
-                if changes and not self.headers.get("Authorization"):
-                    offered = ""  # a change carries the token in a header, never in a link
+                # A change carries the token in its header, never in a link (whatever else it sends).
+                offered = guard.offered_token(self.path, self.headers, header_only=changes)
                 if (changes or guard.token_for_reads) and not guard.token_ok(offered):
                     time.sleep(guard.penalty(self.client_address[0]))
                     self._send(HTTPStatus.UNAUTHORIZED, b"token required: open the address the app printed\n")
@@ -305,7 +318,7 @@ class LiveView(Output):
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                self.wfile.write(body)
+                self._write(body, _answer_deadline(len(body)))
 
             def _send_json(self, status: HTTPStatus, payload: dict) -> None:
                 self._send(status, json.dumps(payload).encode(), "application/json")
@@ -318,7 +331,12 @@ class LiveView(Output):
                     self.send_header("Content-Disposition", f'attachment; filename="{path.name}"')
                     self.send_header("Cache-Control", "no-store")
                     self.end_headers()
-                    shutil.copyfileobj(f, self.wfile)
+                    deadline = _answer_deadline(os.fstat(f.fileno()).st_size)
+                    while chunk := f.read(64 * 1024):
+                        self._write(chunk, deadline)
+
+            def _write(self, data: bytes, deadline: float) -> None:
+                write_by(self.connection, data, deadline)
 
             def _stream(self) -> None:
                 # A small send buffer: a phone that stops reading holds little memory, and its
@@ -336,12 +354,16 @@ class LiveView(Output):
                             continue
                         picture = newest
                         head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(picture.jpeg)}\r\n\r\n"
-                        self.wfile.write(head.encode() + picture.jpeg + b"\r\n")
-                        self.wfile.flush()
+                        self._write(head.encode() + picture.jpeg + b"\r\n", time.monotonic() + CLIENT_TIMEOUT_S)
                 except OSError:  # the viewer closed the page, or stopped reading
                     log.debug("%s: stream viewer gone", self.client_address[0])
 
         return Handler
+
+
+def _answer_deadline(size: int) -> float:
+    """When an answer of ``size`` bytes must have been taken by the client."""
+    return time.monotonic() + CLIENT_TIMEOUT_S + size / ANSWER_RATE
 
 
 def _lan_address() -> str:

@@ -85,7 +85,13 @@ def _check_file(path: Path) -> None:
         raise ModelError(f"cannot read model file {path}: {exc.strerror}") from None
     if len(head) < 8 or head[4:8] != _TFLITE_MAGIC:
         what = "empty" if not head else "not a TFLite model"
-        raise ModelError(f"model file {path} is {what}: download it again with ./setup.sh")
+        # A .tflite that is not one was cut short; anything else is the wrong path.
+        advice = (
+            "download it again (./setup.sh fetches the default model)"
+            if path.suffix == ".tflite"
+            else "check the path given to --model: it should name a MoViNet stream .tflite file"
+        )
+        raise ModelError(f"model file {path} is {what}: {advice}")
 
 
 def find_stream_signature(signatures: dict[str, tuple[dict, dict]], path: Path) -> StreamSignature:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from video_classifier.preprocess import CROP_CHOICES
@@ -26,89 +28,118 @@ MIN_TEACH_SECONDS = 2.0
 
 
 class CliParser(argparse.ArgumentParser):
-    """argparse, but a bad flag gives one ``error:`` line (and exit 2) instead of the usage dump."""
+    """argparse, but a bad flag gives one ``error:`` line in the app's words (and exit 2)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {message} (see python classify.py --help)", file=sys.stderr)
+        print(f"error: {_plain(message)} (see python classify.py --help)", file=sys.stderr)
         sys.exit(2)
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+def _plain(message: str) -> str:
+    """argparse's wording made plain: ``argument --fps: ...`` becomes ``--fps: ...``."""
+    message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[0] + ": ", message)
+    message = re.sub(r"invalid choice: (\S+) \(choose from (.*)\)", r"expected one of \2, got \1", message)
+    message = message.replace("expected one argument", "expected a value")
+    return message.replace("unrecognized arguments:", "unknown flag(s):")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Shows a flag's default unless it says nothing (None, off) or the help already names it."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.default in (None, False) or "(default" in (action.help or ""):
             return action.help or ""
-        return super()._get_help_string(action)
+        return (
+            f"{action.help} (default: {action.default:g})"
+            if isinstance(action.default, float)
+            else super()._get_help_string(action)
+        )
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
-    return value
+def _number(kind: type, expected: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type: ``text`` as ``kind`` when ``ok`` accepts it, else the app's own message."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
+_INF = float("inf")
+_positive_int = _number(int, "a whole number of at least 1", lambda v: v >= 1)
+_positive_float = _number(float, "a number above 0", lambda v: 0 < v < _INF)
+_non_negative_float = _number(float, "a number of at least 0", lambda v: 0 <= v < _INF)
+_teach_seconds = _number(float, f"seconds from {MIN_TEACH_SECONDS:g} to 60", lambda v: MIN_TEACH_SECONDS <= v <= 60)
+_probability = _number(float, "a number above 0 and at most 1", lambda v: 0 < v <= 1)
+_weight = _number(float, "a weight from 0 to below 1", lambda v: 0 <= v < 1)
+_milliseconds = _number(float, "milliseconds of at least 0", lambda v: 0 <= v < _INF)
 
 
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
-    return value
+EXAMPLES = """examples:
+  classify.py                                               Pi camera -> the HDMI monitor
+  classify.py --camera clip.mp4                             a video file in a window
+  classify.py --camera clip.mp4 --no-display --log -        JSON lines per model frame
+  classify.py --camera clip.mp4 --loop --serve 8000         live view of a clip in a browser
+  classify.py --no-display --serve 0.0.0.0:8000 --mqtt homeassistant.local --record clips/
+  classify.py --actions actions.json --learn "feeding the cat"   teach your own action
+  classify.py --actions actions.json --correct last               the newest event was wrong
+"""
 
 
-def _teach_seconds(text: str) -> float:
-    value = float(text)
-    if not MIN_TEACH_SECONDS <= value <= 60:
-        raise argparse.ArgumentTypeError(f"must be from {MIN_TEACH_SECONDS:g} to 60 seconds, got {text}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
-    return value
-
-
-def parse_args(argv: list[str] | None = None, description: str = "") -> argparse.Namespace:
-    """The app's flags, checked: a bad value exits 2 with one ``error:`` line."""
-    p = CliParser(description=description, formatter_class=HelpFormatter)
-    p.add_argument("--model", default=str(DEFAULT_MODEL), help="MoViNet stream .tflite model")
-    p.add_argument(
-        "--labels",
-        default=None,
-        help=f"label file, one per line (default: labels embedded in the model, else {DEFAULT_LABELS.name})",
-    )
-    p.add_argument(
+def build_parser(description: str = "") -> CliParser:
+    """Every flag, grouped by task, with its check and default."""
+    p = CliParser(description=description, formatter_class=HelpFormatter, epilog=EXAMPLES)
+    camera = p.add_argument_group("camera or video")
+    camera.add_argument(
         "--camera",
         default=None,
+        metavar="SOURCE",
         help="'picamera2', a USB camera index (0, 1, ...) or a video file (default: picamera2 when installed, else 0)",
     )
-    p.add_argument("--width", type=_positive_int, default=640, help="camera frame width")
-    p.add_argument("--height", type=_positive_int, default=480, help="camera frame height")
-    p.add_argument("--camera-fps", type=_positive_float, default=30.0, help="Pi camera frame rate")
-    p.add_argument(
+    camera.add_argument("--loop", action="store_true", help="play a video file again and again (a demo of the live view)")
+    camera.add_argument("--width", type=_positive_int, default=640, metavar="W", help="camera frame width")
+    camera.add_argument("--height", type=_positive_int, default=480, metavar="H", help="camera frame height")
+    camera.add_argument("--camera-fps", type=_positive_float, default=30.0, metavar="FPS", help="Pi camera frame rate")
+    camera.add_argument(
         "--camera-timeout",
         type=_non_negative_float,
         default=30.0,
         metavar="SECONDS",
         help="how long to keep trying to reconnect a lost camera before giving up",
     )
-    p.add_argument("--hflip", action="store_true", help="mirror the Pi camera image")
-    p.add_argument("--vflip", action="store_true", help="flip the Pi camera image upside down")
-    p.add_argument("--num-threads", type=_positive_int, default=min(4, os.cpu_count() or 1), help="CPU threads for the model")
-    p.add_argument("--top-k", type=_positive_int, default=3, help="how many actions to show")
-    p.add_argument(
-        "--fps", type=_positive_float, default=5.0, help="frames per second given to the model (the models were trained at 5)"
+    camera.add_argument("--hflip", action="store_true", help="mirror the Pi camera image")
+    camera.add_argument("--vflip", action="store_true", help="flip the Pi camera image upside down")
+    model = p.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        default=str(DEFAULT_MODEL),
+        metavar="FILE",
+        help=f"MoViNet stream .tflite model (default: {DEFAULT_MODEL.relative_to(ROOT)})",
     )
-    p.add_argument(
+    model.add_argument(
+        "--labels",
+        default=None,
+        metavar="FILE",
+        help=f"label file, one per line (default: labels embedded in the model, else {DEFAULT_LABELS.relative_to(ROOT)})",
+    )
+    model.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help="TFLite runtime to use")
+    model.add_argument(
+        "--num-threads", type=_positive_int, default=min(4, os.cpu_count() or 1), metavar="N", help="CPU threads for the model"
+    )
+    model.add_argument(
+        "--fps",
+        type=_positive_float,
+        default=5.0,
+        metavar="FPS",
+        help="frames per second given to the model (the models were trained at 5)",
+    )
+    model.add_argument(
         "--window",
         type=_non_negative_float,
         default=None,
@@ -116,72 +147,62 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         help=f"the model remembers this many seconds, cut to 2.4 s when a new action takes the top "
         f"(default {WINDOW_S:g}; with --actions: --seconds; 0: everything since start or reset)",
     )
-    p.add_argument(
+    model.add_argument("--crop", choices=CROP_CHOICES, default="center", help="centre square crop, or squash the whole frame")
+    model.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="how many actions to show")
+    model.add_argument(
         "--smooth",
-        type=_non_negative_float,
+        type=_weight,
         default=0.0,
         metavar="WEIGHT",
         help="exponential smoothing of the scores, weight of the past in [0, 1) (0: off)",
     )
-    p.add_argument(
-        "--threshold",
-        type=_probability,
-        default=0.4,
-        help="an action event starts when the top action holds this score for --hold seconds",
-    )
-    p.add_argument("--hold", type=_positive_float, default=1.0, metavar="SECONDS", help="how long an action must hold")
-    p.add_argument("--crop", choices=CROP_CHOICES, default="center", help="centre square crop, or squash the whole frame")
-    p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help="TFLite runtime to use")
-    p.add_argument("--no-display", action="store_true", help="no window: print actions to stderr")
-    p.add_argument(
+    display = p.add_argument_group("display")
+    display.add_argument("--no-display", action="store_true", help="no window: print actions to stderr")
+    display.add_argument(
         "--display",
         default=None,
+        metavar="DISPLAY",
         help="X display for the window (:0), or 'fb' or a device (/dev/fb0) for the console "
         "(default: the local desktop, else the console framebuffer)",
     )
-    p.add_argument("--fullscreen", action="store_true", help="start the window full screen")
-    p.add_argument("--log", default=None, metavar="FILE|-", help="write one JSON line per prediction")
-    mqtt = p.add_argument_group("MQTT (Home Assistant)")
-    mqtt.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish actions and events to this MQTT broker")
-    mqtt.add_argument("--mqtt-topic", default=f"movinet/{_hostname()}", help="prefix of the topics published")
-    mqtt.add_argument("--mqtt-user", default=None, help="user name for the broker")
-    mqtt.add_argument("--mqtt-password", default=None, help="password for the broker (default: $MQTT_PASSWORD)")
-    mqtt.add_argument("--mqtt-tls", action="store_true", help="connect with TLS (port 8883 unless given)")
-    mqtt.add_argument("--mqtt-ca", default=None, metavar="FILE", help="CA certificate of the broker (implies --mqtt-tls)")
-    mqtt.add_argument(
-        "--mqtt-forget", action="store_true", help="remove this device (of --mqtt-topic) from Home Assistant, then exit"
+    display.add_argument("--fullscreen", action="store_true", help="start the window full screen")
+    out = p.add_argument_group("output and events")
+    out.add_argument("--log", default=None, metavar="FILE|-", help="write one JSON line per prediction")
+    out.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after this many model frames")
+    out.add_argument(
+        "--threshold",
+        type=_probability,
+        default=0.4,
+        metavar="SCORE",
+        help="an action event starts when the top action holds this score for --hold seconds",
     )
-    live = p.add_argument_group("browser live view and event clips")
-    live.add_argument(
-        "--serve",
-        default=None,
-        metavar="[HOST:]PORT",
-        help="live view in a browser on this port; 127.0.0.1 unless a host is given (0.0.0.0: every network)",
+    out.add_argument("--hold", type=_positive_float, default=1.0, metavar="SECONDS", help="how long an action must hold")
+    out.add_argument("--record", default=None, metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
+    out.add_argument(
+        "--record-max-mb", type=_positive_float, default=1000.0, metavar="MB", help="disk space for clips; the oldest go first"
     )
-    live.add_argument(
-        "--serve-token",
-        default=None,
-        help="token the live view asks for (default: $MOVINET_SERVE_TOKEN, else a random one when not on 127.0.0.1)",
-    )
-    live.add_argument("--record", default=None, metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
-    live.add_argument("--record-max-mb", type=_positive_float, default=1000.0, help="disk space for clips; the oldest go first")
-    live.add_argument("--pre-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time before an event")
-    live.add_argument("--post-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time after an event")
+    out.add_argument("--pre-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time before an event")
+    out.add_argument("--post-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time after an event")
+    out.add_argument("--verbose", action="store_true", help="debug lines, and what the runtime, OpenCV and FFmpeg say")
     teach = p.add_argument_group("teach mode: your own actions")
     teach.add_argument("--actions", default=None, metavar="FILE", help="recognise the actions taught in this file (JSON)")
     teach.add_argument(
         "--learn", default=None, metavar="NAME", help="teach the action NAME from the camera or a video file, then exit"
     )
     teach.add_argument(
-        "--seconds", type=_teach_seconds, default=TEACH_SECONDS, help="seconds in one example (a video: its first ones)"
+        "--seconds",
+        type=_teach_seconds,
+        default=TEACH_SECONDS,
+        metavar="SECONDS",
+        help="seconds in one example (a video: its first ones)",
     )
-    teach.add_argument("--examples", type=_positive_int, default=TEACH_EXAMPLES, help="examples to record, one after another")
+    teach.add_argument(
+        "--examples", type=_positive_int, default=TEACH_EXAMPLES, metavar="N", help="examples to record, one after another"
+    )
     teach.add_argument("--list-actions", action="store_true", help="print the actions in --actions FILE and exit")
     teach.add_argument("--forget", default=None, metavar="NAME", help="delete the action NAME from --actions FILE and exit")
     teach.add_argument(
-        "--list-events",
-        action="store_true",
-        help="print the recent events of the taught actions (id, time, label, clip) and exit",
+        "--list-events", action="store_true", help="print the recent events of taught actions (id, time, label, clip) and exit"
     )
     teach.add_argument(
         "--correct",
@@ -197,10 +218,50 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         help="with --correct: what the event really was: 'wrong' (something else, taught as 'other'), "
         "'right', or an action's name (taught or new)",
     )
-    p.add_argument("--verbose", action="store_true", help="debug lines, and what the runtime, OpenCV and FFmpeg say")
-    p.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many model frames")
+    mqtt = p.add_argument_group("MQTT (Home Assistant)")
+    mqtt.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish actions and events to this MQTT broker")
+    mqtt.add_argument(
+        "--mqtt-topic", default=None, metavar="PREFIX", help="prefix of the topics published (default: movinet/HOSTNAME)"
+    )
+    mqtt.add_argument("--mqtt-user", default=None, metavar="USER", help="user name for the broker")
+    mqtt.add_argument(
+        "--mqtt-password", default=None, metavar="PASSWORD", help="password for the broker (default: $MQTT_PASSWORD)"
+    )
+    mqtt.add_argument("--mqtt-tls", action="store_true", help="connect with TLS (port 8883 unless given)")
+    mqtt.add_argument("--mqtt-ca", default=None, metavar="FILE", help="CA certificate of the broker (implies --mqtt-tls)")
+    mqtt.add_argument(
+        "--mqtt-forget", action="store_true", help="remove this device (of --mqtt-topic) from Home Assistant, then exit"
+    )
+    live = p.add_argument_group("browser live view")
+    live.add_argument(
+        "--serve",
+        default=None,
+        metavar="[HOST:]PORT",
+        help="live view in a browser on this port; 127.0.0.1 unless a host is given (0.0.0.0: every network)",
+    )
+    live.add_argument(
+        "--serve-token",
+        default=None,
+        metavar="TOKEN",
+        help="token the live view asks for (default: $MOVINET_SERVE_TOKEN, else a random one when not on 127.0.0.1)",
+    )
     # Test hook: makes every model frame this much slower, to rehearse a slow board.
-    p.add_argument("--simulate-model-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--simulate-model-delay-ms", type=_milliseconds, default=0.0, help=argparse.SUPPRESS)
+    return p
+
+
+def synopsis(width: int = 100) -> str:
+    """The usage line of ``--help`` at ``width`` columns: the README's *Flags* block is this text."""
+    parser = build_parser()
+    parser.prog = "python classify.py"
+    parser.formatter_class = lambda prog: HelpFormatter(prog, width=width)
+    first, *rest = parser.format_usage().removeprefix("usage: ").rstrip("\n").split("\n")
+    return "\n".join([first, *(line.removeprefix(" " * len("usage: ")) for line in rest)])
+
+
+def parse_args(argv: list[str] | None = None, description: str = "") -> argparse.Namespace:
+    """The app's flags, checked: a bad value exits 2 with one ``error:`` line."""
+    p = build_parser(description)
     args = p.parse_args(argv)
     flags = [("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)]
     flags += [("--list-events", args.list_events), ("--correct", args.correct is not None)]
@@ -209,8 +270,12 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
             p.error(f"{flag} needs --actions FILE, the file the taught actions are kept in (for example actions.json)")
     if args.correct is not None and args.correct.strip().lower() == "last":
         args.correct = ""  # the newest event
+    if args.loop and (args.camera is None or args.camera == "picamera2" or args.camera.isdigit()):
+        p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:
         p.error("--mqtt-forget needs --mqtt HOST, the broker Home Assistant listens to")
+    if args.mqtt_topic is None:
+        args.mqtt_topic = f"movinet/{_hostname()}"
     if args.window is None:  # with --actions, the window is as long as one taught example
         args.window = args.seconds if args.actions else WINDOW_S
     if args.actions and not args.window:

@@ -3,6 +3,7 @@ picture draw the same)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ WHITE = (255, 255, 255)
 BAR = (80, 200, 120)  # BGR green
 BAR_TRACK = (70, 70, 70)
 NOTE = (0, 200, 255)  # BGR amber
+# Smallest text scale drawn: capitals about 10 px high, readable on a 340x256 picture.
+MIN_FONT = 0.45
 
 
 @dataclass
@@ -69,10 +72,11 @@ def _shade(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int, alpha: float =
 def draw_overlay(frame: np.ndarray, status: OverlayStatus) -> np.ndarray:
     """Draw ``status`` onto ``frame`` (BGR, modified in place and returned).
 
-    Sizes follow the frame height, so text is as legible on 640x480 as on 1920x1080.
+    Sizes follow the frame height, so text is as legible on 640x480 as on 1920x1080, and never
+    smaller than ``MIN_FONT`` on small frames; a label too long for its panel ends in "...".
     """
     h, w = frame.shape[:2]
-    scale = max(h, 240) / 480.0
+    scale = max(h / 480.0, MIN_FONT / 0.6)
     font = 0.6 * scale
     thick = max(1, round(1.4 * scale))
     line = int(30 * scale)
@@ -86,7 +90,9 @@ def draw_overlay(frame: np.ndarray, status: OverlayStatus) -> np.ndarray:
         y = pad
         for category in status.top:
             y += line - bar_h
-            text = f"{shown(category.label)}  {category.score * 100:.0f}%"
+            score = f"  {category.score * 100:.0f}%"
+            room = panel_w - 2 * pad - cv2.getTextSize(score, FONT, font, thick)[0][0]
+            text = _ellipsised(shown(category.label), room, font, thick) + score
             cv2.putText(frame, text, (pad, y), FONT, font, WHITE, thick, cv2.LINE_AA)
             y += bar_h
             bar_w = panel_w - 2 * pad
@@ -99,18 +105,39 @@ def draw_overlay(frame: np.ndarray, status: OverlayStatus) -> np.ndarray:
         parts.append(f"skipped {status.skipped}")
     if status.model_name:
         parts.append(status.model_name)
-    footer = "  |  ".join(parts)
-    small = font * 0.8
-    (text_w, text_h), base = cv2.getTextSize(footer, FONT, small, thick)
-    if text_w > w - 2 * pad:  # shrink to fit narrow frames rather than cut the end off
-        small *= (w - 2 * pad) / text_w
-        (text_w, text_h), base = cv2.getTextSize(footer, FONT, small, thick)
-    _shade(frame, 0, h - text_h - base - 2 * pad, w, h)
-    cv2.putText(frame, footer, (pad, h - pad - base), FONT, small, WHITE, thick, cv2.LINE_AA)
+    small = max(font * 0.8, MIN_FONT)
+    lines = _wrapped(parts, w - 2 * pad, small, thick)  # on narrow frames: two lines, not smaller text
+    (_, text_h), base = cv2.getTextSize("Ag", FONT, small, thick)
+    step = text_h + base + pad // 2
+    _shade(frame, 0, h - len(lines) * step - pad, w, h)
+    for i, text in enumerate(reversed(lines)):
+        cv2.putText(frame, text, (pad, h - pad - base - i * step), FONT, small, WHITE, thick, cv2.LINE_AA)
 
     if status.note:
         (text_w, text_h), base = cv2.getTextSize(status.note, FONT, font * 1.3, thick + 1)
-        x, y = (w - text_w) // 2, h // 2
+        x, y = max(0, (w - text_w) // 2), h // 2
         _shade(frame, x - pad, y - text_h - pad, x + text_w + pad, y + base + pad)
         cv2.putText(frame, status.note, (x, y), FONT, font * 1.3, NOTE, thick + 1, cv2.LINE_AA)
     return frame
+
+
+@functools.lru_cache(maxsize=256)
+def _ellipsised(text: str, width: int, font: float, thick: int) -> str:
+    """``text`` cut to end in "..." when it is wider than ``width`` pixels (cached: labels repeat)."""
+    if cv2.getTextSize(text, FONT, font, thick)[0][0] <= width:
+        return text
+    while text and cv2.getTextSize(text.rstrip() + "...", FONT, font, thick)[0][0] > width:
+        text = text[:-1]
+    return text.rstrip() + "..."
+
+
+def _wrapped(parts: list[str], width: int, font: float, thick: int) -> list[str]:
+    """``parts`` joined by " | " into as few lines of at most ``width`` pixels as they fit in."""
+    lines: list[str] = []
+    for part in parts:
+        joined = f"{lines[-1]}  |  {part}" if lines else part
+        if lines and cv2.getTextSize(joined, FONT, font, thick)[0][0] <= width:
+            lines[-1] = joined
+        else:
+            lines.append(part)
+    return lines

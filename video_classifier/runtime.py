@@ -1,4 +1,4 @@
-"""Find a TensorFlow Lite interpreter: LiteRT first, then tflite-runtime, then TensorFlow."""
+"""Find a TensorFlow Lite interpreter: LiteRT first, then tflite-runtime."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from video_classifier.errors import UserError
 _CANDIDATES = {
     "litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
     "tflite-runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
-    "tensorflow": ("tensorflow.lite", "tensorflow"),
 }
 RUNTIME_CHOICES = ("auto", *_CANDIDATES)
 
@@ -41,7 +40,7 @@ def _import(name: str) -> Runtime:
 
 
 def load_runtime(choice: str = "auto") -> Runtime:
-    """Import the runtime named by ``choice`` (``auto`` tries LiteRT, tflite-runtime, TensorFlow).
+    """Import the runtime named by ``choice`` (``auto`` tries LiteRT, then tflite-runtime).
 
     LiteRT comes first: on the int8 MoViNet it runs several times faster than tflite-runtime
     2.14 (XNNPACK handles its int8 ops; ``benchmarks/models.py`` measures both) and it is the
@@ -56,5 +55,13 @@ def load_runtime(choice: str = "auto") -> Runtime:
             return _import(name)
         except (ImportError, AttributeError) as exc:  # a numpy ABI mismatch raises either
             failures.append(f"{name}: {exc}")
-    hint = "pip install ai-edge-litert" if choice in ("auto", "litert") else f"pip install {_CANDIDATES[choice][1]}"
-    raise UserError(f"no TFLite runtime could be imported ({'; '.join(failures)}): run ./setup.sh or {hint}")
+    raise UserError(f"no TFLite runtime could be imported ({'; '.join(failures)}): {_INSTALL[choice]}")
+
+
+# How to get each runtime: ./setup.sh installs LiteRT only.
+_INSTALL = {
+    "auto": "run ./setup.sh (it installs ai-edge-litert into .venv) or .venv/bin/pip install ai-edge-litert",
+    "litert": "run ./setup.sh (it installs ai-edge-litert into .venv) or .venv/bin/pip install ai-edge-litert",
+    "tflite-runtime": ".venv/bin/pip install tflite-runtime (wheels exist for Python 3.9 to 3.11 only), "
+    "or leave out --runtime to use ai-edge-litert, which ./setup.sh installs",
+}

@@ -49,13 +49,16 @@ class VideoFileSource(FrameSource):
 
     live = False
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, loop: bool = False) -> None:
         self.path = Path(path)
+        self.loop = loop
         self.name = self.path.name
         if not self.path.is_file():
             what = "is a directory" if self.path.is_dir() else "not found"
             raise SourceError(f"video {what}: {self.path}: pass a video file, a camera index or 'picamera2' with --camera")
         self._capture = cv2.VideoCapture(str(self.path))
+        self._pass_start = 0  # index of this pass's first frame: with ``loop`` the index runs on
+        self._pass_start_s = self._last_s = 0.0
         if not self._capture.isOpened():
             self._capture.release()
             raise SourceError(f"cannot decode {self.path}: not a video OpenCV can read (try converting it to mp4)")
@@ -74,7 +77,9 @@ class VideoFileSource(FrameSource):
         if not ok or image is None:
             return None
         # POS_MSEC is unreliable (AVI reports the next frame's time and 0 at the end).
-        timestamp = self._index / self.fps if self.fps else self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        decoder_s = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        timestamp = self._index / self.fps if self.fps else self._pass_start_s + decoder_s
+        self._last_s = timestamp
         frame = Frame(image, timestamp, self._index)
         self._index += 1
         return frame
@@ -84,13 +89,25 @@ class VideoFileSource(FrameSource):
             frame, self._first = self._first, None
             return frame
         frame = self._read_raw()
+        decoded = self._index - self._pass_start
         # The header's frame count is an estimate for some containers: allow a little slack.
-        if frame is None and self._index < self.expected_frames - max(2, self.expected_frames // 50):
+        if frame is None and decoded < self.expected_frames - max(2, self.expected_frames // 50):
             raise SourceError(
-                f"{self.path} stopped decoding at frame {self._index} of {self.expected_frames}: the file is "
+                f"{self.path} stopped decoding at frame {decoded} of {self.expected_frames}: the file is "
                 "truncated or damaged (results up to there were written)"
             )
+        if frame is None and self.loop and decoded:
+            frame = self._rewind()
         return frame
+
+    def _rewind(self) -> Frame | None:
+        """Start the next pass: reopened (seeking is unreliable in some containers), with the
+        timestamps running on one frame interval after the last frame."""
+        self._pass_start_s = self._last_s + 0.04
+        self._capture.release()
+        self._capture = cv2.VideoCapture(str(self.path))
+        self._pass_start = self._index
+        return self._read_raw()
 
     @property
     def frames_read(self) -> int:
@@ -222,11 +239,18 @@ def is_camera(spec: str) -> bool:
 
 
 def open_source(
-    spec: str, width: int = 640, height: int = 480, camera_fps: float = 30.0, hflip: bool = False, vflip: bool = False
+    spec: str,
+    width: int = 640,
+    height: int = 480,
+    camera_fps: float = 30.0,
+    hflip: bool = False,
+    vflip: bool = False,
+    loop: bool = False,
 ) -> FrameSource:
-    """Open what a ``--camera`` string names: ``picamera2``, a camera index, or a video path."""
+    """Open what a ``--camera`` string names: ``picamera2``, a camera index, or a video path
+    (played again and again with ``loop``)."""
     if not is_camera(spec):
-        return VideoFileSource(spec)
+        return VideoFileSource(spec, loop)
     if spec == "picamera2":
         return Picamera2Source(width, height, camera_fps, hflip, vflip)
     return OpenCVCameraSource(int(spec), width, height)

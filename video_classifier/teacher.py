@@ -105,7 +105,7 @@ class Teacher(Output):
         """The lesson in progress (or the last one) and a summary of the library, for the browser."""
         lesson = self.lesson
         return {
-            "status": self.status,
+            "status": self.describe(),
             "lesson": None if lesson is None else {k: getattr(lesson, k) for k in LESSON_FIELDS},
             "actions": self._summary(),
         }
@@ -129,13 +129,19 @@ class Teacher(Output):
 
     @property
     def status(self) -> str:
-        """One line for the overlay ("" when idle)."""
+        """One line for the overlay ("" when idle), its progress drawn as an ASCII bar."""
+        return self.describe(ascii_bar=True)
+
+    def describe(self, ascii_bar: bool = False) -> str:
+        """The lesson in one line ("" when idle); the page draws its own progress bar."""
         lesson = self.lesson
         if lesson is None or lesson.done:
             return ""
         which = f" ({lesson.recorded + 1} of {lesson.examples})" if lesson.examples > 1 else ""
         if lesson.phase == "countdown":
             return f"{lesson.name} in {max(1, math.ceil(lesson.countdown_s * (1 - lesson.progress)))}{which}"
+        if lesson.phase == "recording" and not ascii_bar:
+            return f"recording {lesson.name}{which}"
         if lesson.phase == "recording":
             done = round(lesson.progress * 10)  # an ASCII bar: the overlay's font has no block characters
             return f"recording {lesson.name} [{'#' * done}{'-' * (10 - done)}] {lesson.progress * 100:.0f}%{which}"

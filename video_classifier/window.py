@@ -19,18 +19,22 @@ import numpy as np
 
 from utils.rates import RateMeter
 from video_classifier.controls import Controls
+from video_classifier.display import screen_size
 from video_classifier.framebuffer import Framebuffer
 from video_classifier.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.pipeline import Pipeline
 from video_classifier.terminal import ConsoleCursor, TerminalKeys
 
 TITLE = "MoViNet action recognition"
+# Share of the screen a window may take: room is left for the title bar and a task bar.
+SCREEN_SHARE = 0.9
 
 
 class Screen(Protocol):
     """Where the viewer draws, and where its keys come from."""
 
     keys_help: str
+    max_size: tuple[int, int] | None  # (width, height) a picture is scaled down to fit, or None
 
     def show(self, image: np.ndarray) -> None: ...
 
@@ -53,13 +57,15 @@ class CvWindow:
     def __init__(self, title: str = TITLE, fullscreen: bool = False) -> None:
         self.title = title
         self.fullscreen = fullscreen
+        screen = screen_size()
+        self.max_size = screen and (int(screen[0] * SCREEN_SHARE), int(screen[1] * SCREEN_SHARE))
         # GUI_NORMAL: no Qt toolbar or status bar, just the picture; KEEPRATIO when resized.
         cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         self._apply_fullscreen()
         self._sized = False
 
     def show(self, image: np.ndarray) -> None:
-        if not self._sized:  # start at the camera's own size, 1:1 pixels
+        if not self._sized:  # start at the picture's size, 1:1 pixels
             cv2.resizeWindow(self.title, image.shape[1], image.shape[0])
             self._sized = True
         cv2.imshow(self.title, image)
@@ -92,6 +98,7 @@ class ConsoleScreen:
         self.framebuffer = Framebuffer(device)
         self.keys = TerminalKeys()
         self.cursor = ConsoleCursor()
+        self.max_size = None  # the framebuffer fits the picture to the screen itself
         in_terminal = "keys in this terminal: q quit, r reset, space pause" if self.keys.active else "Ctrl-C quits"
         self.keys_help = f"on the console framebuffer {self.framebuffer.device}; {in_terminal}"
 
@@ -163,7 +170,7 @@ class Viewer:
 
     def _show(self, frame, prediction, note: str) -> None:
         status = pipeline_status(self.pipeline, prediction, self.display_rate.rate(), self.model_name, note)
-        self.screen.show(draw_overlay(frame.image.copy(), status))
+        self.screen.show(draw_overlay(fit_within(frame.image, self.screen.max_size), status))
 
     def _handle_key(self, key: int) -> bool:
         """Act on a key press; False means quit."""
@@ -176,3 +183,13 @@ class Viewer:
         elif key == ord(" "):
             self.controls.toggle_pause()
         return True
+
+
+def fit_within(image: np.ndarray, box: tuple[int, int] | None) -> np.ndarray:
+    """A copy of ``image`` to draw on, scaled down (same aspect) when it is larger than ``box``."""
+    h, w = image.shape[:2]
+    scale = min(box[0] / w, box[1] / h) if box else 1.0
+    if scale >= 1.0:
+        return image.copy()
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
