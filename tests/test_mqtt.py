@@ -359,3 +359,26 @@ def test_a_flood_of_valid_commands_is_logged_once_per_kind_and_a_refused_correct
     # The malformed ones are ignored with one warning.
     assert err.count("MQTT command ignored") == 1 and "b'wrong 0BADC0DE'" in err, err
     assert json.loads(subscriber.on(f"{TOPIC}/state")[-1])["paused"] is False  # the last of the flood was resume
+
+
+def test_commands_are_still_heard_after_the_broker_restarts(broker, subscriber, caplog):
+    from video_classifier.home_assistant import MqttPublisher, MqttSettings
+
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", broker.port, topic=TOPIC)).connect()
+    try:
+        publisher.start()
+        broker.stop()
+        broker.start()
+        deadline = time.monotonic() + 30
+        while "MQTT reconnected" not in caplog.text:  # paho retries after 1, 2, 4 ... s
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.1)
+        assert "MQTT command ignored" not in caplog.text
+        # A stray command, answered with a warning: the app listens on the command topic again.
+        deadline = time.monotonic() + 30
+        while "MQTT command ignored (b'stray'" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            subscriber.client.publish(f"{TOPIC}/command", "stray", qos=1)
+            time.sleep(1.0)  # the subscriber may itself still be reconnecting
+    finally:
+        publisher.close()
