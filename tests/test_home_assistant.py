@@ -375,3 +375,6 @@ def test_a_false_event_corrected_with_the_wrong_button_reads_as_something_else_f
     assert [e.get("event") for e in library["other"]["examples"]] == [false_id]  # corrected once, not twice
     on_off = [new for _, new, _ in changes(ha, drink, started) if new in ("on", "off")]
     assert on_off[on_off.index("on") :] == ["on", "off"], on_off  # on for the false event, then off for good
+    # "other" is taught now, and gets no sensor: the device keeps its 7 entities, drink's and the button.
+    device_entities = json.loads(ha.template(f"{{{{ device_entities(device_id('{drink}')) | tojson }}}}"))
+    assert len(device_entities) == 9 and not any("other" in e for e in device_entities), device_entities
