@@ -64,11 +64,12 @@ def open_classifier(args: argparse.Namespace):
     (and ``other``, ``unknown``). Described on stderr."""
     from video_classifier.classifier import ActionClassifier
     from video_classifier.labels import load_labels
-    from video_classifier.library_keeper import LibraryKeeper
-    from video_classifier.taught import TaughtScorer
 
     model = open_model(args)
     if args.actions:
+        from video_classifier.library_keeper import LibraryKeeper
+        from video_classifier.taught import TaughtScorer
+
         library = action_library(args, model)
         # A damaged or foreign file is refused here, before any change.
         scorer = TaughtScorer(LibraryKeeper(library), warm_up=round(args.window * args.fps))
@@ -228,18 +229,13 @@ def live_view(args: argparse.Namespace, pipeline, compositor, clips, tutor, cont
 
 
 def run(args: argparse.Namespace) -> int:
-    from video_classifier.action_library import RESERVED
-    from video_classifier.compositor import Compositor
+    # Only what every run needs is imported here; the rest where it is used (start-up time).
     from video_classifier.console import EventAnnouncer, report_headless
     from video_classifier.controls import Controls
-    from video_classifier.display import choose_display, use_display
     from video_classifier.events import EventDetector
-    from video_classifier.json_log import JsonLinesLog
     from video_classifier.outputs import Outputs, close_all
     from video_classifier.pipeline import Pipeline
-    from video_classifier.recorder import EventRecorder
     from video_classifier.sources import default_camera, is_camera
-    from video_classifier.window import ConsoleScreen, CvWindow, Viewer
 
     if args.list_actions or args.forget or args.list_events or args.correct is not None:
         return manage_actions(args)
@@ -248,26 +244,36 @@ def run(args: argparse.Namespace) -> int:
     # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
     headless = args.no_display or (args.learn is not None and not is_camera(args.camera or default_camera()))
     if not headless:
+        from video_classifier.display import choose_display, use_display
+
         display = choose_display(args.display)  # before anything slow: fail fast without a screen
         if display.kind == "x11":
             use_display(display.target, display.xauthority)
     classifier = open_classifier(args)
     name = classifier.model.path.stem
     outputs = Outputs()
-    ignored = RESERVED if args.actions else frozenset()  # "nothing taught is close", "something else": no event
+    ignored: frozenset[str] = frozenset()
+    if args.actions:
+        from video_classifier.action_library import RESERVED
+
+        ignored = RESERVED  # "nothing taught is close", "something else": no event
     keeper = classifier.scorer.keeper if args.actions else None
     source = pipeline = compositor = viewer = recorder = tutor = publisher = corrector = None
     try:
         # What can fail on bad input is opened before the camera, so a mistake costs no camera time.
         if args.log:
+            from video_classifier.json_log import JsonLinesLog
+
             outputs.add(JsonLinesLog(args.log))
         if args.record:
+            from video_classifier.recorder import EventRecorder
+
             recorder = EventRecorder(
                 args.record, args.pre_roll, args.post_roll, args.record_max_mb, model_name=name, confirm_s=args.hold + 1
             )
             outputs.add(recorder)
         if args.mqtt:
-            taught = (lambda: [label for label in classifier.labels if label not in RESERVED]) if args.actions else None
+            taught = (lambda: [label for label in classifier.labels if label not in ignored]) if args.actions else None
             publisher = outputs.add(mqtt_publisher(args, name, taught))
         if keeper is not None:
             events, corrector = recent_events(args, classifier, recorder.library if recorder else None)
@@ -283,12 +289,15 @@ def run(args: argparse.Namespace) -> int:
             realtime=not headless or args.serve is not None,  # a live view of a file plays at its own pace
             model_delay_s=args.simulate_model_delay_ms / 1000.0,
             max_predictions=args.max_frames,
+            frames_watched=not headless or args.serve is not None or args.record is not None,
         )
         controls = Controls(pipeline, corrector)  # one meaning for the keys, MQTT and the live view
         if args.actions and (args.learn is not None or args.serve):
             tutor = outputs.add(teacher(args, classifier, source, when_done=lambda lesson: pipeline.request_stop()))
         note = tutor and (lambda: tutor.status)
         if args.serve or recorder:
+            from video_classifier.compositor import Compositor
+
             compositor = outputs.add(Compositor(pipeline, name, output=outputs, note=note))
         if args.serve:
             clips = recorder.library if recorder else None
@@ -305,6 +314,8 @@ def run(args: argparse.Namespace) -> int:
         if headless:
             report_headless(pipeline, note=note)
         else:  # the screen is opened last: Viewer.run always closes it (cursor and terminal restored)
+            from video_classifier.window import ConsoleScreen, CvWindow, Viewer
+
             screen = CvWindow(fullscreen=args.fullscreen) if display.kind == "x11" else ConsoleScreen(display.target)
             viewer = Viewer(pipeline, name, screen, note, controls)
             viewer.run()

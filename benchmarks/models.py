@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from benchmarks.media import MEDIA, MODELS, ROOT
+from benchmarks.naive_loop import NaiveLoop
 from benchmarks.stats import fps_from_ms, markdown_table, peak_rss_mb, summarize_ms
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".gif", ".mov", ".webm"}
@@ -61,34 +62,6 @@ def clip_frames(media: Path | None, fps: float = 5.0, per_clip: int = 60) -> dic
 
     clips = sorted(media.iterdir()) if media and media.is_dir() else []
     return {p.name: paced_frames(p, fps, per_clip) for p in clips if p.suffix.lower() in VIDEO_SUFFIXES}
-
-
-class NaiveLoop:
-    """What typical published MoViNet TFLite loops do each frame, in three timed parts."""
-
-    def __init__(self, interpreter, size: tuple[int, int]) -> None:
-        self.runner = interpreter.get_signature_runner()
-        inputs = self.runner.get_input_details()
-        self.states = {n: np.zeros(d["shape"], d["dtype"]) for n, d in inputs.items() if n != "image"}
-        self.size = size
-
-    def prepare(self, frame: np.ndarray) -> np.ndarray:
-        """Squash the whole frame to the model size (no crop), RGB, float in [0, 1]."""
-        image = cv2.cvtColor(cv2.resize(frame, self.size), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        return image[np.newaxis, np.newaxis]
-
-    def call(self, image: np.ndarray) -> np.ndarray:
-        """Signature runner with a dict of every state; the outputs become the next states."""
-        outputs = self.runner(image=image, **self.states)
-        logits = outputs.pop("logits")[0]
-        self.states = outputs
-        return logits
-
-    @staticmethod
-    def rank(logits: np.ndarray) -> np.ndarray:
-        """exp-softmax and a full sort of all classes."""
-        probs = np.exp(logits) / np.sum(np.exp(logits))
-        return np.argsort(probs)[::-1][:3]
 
 
 def timing_frames(clips: dict[str, list[np.ndarray]], count: int = 16) -> list[np.ndarray]:

@@ -1,7 +1,9 @@
-"""Whole-app figures: real-time behaviour with the window, and offline throughput.
+"""Whole-app figures: real-time behaviour with the window, offline throughput, and the app
+against the naive loop.
 
     python -m benchmarks.pipeline [--clip media/cleaning_pool_mmaction2_test.mp4] [--threads 1,2]
                                   [--json FILE]
+    python -m benchmarks.pipeline --versus-naive [--pairs 6] [--json FILE]
 
 Real time: the clip plays at its own 30 fps into the window (on $DISPLAY, or an Xvfb the
 script starts), the model gets 5 fps. Reported per thread count: display FPS, model FPS,
@@ -10,6 +12,10 @@ p50/p95, CPU% of one core, peak RSS.
 Throughput: ``classify.py --no-display`` on the 1080p NTU clip and a 480p copy of it: frames
 read per second (decode included), against decoding alone, to show where the pipeline is bound.
 Each run is its own process.
+Versus naive: ``classify.py --no-display`` and ``benchmarks/naive_loop.py`` (same runtime, one
+thread, same model frames) on a 60 s and a 10 s camera-sized clip, as whole processes (start-up
+included): CPU time and wall time, in pairs run back to back in alternating order so that both
+sides see the same load; the ratio app/naive per pair, median and range.
 """
 
 from __future__ import annotations
@@ -137,8 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", default="1,2")
     p.add_argument("--delay-ms", type=float, default=0.0, help="extra ms per model frame (a slower board)")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--versus-naive", action="store_true", help="only the app against the naive loop")
+    p.add_argument("--pairs", type=int, default=6, help="paired runs per clip for --versus-naive")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.versus_naive:
+        return versus_naive(args.clip, args.pairs, args.json)
     if args.worker:
         kind, clip, threads, *rest = args.worker
         row = realtime_worker(clip, int(threads), float(rest[0])) if kind == "realtime" else None
@@ -198,6 +208,95 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"realtime": realtime, "throughput": throughput}, indent=1))
     return 0
+
+
+def _run_measured(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one whole process."""
+    start = time.monotonic()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr.read().decode()}")
+    proc.stderr.close()
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def _camera_clip(src: Path, dst: Path, seconds: float) -> None:
+    """``src`` looped to ``seconds`` at 640x480 and 30 fps, as a camera would give it."""
+    capture = cv2.VideoCapture(str(src))
+    frames = []
+    while (frame := capture.read()[1]) is not None:
+        frames.append(cv2.resize(frame, (640, 480), interpolation=cv2.INTER_AREA))
+    capture.release()
+    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
+    for i in range(round(seconds * 30)):
+        writer.write(frames[i % len(frames)])
+    writer.release()
+
+
+def versus_naive(clip: Path, pairs: int, json_path: Path | None) -> int:
+    """The app against the naive loop, whole processes in alternating pairs; prints the table."""
+    model = ["--model", str(A0), "--labels", str(KINETICS_LABELS)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = {seconds: Path(tmp) / f"{seconds}s.mp4" for seconds in (60, 10)}
+        for seconds, path in clips.items():
+            _camera_clip(clip, path, seconds)
+        samples: dict[int, dict[str, list[tuple[float, float]]]] = {s: {"app": [], "naive": []} for s in clips}
+        for i in range(pairs):
+            for seconds, path in clips.items():
+                commands = {
+                    "app": [
+                        sys.executable,
+                        "classify.py",
+                        "--camera",
+                        str(path),
+                        "--no-display",
+                        "--num-threads",
+                        "1",
+                        "--runtime",
+                        "litert",
+                        *model,
+                    ],  # fmt: skip
+                    "naive": [sys.executable, "benchmarks/naive_loop.py", str(path), str(A0), str(KINETICS_LABELS)],
+                }
+                for side in ("app", "naive") if i % 2 == 0 else ("naive", "app"):
+                    print(f"pair {i + 1}/{pairs}: {seconds} s clip, {side}", file=sys.stderr, flush=True)
+                    samples[seconds][side].append(_run_measured(commands[side]))
+        for seconds, runs in samples.items():
+            cpu = sorted(a[1] / n[1] for a, n in zip(runs["app"], runs["naive"]))
+            wall = sorted(a[0] / n[0] for a, n in zip(runs["app"], runs["naive"]))
+            rows.append(
+                {
+                    "clip_s": seconds,
+                    "pairs": pairs,
+                    "naive_cpu_s": _median([n[1] for n in runs["naive"]]),
+                    "app_cpu_s": _median([a[1] for a in runs["app"]]),
+                    "cpu_ratio": _median(cpu),
+                    "cpu_range": f"{cpu[0]:.2f}-{cpu[-1]:.2f}",
+                    "naive_wall_s": _median([n[0] for n in runs["naive"]]),
+                    "app_wall_s": _median([a[0] for a in runs["app"]]),
+                    "wall_ratio": _median(wall),
+                    "wall_range": f"{wall[0]:.2f}-{wall[-1]:.2f}",
+                }
+            )
+    print(f"\nApp against the naive loop ({clip.name} as a 640x480 30 fps clip, A0, LiteRT, 1 thread)\n")
+    columns = [("clip_s", "clip s"), ("pairs", "pairs"), ("naive_cpu_s", "naive CPU s"), ("app_cpu_s", "app CPU s"),
+               ("cpu_ratio", "CPU app/naive"), ("cpu_range", "range"), ("naive_wall_s", "naive wall s"),
+               ("app_wall_s", "app wall s"), ("wall_ratio", "wall app/naive"), ("wall_range", "range")]  # fmt: skip
+    print(markdown_table(rows, columns))
+    if json_path:
+        json_path.write_text(json.dumps({"versus_naive": rows}, indent=1))
+    return 0
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    value = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return round(value, 3)
 
 
 def _transcode(src: Path, dst: Path, size: tuple[int, int]) -> None:

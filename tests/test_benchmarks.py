@@ -105,3 +105,32 @@ def test_teach_benchmark_measures_the_cost_of_a_20_by_20_library():
     header, _, row = result.stdout.strip().splitlines()[:3]
     assert header.startswith("| library | file_mb | load_ms_p50")
     assert row.startswith("| 20 x 20 | 1.")
+
+
+def test_pipeline_benchmark_reports_both_ratios_against_the_naive_loop_in_one_run(tmp_path):
+    out = tmp_path / "naive.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.pipeline",
+            "--versus-naive",
+            "--pairs",
+            "1",
+            "--json",
+            str(out),
+            "--clip",
+            str(media_path("carving_ice_rpi.mp4")),
+        ],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=app_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["versus_naive"]
+    assert [r["clip_s"] for r in rows] == [60, 10]
+    for row in rows:
+        assert row["naive_cpu_s"] > 0 and row["app_cpu_s"] > 0 and row["cpu_ratio"] > 0 and row["wall_ratio"] > 0
+    assert "| 60 | 1 |" in result.stdout and "CPU app/naive" in result.stdout and "wall app/naive" in result.stdout

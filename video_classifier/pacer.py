@@ -25,6 +25,11 @@ class Pacer:
         self.period = 1.0 / fps
         self._due: float | None = None
 
+    def wanted(self, timestamp: float) -> bool:
+        """Whether :meth:`take` would let the frame at ``timestamp`` through (nothing changes)."""
+        due = self._due
+        return due is None or not due - self.period - self.TOLERANCE_S <= timestamp < due - self.TOLERANCE_S
+
     def take(self, timestamp: float) -> bool:
         """Whether the frame captured at ``timestamp`` (seconds) should go to the model."""
         due = self._due

@@ -30,6 +30,8 @@ class Pipeline:
     ``realtime`` plays video files at their own pace (for watching); without it a file is
     read as fast as the model goes and no paced frame is skipped. Live cameras are always
     real-time and drop paced frames the model has no time for (counted in :attr:`skipped`).
+    Without ``frames_watched`` (no window, live view or clips) the frames of a file that the
+    model does not get are passed over without building their pictures.
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class Pipeline:
         realtime: bool = True,
         model_delay_s: float = 0.0,
         max_predictions: int | None = None,
+        frames_watched: bool = True,
     ) -> None:
         self.source = source
         self.classifier = classifier
@@ -51,6 +54,7 @@ class Pipeline:
         self.realtime = realtime
         self.model_delay_s = model_delay_s  # test hook: simulates a slower board
         self.max_predictions = max_predictions
+        self.frames_watched = frames_watched
         self.model_rate = RateMeter()
         self.error: BaseException | None = None
         self.frames_captured = 0
@@ -162,6 +166,9 @@ class Pipeline:
                     paused_at = time.monotonic()
                     self._unpaused.wait()
                     started += time.monotonic() - paused_at
+                if not self.frames_watched and self._skip_unwanted():
+                    self.frames_captured += 1
+                    continue
                 frame = self.source.read()
                 if frame is None:
                     break
@@ -182,6 +189,11 @@ class Pipeline:
                             return
         finally:
             self._handoff.close()
+
+    def _skip_unwanted(self) -> bool:
+        """Pass over the next frame if neither the model nor anyone else wants it."""
+        timestamp = getattr(self.source, "next_timestamp", None)
+        return timestamp is not None and not self.pacer.wanted(timestamp) and self.source.skip()
 
     def _inference_loop(self) -> None:
         while True:

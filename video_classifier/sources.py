@@ -110,6 +110,26 @@ class VideoFileSource(FrameSource):
         return self._read_raw()
 
     @property
+    def next_timestamp(self) -> float | None:
+        """The capture time of the frame :meth:`read` or :meth:`skip` will give next, when the
+        file's frame rate tells it."""
+        if self._first is not None:
+            return self._first.timestamp
+        return self._index / self.fps if self.fps else None
+
+    def skip(self) -> bool:
+        """Pass over the next frame without converting its picture (a fraction of a full read);
+        False at the end of the file, where :meth:`read` tells what happened."""
+        if self._first is not None:
+            self._first = None
+            return True
+        if not self._capture.grab():
+            return False
+        self._last_s = self._index / self.fps
+        self._index += 1
+        return True
+
+    @property
     def frames_read(self) -> int:
         return self._index
 
