@@ -143,7 +143,7 @@ class HomeAssistant:
         """Every state change of ``entity_id`` so far: {"time", "old", "new"} records."""
         path = self.folder / "probe_states.jsonl"
         records = map(json.loads, path.read_text().splitlines()) if path.exists() else []
-        return [r for r in records if r["entity_id"] == entity_id]
+        return sorted((r for r in records if r["entity_id"] == entity_id), key=lambda r: r["time"])
 
     def wait_for(self, predicate, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout

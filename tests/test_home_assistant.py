@@ -80,10 +80,11 @@ def introduce(ha: HomeAssistant, device: str, first_run: subprocess.Popen) -> No
     detected = entity("binary_sensor", device, "action detected")
     shown = lambda: any(r["new"]["state"] in ("on", "off") for r in ha.history(detected))  # noqa: E731
     try:
-        assert ha.wait_for(shown, 40), ha.history(detected)
+        appeared = ha.wait_for(shown, 40)
     finally:
         first_run.send_signal(signal.SIGTERM)
-        first_run.communicate(timeout=30)
+        _, err = first_run.communicate(timeout=30)
+    assert appeared, (ha.history(detected), err)
     assert ha.wait_for(lambda: ha.state(detected) == "unavailable", 20)  # its last messages are in
 
 

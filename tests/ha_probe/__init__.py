@@ -8,6 +8,7 @@ import json
 import os
 
 from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import callback
 
 
 async def async_setup(hass, config):
@@ -22,6 +23,7 @@ async def async_setup(hass, config):
     def state(value):
         return value and {"state": value.state, "attributes": dict(value.attributes)}
 
+    @callback  # in Home Assistant's loop, in order: a plain function would run in its thread pool
     def changed(event):
         data = event.data
         record = {"entity_id": data["entity_id"], "time": event.time_fired.timestamp()}
