@@ -105,7 +105,8 @@ def manage_actions(args: argparse.Namespace) -> int:
         print(list_events(library.load(), events.load()))
         return 0
     if args.correct is not None:
-        print(correct_offline(library, events, args.correct or None, args.as_name, args.fps), file=sys.stderr)
+        event_id = None if args.correct.lower() == "last" else args.correct  # None: the newest
+        print(correct_offline(library, events, event_id, args.as_name, args.fps), file=sys.stderr)
         content = library.load()
     elif args.forget:
         content = library.forget(args.forget.strip())
@@ -241,6 +242,10 @@ def run(args: argparse.Namespace) -> int:
         return manage_actions(args)
     if args.mqtt_forget:
         return forget_mqtt_device(args)
+    if args.learn is not None:
+        from video_classifier.action_library import check_name
+
+        check_name(args.learn)  # a bad name costs no model, camera or window time
     # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
     headless = args.no_display or (args.learn is not None and not is_camera(args.camera or default_camera()))
     if not headless:
@@ -358,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the pipeline started
+        return 0
+    except BrokenPipeError:  # stdout piped into head: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
 
 

@@ -60,6 +60,9 @@ DAMAGE = {
     "short vector": lambda t: first_number(t, ""),
     "examples not a list": lambda t: t.replace('"examples": [', '"examples": {"x": [', 1).replace("]\n  }", "]}\n  }", 1),
     "text in a vector": lambda t: first_number(t, '"1.0"'),
+    "all-zero vector": lambda t: edited(t, lambda ex: ex[0].update(vector=[0] * len(ex[0]["vector"]))),
+    "1e30 in a vector": lambda t: first_number(t, "1e30"),
+    "a reserved name": lambda t: t.replace(f'"{ACTION}"', '"something else"', 1),
 }
 
 
@@ -115,7 +118,7 @@ def test_files_swapped_in_while_running_never_stop_the_model(taught, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 60
-        while not (log.exists() and len(model_times(log)) >= 10):
+        while not (log.exists() and len(model_times(log)) >= 30):  # past the 5 s warm-up
             assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
             time.sleep(0.1)
         for kind in ALL:
@@ -131,7 +134,7 @@ def test_files_swapped_in_while_running_never_stop_the_model(taught, tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    warnings = [line for line in err.splitlines() if line.startswith("WARNING")]
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == len(ALL), "\n".join(warnings)
     assert all("still using the actions loaded before" in w for w in warnings)
     assert "Traceback" not in err
@@ -139,7 +142,7 @@ def test_files_swapped_in_while_running_never_stop_the_model(taught, tmp_path):
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert len(times) > 60 and max(gaps) <= 1.0, max(gaps)
     labels = top1(log)
-    during = labels[10:seen]
+    during = labels[30:seen]
     assert during.count(ACTION) / len(during) >= 0.9, during  # the last good library stayed in use
     after = labels[seen:]
     assert "renamed" in after and ACTION not in after[after.index("renamed") :], after
@@ -192,6 +195,9 @@ def test_the_live_view_answers_on_a_damaged_library_and_a_lesson_says_why_it_was
         time.sleep(1.2)
         status = json.loads(fetch(url + "status.json", headers=bearer))
         assert [a["name"] for a in status["teach"]["actions"]] == [ACTION]
+        # A page that has the actions of this version of the library is not sent them again.
+        again = fetch(url + f"status.json?library={status['teach']['library_version']}", headers=bearer)
+        assert "actions" not in json.loads(again)["teach"] and len(again) < 2000
         body = json.dumps({"name": "waving", "seconds": 2}).encode()
         assert json.loads(fetch(url + "teach", body, bearer, status=202))["lesson"]["name"] == "waving"
         deadline = time.monotonic() + 30

@@ -110,6 +110,12 @@ def test_correcting_again_replaces_the_earlier_correction_and_right_adds_to_its_
     assert run_app("--actions", actions, "--correct", "last", "--as", "right").returncode == 0
     library = json.loads(actions.read_text())["actions"]
     assert list(library) == ["drink"] and [e["source"] for e in library["drink"]["examples"]] == ["drink-first.mp4", "correction"]
+    undone = run_app("--actions", actions, "--correct", "last", "--as", "undo")
+    assert undone.returncode == 0 and "its correction taken back" in undone.stderr
+    assert (
+        actions.read_text() != ""
+        and json.loads(actions.read_text())["actions"] == json.loads((room / "actions.json").read_text())["actions"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,8 +124,13 @@ def test_correcting_again_replaces_the_earlier_correction_and_right_adds_to_its_
         (["--correct", "0000ffff"], "no event '0000ffff' among the last 100 events of taught actions"),
         (["--correct", "last", "--as", "unknown"], "'unknown' is reserved"),
         (["--correct", "last", "--as", "a/b"], "has a control character or a slash"),
+        (["--correct", "last", "--as", "Something Else"], "is reserved for corrections"),
+        (["--correct", ""], "--correct needs an event id (from --list-events) or 'last'"),
+        (["--list-events", "--correct", "last"], "--list-events and --correct are two different jobs"),
+        (["--as", "drink"], "--as says what an event was: give the event with --correct ID"),
+        (["--learn", "wrong", "--camera", "x.mp4"], "'wrong' is reserved for corrections"),
     ],
-    ids=["unknown id", "reserved name", "bad name"],
+    ids=["unknown id", "reserved name", "bad name", "a verdict's name", "empty id", "two jobs", "as alone", "learn wrong"],
 )
 def test_a_correction_that_cannot_be_made_is_one_clear_line(room, tmp_path, args, expected):
     actions = tmp_path / "actions.json"
@@ -139,5 +150,5 @@ def test_without_events_or_with_a_damaged_events_file_the_answer_is_one_line(roo
     assert "recent events file" in one_error_line(run_app("--actions", actions, "--list-events"))
     # The app itself starts anyway (the recent events are only a convenience) and says so once.
     done = run_app("--actions", actions, "--camera", room / "drink-second.mp4", "--no-display")
-    assert done.returncode == 0 and done.stderr.count("WARNING") == 1, done.stderr
+    assert done.returncode == 0 and done.stderr.count("warning: ") == 1, done.stderr
     assert "drink" in run_app("--actions", actions, "--list-events").stdout

@@ -223,7 +223,7 @@ def test_an_event_of_a_full_action_cannot_be_taught_as_right_and_changes_nothing
         code, err = stop_app(proc)
     assert code == 0, err
     assert event["label"] == "drink" and answer[0] == 409, answer
-    assert answer[1]["error"].startswith("'drink' already has 20 examples; an action keeps at most 20")
+    assert answer[1]["error"].startswith("'drink' has 20 examples; an action keeps at most 20")
     assert actions.read_bytes() == before and next(e for e in after if e["id"] == event["id"])["corrected"] is None
 
 

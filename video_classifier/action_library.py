@@ -53,6 +53,9 @@ FORMAT = "movinet-actions"
 VERSION = 1
 UNKNOWN = "unknown"  # the reserved name for "nothing taught is close enough"
 RESERVED = frozenset({UNKNOWN, OTHER})  # labels that never make an event
+# Names a correction reads as a verdict, and the name "other" is shown as: no action can have them.
+VERDICT_NAMES = frozenset({"wrong", "right", "undo", OTHER_SHOWN})
+MAX_FEATURE = 1e4  # a real feature is a few units at most; anything past this is not one
 MAX_NAME_LENGTH = 40
 MAX_ACTIONS = 50  # besides "other"
 MAX_EXAMPLES = 20  # per action
@@ -137,6 +140,8 @@ def check_name(name: str) -> str:
         raise LibraryError(f"{UNKNOWN!r} is reserved for what nothing taught is close to: choose another name")
     if name.lower() == OTHER:
         return OTHER
+    if name.lower() in VERDICT_NAMES:
+        raise LibraryError(f"{name!r} is reserved for corrections (wrong, right, undo, something else): choose another name")
     return name
 
 
@@ -167,8 +172,10 @@ def _vectors(rows: list[list], size: int) -> np.ndarray:
     if raw.ndim != 2 or raw.dtype.kind not in "iuf":
         raise ValueError("an example's vector has something else than numbers")
     vectors = raw.astype(np.float32)
-    if not np.isfinite(vectors).all():
+    if not (np.abs(vectors) <= MAX_FEATURE).all():  # also NaN and infinity
         raise ValueError("an example's vector is out of range")
+    if not np.abs(vectors).max(axis=1).all():
+        raise ValueError("an example's vector is all zeros")
     return vectors
 
 
@@ -176,7 +183,9 @@ class ActionLibrary:
     """A library file on disk, for one model. Nothing is read or written until asked."""
 
     def __init__(self, path: str | Path, model: ModelIdentity) -> None:
-        self.path = Path(path)
+        # Through a link, to the file itself: a save renames a new file into place, which would
+        # replace the link, and the lock and the recent events go by the file's own name.
+        self.path = Path(path).resolve() if Path(path).is_symlink() else Path(path)
         self.model = model
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
@@ -230,7 +239,11 @@ class ActionLibrary:
                 )
             entries = []
             for name, entry in doc["actions"].items():
-                name, examples = check_name(name), entry["examples"]
+                try:
+                    name = check_name(name)
+                except LibraryError as exc:
+                    raise ValueError(f"a bad action name: {exc}") from None
+                examples = entry["examples"]
                 if not isinstance(examples, list):
                     raise ValueError(f"the examples of {name!r} are not a list")
                 limit = MAX_OTHER_EXAMPLES if name == OTHER else MAX_EXAMPLES
@@ -357,23 +370,27 @@ def atomic_write(path: Path, text: str) -> None:
             os.close(dir_fd)
 
 
-def add_to(library: Library, name: str, examples: list[Example]) -> None:
-    """Add ``examples`` to ``name`` within the limits: ``other`` drops its oldest, any other
-    action that is full, or a new action past :data:`MAX_ACTIONS`, is a :class:`LibraryError`."""
+def check_room(library: Library, name: str, count: int) -> None:
+    """Raise :class:`LibraryError` if ``count`` more examples of ``name`` would pass the limits
+    (``other`` always has room: it drops its oldest)."""
     kept = library.actions.get(name, [])
     if name == OTHER:
-        library.actions[name] = (kept + examples)[-MAX_OTHER_EXAMPLES:]
         return
     if not kept and len(set(library.actions) - {OTHER}) >= MAX_ACTIONS:
         raise LibraryError(
             f"the action library already has {MAX_ACTIONS} actions, the most it keeps: forget one first (--forget NAME)"
         )
-    if len(kept) + len(examples) > MAX_EXAMPLES:
+    if len(kept) + count > MAX_EXAMPLES:
         raise LibraryError(
-            f"{name!r} already has {len(kept)} examples; an action keeps at most {MAX_EXAMPLES}: "
+            f"{name!r} has {len(kept)} examples; an action keeps at most {MAX_EXAMPLES}: "
             f"forget it (--forget {name!r}) and teach it again"
         )
-    library.actions[name] = kept + examples
+
+
+def add_to(library: Library, name: str, examples: list[Example]) -> None:
+    """Add ``examples`` to ``name`` within the limits (see :func:`check_room`)."""
+    check_room(library, name, len(examples))
+    library.actions[name] = (library.actions.get(name, []) + examples)[-MAX_OTHER_EXAMPLES:]
 
 
 def forget_from(library: Library, name: str, example_id: str | None = None) -> None:

@@ -3,6 +3,7 @@
     "wrong"        something else happened: the event's features are taught as ``other``
     "right"        the event was right: its features become an example of its own action
     NAME           it was NAME (a taught action or a new one; ``other`` as "wrong")
+    "undo"         take back the event's correction
 
 An event corrected again replaces its earlier correction, so a slip of the finger is mended by
 correcting once more. The same edit serves the running app (:class:`Corrector`, through the
@@ -30,21 +31,26 @@ from video_classifier.recent_events import EventFile, EventRecord, RecentEvents,
 
 log = logging.getLogger("teach")
 
-WRONG, RIGHT = "wrong", "right"
+WRONG, RIGHT, UNDO = "wrong", "right", "undo"
+VERDICTS = (WRONG, RIGHT, UNDO)
+LONG_EVENT_S = 20.0  # a correction of a longer event teaches everything in it: say how to take it back
 
 
-def target_of(verdict: str, record: EventRecord) -> str:
-    """The action the event's features are to be taught as."""
+def target_of(verdict: str, record: EventRecord) -> str | None:
+    """The action the event's features are to be taught as (None: only take back a correction)."""
     verdict = verdict.strip()
     if verdict.lower() == WRONG:
         return OTHER
     if verdict.lower() == RIGHT:
         return record.label
+    if verdict.lower() == UNDO:
+        return None
     return check_name(verdict)
 
 
-def correction(record: EventRecord, name: str, fps: float) -> Callable[[Library], None]:
-    """The edit that teaches ``record``'s features as ``name`` (replacing an earlier correction)."""
+def correction(record: EventRecord, name: str | None, fps: float) -> Callable[[Library], None]:
+    """The edit that teaches ``record``'s features as ``name``, replacing an earlier correction
+    of the same event (``name`` None: only removing it)."""
     example = Example(record.vector, "correction", max(0.2, record.frames / fps), event=record.id)
 
     def edit(library: Library) -> None:
@@ -54,13 +60,24 @@ def correction(record: EventRecord, name: str, fps: float) -> Callable[[Library]
                 library.actions[action] = kept
             else:
                 del library.actions[action]
-        add_to(library, name, [example])
+        if name is not None:
+            add_to(library, name, [example])
 
     return edit
 
 
-def describe(record: EventRecord, name: str) -> str:
-    return f"event {record.id} ({record.label!r} at {record.when}) taught as {shown(name)!r}"
+def describe(record: EventRecord, name: str | None, fps: float) -> str:
+    what = f"event {record.id} ({record.label!r} at {record.when})"
+    if name is None:
+        return f"{what}: its correction taken back"
+    seconds = record.frames / fps
+    note = ""
+    if seconds > LONG_EVENT_S and name != record.label:
+        note = (
+            f"; it lasted {seconds:.0f} s and all of it is taught: if part of it really was {record.label!r}, "
+            f"take this back (--correct {record.id} --as undo) and correct a shorter event"
+        )
+    return f"{what} taught as {shown(name)!r}{note}"
 
 
 class Corrector:
@@ -78,7 +95,7 @@ class Corrector:
         edit = correction(record, name, self.fps)
         current = self.keeper.current
         edit(Library(current.model, {k: list(v) for k, v in current.actions.items()}))  # limits: fail now, not later
-        done = describe(record, name)
+        done = describe(record, name, self.fps)
 
         def saved(future: Future) -> None:
             error = future.exception()
@@ -96,7 +113,7 @@ def correct_offline(library: ActionLibrary, events: EventFile, event_id: str | N
     record = find(events.load(), event_id)
     name = target_of(verdict, record)
     library.change(correction(record, name, fps))
-    return describe(record, name)
+    return describe(record, name, fps)
 
 
 def list_events(library: Library, records: list[EventRecord]) -> str:

@@ -117,6 +117,9 @@ class LibraryKeeper:
         if stamp == self._stamp:
             return
         self._stamp = stamp  # a damaged version is reported once, not every poll
+        if stamp is None and self.current.actions:
+            log.warning("the action library %s was deleted; still using the actions loaded before", self.library.path)
+            return
         try:
             library = self.library.load()
         except LibraryError as exc:

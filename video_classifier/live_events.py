@@ -19,7 +19,7 @@ from http import HTTPStatus
 from video_classifier.action_library import LibraryError, check_name
 from video_classifier.clips import ClipLibrary
 from video_classifier.controls import Controls
-from video_classifier.corrections import RIGHT, WRONG
+from video_classifier.corrections import VERDICTS
 from video_classifier.data import ActionEvent
 from video_classifier.errors import UserError
 from video_classifier.recent_events import RecentEvents
@@ -87,7 +87,7 @@ class EventList:
         if len(event_id) > MAX_ID_LENGTH:
             return HTTPStatus.NOT_FOUND, {"error": "no such event"}
         try:
-            if verdict.strip().lower() not in (WRONG, RIGHT):
+            if verdict.strip().lower() not in VERDICTS:
                 check_name(verdict)  # a bad name is the request's fault (400), a full action is not (409)
         except LibraryError as exc:
             return HTTPStatus.BAD_REQUEST, {"error": str(exc)}

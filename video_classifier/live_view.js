@@ -41,6 +41,7 @@ async function change(method, path, body) {
 }
 
 let shownActions = "";
+let libraryVersion = "";  // status.json sends the taught actions only when they changed since this
 
 function showTeach(teach) {
   $("teach").hidden = !teach;
@@ -52,6 +53,8 @@ function showTeach(teach) {
   $("lesson").textContent = teach.status || lessonEnd(lesson);
   $("lesson-bar").hidden = !busy;
   if (busy) $("lesson-bar").firstElementChild.style.width = (lesson.progress * 100).toFixed(0) + "%";
+  if (teach.actions === undefined) return;  // unchanged since the last poll
+  libraryVersion = String(teach.library_version);
   // Redrawn only when it changed: a button replaced under a finger would lose the tap.
   const actions = JSON.stringify(teach.actions);
   if (actions === shownActions) return;
@@ -172,7 +175,8 @@ async function correct(id, verdict) {
 
 async function refresh() {
   try {
-    const s = await (await fetch("status.json" + q, {cache: "no-store"})).json();
+    const seen = libraryVersion === "" ? "" : (q ? "&" : "?") + "library=" + libraryVersion;
+    const s = await (await fetch("status.json" + q + seen, {cache: "no-store"})).json();
     // The heading follows the bars: an action holding the threshold is shown before its event starts
     // (not "unknown" nor "something else": those never start one).
     const top = s.top[0];

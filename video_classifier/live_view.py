@@ -31,7 +31,7 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from video_classifier.action_library import LibraryError
 from video_classifier.clips import ClipLibrary
@@ -143,7 +143,7 @@ class LiveView(Output):
     def on_event_end(self, event: ActionEvent) -> None:
         self.events.ended(event)
 
-    def status(self) -> dict:
+    def status(self, library_seen: int | None = None) -> dict:
         """What /status.json answers."""
         _, prediction = self.pipeline.latest()
         active = self.events.active
@@ -159,7 +159,7 @@ class LiveView(Output):
             "threshold": getattr(self.pipeline.events, "threshold", None),  # the page's heading: an action starting
             "events": self.events.listing(),
             "clips": [p.name for p in self.clips.recent()] if self.clips else [],
-            "teach": self.teacher.state() if self.teacher else None,
+            "teach": self.teacher.state(library_seen) if self.teacher else None,
         }
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -225,7 +225,9 @@ class LiveView(Output):
                     page = page.replace("{{READS}}", "yes" if view.guard.token_for_reads else "no")
                     return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
                 if path == "/status.json":
-                    return self._send(HTTPStatus.OK, json.dumps(view.status()).encode(), "application/json")
+                    seen = parse_qs(urlsplit(self.path).query).get("library", [""])[0]
+                    status = view.status(int(seen) if seen.isdigit() else None)  # the actions if they changed
+                    return self._send(HTTPStatus.OK, json.dumps(status).encode(), "application/json")
                 if path == "/snapshot.jpg":
                     picture = view.compositor.wait_picture(None, 2.0)
                     if picture is None:

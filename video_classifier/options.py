@@ -213,10 +213,10 @@ def build_parser(description: str = "") -> CliParser:
     teach.add_argument(
         "--as",
         dest="as_name",
-        default="wrong",
+        default=None,
         metavar="NAME",
-        help="with --correct: what the event really was: 'wrong' (something else, taught as 'other'), "
-        "'right', or an action's name (taught or new)",
+        help="with --correct: what the event really was: 'wrong' (something else, taught as 'other'; the default), "
+        "'right', an action's name (taught or new), or 'undo' (take the correction back)",
     )
     mqtt = p.add_argument_group("MQTT (Home Assistant)")
     mqtt.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish actions and events to this MQTT broker")
@@ -263,13 +263,21 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     """The app's flags, checked: a bad value exits 2 with one ``error:`` line."""
     p = build_parser(description)
     args = p.parse_args(argv)
-    flags = [("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget)]
+    flags = [("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget is not None)]
     flags += [("--list-events", args.list_events), ("--correct", args.correct is not None)]
     for flag, given in flags:
         if given and not args.actions:
             p.error(f"{flag} needs --actions FILE, the file the taught actions are kept in (for example actions.json)")
-    if args.correct is not None and args.correct.strip().lower() == "last":
-        args.correct = ""  # the newest event
+    chosen = [flag for flag, given in flags if given]
+    if len(chosen) > 1:
+        p.error(f"{' and '.join(chosen)} are two different jobs: give one of them at a time")
+    if args.as_name is not None and args.correct is None:
+        p.error("--as says what an event was: give the event with --correct ID")
+    if args.correct is not None:
+        if not args.correct.strip():
+            p.error("--correct needs an event id (from --list-events) or 'last'")
+        args.correct = args.correct.strip()
+        args.as_name = args.as_name or "wrong"
     if args.loop and (args.camera is None or args.camera == "picamera2" or args.camera.isdigit()):
         p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:

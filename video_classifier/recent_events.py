@@ -37,6 +37,7 @@ FORMAT = "movinet-events"
 VERSION = 1
 EVENTS_KEPT = 100
 MAX_FILE_BYTES = 4 * 1024 * 1024
+FIX = "delete it (only the recent events are lost)"
 
 
 def events_path(actions: str | Path) -> Path:
@@ -128,7 +129,7 @@ class EventFile:
         except FileNotFoundError:
             return []
         except UnsafeFile as exc:
-            raise LibraryError(f"{where} {exc}: delete it (only the recent events are lost)") from None
+            raise LibraryError(f"{where} {exc}: {FIX}") from None
         except OSError as exc:
             raise LibraryError(f"cannot read {where} ({exc.strerror})") from None
         try:
@@ -142,7 +143,7 @@ class EventFile:
                 raise ValueError(f"not a list of at most {EVENTS_KEPT} events")
             return [_record(item, self.model.feature_size) for item in items]
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
-            raise LibraryError(f"{where} is damaged ({exc}): delete it (only the recent events are lost)") from None
+            raise LibraryError(f"{where} is damaged ({exc}): {FIX}") from None
 
     def save(self, records: list[EventRecord]) -> None:
         """Merge ``records`` with what is on disk (these win), keep the newest, write atomically."""
@@ -193,7 +194,7 @@ class RecentEvents(Output):
         try:
             self._records.extend(file.load())
         except LibraryError as exc:
-            log.warning("%s; it is started again", exc)
+            log.warning("%s", str(exc).replace(FIX, "a new list of recent events replaces it"))
 
     # -- output hooks (inference thread) ---------------------------------------------------
     def on_prediction(self, prediction: Prediction) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from video_classifier.action_library import Example, LibraryError, add_to, check_name, forget_from
+from video_classifier.action_library import Example, LibraryError, add_to, check_name, check_room, forget_from
 from video_classifier.data import Prediction
 from video_classifier.library_keeper import LibraryKeeper
 from video_classifier.outputs import Output
@@ -76,6 +76,7 @@ class Teacher(Output):
     def teach(self, lesson: Lesson) -> Lesson:
         """Start ``lesson`` (its name is checked first); a lesson already running is refused."""
         lesson.name = check_name(lesson.name)
+        check_room(self.keeper.current, lesson.name, lesson.examples)  # refused now, not after the recording
         with self._lock:
             if self.lesson is not None and not self.lesson.done:
                 raise LibraryError(f"already teaching {self.lesson.name!r}: wait until it is saved, or cancel it")
@@ -101,22 +102,29 @@ class Teacher(Output):
         future = self.keeper.change(lambda library: forget_from(library, name, example_id))
         wait_for(future)
 
-    def state(self) -> dict:
-        """The lesson in progress (or the last one) and a summary of the library, for the browser."""
+    def state(self, library_seen: int | None = None) -> dict:
+        """The lesson in progress (or the last one) and the library's actions with their examples,
+        for the browser; the actions only when the library changed since version ``library_seen``
+        (a page polling every second gets a few hundred bytes, not the whole library)."""
         lesson = self.lesson
-        return {
+        version, actions = self._summary()
+        state = {
             "status": self.describe(),
             "lesson": None if lesson is None else {k: getattr(lesson, k) for k in LESSON_FIELDS},
-            "actions": self._summary(),
+            "library_version": version,
         }
+        if library_seen != version:
+            state["actions"] = actions
+        return state
 
-    def _summary(self) -> list:
+    def _summary(self) -> tuple[int, list]:
         """Per action: its examples' ids, sources and lengths (bounded by the library's limits),
         computed once per version of the library, not per request."""
-        version, library = self.keeper.version, self.keeper.current
+        library = self.keeper.current  # before the version: at worst a newer library is sent again
+        version = self.keeper.version
         cached = self._state
         if cached is not None and cached[0] == version:
-            return cached[1]
+            return cached
         summary = [
             {
                 "name": name,
@@ -125,7 +133,7 @@ class Teacher(Output):
             for name, examples in library.actions.items()
         ]
         self._state = (version, summary)
-        return summary
+        return self._state
 
     @property
     def status(self) -> str:
