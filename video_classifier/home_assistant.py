@@ -401,8 +401,11 @@ class MqttPublisher(Output):
         and its retained state cleared. Call after :meth:`connect`, instead of :meth:`start`;
         returns the number of entities removed."""
         found = self.connection.retained(f"{DISCOVERY_PREFIX}/+/{self.node}/+/config", listen_s) | set(self.discovery_configs())
-        topics = sorted(found) + [self._topic(name) for name in ("state", "attributes", "availability")]
-        self.connection.publish_now(dict.fromkeys(topics, ""))
+        self.connection.publish_now(dict.fromkeys(sorted(found), ""))
+        # The state last, once Home Assistant has let go of the entities: an empty state would
+        # be an error in every template that still reads it.
+        time.sleep(listen_s)
+        self.connection.publish_now({self._topic(name): "" for name in ("state", "attributes", "availability")})
         self.connection.disconnect()
         return len(found)
 
