@@ -61,7 +61,8 @@ class FetchError(Exception):
     """A file could not be fetched or failed its checksum."""
 
 
-def _download(url: str, timeout: float) -> bytes:
+def download(url: str, timeout: float) -> bytes:
+    """The body at ``url``; a :class:`FetchError` with one line for any failure."""
     request = urllib.request.Request(url, headers={"User-Agent": "movinet-pi-setup"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -129,7 +130,7 @@ def fetch_one(
         data = origin.read_bytes()
     else:
         url = f"{base_url.rstrip('/')}/{item.name}" if base_url else item.url
-        data = _unpack(_download(url, timeout), item.name)
+        data = _unpack(download(url, timeout), item.name)
     digest = hashlib.sha256(data).hexdigest()
     if expected and digest != expected:
         raise FetchError(

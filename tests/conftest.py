@@ -347,3 +347,22 @@ def two_action_clip(tmp_path_factory) -> Path:
     """8 s of arm wrestling, then 8 s of cleaning a pool (320x240, 30 fps: the rate the picamera2
     stand-in serves frames at, so that it plays at the right speed there too)."""
     return write_clip(tmp_path_factory.mktemp("clips") / "two_actions.mp4", TWO_ACTIONS)
+
+
+# One room, two activities (the NTU clips): the same-room case of teach mode and its corrections.
+NTU_DRINK, NTU_HUGGING = "ntu_S001C001P001R001A001_drink_water.avi", "hugging_ntu_mmaction2_demo_skeleton.mp4"
+
+
+def teach_drink(folder: Path) -> Path:
+    """``folder/actions.json`` with only "drink" taught, from the first half of the NTU drinking clip."""
+    actions = folder / "actions.json"
+    lesson = write_half(folder / "drink-first.mp4", NTU_DRINK, 0, 6.0, size=(640, 360))
+    taught = subprocess.run(
+        classify_command("--actions", actions, "--learn", "drink", "--camera", lesson),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        timeout=120,
+    )
+    assert taught.returncode == 0, taught.stderr
+    return actions

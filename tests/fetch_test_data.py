@@ -19,14 +19,13 @@ import hashlib
 import os
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from install.fetch_models import FetchError, download  # noqa: E402
 from utils.checksum import sha256_of  # noqa: E402
 
 MANIFEST = Path(__file__).with_name("test_data.txt")
@@ -39,10 +38,6 @@ class DataFile:
     url: str | None  # public source, None when only a mirror has it
 
 
-class FetchError(Exception):
-    """A file could not be fetched, or it is not the file pinned."""
-
-
 def read_manifest(path: Path = MANIFEST) -> list[DataFile]:
     """The pinned files: ``SHA256  PATH  URL`` lines (``-`` for no public source)."""
     files = []
@@ -51,17 +46,6 @@ def read_manifest(path: Path = MANIFEST) -> list[DataFile]:
             digest, name, url = line.split()
             files.append(DataFile(digest, name, None if url == "-" else url))
     return files
-
-
-def _download(url: str, timeout: float) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "movinet-pi-tests"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
-    except urllib.error.HTTPError as exc:
-        raise FetchError(f"{url} answered HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise FetchError(f"cannot reach {url} ({getattr(exc, 'reason', exc)})") from None
 
 
 def fetch_one(item: DataFile, dest: Path, mirror: Path | None, base_url: str | None, timeout: float) -> str:
@@ -75,11 +59,11 @@ def fetch_one(item: DataFile, dest: Path, mirror: Path | None, base_url: str | N
         except OSError as exc:
             raise FetchError(f"cannot read {mirror / item.path} ({exc.strerror})") from None
     elif base_url is not None:
-        data = _download(f"{base_url.rstrip('/')}/{item.path}", timeout)
+        data = download(f"{base_url.rstrip('/')}/{item.path}", timeout)
     elif item.url is None:
         return f"skipped  {item.path} (made for these tests: only a mirror has it, see --from)"
     else:
-        data = _download(item.url, timeout)
+        data = download(item.url, timeout)
     digest = hashlib.sha256(data).hexdigest()
     if digest != item.sha256:
         raise FetchError(f"{item.path} has sha256 {digest}, expected {item.sha256}: not the pinned file; nothing written")

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKES_DIR, app_env, classify_command, write_half
+from conftest import FAKES_DIR, NTU_DRINK, NTU_HUGGING, app_env, classify_command, teach_drink, write_half
 
-DRINK = "ntu_S001C001P001R001A001_drink_water.avi"
-HUGGING = "hugging_ntu_mmaction2_demo_skeleton.mp4"
+DRINK, HUGGING = NTU_DRINK, NTU_HUGGING
 SIZE = (640, 360)
 
 
@@ -32,12 +31,10 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
 def room(tmp_path_factory) -> Path:
     """A folder with "drink" taught from the first half of the drinking clip, and clips of the room."""
     folder = tmp_path_factory.mktemp("room")
-    write_half(folder / "drink-first.mp4", DRINK, 0, 6.0, size=SIZE)
+    teach_drink(folder)
     write_half(folder / "hugging-first.mp4", HUGGING, 0, 60.0, size=SIZE)
     write_half(folder / "hugging-second.mp4", HUGGING, 1, 15.0, size=SIZE, mirror=True)
     write_half(folder / "drink-second.mp4", DRINK, 1, 15.0, size=SIZE)
-    done = run_app("--actions", folder / "actions.json", "--learn", "drink", "--camera", folder / "drink-first.mp4")
-    assert done.returncode == 0, done.stderr
     return folder
 
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import (
     FAKES_DIR,
     IN_CI,
+    NTU_HUGGING,
     ROOT,
     Broker,
     Subscriber,
@@ -21,6 +22,7 @@ from conftest import (
     classify_command,
     free_port,
     media_path,
+    teach_drink,
     write_clip,
     write_half,
 )
@@ -314,24 +316,12 @@ def test_any_action_name_gets_a_binary_sensor_that_is_on_during_its_own_events_o
     assert {"“none”", "on", "“unavailable”", "🐈 'Tom' \"cat\""} <= set(current), current
 
 
-NTU_DRINK, NTU_HUGGING = "ntu_S001C001P001R001A001_drink_water.avi", "hugging_ntu_mmaction2_demo_skeleton.mp4"
-
-
 def test_a_false_event_corrected_with_the_wrong_button_reads_as_something_else_from_then_on(ha, broker, tmp_path):
     """Only "drink" taught; two people hugging in the same room read "drink". Pressing "Last
     action was wrong" in Home Assistant teaches that event as "other", and the app reads the
     hugging as other from then on: the drink sensor goes off and stays off."""
-    device, actions, log = "pi-6", tmp_path / "actions.json", tmp_path / "log.jsonl"
+    device, actions, log = "pi-6", teach_drink(tmp_path), tmp_path / "log.jsonl"
     topic = f"movinet/{device}"
-    lesson = write_clip(tmp_path / "drink.mp4", [(NTU_DRINK, 6.0)], size=(640, 360))
-    taught = subprocess.run(
-        classify_command("--actions", actions, "--learn", "drink", "--camera", lesson),
-        capture_output=True,
-        text=True,
-        env=app_env(),
-        timeout=120,
-    )
-    assert taught.returncode == 0, taught.stderr
     hugging = write_clip(tmp_path / "hugging.mp4", [(NTU_HUGGING, 10.0)], size=(640, 360))  # looped by the camera
     drink = entity("binary_sensor", device, "drink")
     first = run_app(broker, topic, hugging, "--actions", actions)

@@ -9,12 +9,17 @@ import re
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
-from conftest import ARTIFACTS, app_env, classify_command, start_live_app, write_clip, write_half
+from conftest import (
+    ARTIFACTS,
+    NTU_DRINK,
+    NTU_HUGGING,
+    start_live_app,
+    teach_drink,
+    write_clip,
+    write_half,
+)
 from test_teach_panel import browser, request, status, stop_app  # noqa: F401 (browser is a fixture)
-
-NTU_DRINK, NTU_HUGGING = "ntu_S001C001P001R001A001_drink_water.avi", "hugging_ntu_mmaction2_demo_skeleton.mp4"
 
 
 def wait_until(check, seconds: float, proc: subprocess.Popen, what: str):
@@ -25,21 +30,6 @@ def wait_until(check, seconds: float, proc: subprocess.Popen, what: str):
         assert time.monotonic() < deadline, f"no {what} within {seconds} s"
         time.sleep(0.2)
     return result
-
-
-def teach_drink(tmp_path: Path) -> Path:
-    """An action file with "drink" taught from the first half of the NTU drinking clip."""
-    actions = tmp_path / "actions.json"
-    lesson = write_half(tmp_path / "drink.mp4", NTU_DRINK, 0, 6.0, size=(640, 360))
-    taught = subprocess.run(
-        classify_command("--actions", actions, "--learn", "drink", "--camera", lesson),
-        capture_output=True,
-        text=True,
-        env=app_env(),
-        timeout=120,
-    )
-    assert taught.returncode == 0, taught.stderr
-    return actions
 
 
 def event_of(driver, label: str, with_clip: bool = False) -> str | None:
