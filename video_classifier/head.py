@@ -12,6 +12,9 @@ whose head has another shape raises :class:`HeadMismatch`, and the caller keeps 
 head. Integer arithmetic follows one of two conventions, XNNPACK's (float requantisation,
 round to nearest even) or the TFLite reference kernels' (fixed-point multipliers); which one the
 interpreter at hand uses is settled by a parity check against the model's own logits.
+LiteRT (XNNPACK) matches bit for bit on every model we have; tflite-runtime 2.14 runs A0's last
+convolution through yet another kernel, and the copy is one int8 step off on about 0.03% of the
+logits there (5 of 15,000 on 25 real frames).
 """
 
 from __future__ import annotations
@@ -121,8 +124,14 @@ def _requantize(acc: np.ndarray, real_scale: np.ndarray, zero_point: int, lo: in
         np.clip(scaled, np.float32(lo - zero_point), np.float32(hi - zero_point), out=scaled)
         return np.rint(scaled, out=scaled) + np.float32(zero_point)
     q, shift = _quantize_multiplier(real_scale)
-    result = np.clip(_multiply_by_quantized_multiplier(acc.astype(np.int64), q, shift) + zero_point, lo, hi)
-    return result.astype(np.float32)
+    scaled = _multiply_by_quantized_multiplier(acc.astype(np.int64), q, shift)
+    return np.clip(scaled + zero_point, lo, hi).astype(np.float32)
+
+
+def _round_half_away(y: np.ndarray) -> np.ndarray:
+    """C's round(): to nearest, ties away from zero (exact: no float addition of 0.5)."""
+    whole = np.trunc(y)
+    return whole + np.sign(y) * (np.abs(y - whole) >= 0.5)
 
 
 def _activation_range(schema, activation: int, out: _Tensor) -> tuple[float, float]:
@@ -262,7 +271,7 @@ def _make_step(schema, op, name: str, ins: list, out: _Tensor, known: set) -> St
         def quantize(v, convention):
             x = v[i0]
             # XNNPACK rounds x / scale to nearest even; the reference kernels, half away from zero.
-            q = np.rint(x * inverse) if convention == "xnnpack" else np.trunc(x / scale + np.copysign(np.float32(0.5), x))
+            q = np.rint(x * inverse) if convention == "xnnpack" else _round_half_away(x / scale)
             v[o] = np.clip(q + np.float32(zp), info.min, info.max).astype(np.float32)
 
         return quantize
