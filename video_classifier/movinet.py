@@ -227,6 +227,9 @@ class MovinetStream:
     def _copy_head(self) -> HeadCopy | None:
         """The head in numpy, if it gives the model's own logits on a test frame (else None)."""
         sig, pool = self.signature, self._pool
+        if not pool.separate:
+            log.debug("the model's own head classifies its pool (its sum is updated in place)")
+            return None
         try:
             head = HeadCopy.read(self.path, sig.key, pool.sum_name, sig.logits.name)
         except HeadMismatch as exc:
@@ -362,6 +365,8 @@ class _HeadPool:
             raise ValueError("no float head pool state")
         (sum_in, sum_out), (count_in, _) = pool[0], count[0]
         self.sum_name, self.sum_index, self.count_index = sum_in.name, sum_in.index, count_in.index
+        # The float windows need the sum's input and output apart (to keep the input at zero).
+        self.separate = sum_in.index != sum_out.index and count_in.index != count[0][1].index
         self.sum_in, self.sum_out, self.count_in = tensor(sum_in.index), tensor(sum_out.index), tensor(count_in.index)
         self.size = int(np.prod(sum_in.shape))
         self.last = np.zeros(self.size, np.float32)  # the last frame's contribution
