@@ -30,7 +30,7 @@ _TFLITE_MAGIC = b"TFL3"
 SWITCH_HOLD_FRAMES = 3  # a change that holds this many frames (0.6 s at 5 fps) is a change of action
 SWITCH_KEEP_FRAMES = 12  # frames the window keeps then (2.4 s), mostly from after the change
 # With the head copied in numpy (most models), a short window confirms the change (FloatWindows):
-SHORT_WINDOW_FRAMES = 10  # 2 s
+SHORT_WINDOW_FRAMES = 6  # 1.2 s
 CONFIRM_PROBABILITY = 0.9  # the short window's new top-1 is at least this sure...
 OLD_PROBABILITY = 0.05  # ...and gives the long window's top-1 at most this...
 CONFIRM_HOLD_FRAMES = 1  # ...on this many frames in a row (so sure a signal needs no more)
