@@ -63,7 +63,7 @@ def sweep() -> dict[str, tuple]:
     base, grid = WindowPolicy(), {}
     for field, values in {
         "long": (25, 28, 31, 35),
-        "short": (4, 8, 10, 12),
+        "short": (4, 5, 8, 10, 12, 15),
         "hold": (2, 3, 4),
         "keep": (6, 8, 10, 15, 18),
         "confirm": (0.7, 0.8, 0.95),
@@ -333,7 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(rows, columns))
     if baseline:
         best = choose(results, baseline)
-        print(f"\nchosen by the rule (best worst case, steadiness within 0.02 everywhere): {best and best['policy']}")
+        floats = choose([r for r in results if table[r["policy"]][0] == "float"], baseline)
+        rule = "best worst case, then p95, then p50; steadiness within 0.02 everywhere"
+        print(f"\nthe rule ({rule}) picks {best and best['policy']}")
+        print(f"among the float windows: {floats and floats['policy']}")
     shown = [r for r in results if r["policy"] in (DEFAULT, "window 30 + cut (int8 pool: before)")]
     if shown:
         targets = {r["policy"]: per_target(r) for r in shown}
