@@ -1,8 +1,8 @@
 """How fast each memory policy follows a new action, how steady it stays, and what it costs.
 
-    python -m benchmarks.policies [--json FILE] [--policies NAME,NAME]
+    python -m benchmarks.policies [--json FILE] [--policies NAME,NAME] [--sweep] [--cache FILE]
 
-On the real A0 at 5 fps, driving the wrapper directly, faster than real time (two processes).
+On the real A0 at 5 fps, faster than real time (two processes).
 
 Reaction, over every ordered pair of different actions among the shared clips A0 names right
 (7 actions, 42 pairs): 60 s of the first action looped, then the second from its start, with
@@ -11,7 +11,15 @@ the switch at three phases of the first clip's loop (126 switches). Measured aft
   for good   seconds until it is top-1 on every later frame of the 12 s that follow;
              "never" when it is not top-1 at the end of those 12 s
 Steadiness: the share of frames with the right top-1 after the first 2 s, each clip looped to
-60 s from a reset. Cost: ms per frame (one inference each).
+60 s from a reset. Cost: ms per frame (one inference each, plus the numpy head).
+
+Two kinds of policy:
+  model   the model's own head on its own pool (cumulative, or bounded by the int8 window with
+          today's cut, ``head="model"``): driven through the wrapper, frame by frame.
+  float   the numpy head on float32 windows (:class:`FloatWindows`, the app's default). A frame's
+          contribution to the pool depends on the frames before it only, never on the pool, so
+          the contributions of every switch are computed once (by the wrapper, one inference per
+          frame) and each float policy replays them through the app's own ``FloatWindows``.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import numpy as np
 from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA
 from benchmarks.stats import markdown_table
 from video_classifier.labels import read_label_file
-from video_classifier.movinet import SWITCH_KEEP_FRAMES, MovinetStream
+from video_classifier.movinet import SWITCH_KEEP_FRAMES, FloatWindows, MovinetStream, WindowPolicy
 from video_classifier.pacer import paced_frames
 
 FPS = 5
@@ -37,15 +45,35 @@ AFTER_S = 12
 PHASES = (0.0, 1 / 3, 2 / 3)
 STEADY_S = 60
 NEVER = float("inf")
+DEFAULT = "short window confirms (default)"
 
-# name -> (window frames or None, switch_keep or None)
-POLICIES = {
-    "cumulative (--window 0)": (None, None),
-    "window 25": (25, None),
-    "window 30": (30, None),
-    "window 25 + switch": (25, SWITCH_KEEP_FRAMES),
-    "window 30 + switch (default)": (30, SWITCH_KEEP_FRAMES),
+# name -> ("model", window frames or None, switch_keep or None) or ("float", WindowPolicy)
+POLICIES: dict[str, tuple] = {
+    "cumulative (--window 0)": ("model", None, None),
+    "window 30 + cut (int8 pool: before)": ("model", 30, SWITCH_KEEP_FRAMES),
+    "window 30 without cut (float pool)": ("float", WindowPolicy(long=30, keep=None)),
+    "window 30 + cut (float pool)": ("float", WindowPolicy(short=30, leader_hold=3, hold=3)),
+    "short window confirms + cut (float pool)": ("float", WindowPolicy(leader_hold=3)),
+    DEFAULT: ("float", WindowPolicy()),
 }
+
+
+def sweep() -> dict[str, tuple]:
+    """Float policies around the default, one parameter at a time (``--sweep``)."""
+    base, grid = WindowPolicy(), {}
+    for field, values in {
+        "long": (25, 28, 31, 35),
+        "short": (4, 5, 8, 10, 12, 15),
+        "hold": (2, 3, 4),
+        "keep": (6, 8, 10, 15, 18),
+        "confirm": (0.7, 0.8, 0.95),
+        "old": (0.02, 0.1, 0.2),
+    }.items():
+        for value in values:
+            policy = WindowPolicy(**{**base.__dict__, field: value})
+            grid[f"{field} {value}"] = ("float", policy)
+    return grid
+
 
 _frames: dict | None = None
 
@@ -62,9 +90,13 @@ def looped(frames: list, count: int) -> list:
     return [frames[i % len(frames)] for i in range(count)]
 
 
-def open_policy(policy: str) -> MovinetStream:
-    window, keep = POLICIES[policy]
-    return MovinetStream(A0, num_threads=1, window_frames=window, switch_keep=keep)
+def history_of(first: str, phase: float) -> list:
+    frames = clip_frames()[first]
+    return looped(frames, HISTORY_S * FPS + round(phase * len(frames)))
+
+
+def open_model(window: int | None, keep: int | None, head: str = "auto") -> MovinetStream:
+    return MovinetStream(A0, num_threads=1, window_frames=window, switch_keep=keep, head=head)
 
 
 def settle_times(correct: list[bool]) -> tuple[float, float]:
@@ -76,14 +108,84 @@ def settle_times(correct: list[bool]) -> tuple[float, float]:
     return first, (last_wrong + 1) / FPS
 
 
+# --- float policies: contributions once, replayed ------------------------------------------
+
+
+def contributions_from(first: str) -> dict:
+    """Every frame's contribution for the switches away from ``first`` and for its steady clip."""
+    model = open_model(30, None)  # the float path: the model's own pool stays empty
+    assert model.head_copy is not None, "the numpy head did not match A0"
+    frames = clip_frames()
+
+    def run(stream: list) -> np.ndarray:
+        model.reset()
+        out = np.empty((len(stream), model.feature_size), np.float32)
+        for i, frame in enumerate(stream):
+            model.step(frame)
+            out[i] = model.frame_features()
+        return out
+
+    switches = {}
+    for phase in PHASES:
+        for second in CLIPS:
+            if second != first:
+                stream = history_of(first, phase) + looped(frames[second], AFTER_S * FPS)
+                switches[f"{first}|{round(phase, 2)}|{second}"] = run(stream)
+    return {"switches": switches, "steady": run(looped(frames[first], STEADY_S * FPS))}
+
+
+def all_contributions(pool, cache: Path | None) -> dict:
+    if cache is not None and cache.exists():
+        with np.load(cache) as data:
+            return {key: data[key] for key in data.files}
+    flat = {}
+    for first, part in zip(CLIPS, pool.map(contributions_from, list(CLIPS))):
+        flat.update(part["switches"])
+        flat[f"steady|{first}"] = part["steady"]
+    if cache is not None:
+        np.savez(cache, **flat)
+    return flat
+
+
+def replay(policy: WindowPolicy, contributions: dict, head, labels: list[str]) -> dict:
+    """The measurements of one float policy, from the contributions (the app's FloatWindows)."""
+    rows, histories = [], {}
+    for key, stream in contributions.items():
+        if key.startswith("steady|"):
+            continue
+        first, phase, second = key.split("|")
+        history = len(stream) - AFTER_S * FPS
+        if (first, phase) not in histories:
+            windows = FloatWindows(head, policy)
+            for c in stream[:history]:
+                windows.push(c)
+            histories[first, phase] = windows
+        windows = histories[first, phase].copy()
+        target = labels.index(second)
+        correct = [int(np.argmax(windows.push(c))) == target for c in stream[history:]]
+        first_s, good_s = settle_times(correct)
+        rows.append({"from": first, "to": second, "phase": float(phase), "first_s": first_s, "for_good_s": good_s})
+    steady = {}
+    for label in CLIPS:
+        windows = FloatWindows(head, policy)
+        target = labels.index(label)
+        tops = [int(np.argmax(windows.push(c))) for c in contributions[f"steady|{label}"]]
+        steady[label] = float(np.mean([t == target for t in tops[2 * FPS :]]))
+    return {"switches": rows, "steadiness": steady}
+
+
+# --- model policies: driven through the wrapper -----------------------------------------------
+
+
 def switches_from(task: tuple[str, str]) -> list[dict]:
-    """Every switch away from ``first`` (all phases, all second actions) under one policy."""
+    """Every switch away from ``first`` (all phases, all second actions) under one model policy."""
     policy, first = task
+    _, window, keep = POLICIES[policy]
     frames, labels = clip_frames(), read_label_file(KINETICS_LABELS)
-    model = open_policy(policy)
+    model = open_model(window, keep, head="model")
     rows = []
     for phase in PHASES:
-        history = looped(frames[first], HISTORY_S * FPS + round(phase * len(frames[first])))
+        history = history_of(first, phase)
         for second in CLIPS:
             if second == first:
                 continue
@@ -99,14 +201,20 @@ def switches_from(task: tuple[str, str]) -> list[dict]:
 
 def steadiness_of(task: tuple[str, str]) -> tuple[str, float]:
     policy, label = task
-    model = open_policy(policy)
+    _, window, keep = POLICIES[policy]
+    model = open_model(window, keep, head="model")
     target = read_label_file(KINETICS_LABELS).index(label)
     tops = [int(np.argmax(model.step(f))) for f in looped(clip_frames()[label], STEADY_S * FPS)]
     return label, float(np.mean([t == target for t in tops[2 * FPS :]]))
 
 
-def cost_of(policy: str) -> float:
-    model = open_policy(policy)
+def cost_of(spec: tuple) -> float:
+    """ms per frame through the wrapper (inference, feedback and the windows)."""
+    if spec[0] == "model":
+        model = open_model(spec[1], spec[2], head="model")
+    else:
+        policy = spec[1]
+        model = MovinetStream(A0, num_threads=1, window_frames=policy.long, switch_keep=policy.keep, policy=policy)
     stream = looped(clip_frames()["arm wrestling"], 100)
     start = time.perf_counter()
     for frame in stream:
@@ -124,17 +232,16 @@ def summary(values: list[float]) -> dict:
     }
 
 
-def measure(policy: str, pool) -> dict:
-    switches = [row for rows in pool.map(switches_from, [(policy, a) for a in CLIPS]) for row in rows]
-    steady = dict(pool.map(steadiness_of, [(policy, a) for a in CLIPS]))
+def finish(name: str, measured: dict, cost: float | None) -> dict:
+    switches = measured["switches"]
     return {
-        "policy": policy,
+        "policy": name,
         "switches": switches,
         "first": summary([r["first_s"] for r in switches]),
         "for_good": summary([r["for_good_s"] for r in switches]),
         "never": sum(r["for_good_s"] == NEVER for r in switches),
-        "steadiness": steady,
-        "ms_per_frame": round(cost_of(policy), 2),
+        "steadiness": measured["steadiness"],
+        "ms_per_frame": None if cost is None else round(cost, 2),
     }
 
 
@@ -142,33 +249,73 @@ def seconds(value: float) -> str:
     return "never" if value == NEVER else f"{value:.1f}"
 
 
+def per_target(result: dict) -> dict[str, dict]:
+    """For good, per second action: p50 and worst over its 18 switches."""
+    out = {}
+    for label in CLIPS:
+        values = [r["for_good_s"] for r in result["switches"] if r["to"] == label]
+        out[label] = {"p50": float(np.percentile(values, 50, method="higher")), "worst": max(values)}
+    return out
+
+
+def choose(results: list[dict], baseline: dict[str, float], margin: float = 0.02) -> dict | None:
+    """The rule: the best worst case (then p95, then p50) among the policies whose steadiness is
+    within ``margin`` of the model's own memory on every clip and that always settle."""
+    fit = [r for r in results if r["never"] == 0 and all(r["steadiness"][c] >= baseline[c] - margin for c in CLIPS)]
+    key = lambda r: (r["for_good"]["worst"], r["for_good"]["p95"], r["for_good"]["p50"])  # noqa: E731
+    return min(fit, key=key) if fit else None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--policies", default=",".join(POLICIES), help="comma-separated names from: " + ", ".join(POLICIES))
+    p.add_argument("--sweep", action="store_true", help="also replay float policies around the default, one parameter at a time")
+    p.add_argument("--cache", type=Path, default=None, help="keep the float policies' contributions in this .npz")
     args = p.parse_args(argv)
-    chosen = [name.strip() for name in args.policies.split(",")]
-    unknown = [name for name in chosen if name not in POLICIES]
+    table = dict(POLICIES)
+    chosen = [name.strip() for name in args.policies.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in table]
     if unknown:
-        p.error(f"unknown policies {unknown}: choose from {list(POLICIES)}")
+        p.error(f"unknown policies {unknown}: choose from {list(table)}")
+    if args.sweep:
+        table.update(sweep())
+        chosen += list(sweep())
+    labels = read_label_file(KINETICS_LABELS)
     results = []
     with Pool(2) as pool:
-        for policy in chosen:
-            print(f"measuring {policy}", file=sys.stderr, flush=True)
-            results.append(measure(policy, pool))
-    baseline = next((r["steadiness"] for r in results if POLICIES[r["policy"]][0] is None), None)
+        contributions, head = None, None
+        for name in chosen:
+            spec = table[name]
+            print(f"measuring {name}", file=sys.stderr, flush=True)
+            if spec[0] == "model":
+                switches = [row for rows in pool.map(switches_from, [(name, a) for a in CLIPS]) for row in rows]
+                steady = dict(pool.map(steadiness_of, [(name, a) for a in CLIPS]))
+                measured = {"switches": switches, "steadiness": steady}
+            else:
+                if contributions is None:
+                    contributions = all_contributions(pool, args.cache)
+                    head = open_model(30, None).head_copy
+                measured = replay(spec[1], contributions, head, labels)
+            cost = cost_of(spec) if name in POLICIES else None  # not for the sweep's variants
+            results.append(finish(name, measured, cost))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    baseline_result = next((r for r in results if table[r["policy"]][:2] == ("model", None)), None)
+    baseline = baseline_result["steadiness"] if baseline_result else None
     rows = []
     for r in results:
         margin = min(r["steadiness"][c] - baseline[c] for c in CLIPS) if baseline else float("nan")
+        worst_clip = min(CLIPS, key=lambda c: r["steadiness"][c])
         rows.append(
             {
                 "policy": r["policy"],
                 "first": " / ".join(seconds(r["first"][k]) for k in ("p50", "p95", "worst")),
                 "good": " / ".join(seconds(r["for_good"][k]) for k in ("p50", "p95", "worst")),
                 "never": r["never"],
-                "steady": " / ".join(f"{r['steadiness'][c]:.2f}" for c in CLIPS),
+                "steady": f"{r['steadiness'][worst_clip]:.3f} ({worst_clip})",
                 "margin": f"{margin:+.3f}",
-                "ms": r["ms_per_frame"],
+                "ms": "" if r["ms_per_frame"] is None else r["ms_per_frame"],
             }
         )
     n = len(results[0]["switches"])
@@ -179,17 +326,31 @@ def main(argv: list[str] | None = None) -> int:
         ("first", "first top-1 p50 / p95 / worst (s)"),
         ("good", "top-1 for good p50 / p95 / worst (s)"),
         ("never", "never settles"),
-        ("steady", "steadiness"),
+        ("steady", "steadiness, worst clip"),
         ("margin", "worst steadiness vs no window"),
         ("ms", "ms/frame"),
     ]
     print(markdown_table(rows, columns))
+    if baseline:
+        best = choose(results, baseline)
+        floats = choose([r for r in results if table[r["policy"]][0] == "float"], baseline)
+        rule = "best worst case, then p95, then p50; steadiness within 0.02 everywhere"
+        print(f"\nthe rule ({rule}) picks {best and best['policy']}")
+        print(f"among the float windows: {floats and floats['policy']}")
+    shown = [r for r in results if r["policy"] in (DEFAULT, "window 30 + cut (int8 pool: before)")]
+    if shown:
+        targets = {r["policy"]: per_target(r) for r in shown}
+        columns = [("to", "into")] + [(r["policy"], f"{r['policy']}: p50 / worst") for r in shown]
+        lines = [
+            {"to": label, **{name: f"{seconds(t[label]['p50'])} / {seconds(t[label]['worst'])}" for name, t in targets.items()}}
+            for label in CLIPS
+        ]
+        print("\nTop-1 for good per target (18 switches each)\n")
+        print(markdown_table(lines, columns))
     for r in results:
         slow = sorted(r["switches"], key=lambda s: -s["for_good_s"])[:5]
-        text = ", ".join(f"{s['from']} -> {s['to']} @{s['phase']} {seconds(s['for_good_s'])} s" for s in slow)
+        text = ", ".join(f"{s['from']} -> {s['to']} @{s['phase']:.2f} {seconds(s['for_good_s'])} s" for s in slow)
         print(f"\nslowest for {r['policy']}: {text}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=str))
     return 0
 
 

@@ -16,7 +16,8 @@ from video_classifier.outputs import Output
 FPS = 5
 DEFAULT_WINDOW = 30  # frames: classify.py's --window 6 (seconds) at 5 fps
 REACTION_BOUND_S = 3.5  # first top-1 on these clear switches (all 126 of the benchmark: README, Continuous use)
-WORST_FOR_GOOD_S = 7.0  # the README's promise: the worst of benchmarks/policies.py's 126 switches
+STRONG_FOR_GOOD_S = 3.0  # top-1 for good into a class A0 is sure of (the benchmark's worst into these: 2.6 s)
+WORST_FOR_GOOD_S = 7.2  # the README's promise: the worst of benchmarks/policies.py's 126 switches
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,8 @@ def test_a_new_action_is_top1_within_the_bound_after_any_history(classifiers, fr
     reaction_s = (after.index(second) + 1) / FPS
     assert reaction_s <= REACTION_BOUND_S
     assert after[-5:] == [second] * 5  # and it stays
+    _, for_good_s = settle_times([label == second for label in after])
+    assert for_good_s <= STRONG_FOR_GOOD_S
 
 
 def test_the_models_own_memory_never_lets_go(classifiers, frames):
@@ -69,11 +72,15 @@ def test_the_models_own_memory_never_lets_go(classifiers, frames):
 
 
 def test_the_benchmarks_worst_switch_settles_within_the_promise(a0_path, runtime, frames, kinetics_labels):
-    """The slowest of the policy benchmark's 126 switches for the default: a minute of playing
-    cricket, then putting on eyeliner (the weakest class A0 knows here)."""
+    """The slowest of the policy benchmark's 126 switches for the default: a minute (and 2/3 of
+    its loop) of flipping pancake, then putting on eyeliner (the weakest class A0 knows here,
+    which needs 6.4 s of itself even from a reset)."""
     model = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)
-    for frame in looped(frames["playing cricket"], 60):
-        model.step(frame)
+    assert model.head_copy is not None  # the default: float windows, a short one confirming changes
+    pancake = frames["flipping pancake"]
+    history = 60 * FPS + round(2 / 3 * len(pancake))  # as benchmarks.policies.history_of
+    for i in range(history):
+        model.step(pancake[i % len(pancake)])
     target = kinetics_labels.index("putting on eyeliner")
     correct = [int(np.argmax(model.step(f))) == target for f in looped(frames["putting on eyeliner"], 12)]
     first_s, for_good_s = settle_times(correct)

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,19 @@ import numpy as np
 
 from utils.quiet import native_stderr_silenced
 from video_classifier.errors import ModelError
+from video_classifier.head import CONVENTIONS, HeadCopy, HeadMismatch
 from video_classifier.preprocess import fill_input, resize_rgb
 from video_classifier.runtime import Runtime, load_runtime
 
 _TFLITE_MAGIC = b"TFL3"
 # The memory policy of the window (benchmarks/policies.py chose them over all pairs of actions):
-SWITCH_HOLD_FRAMES = 3  # a new top-1 that holds this many frames (0.6 s at 5 fps) is a change of action
+SWITCH_HOLD_FRAMES = 3  # a change that holds this many frames (0.6 s at 5 fps) is a change of action
 SWITCH_KEEP_FRAMES = 12  # frames the window keeps then (2.4 s), mostly from after the change
+# With the head copied in numpy (most models), a short window confirms the change (FloatWindows):
+SHORT_WINDOW_FRAMES = 6  # 1.2 s
+CONFIRM_PROBABILITY = 0.9  # the short window's new top-1 is at least this sure...
+OLD_PROBABILITY = 0.05  # ...and gives the long window's top-1 at most this...
+CONFIRM_HOLD_FRAMES = 1  # ...on this many frames in a row (so sure a signal needs no more)
 log = logging.getLogger("model")
 
 
@@ -149,8 +155,14 @@ class MovinetStream:
             logits = model.step(frame)
 
     ``window_frames`` bounds what the model remembers to its last frames, and ``switch_keep`` cuts
-    that memory to its last few frames when a new action takes the top (None: never); see
-    :class:`_SlidingHead`. Without a window the model remembers everything since the reset.
+    that memory to its last few frames when a new action takes over (None: never). Without a
+    window the model remembers everything since the reset.
+
+    With a window, the classifier head is copied in numpy when the model's graph allows it
+    (:mod:`video_classifier.head`, checked against the model's own logits at load): the frames
+    are then pooled in float32 and a short window confirms a change (:class:`FloatWindows`;
+    ``policy`` overrides its parameters). Otherwise, or with ``head="model"``, the model's own
+    head classifies its pool, bounded by :class:`_SlidingHead`. :attr:`head_copy` tells which.
     """
 
     def __init__(
@@ -161,6 +173,8 @@ class MovinetStream:
         crop: str = "center",
         window_frames: int | None = None,
         switch_keep: int | None = SWITCH_KEEP_FRAMES,
+        policy: WindowPolicy | None = None,
+        head: str = "auto",
     ) -> None:
         self.path = Path(model_path)
         self.runtime = runtime or load_runtime("auto")
@@ -197,8 +211,54 @@ class MovinetStream:
             self._pool = None  # a model without a pooled head still classifies, unwindowed
         if window_frames and self._pool is None:
             raise ModelError(f"{self.path} has no float head pool state to window: run it with --window 0")
-        self._window = _SlidingHead(self._pool, window_frames, switch_keep) if window_frames else None
+        if head not in ("auto", "model"):
+            raise ValueError(f"head must be 'auto' or 'model', got {head!r}")
+        self.head_copy: HeadCopy | None = None
+        self._window: _SlidingHead | None = None
+        self._windows: FloatWindows | None = None
+        if window_frames and head == "auto":
+            self.head_copy = self._copy_head()
+        if self.head_copy is not None:
+            policy = policy or WindowPolicy(long=window_frames, keep=switch_keep)
+            self._windows = FloatWindows(self.head_copy, replace(policy, long=window_frames, keep=switch_keep))
+            # The model's own pool then sees one frame at a time: its sum and count stay at zero.
+            pool_inputs = {self._pool.sum_index, self._pool.count_index}
+            self._feedback = [
+                (tensor(i.index), tensor(o.index)) for i, o in sig.states if i.index != o.index and i.index not in pool_inputs
+            ]
+        elif window_frames:
+            self._window = _SlidingHead(self._pool, window_frames, switch_keep)
         self.reset()
+
+    def _copy_head(self) -> HeadCopy | None:
+        """The head in numpy, if it gives the model's own logits on a test frame (else None)."""
+        sig, pool = self.signature, self._pool
+        if not pool.separate:
+            log.debug("the model's own head classifies its pool (its sum is updated in place)")
+            return None
+        try:
+            head = HeadCopy.read(self.path, sig.key, pool.sum_name, sig.logits.name)
+        except HeadMismatch as exc:
+            log.debug("the model's own head classifies its pool (%s)", exc)
+            return None
+        # One test frame through the model with an empty pool: its logits are the head of that
+        # frame's contribution alone.
+        self.reset()
+        rng = np.random.default_rng(0)
+        self._image()[...] = rng.random(self._image().shape, np.float32) if self.signature.image.dtype == np.float32 else 0
+        self._interpreter.invoke()
+        contribution = (pool.sum_out() - pool.sum_in()).reshape(-1).copy()
+        expected = self.read_logits().astype(np.float32).copy()
+        self.reset()
+        tolerance = 0.0 if head.exact else 1e-4 * max(1.0, float(np.abs(expected).max()))
+        for convention in CONVENTIONS:
+            head.convention = convention
+            difference = float(np.abs(head.logits(contribution) - expected).max())
+            if difference <= tolerance:
+                log.debug("classifier head copied in numpy (%s, %s arithmetic)", head.description, convention)
+                return head
+        log.debug("the model's own head classifies its pool: the numpy copy differs by %.3g", difference)
+        return None
 
     def _read_signatures(self) -> dict[str, tuple[dict, dict]]:
         signatures = {}
@@ -215,6 +275,8 @@ class MovinetStream:
             accessor().fill(zero)
         if self._window is not None:
             self._window.clear()
+        if self._windows is not None:
+            self._windows.clear()
         if self._pool is not None:
             self._pool.last = np.zeros(self._pool.size, np.float32)
         self.frames_since_reset = 0
@@ -236,6 +298,8 @@ class MovinetStream:
         """Run the model on the image already in the input buffer; return float logits."""
         self._interpreter.invoke()
         self.feed_back_states()
+        if self._windows is not None:
+            return self._windows.push(self._pool.last)
         logits = self.read_logits()
         if self._window is not None:
             self._window.observe(int(np.argmax(logits)))
@@ -268,7 +332,8 @@ class MovinetStream:
         """The head's pooled features over the frames it remembers (the window, or since the
         reset): what the last logits were computed from. Raises :class:`ModelError` for a model
         without a float head pool."""
-        return self._require_pool().mean()
+        pool = self._require_pool()
+        return self._windows.mean() if self._windows is not None else pool.mean()
 
     def frame_features(self) -> np.ndarray:
         """The last frame's own contribution to the pooled features (zeros before the first)."""
@@ -305,6 +370,9 @@ class _HeadPool:
         if len(pool) != 1 or len(count) != 1 or pool[0][0].dtype != np.float32:
             raise ValueError("no float head pool state")
         (sum_in, sum_out), (count_in, _) = pool[0], count[0]
+        self.sum_name, self.sum_index, self.count_index = sum_in.name, sum_in.index, count_in.index
+        # The float windows need the sum's input and output apart (to keep the input at zero).
+        self.separate = sum_in.index != sum_out.index and count_in.index != count[0][1].index
         self.sum_in, self.sum_out, self.count_in = tensor(sum_in.index), tensor(sum_out.index), tensor(count_in.index)
         self.size = int(np.prod(sum_in.shape))
         self.last = np.zeros(self.size, np.float32)  # the last frame's contribution
@@ -376,3 +444,117 @@ class _SlidingHead:
         self._deltas.clear()
         self._leader = self._candidate = None
         self._held = 0
+
+
+@dataclass(frozen=True)
+class WindowPolicy:
+    """The parameters of :class:`FloatWindows` (frames at 5 fps; ``benchmarks/policies.py``)."""
+
+    long: int = 30  # the window that classifies (6 s)
+    short: int = SHORT_WINDOW_FRAMES  # the window that confirms a change
+    hold: int = CONFIRM_HOLD_FRAMES  # frames the short window must confirm the same change
+    keep: int | None = SWITCH_KEEP_FRAMES  # frames the long window keeps then (None: never cut)
+    confirm: float = CONFIRM_PROBABILITY
+    old: float = OLD_PROBABILITY
+    leader_hold: int | None = None  # also cut when the long window's own new top-1 holds this long (None: not)
+
+
+class FloatWindows:
+    """A long and a short window over the frames' own contributions, pooled in float32 and
+    classified by the numpy copy of the model's head; one inference per frame feeds both.
+
+    The long window (6 s) is what the app reports: steady, but after a switch its old frames
+    outvote the new ones for seconds. The short window (2 s) sees a switch early, but alone it
+    is often confidently wrong on weak classes. So the short window only *confirms*: when its
+    top-1 differs from the long window's, is at least ``confirm`` sure, and gives the long
+    window's top-1 at most ``old``, for ``hold`` frames in a row, the long window is cut to its
+    last ``keep`` frames (by then mostly from after the change) and grows back from there.
+
+    Pooling in float32 also removes what the model's own int8 pool does to a long sum: it
+    saturates (at 149.7 in A0) and rounds twice (to a grid of 0.574, then 0.587).
+    """
+
+    def __init__(self, head: HeadCopy, policy: WindowPolicy) -> None:
+        self.head, self.policy = head, policy
+        self._frames: deque[np.ndarray] = deque(maxlen=policy.long)
+        self._candidate: int | None = None
+        self._held = 0
+        self._leader: int | None = None
+        self._leader_candidate: int | None = None
+        self._leader_held = 0
+
+    def push(self, contribution: np.ndarray) -> np.ndarray:
+        """Add one frame's contribution; the long window's logits (after a cut, if any)."""
+        self._frames.append(np.array(contribution, np.float32).reshape(-1))
+        p = self.policy
+        if not p.keep:
+            return self.head.logits(self.mean())
+        if len(self._frames) > p.short:
+            long_logits, short_logits = self.head.logits(np.stack([self.mean(), self._mean_of_last(p.short)]))
+            if self._confirmed(long_logits, short_logits):
+                return self._cut()
+        else:
+            long_logits = self.head.logits(self.mean())
+        if p.leader_hold and self._new_leader(int(np.argmax(long_logits))):
+            return self._cut()
+        return long_logits
+
+    def _confirmed(self, long_logits: np.ndarray, short_logits: np.ndarray) -> bool:
+        """Whether the short window has confirmed a change for ``hold`` frames now."""
+        p = self.policy
+        leader, challenger = int(np.argmax(long_logits)), int(np.argmax(short_logits))
+        changed = challenger != leader
+        if changed:
+            probabilities = _softmax(short_logits)
+            changed = probabilities[challenger] >= p.confirm and probabilities[leader] <= p.old
+        self._held = (self._held + 1 if challenger == self._candidate else 1) if changed else 0
+        self._candidate = challenger if changed else None
+        return self._held >= p.hold
+
+    def _new_leader(self, top: int) -> bool:
+        """The long window's own top-1 (today's cut): a new one that holds ``leader_hold`` frames."""
+        self._leader_held = self._leader_held + 1 if top == self._leader_candidate else 1
+        self._leader_candidate = top
+        if self._leader_held < self.policy.leader_hold or top == self._leader:
+            return False
+        first, self._leader = self._leader is None, top
+        return not first
+
+    def _cut(self) -> np.ndarray:
+        """Keep the last ``keep`` frames; the logits over them."""
+        while len(self._frames) > self.policy.keep:
+            self._frames.popleft()
+        self._held, self._candidate = 0, None
+        logits = self.head.logits(self.mean())
+        self._leader = self._leader_candidate = int(np.argmax(logits))  # known: no second cut for it
+        self._leader_held = self.policy.leader_hold or 0
+        return logits
+
+    def _mean_of_last(self, frames: int) -> np.ndarray:
+        """Summed afresh each frame (30 x 480 floats: about 0.03 ms), so nothing drifts over hours."""
+        last = list(self._frames)[-frames:]
+        return (np.sum(last, axis=0, dtype=np.float64) / len(last)).astype(np.float32)
+
+    def mean(self) -> np.ndarray:
+        """The long window's pooled features (zeros before the first frame)."""
+        if not self._frames:
+            return np.zeros(self.head.size, np.float32)
+        return self._mean_of_last(len(self._frames))
+
+    def copy(self) -> FloatWindows:
+        """Another window in the same state (the same head, not a copy of it)."""
+        other = FloatWindows(self.head, self.policy)
+        other._frames.extend(self._frames)
+        other._candidate, other._held = self._candidate, self._held
+        other._leader, other._leader_candidate, other._leader_held = self._leader, self._leader_candidate, self._leader_held
+        return other
+
+    def clear(self) -> None:
+        self._frames.clear()
+        self._candidate, self._held = None, 0
+        self._leader, self._leader_candidate, self._leader_held = None, None, 0
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max())
+    return e / e.sum()

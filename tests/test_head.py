@@ -1,0 +1,164 @@
+"""The classifier head copied in numpy: the model's own logits on real frames, for every stream
+model we have; today's path for a model whose head does not match."""
+
+import numpy as np
+import pytest
+from conftest import media_path, model_path, read_frames
+
+from video_classifier import head as head_module
+from video_classifier import movinet
+from video_classifier.head import HeadCopy, HeadMismatch
+from video_classifier.movinet import FloatWindows, MovinetStream, WindowPolicy
+
+# (model, the head it should find)
+MODELS = [
+    ("movinet_a0_stream_int8.tflite", "QUANTIZE -> RESHAPE -> CONV_2D -> CONV_2D -> RESHAPE -> DEQUANTIZE"),
+    ("standin/movinet_a0_stream_int8_standin.tflite", "QUANTIZE -> RESHAPE -> CONV_2D -> CONV_2D -> RESHAPE -> DEQUANTIZE"),
+    ("standin/movinet_a1_stream_int8_standin.tflite", "QUANTIZE -> RESHAPE -> CONV_2D -> CONV_2D -> RESHAPE -> DEQUANTIZE"),
+    ("standin/movinet_a2_stream_int8_standin.tflite", "QUANTIZE -> RESHAPE -> CONV_2D -> CONV_2D -> RESHAPE -> DEQUANTIZE"),
+    ("custom-cattle-a0/a0_int8.tflite", "QUANTIZE -> RESHAPE -> CONV_2D -> LOGISTIC -> MUL -> CONV_2D -> RESHAPE -> DEQUANTIZE"),
+    ("custom-cattle-a0/a0_dynamic.tflite", "RESHAPE -> CONV_2D -> LOGISTIC -> MUL -> CONV_2D -> RESHAPE"),
+]
+
+
+@pytest.fixture(scope="module")
+def pancake():
+    return read_frames(media_path("flipping_a_pancake.mkv"))[:25]
+
+
+@pytest.mark.parametrize("name, ops", MODELS)
+def test_the_numpy_head_gives_the_models_own_logits_on_real_frames(name, ops, runtime, pancake):
+    """With a window the model's own pool sees one frame at a time, so its logits are the head
+    of that frame's contribution alone: the copy must give the same, frame after frame."""
+    model = MovinetStream(model_path(name), num_threads=1, runtime=runtime, window_frames=30)
+    head = model.head_copy
+    assert head is not None and head.description == ops
+    for frame_no, frame in enumerate(pancake):
+        model.step(frame)
+        ours, theirs = head.logits(model.frame_features()), model.read_logits()
+        if head.exact:  # int8 logits: bit-identical
+            np.testing.assert_array_equal(ours, theirs, err_msg=f"frame {frame_no}")
+        else:  # the dynamic-range model's float logits: within float rounding
+            np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4 * max(1.0, np.abs(theirs).max()))
+
+
+def test_the_head_classifies_a_batch_like_one_at_a_time(a0_path):
+    head = HeadCopy.read(a0_path, "serving_default", "state_head_pool_buffer", "logits")
+    rng = np.random.default_rng(1)
+    pooled = (rng.random((5, head.size)) < 0.1).astype(np.float32) * rng.integers(1, 30, (5, head.size)) * np.float32(0.587)
+    batch = head.logits(pooled)
+    for row, logits in zip(pooled, batch):
+        np.testing.assert_array_equal(head.logits(row), logits)
+
+
+def test_a_long_pool_does_not_saturate_in_float(a0_path, runtime, pancake):
+    """The model's int8 pool sum stops at 149.7; the float windows' mean of the same frames is
+    the plain mean of their contributions."""
+    model = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    contributions = []
+    for frame in pancake:
+        model.step(frame)
+        contributions.append(model.frame_features().copy())
+    np.testing.assert_allclose(model.pooled_features(), np.mean(contributions[-25:], axis=0), rtol=1e-6)
+
+
+def test_an_image_classifier_has_no_head_to_copy():
+    with pytest.raises(HeadMismatch):
+        path = model_path("other/image_classifier_not_movinet.tflite")
+        HeadCopy.read(path, "serving_default", "state_head_pool_buffer", "logits")
+
+
+def fallback_logits(model, frames):
+    return [model.step(f).copy() for f in frames]
+
+
+def test_a_model_whose_head_cannot_be_read_keeps_todays_window(a0_path, runtime, pancake, monkeypatch):
+    def unreadable(*args, **kwargs):
+        raise HeadMismatch("op SOFTMAX in the head is not supported")
+
+    monkeypatch.setattr(HeadCopy, "read", unreadable)
+    model = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    assert model.head_copy is None
+    today = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30, head="model")
+    for a, b in zip(fallback_logits(model, pancake), fallback_logits(today, pancake)):
+        np.testing.assert_array_equal(a, b)
+    assert model.pooled_features().shape == (480,) and model.frame_features().shape == (480,)
+
+
+def test_a_head_that_does_not_match_the_model_is_not_used(a0_path, runtime, pancake, monkeypatch):
+    """The parity check at load: a copy that is off by one quantisation step is refused in every
+    arithmetic convention, and the model's own head classifies."""
+    real_logits = HeadCopy.logits
+    monkeypatch.setattr(HeadCopy, "logits", lambda self, pooled: real_logits(self, pooled) + np.float32(0.19))
+    model = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    assert model.head_copy is None
+    assert all(np.isfinite(logits).all() for logits in fallback_logits(model, pancake[:5]))
+
+
+def test_without_a_window_the_model_keeps_its_own_head(a0_path, runtime):
+    assert MovinetStream(a0_path, num_threads=1, runtime=runtime).head_copy is None
+
+
+def test_the_reference_kernels_arithmetic_is_kept_for_other_runtimes(a0_path):
+    """XNNPACK's rounding is what LiteRT runs; the TFLite reference kernels round differently,
+    and the load-time check picks whichever matches. Both conventions give valid logits."""
+    head = HeadCopy.read(a0_path, "serving_default", "state_head_pool_buffer", "logits")
+    pooled = np.full(head.size, 0.587, np.float32)
+    results = {}
+    for convention in head_module.CONVENTIONS:
+        head.convention = convention
+        results[convention] = head.logits(pooled)
+    assert np.abs(results["xnnpack"] - results["reference"]).max() <= 2 * 0.19  # at most a step or two apart
+
+
+def test_the_short_window_cuts_the_long_one_only_when_it_is_sure(a0_path):
+    """FloatWindows on made-up logits: a confident new top-1 in the short window that holds for
+    ``hold`` frames cuts the long window to ``keep`` frames; a doubtful one does not."""
+
+    class ToyHead:
+        size = 2
+
+        def logits(self, pooled):
+            return np.asarray(pooled, np.float32) * np.float32(10)  # class = the larger feature
+
+    policy = WindowPolicy(long=30, short=5, hold=3, keep=4, confirm=0.9, old=0.05)
+    windows = FloatWindows(ToyHead(), policy)
+    for _ in range(30):
+        windows.push(np.array([1.0, 0.0]))
+    for _ in range(6):
+        logits = windows.push(np.array([0.0, 1.0]))
+        if np.argmax(logits) == 1:
+            break
+    assert len(windows._frames) <= 4 + 3 and np.argmax(logits) == 1
+    doubtful = FloatWindows(ToyHead(), WindowPolicy(long=30, short=5, hold=3, keep=4, confirm=0.999999, old=0.05))
+    for _ in range(30):
+        doubtful.push(np.array([1.0, 0.0]))
+    for _ in range(6):
+        doubtful.push(np.array([0.3, 0.6]))  # the short window's new top-1 is never 0.999999 sure
+    assert len(doubtful._frames) == 30
+
+
+def test_the_old_keywords_still_work(a0_path, runtime):
+    model = MovinetStream(a0_path, 1, runtime, "center", 30, switch_keep=None)
+    assert model._windows.policy.keep is None and model._windows.policy.long == 30
+    assert WindowPolicy().keep == movinet.SWITCH_KEEP_FRAMES
+
+
+def test_the_head_matches_under_tflite_runtime_too(a0_path, pancake):
+    """tflite-runtime 2.14 runs A0's int8 head with the reference kernels' rounding, not
+    XNNPACK's: the load-time check picks that. Its last convolution rounds differently again on
+    rare ties: at most one int8 step (0.19) on at most 0.1% of the logits (measured: 5 of 15,000)."""
+    from conftest import require_module
+
+    from video_classifier.runtime import load_runtime
+
+    require_module("tflite_runtime", "pip install tflite-runtime; .ci/run installs it")
+    model = MovinetStream(a0_path, num_threads=1, runtime=load_runtime("tflite-runtime"), window_frames=30)
+    assert model.head_copy is not None and model.head_copy.convention == "reference"
+    off, total = 0, 0
+    for frame in pancake:
+        model.step(frame)
+        difference = np.abs(model.head_copy.logits(model.frame_features()) - model.read_logits())
+        assert difference.max() <= 0.19 + 1e-5
+        off, total = off + int((difference > 0).sum()), total + difference.size
+    assert off <= 0.001 * total
