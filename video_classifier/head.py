@@ -19,6 +19,7 @@ logits there (5 of 15,000 on 25 real frames).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -163,11 +164,15 @@ def _int_range(schema, activation: int, out: _Tensor) -> tuple[int, int]:
 Step = Callable[[dict, str], None]
 
 
+@functools.cache
+def _op_names(schema) -> dict[int, str]:
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
 def _builtin(schema, model, op) -> str:
     code = model.OperatorCodes(op.OpcodeIndex())
     value = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    return names.get(value, str(value))
+    return _op_names(schema).get(value, str(value))
 
 
 def _options(schema, op, cls_name: str):
@@ -232,7 +237,7 @@ class HeadCopy:
         divs = [
             (k, op)
             for k, op in enumerate(ops)
-            if _builtin(schema, model, op) == "DIV" and op.InputsLength() == 2 and op.Inputs(0) == sum_index
+            if op.InputsLength() == 2 and op.Inputs(0) == sum_index and _builtin(schema, model, op) == "DIV"
         ]
         if len(divs) != 1:
             raise HeadMismatch(f"{len(divs)} DIV ops divide the head pool's sum (expected 1)")
