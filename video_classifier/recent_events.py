@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ VERSION = 1
 EVENTS_KEPT = 100
 MAX_FILE_BYTES = 4 * 1024 * 1024
 FIX = "delete it (only the recent events are lost)"
+CLOSE_WAIT_S = 5.0
 
 
 def events_path(actions: str | Path) -> Path:
@@ -232,7 +234,10 @@ class RecentEvents(Output):
         with self._lock:
             if self._active is not None:  # the stream ended mid-event: keep what there is
                 self._active.vector = self._mean()
-        self.keeper.run(self._save).exception()  # wait for it: the command line may correct it next
+        try:  # wait for it, a little: the command line may correct it next, but exit must not hang
+            self.keeper.run(self._save).exception(timeout=CLOSE_WAIT_S)
+        except FutureTimeout:
+            log.warning("the recent events were not saved: the action library is busy")
 
     # -- readers (any thread) --------------------------------------------------------------
     def records(self) -> list[EventRecord]:
