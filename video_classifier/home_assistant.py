@@ -52,7 +52,8 @@ DISCOVERY_PREFIX = "homeassistant"
 EXPIRE_AFTER_S = 10  # ten missed state messages: the model has stopped, not just slowed down
 ATTRIBUTE_MIN_SCORE = 0.1  # top-k labels below this score are left out of the attributes
 MAX_COMMAND_BYTES = 16  # "wrong 3f9a1c2e" is 14
-COMMAND = re.compile(r"(reset|pause|resume)|wrong(?: ([0-9a-f]{8}))?")
+# An event id, or a unique start of it (4 characters at least), as on the command line.
+COMMAND = re.compile(r"(reset|pause|resume)|wrong(?: ([0-9a-f]{4,8}))?")
 COMMAND_LOG_EVERY_S = 60.0  # a valid command is logged once a minute per kind: a flood is one line
 # Names Home Assistant reads as something else on a sensor ("None" is no value), or that read
 # as "no action": shown in quotes on the Current action sensor.
