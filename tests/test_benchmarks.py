@@ -109,25 +109,8 @@ def test_teach_benchmark_measures_the_cost_of_a_20_by_20_library():
 
 def test_pipeline_benchmark_reports_both_ratios_against_the_naive_loop_in_one_run(tmp_path):
     out = tmp_path / "naive.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.pipeline",
-            "--versus-naive",
-            "--pairs",
-            "1",
-            "--json",
-            str(out),
-            "--clip",
-            str(media_path("carving_ice_rpi.mp4")),
-        ],  # fmt: skip
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=app_env(),
-    )
+    clip = str(media_path("carving_ice_rpi.mp4"))
+    result = run_benchmark("benchmarks.pipeline", "--versus-naive", "--pairs", "1", "--json", str(out), "--clip", clip)
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())["versus_naive"]
     assert [r["clip_s"] for r in rows] == [60, 10]
