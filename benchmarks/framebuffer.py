@@ -3,7 +3,7 @@
     python -m benchmarks.framebuffer [--seconds 20] [--json FILE]
 
 Drawing: one 640x480 overlaid frame scaled onto a 1920x1080 framebuffer (a file standing in for
-/dev/fb0), at 32 and 16 bits per pixel, 300 times. Real time: the whole app's pipeline (A0,
+/dev/fb0), at 32 and 16 bits per pixel, 300 times. Real time: the app as it ships (A0,
 1 thread, the default window) on a 640x480 clip played at its own pace with the picture on that
 framebuffer: model fps, display fps, paced frames skipped.
 """
@@ -21,14 +21,13 @@ from pathlib import Path
 
 import cv2
 
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA, LoopedVideo
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA
 from benchmarks.stats import markdown_table, summarize_ms
-from video_classifier.classifier import ActionClassifier
+from video_classifier.app import App
 from video_classifier.data import Category
 from video_classifier.framebuffer import Framebuffer
 from video_classifier.overlay import OverlayStatus, draw_overlay
-from video_classifier.pipeline import Pipeline
-from video_classifier.window import ConsoleScreen, Viewer
+from video_classifier.settings import Settings
 
 
 def fake_framebuffer(folder: Path, bpp: int, width: int = 1920, height: int = 1080) -> Path:
@@ -76,22 +75,20 @@ def realtime(folder: Path, seconds: float) -> dict:
         writer = writer or cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
         writer.write(cv2.resize(image, (640, 480)))
     writer.release()
-    classifier = ActionClassifier.open(A0, KINETICS_LABELS, num_threads=1, window_frames=30)
-    source = LoopedVideo(clip)
-    pipeline = Pipeline(source, classifier, realtime=True)
     os.environ["MOVINET_CONSOLE"] = str(folder / "console")
-    viewer = Viewer(pipeline, "a0", ConsoleScreen(device))
-    pipeline.start()
-    threading.Timer(seconds, pipeline.request_stop).start()
+    settings = Settings(
+        camera=str(clip), loop=True, model=str(A0), labels=str(KINETICS_LABELS), num_threads=1, display=str(device)
+    )
+    app = App(settings)
+    threading.Timer(seconds, app.request_stop).start()
     start = time.monotonic()
-    viewer.run()
+    app.run()
     wall = time.monotonic() - start
-    pipeline.stop()
-    source.close()
+    pipeline = app.pipeline
     return {
         "test": f"real time, 640x480 at 30 fps, {seconds:g} s on the framebuffer",
         "model_fps": round(pipeline.predictions / wall, 2),
-        "display_fps": round(viewer.frames_shown / wall, 1),
+        "display_fps": round(app.viewer.frames_shown / wall, 1),
         "skipped": pipeline.skipped,
     }
 

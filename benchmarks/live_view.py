@@ -4,7 +4,7 @@
                                    [--seconds 20] [--viewers 3] [--json FILE]
 
 Plays the clip, scaled to the Pi camera's default 640x480 and looped, in real time through the
-whole pipeline, as a camera would deliver it, in four set-ups, each in its own process: the
+app as it ships (its memory window included), as a camera would deliver it, in four set-ups, each in its own process: the
 model alone; with --serve and nobody watching; with --viewers browsers pulling the MJPEG stream
 over loopback; and with --record as well.
 Reported: model FPS, model step p50/p95 (the model's own time: invoke and state feedback), capture -> result latency
@@ -24,9 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT, LoopedVideo
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT
 from benchmarks.stats import markdown_table, peak_rss_mb, summarize_ms
-from video_classifier.outputs import Output, Outputs
+from video_classifier.outputs import Output
 
 SETUPS = ["model only", "serve, no viewer", "serve, viewers", "serve + record, viewers"]
 
@@ -59,28 +59,30 @@ def watch(port: int, stop: threading.Event, counts: list[int], slot: int) -> Non
 
 
 def worker(setup: str, clip: Path, seconds: float, viewers: int, warmup_s: float) -> dict:
-    from video_classifier.classifier import ActionClassifier
-    from video_classifier.compositor import Compositor
-    from video_classifier.events import EventDetector
-    from video_classifier.live_view import LiveView
-    from video_classifier.pipeline import Pipeline
-    from video_classifier.recorder import EventRecorder
+    from video_classifier.app import App
+    from video_classifier.settings import Settings
 
-    classifier = ActionClassifier.open(A0, KINETICS_LABELS, num_threads=1, window_frames=30)
-    source = LoopedVideo(clip)
     timings = Timings()
-    outputs = Outputs(timings)
-    pipeline = Pipeline(source, classifier, output=outputs, events=EventDetector(outputs, 0.4, 5), realtime=True)
-    if setup != "model only":
-        compositor = outputs.add(Compositor(pipeline, "a0", output=outputs))
-        recorder = outputs.add(EventRecorder(tempfile.mkdtemp(prefix="bench-clips-"))) if "record" in setup else None
-        clips = recorder.library if recorder else None
-        view = outputs.add(LiveView(pipeline, compositor, "127.0.0.1", 0, "benchmark", False, clips))
-    outputs.start()
-    pipeline.start()
+    serve = "127.0.0.1:0" if setup != "model only" else None
+    record = tempfile.mkdtemp(prefix="bench-clips-") if "record" in setup else None
+    settings = Settings(
+        camera=str(clip),
+        loop=True,
+        realtime=True,  # as a camera would deliver it, even with nobody watching
+        model=str(A0),
+        labels=str(KINETICS_LABELS),
+        num_threads=1,
+        no_display=True,
+        serve=serve,
+        record=record,
+    )
+    app = App(settings, extra_outputs=[timings])
+    running = threading.Thread(target=app.run, daemon=True)
+    running.start()
+    pipeline = app.pipeline
     stop, counts, threads = threading.Event(), [0] * viewers, []
     if "viewers" in setup:
-        threads = [threading.Thread(target=watch, args=(view.port, stop, counts, i), daemon=True) for i in range(viewers)]
+        threads = [threading.Thread(target=watch, args=(app.view.port, stop, counts, i), daemon=True) for i in range(viewers)]
         for thread in threads:
             thread.start()
     time.sleep(warmup_s)  # model load effects, first connections
@@ -92,9 +94,8 @@ def worker(setup: str, clip: Path, seconds: float, viewers: int, warmup_s: float
     usage1, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - t0
     received = [(c - c0) / wall for c, c0 in zip(counts, counts0)]
     stop.set()
-    pipeline.stop()
-    outputs.close()
-    source.close()
+    app.request_stop()
+    running.join(30)
     step, latency = summarize_ms(timings.step_ms), summarize_ms(timings.latency_ms)
     cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
     return {

@@ -7,7 +7,7 @@ against the naive loop.
 
 Real time: the clip plays at its own 30 fps into the window (on $DISPLAY, or an Xvfb the
 script starts), the model gets 5 fps. Reported per thread count: display FPS, model FPS,
-skipped frames, end-to-end latency (frame out of the source -> its prediction on screen)
+skipped frames, latency (frame out of the source -> its prediction out, to the window and the other outputs)
 p50/p95, CPU% of one core, peak RSS.
 Throughput: ``classify.py --no-display`` on the 1080p NTU clip and a 480p copy of it: frames
 read per second (decode included), against decoding alone, to show where the pipeline is bound.
@@ -35,12 +35,23 @@ import cv2
 
 from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT
 from benchmarks.stats import markdown_table, peak_rss_mb, summarize_ms
+from video_classifier.app import App
+from video_classifier.outputs import Output
+from video_classifier.settings import Settings
 
 
-def _classifier(threads: int):
-    from video_classifier.classifier import ActionClassifier
+class Latencies(Output):
+    """Seconds from each model frame leaving the source to its prediction being out."""
 
-    return ActionClassifier.open(A0, KINETICS_LABELS, num_threads=threads)
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def on_prediction(self, prediction) -> None:
+        self.seconds.append(time.monotonic() - prediction.received_at)
+
+
+def _settings(clip: str, threads: int, **more) -> Settings:
+    return Settings(camera=clip, model=str(A0), labels=str(KINETICS_LABELS), num_threads=threads, **more)
 
 
 def _cpu_seconds() -> float:
@@ -49,27 +60,19 @@ def _cpu_seconds() -> float:
 
 
 def realtime_worker(clip: str, threads: int, delay_ms: float) -> dict:
-    """Play ``clip`` in real time through the window; one result row."""
-    from video_classifier.pipeline import Pipeline
-    from video_classifier.sources import VideoFileSource
-    from video_classifier.window import CvWindow, Viewer
-
-    classifier = _classifier(threads)
-    source = VideoFileSource(clip)
-    pipeline = Pipeline(source, classifier, realtime=True, model_delay_s=delay_ms / 1000)
-    viewer = Viewer(pipeline, "a0", CvWindow())
+    """Play ``clip`` in real time through the app's window; one result row."""
+    latencies = Latencies()
+    app = App(_settings(clip, threads, simulate_model_delay_ms=delay_ms), extra_outputs=[latencies])
     cpu0, t0 = _cpu_seconds(), time.monotonic()
-    pipeline.start()
-    viewer.run()
+    app.run()
     wall = time.monotonic() - t0
-    pipeline.stop()
-    source.close()
-    latency = summarize_ms([s * 1000 for s in viewer.latencies])
+    pipeline = app.pipeline
+    latency = summarize_ms([s * 1000 for s in latencies.seconds])
     return {
         "threads": threads,
         "delay_ms": delay_ms,
         "camera_fps": round(pipeline.frames_captured / wall, 1),
-        "display_fps": round(viewer.frames_shown / wall, 1),
+        "display_fps": round(app.viewer.frames_shown / wall, 1),
         "model_fps": round(pipeline.predictions / wall, 2),
         "skipped": pipeline.skipped,
         "latency_p50": latency["p50"],
@@ -80,28 +83,24 @@ def realtime_worker(clip: str, threads: int, delay_ms: float) -> dict:
 
 
 def throughput_worker(clip: str, threads: int) -> dict:
-    """Read ``clip`` as fast as possible through the model (no window); one result row."""
-    from video_classifier.pipeline import Pipeline
-    from video_classifier.sources import VideoFileSource
-
+    """Read ``clip`` as fast as possible through the app (no window); one result row."""
+    t0, decoded, capture = time.monotonic(), 0, cv2.VideoCapture(clip)
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        height, width = image.shape[:2]
+        decoded += 1
+    capture.release()
+    decode_fps = decoded / (time.monotonic() - t0)
+    app = App(_settings(clip, threads, no_display=True))
     t0 = time.monotonic()
-    with VideoFileSource(clip) as source:
-        height, width = source.read().image.shape[:2]
-        while source.read() is not None:
-            pass
-        decode_fps = source.frames_read / (time.monotonic() - t0)
-    size = f"{width}x{height}"
-    classifier = _classifier(threads)
-    source = VideoFileSource(clip)
-    t0 = time.monotonic()
-    pipeline = Pipeline(source, classifier, realtime=False).start()
-    pipeline.wait()
+    app.run()
     wall = time.monotonic() - t0
-    pipeline.stop()
-    source.close()
+    pipeline = app.pipeline
     return {
         "clip": Path(clip).name,
-        "size": size,
+        "size": f"{width}x{height}",
         "threads": threads,
         "frames": pipeline.frames_captured,
         "pipeline_fps": round(pipeline.frames_captured / wall, 1),

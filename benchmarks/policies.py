@@ -35,9 +35,9 @@ import numpy as np
 
 from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA
 from benchmarks.stats import markdown_table
+from utils.video_frames import paced_frames
 from video_classifier.labels import read_label_file
 from video_classifier.movinet import SWITCH_KEEP_FRAMES, FloatWindows, MovinetStream, WindowPolicy
-from video_classifier.pacer import paced_frames
 
 FPS = 5
 HISTORY_S = 60

@@ -2,7 +2,7 @@
 
     python -m benchmarks.soak [--frames 18000] [--clip media/carving_ice_rpi.mp4] [--everything --mqtt-port P] [--json FILE]
 
-Runs the whole pipeline (video source looped, pacer, default memory window, action events,
+Runs the app as it ships (video source looped, pacer, default memory window, action events,
 JSON-lines log; with --everything also the live view with a viewer reading its stream, event
 clips and, with --mqtt-port, MQTT to a broker on loopback) as fast as possible for ``--frames``
 model frames (18,000 = one hour at 5 fps) and reports resident memory and open file descriptors
@@ -22,17 +22,11 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA, LoopedVideo
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA
 from benchmarks.stats import markdown_table
-from video_classifier.classifier import ActionClassifier
-from video_classifier.compositor import Compositor
-from video_classifier.events import EventDetector
-from video_classifier.home_assistant import MqttPublisher, MqttSettings
-from video_classifier.json_log import JsonLinesLog
-from video_classifier.live_view import LiveView
-from video_classifier.outputs import Output, Outputs, close_all
-from video_classifier.pipeline import Pipeline
-from video_classifier.recorder import EventRecorder
+from video_classifier.app import App
+from video_classifier.outputs import Output
+from video_classifier.settings import Settings
 
 
 def rss_mb() -> float:
@@ -87,46 +81,49 @@ def soak(
     everything: bool = False,
     mqtt_port: int | None = None,
 ) -> dict:
-    """Run ``frames`` model frames; RSS/FD figures after ``warmup`` frames and at the last one.
+    """Run the app for ``frames`` model frames; RSS/FD figures after ``warmup`` frames and at the last one.
 
     ``everything`` adds the live view with a viewer reading its stream, event clips, and MQTT to
     the broker on ``mqtt_port`` (loopback). Raises ``RuntimeError`` when a sample was missed.
     """
-    classifier = ActionClassifier.open(model, labels, num_threads=1, window_frames=30)
     samples = MemorySamples(warmup, frames)
     with tempfile.TemporaryDirectory() as tmp:
-        outputs = Outputs(JsonLinesLog(str(Path(tmp) / "soak.jsonl")), samples)
-        source = LoopedVideo(clip)
-        pipeline = Pipeline(
-            source, classifier, output=outputs, events=EventDetector(outputs), realtime=False, max_predictions=frames
+        log = Path(tmp) / "soak.jsonl"
+        settings = Settings(
+            camera=str(clip),
+            loop=True,
+            model=str(model),
+            labels=str(labels),
+            num_threads=1,
+            no_display=True,
+            log=str(log),
+            max_frames=frames,
+            realtime=False,  # as fast as the model goes, even with the live view
+            serve="127.0.0.1:0" if everything else None,
+            record=str(Path(tmp) / "clips") if everything else None,
+            record_max_mb=20,
+            mqtt=f"127.0.0.1:{mqtt_port}" if everything and mqtt_port else None,
+            mqtt_topic="soak",
         )
+        app = App(settings, extra_outputs=[samples])
         stop_viewer, pictures, viewer = threading.Event(), [0], None
         if everything:
-            compositor = outputs.add(Compositor(pipeline, "a0", output=outputs))
-            recorder = outputs.add(EventRecorder(Path(tmp) / "clips", max_mb=20, model_name="a0"))
-            view = outputs.add(LiveView(pipeline, compositor, "127.0.0.1", 0, "soak-token", False, recorder.library))
-            if mqtt_port:
-                outputs.add(MqttPublisher(MqttSettings("127.0.0.1", mqtt_port, topic="soak"), "a0").connect())
-            viewer = threading.Thread(target=watch_stream, args=(view.port, stop_viewer, pictures), daemon=True)
-        start = time.monotonic()
-        outputs.start()
-        pipeline.start()
-        if viewer is not None:
+            viewer = threading.Thread(target=watch_stream, args=(app.view.port, stop_viewer, pictures), daemon=True)
             viewer.start()
-        pipeline.wait()
-        pipeline.stop()
-        elapsed = time.monotonic() - start
-        stop_viewer.set()
-        close_all(source, pipeline.events, outputs)
-        if viewer is not None:
-            viewer.join(15)
-        log_lines = len((Path(tmp) / "soak.jsonl").read_text().splitlines())
-    if pipeline.error:
-        raise RuntimeError(f"the soak failed: {pipeline.error!r}")
+        start = time.monotonic()
+        try:
+            app.run()
+        finally:
+            elapsed = time.monotonic() - start
+            stop_viewer.set()
+            if viewer is not None:
+                viewer.join(15)
+        log_lines = len(log.read_text().splitlines())
     missing = {"warm", "end"} - set(samples.marks)
     if missing:
         raise RuntimeError(f"the soak missed its {' and '.join(sorted(missing))} sample: run more than {warmup} frames")
     warm, end = samples.marks["warm"], samples.marks["end"]
+    pipeline = app.pipeline
     return {
         "set_up": "log, events" + (", live view + viewer, clips, MQTT" if everything else ""),
         "model_frames": pipeline.predictions,
@@ -146,12 +143,19 @@ def soak(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=18_000)
+    p.add_argument("--warmup", type=int, default=200, help="model frames before the first sample")
     p.add_argument("--clip", type=Path, default=MEDIA / "carving_ice_rpi.mp4")
+    p.add_argument("--model", type=Path, default=A0)
+    p.add_argument("--labels", type=Path, default=KINETICS_LABELS)
     p.add_argument("--everything", action="store_true", help="also the live view, clips and MQTT")
     p.add_argument("--mqtt-port", type=int, default=None, help="a broker on 127.0.0.1 for --everything")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
-    row = soak(args.frames, args.clip, everything=args.everything, mqtt_port=args.mqtt_port)
+    try:
+        row = soak(args.frames, args.clip, args.warmup, args.model, args.labels, args.everything, args.mqtt_port)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(markdown_table([row], [(k, k) for k in row]))
     if args.json:
         args.json.write_text(json.dumps(row, indent=1))

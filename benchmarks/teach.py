@@ -44,9 +44,9 @@ from video_classifier.data import Category, Prediction
 from video_classifier.events import EventDetector
 from video_classifier.library_keeper import LibraryKeeper
 from video_classifier.movinet import MovinetStream
-from video_classifier.options import TEACH_EXAMPLES, TEACH_SECONDS
 from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
+from video_classifier.settings import TEACH_EXAMPLES, TEACH_SECONDS
 from video_classifier.sources import VideoFileSource
 from video_classifier.taught import SHARPNESS, UNKNOWN_AT, TaughtScorer
 from video_classifier.teacher import Lesson, Teacher

@@ -108,9 +108,38 @@ def runtime():
 
 def read_frames(path: Path, fps: float = 5.0) -> list:
     """The frames of a clip that the pacer gives the model, as BGR arrays."""
-    from video_classifier.pacer import paced_frames
+    from utils.video_frames import paced_frames
 
     return paced_frames(path, fps)
+
+
+def open_classifier(model: str = A0, labels: str | None = KINETICS_LABELS, **settings):
+    """The app's classifier (as ``classify.py`` builds it) for a model of ``$MOVINET_MODELS``,
+    on one thread; ``settings`` are :class:`Settings` fields (``window=0``: no window)."""
+    from video_classifier.app import open_classifier as app_classifier
+    from video_classifier.settings import Settings
+
+    labels_path = str(model_path(labels)) if labels else None
+    settings.setdefault("num_threads", 1)
+    return app_classifier(Settings(model=str(model_path(model)), labels=labels_path, **settings))
+
+
+def top_actions(classifier, frame):
+    """Feed one frame; the classifier's top-k :class:`Category` list."""
+    return classifier.top(classifier.scores(frame)[0])
+
+
+def to_model_input(frame, size: tuple[int, int], crop: str = "center"):
+    """A float32 ``[1, 1, H, W, 3]`` array in [0, 1] made with the app's preprocessing, as a
+    MoViNet stream model takes it (for feeding the interpreter directly)."""
+    import numpy as np
+
+    from video_classifier.preprocess import fill_input, resize_rgb
+
+    width, height = size
+    out = np.empty((1, 1, height, width, 3), np.float32)
+    fill_input(out[0, 0], resize_rgb(frame, size, crop))
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -51,15 +51,15 @@ def test_labels_embedded_in_the_model_metadata_are_used(tmp_path, a0_path, kinet
     """TFLite metadata packs label files as a zip appended to the model; the model still loads."""
     import zipfile
 
-    from video_classifier.classifier import ActionClassifier
+    from video_classifier.movinet import MovinetStream
 
     model = tmp_path / "with_labels.tflite"
     model.write_bytes(a0_path.read_bytes())
     with zipfile.ZipFile(model, "a") as archive:
         archive.writestr("labels.txt", "\n".join(f"action {i}" for i in range(600)))
-    classifier = ActionClassifier.open(model, None, default_labels=tmp_path / "unused.txt")
-    assert classifier.labels[:2] == ["action 0", "action 1"]
+    assert MovinetStream(model).num_classes == 600
+    assert load_labels(model, None, 600, tmp_path / "unused.txt")[:2] == ["action 0", "action 1"]
     # An explicit --labels still wins over the embedded ones.
     labels_file = tmp_path / "k600.txt"
     labels_file.write_text("\n".join(kinetics_labels))
-    assert ActionClassifier.open(model, labels_file).labels == kinetics_labels
+    assert load_labels(model, labels_file, 600, tmp_path / "unused.txt") == kinetics_labels

@@ -3,12 +3,10 @@
 import cv2
 import numpy as np
 import pytest
-from conftest import EXPECTED, media_path, model_path, read_frames, require_module
+from conftest import EXPECTED, media_path, model_path, open_classifier, read_frames, require_module, to_model_input, top_actions
 
-from video_classifier.classifier import ActionClassifier
 from video_classifier.errors import ModelError
 from video_classifier.movinet import MovinetStream
-from video_classifier.preprocess import to_model_input
 from video_classifier.scores import softmax
 
 
@@ -126,16 +124,14 @@ def test_state_is_carried_between_frames(a0, kinetics_labels):
 
 
 @pytest.mark.parametrize("variant", ["a0_int8.tflite", "a0_dynamic.tflite"])
-def test_a_fine_tuned_model_with_a_call_signature_runs(variant, runtime):
-    path = model_path(f"custom-cattle-a0/{variant}")
-    labels = model_path("custom-cattle-a0/label_map.txt")
-    classifier = ActionClassifier.open(path, labels, k=3, runtime=runtime)
+def test_a_fine_tuned_model_with_a_call_signature_runs(variant):
+    classifier = open_classifier(f"custom-cattle-a0/{variant}", "custom-cattle-a0/label_map.txt")
     assert classifier.model.signature.key == "call"
     assert len(classifier.labels) == 7
     for frame in read_frames(media_path("carving_ice.mp4"))[:5]:
-        prediction = classifier.classify(frame)
-    assert len(prediction.top) == 3
-    assert all(c.label in classifier.labels for c in prediction.top)
+        top = top_actions(classifier, frame)
+    assert len(top) == 3
+    assert all(c.label in classifier.labels for c in top)
     assert abs(sum(softmax(classifier.model.step(frame)))) == pytest.approx(1.0)
 
 

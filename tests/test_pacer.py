@@ -50,12 +50,11 @@ def test_wanted_foretells_take_without_changing_it(source_fps):
         assert pacer.take(t) == foretold
 
 
-def test_frames_nobody_watches_are_passed_over_and_the_model_gets_the_same_ones(a0_path, labels_path):
+def test_frames_nobody_watches_are_passed_over_and_the_model_gets_the_same_ones():
     """Headless on a file, the frames the model does not get are skipped undecoded: the same
     model frames, the same results, every frame still counted."""
-    from conftest import media_path
+    from conftest import media_path, open_classifier
 
-    from video_classifier.classifier import ActionClassifier
     from video_classifier.outputs import Output
     from video_classifier.pipeline import Pipeline
     from video_classifier.sources import VideoFileSource
@@ -77,7 +76,7 @@ def test_frames_nobody_watches_are_passed_over_and_the_model_gets_the_same_ones(
     runs, passed_over = {}, {}
     for watched in (True, False):
         Counted.passed_over = 0
-        classifier = ActionClassifier.open(a0_path, labels_path, num_threads=1)
+        classifier = open_classifier(window=0)
         collect = Collect()
         source = Counted(media_path("flipping_a_pancake.mkv"))
         pipeline = Pipeline(source, classifier, output=collect, realtime=False, frames_watched=watched).start()

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, app_env, classify_command, media_path
+from conftest import ROOT, app_env, classify_command, media_path, open_classifier
 
-from video_classifier.classifier import ActionClassifier
 from video_classifier.errors import SourceError
 from video_classifier.outputs import Output
 from video_classifier.pipeline import Pipeline
@@ -41,10 +40,10 @@ class Recorder(Output):
         self.predictions.append(prediction)
 
 
-def test_model_gets_frames_200_ms_apart_by_sensor_time(fake_picamera2, a0_path, labels_path, runtime):
+def test_model_gets_frames_200_ms_apart_by_sensor_time(fake_picamera2):
     from video_classifier.sources import Picamera2Source
 
-    classifier = ActionClassifier.open(a0_path, labels_path, runtime=runtime)
+    classifier = open_classifier()
     recorder = Recorder()
     with Picamera2Source(640, 480, fps=30) as camera:
         pipeline = Pipeline(camera, classifier, fps=5, output=recorder, max_predictions=12).start()

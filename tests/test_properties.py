@@ -5,13 +5,14 @@ import io
 
 import numpy as np
 import pytest
+from conftest import to_model_input
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import classify
 from video_classifier.errors import LabelsError
-from video_classifier.preprocess import resize_rgb, to_model_input
+from video_classifier.options import parse_settings
+from video_classifier.preprocess import resize_rgb
 
 label_text = (
     st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=30).map(str.strip).filter(bool)
@@ -64,7 +65,7 @@ def test_numeric_flags_are_valid_or_exit_2_with_one_line(flag, value):
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            args = classify.parse_args([flag, value])
+            args = parse_settings([flag, value])
     except SystemExit as exc:
         assert exc.code == 2
         err = stderr.getvalue().strip().splitlines()

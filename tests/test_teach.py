@@ -427,11 +427,12 @@ def test_teaching_from_the_camera_draws_the_countdown_on_the_window(xvfb, tmp_pa
 
 
 def test_a_model_without_a_pooled_head_cannot_learn_or_recognise_taught_actions(tmp_path):
-    from argparse import Namespace
+    from types import SimpleNamespace
 
-    import classify
+    from video_classifier.app import action_library
     from video_classifier.errors import ModelError
+    from video_classifier.settings import Settings
 
-    headless_model = Namespace(path=Path("stream_without_pool.tflite"), feature_size=None)  # what MovinetStream reports
+    headless_model = SimpleNamespace(path=Path("stream_without_pool.tflite"), feature_size=None)  # as MovinetStream says
     with pytest.raises(ModelError, match=r"no pooled head state \(state_head_pool_buffer\): --actions needs"):
-        classify.action_library(Namespace(actions=tmp_path / "a.json"), headless_model)
+        action_library(Settings(actions=str(tmp_path / "a.json")), headless_model)

@@ -11,7 +11,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import A0, ARTIFACTS, KINETICS_LABELS, ROOT, app_env, classify_command, media_path, model_path
+from conftest import (
+    ARTIFACTS,
+    ROOT,
+    app_env,
+    classify_command,
+    media_path,
+    open_classifier,
+    top_actions,
+)
 
 from video_classifier.overlay import BAR, NOTE
 
@@ -145,18 +153,17 @@ def test_r_resets_the_models_memory(xvfb, tmp_path):
     after = [r for r in records[reset_at + 1 :] if "top" in r][:5]
     assert len(after) == 5 and after[0]["time_s"] == records[reset_at]["time_s"]
     # The outputs after the reset are a fresh model's on the same frames.
-    from video_classifier.classifier import ActionClassifier
     from video_classifier.sources import VideoFileSource
 
-    fresh = ActionClassifier.open(model_path(A0), model_path(KINETICS_LABELS), k=3, num_threads=1, window_frames=30)
+    fresh = open_classifier()
     frames = {}
     with VideoFileSource(clip) as video:
         while (frame := video.read()) is not None:
             frames[frame.index] = frame.image
     for record in after:
-        prediction = fresh.classify(frames[record["frame"]])
-        assert [c["label"] for c in record["top"]] == [c.label for c in prediction.top]
-        assert [c["score"] for c in record["top"]] == pytest.approx([c.score for c in prediction.top], abs=1e-5)
+        top = top_actions(fresh, frames[record["frame"]])
+        assert [c["label"] for c in record["top"]] == [c.label for c in top]
+        assert [c["score"] for c in record["top"]] == pytest.approx([c.score for c in top], abs=1e-5)
 
 
 def test_a_slow_model_does_not_slow_the_picture(xvfb):

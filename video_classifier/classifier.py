@@ -7,9 +7,8 @@ from typing import Protocol
 
 import numpy as np
 
-from video_classifier.data import Category, Prediction
+from video_classifier.data import Category
 from video_classifier.errors import UserError
-from video_classifier.labels import load_labels
 from video_classifier.scores import softmax, top_k
 
 
@@ -97,23 +96,6 @@ class ActionClassifier:
         self.keep_features = keep_features
         self.features: np.ndarray | None = None  # the last step's frame features, with keep_features
 
-    @classmethod
-    def open(
-        cls,
-        model_path: str | Path,
-        labels_path: str | Path | None = None,
-        default_labels: str | Path | None = None,
-        k: int = 3,
-        smoothing: float = 0.0,
-        **model_options,
-    ) -> ActionClassifier:
-        """Load a MoViNet stream model and its labels (see :func:`load_labels` for where labels come from)."""
-        from video_classifier.movinet import MovinetStream
-
-        model = MovinetStream(model_path, **model_options)
-        labels = load_labels(model_path, labels_path, model.num_classes, default_labels)
-        return cls(model, labels, k, smoothing)
-
     def scores(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """Class probabilities after feeding ``frame``, and the model's time in ms."""
         logits, ms = self.model.timed_step(frame)
@@ -131,11 +113,6 @@ class ActionClassifier:
     def top(self, probabilities: np.ndarray) -> list[Category]:
         """The ``k`` most likely actions."""
         return [Category(self.labels[i], s) for i, s in top_k(probabilities, self.k)]
-
-    def classify(self, frame: np.ndarray, index: int = 0, time_s: float = 0.0) -> Prediction:
-        """Feed one frame and name the top-k actions."""
-        probabilities, ms = self.scores(frame)
-        return Prediction(index, time_s, self.top(probabilities), ms)
 
     def reset(self) -> None:
         """Start a fresh stream (see :meth:`MovinetStream.reset`)."""

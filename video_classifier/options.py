@@ -8,23 +8,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import sys
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import fields
 
+from video_classifier.camera_url import is_camera
 from video_classifier.preprocess import CROP_CHOICES
 from video_classifier.runtime import RUNTIME_CHOICES
+from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MIN_TEACH_SECONDS, ROOT, WINDOW_S, Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = ROOT / "models" / "movinet_a0_stream_int8.tflite"
-DEFAULT_LABELS = ROOT / "models" / "kinetics600_label_map.txt"
-# The memory window, chosen with benchmarks/policies.py (see the README's Continuous use).
-WINDOW_S = 6.0
-# Teaching defaults, chosen with benchmarks/teach.py (see the README's table).
-TEACH_SECONDS = 5.0
-TEACH_EXAMPLES = 1
-MIN_TEACH_SECONDS = 2.0
+DEFAULTS = Settings()
 
 
 class CliParser(argparse.ArgumentParser):
@@ -93,66 +86,67 @@ EXAMPLES = """examples:
 
 
 def build_parser(description: str = "") -> CliParser:
-    """Every flag, grouped by task, with its check and default."""
-    p = CliParser(description=description, formatter_class=HelpFormatter, epilog=EXAMPLES)
+    """Every flag, grouped by task, with its check and default (those of :class:`Settings`).
+
+    ``@FILE`` stands for the arguments in FILE, one per line: a service keeps its flags there,
+    so that a camera URL with a password is not shown by ``ps``.
+    """
+    p = CliParser(description=description, formatter_class=HelpFormatter, epilog=EXAMPLES, fromfile_prefix_chars="@")
     camera = p.add_argument_group("camera or video")
     camera.add_argument(
         "--camera",
-        default=None,
         metavar="SOURCE",
-        help="'picamera2', a USB camera index (0, 1, ...) or a video file (default: picamera2 when installed, else 0)",
+        help="'picamera2', a USB camera index (0, 1, ...), a video file, or an IP camera's rtsp:// or http:// URL "
+        "(default: $MOVINET_CAMERA, else picamera2 when installed, else 0)",
     )
     camera.add_argument("--loop", action="store_true", help="play a video file again and again (a demo of the live view)")
-    camera.add_argument("--width", type=_positive_int, default=640, metavar="W", help="camera frame width")
-    camera.add_argument("--height", type=_positive_int, default=480, metavar="H", help="camera frame height")
-    camera.add_argument("--camera-fps", type=_positive_float, default=30.0, metavar="FPS", help="Pi camera frame rate")
+    camera.add_argument("--width", type=_positive_int, metavar="W", help="camera frame width")
+    camera.add_argument("--height", type=_positive_int, metavar="H", help="camera frame height")
+    camera.add_argument("--camera-fps", type=_positive_float, metavar="FPS", help="Pi camera frame rate")
     camera.add_argument(
         "--camera-timeout",
         type=_non_negative_float,
-        default=30.0,
         metavar="SECONDS",
         help="how long to keep trying to reconnect a lost camera before giving up",
+    )
+    camera.add_argument(
+        "--rtsp-transport",
+        choices=("tcp", "udp"),
+        help="how an rtsp:// camera sends its video: tcp loses nothing on Wi-Fi, udp may be faster on a cable",
     )
     camera.add_argument("--hflip", action="store_true", help="mirror the Pi camera image")
     camera.add_argument("--vflip", action="store_true", help="flip the Pi camera image upside down")
     model = p.add_argument_group("model")
     model.add_argument(
         "--model",
-        default=str(DEFAULT_MODEL),
         metavar="FILE",
         help=f"MoViNet stream .tflite model (default: {DEFAULT_MODEL.relative_to(ROOT)})",
     )
     model.add_argument(
         "--labels",
-        default=None,
         metavar="FILE",
         help=f"label file, one per line (default: labels embedded in the model, else {DEFAULT_LABELS.relative_to(ROOT)})",
     )
-    model.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help="TFLite runtime to use")
-    model.add_argument(
-        "--num-threads", type=_positive_int, default=min(4, os.cpu_count() or 1), metavar="N", help="CPU threads for the model"
-    )
+    model.add_argument("--runtime", choices=RUNTIME_CHOICES, help="TFLite runtime to use")
+    model.add_argument("--num-threads", type=_positive_int, metavar="N", help="CPU threads for the model")
     model.add_argument(
         "--fps",
         type=_positive_float,
-        default=5.0,
         metavar="FPS",
         help="frames per second given to the model (the models were trained at 5)",
     )
     model.add_argument(
         "--window",
         type=_non_negative_float,
-        default=None,
         metavar="SECONDS",
         help=f"the model remembers this many seconds, cut to 2.4 s when a new action takes the top "
         f"(default {WINDOW_S:g}; with --actions: --seconds; 0: everything since start or reset)",
     )
-    model.add_argument("--crop", choices=CROP_CHOICES, default="center", help="centre square crop, or squash the whole frame")
-    model.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="how many actions to show")
+    model.add_argument("--crop", choices=CROP_CHOICES, help="centre square crop, or squash the whole frame")
+    model.add_argument("--top-k", type=_positive_int, metavar="K", help="how many actions to show")
     model.add_argument(
         "--smooth",
         type=_weight,
-        default=0.0,
         metavar="WEIGHT",
         help="exponential smoothing of the scores, weight of the past in [0, 1) (0: off)",
     )
@@ -160,93 +154,79 @@ def build_parser(description: str = "") -> CliParser:
     display.add_argument("--no-display", action="store_true", help="no window: print actions to stderr")
     display.add_argument(
         "--display",
-        default=None,
         metavar="DISPLAY",
         help="X display for the window (:0), or 'fb' or a device (/dev/fb0) for the console "
         "(default: the local desktop, else the console framebuffer)",
     )
     display.add_argument("--fullscreen", action="store_true", help="start the window full screen")
     out = p.add_argument_group("output and events")
-    out.add_argument("--log", default=None, metavar="FILE|-", help="write one JSON line per prediction")
-    out.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after this many model frames")
+    out.add_argument("--log", metavar="FILE|-", help="write one JSON line per prediction")
+    out.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after this many model frames")
     out.add_argument(
         "--threshold",
         type=_probability,
-        default=0.4,
         metavar="SCORE",
         help="an action event starts when the top action holds this score for --hold seconds",
     )
-    out.add_argument("--hold", type=_positive_float, default=1.0, metavar="SECONDS", help="how long an action must hold")
-    out.add_argument("--record", default=None, metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
-    out.add_argument(
-        "--record-max-mb", type=_positive_float, default=1000.0, metavar="MB", help="disk space for clips; the oldest go first"
-    )
-    out.add_argument("--pre-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time before an event")
-    out.add_argument("--post-roll", type=_non_negative_float, default=3.0, metavar="SECONDS", help="clip time after an event")
+    out.add_argument("--hold", type=_positive_float, metavar="SECONDS", help="how long an action must hold")
+    out.add_argument("--record", metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
+    out.add_argument("--record-max-mb", type=_positive_float, metavar="MB", help="disk space for clips; the oldest go first")
+    out.add_argument("--pre-roll", type=_non_negative_float, metavar="SECONDS", help="clip time before an event")
+    out.add_argument("--post-roll", type=_non_negative_float, metavar="SECONDS", help="clip time after an event")
     out.add_argument("--verbose", action="store_true", help="debug lines, and what the runtime, OpenCV and FFmpeg say")
     teach = p.add_argument_group("teach mode: your own actions")
-    teach.add_argument("--actions", default=None, metavar="FILE", help="recognise the actions taught in this file (JSON)")
-    teach.add_argument(
-        "--learn", default=None, metavar="NAME", help="teach the action NAME from the camera or a video file, then exit"
-    )
+    teach.add_argument("--actions", metavar="FILE", help="recognise the actions taught in this file (JSON)")
+    teach.add_argument("--learn", metavar="NAME", help="teach the action NAME from the camera or a video file, then exit")
     teach.add_argument(
         "--seconds",
         type=_teach_seconds,
-        default=TEACH_SECONDS,
         metavar="SECONDS",
         help="seconds in one example (a video: its first ones)",
     )
-    teach.add_argument(
-        "--examples", type=_positive_int, default=TEACH_EXAMPLES, metavar="N", help="examples to record, one after another"
-    )
+    teach.add_argument("--examples", type=_positive_int, metavar="N", help="examples to record, one after another")
     teach.add_argument("--list-actions", action="store_true", help="print the actions in --actions FILE and exit")
-    teach.add_argument("--forget", default=None, metavar="NAME", help="delete the action NAME from --actions FILE and exit")
+    teach.add_argument("--forget", metavar="NAME", help="delete the action NAME from --actions FILE and exit")
     teach.add_argument(
         "--list-events", action="store_true", help="print the recent events of taught actions (id, time, label, clip) and exit"
     )
     teach.add_argument(
         "--correct",
-        default=None,
         metavar="ID",
         help="correct the event ID (from --list-events, the log, MQTT or the live view; 'last': the newest), then exit",
     )
     teach.add_argument(
         "--as",
         dest="as_name",
-        default=None,
         metavar="NAME",
         help="with --correct: what the event really was: 'wrong' (something else, taught as 'other'; the default), "
         "'right', an action's name (taught or new), or 'undo' (take the correction back)",
     )
     mqtt = p.add_argument_group("MQTT (Home Assistant)")
-    mqtt.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish actions and events to this MQTT broker")
-    mqtt.add_argument(
-        "--mqtt-topic", default=None, metavar="PREFIX", help="prefix of the topics published (default: movinet/HOSTNAME)"
-    )
-    mqtt.add_argument("--mqtt-user", default=None, metavar="USER", help="user name for the broker")
-    mqtt.add_argument(
-        "--mqtt-password", default=None, metavar="PASSWORD", help="password for the broker (default: $MQTT_PASSWORD)"
-    )
+    mqtt.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish actions and events to this MQTT broker")
+    mqtt.add_argument("--mqtt-topic", metavar="PREFIX", help="prefix of the topics published (default: movinet/HOSTNAME)")
+    mqtt.add_argument("--mqtt-user", metavar="USER", help="user name for the broker")
+    mqtt.add_argument("--mqtt-password", metavar="PASSWORD", help="password for the broker (default: $MQTT_PASSWORD)")
     mqtt.add_argument("--mqtt-tls", action="store_true", help="connect with TLS (port 8883 unless given)")
-    mqtt.add_argument("--mqtt-ca", default=None, metavar="FILE", help="CA certificate of the broker (implies --mqtt-tls)")
+    mqtt.add_argument("--mqtt-ca", metavar="FILE", help="CA certificate of the broker (implies --mqtt-tls)")
     mqtt.add_argument(
         "--mqtt-forget", action="store_true", help="remove this device (of --mqtt-topic) from Home Assistant, then exit"
     )
     live = p.add_argument_group("browser live view")
     live.add_argument(
         "--serve",
-        default=None,
         metavar="[HOST:]PORT",
         help="live view in a browser on this port; 127.0.0.1 unless a host is given (0.0.0.0: every network)",
     )
     live.add_argument(
         "--serve-token",
-        default=None,
         metavar="TOKEN",
         help="token the live view asks for (default: $MOVINET_SERVE_TOKEN, else a random one when not on 127.0.0.1)",
     )
     # Test hook: makes every model frame this much slower, to rehearse a slow board.
-    p.add_argument("--simulate-model-delay-ms", type=_milliseconds, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--simulate-model-delay-ms", type=_milliseconds, help=argparse.SUPPRESS)
+    # Test hook: a video file plays at its own pace (or as fast as the model goes) whatever watches it.
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, help=argparse.SUPPRESS)
+    p.set_defaults(**{f.name: getattr(DEFAULTS, f.name) for f in fields(Settings)})
     return p
 
 
@@ -259,8 +239,8 @@ def synopsis(width: int = 100) -> str:
     return "\n".join([first, *(line.removeprefix(" " * len("usage: ")) for line in rest)])
 
 
-def parse_args(argv: list[str] | None = None, description: str = "") -> argparse.Namespace:
-    """The app's flags, checked: a bad value exits 2 with one ``error:`` line."""
+def parse_settings(argv: list[str] | None = None, description: str = "") -> Settings:
+    """The app's flags, checked, as :class:`Settings`: a bad value exits 2 with one ``error:`` line."""
     p = build_parser(description)
     args = p.parse_args(argv)
     flags = [("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget is not None)]
@@ -278,18 +258,12 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
             p.error("--correct needs an event id (from --list-events) or 'last'")
         args.correct = args.correct.strip()
         args.as_name = args.as_name or "wrong"
-    if args.loop and (args.camera is None or args.camera == "picamera2" or args.camera.isdigit()):
+    if args.camera is None:
+        args.camera = os.environ.get("MOVINET_CAMERA") or None  # keeps a URL with a password out of `ps`
+    if args.loop and (args.camera is None or is_camera(args.camera)):
         p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:
         p.error("--mqtt-forget needs --mqtt HOST, the broker Home Assistant listens to")
-    if args.mqtt_topic is None:
-        args.mqtt_topic = f"movinet/{_hostname()}"
-    if args.window is None:  # with --actions, the window is as long as one taught example
-        args.window = args.seconds if args.actions else WINDOW_S
-    if args.actions and not args.window:
+    if args.actions and args.window == 0:
         p.error("--actions compares the last seconds with what was taught: give --window a length above 0")
-    return args
-
-
-def _hostname() -> str:
-    return socket.gethostname().split(".")[0] or "pi"
+    return Settings(**vars(args))

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-
 
 class Pacer:
     """Lets through one frame per ``1/fps`` seconds of *capture* time.
@@ -43,15 +39,3 @@ class Pacer:
         else:
             self._due = due + self.period  # fixed grid: no drift from frame jitter
         return True
-
-
-def paced_frames(path: str | Path, fps: float = 5.0, limit: int | None = None) -> list[np.ndarray]:
-    """The frames of a video file that the model would get at ``fps`` (at most ``limit``)."""
-    from video_classifier.sources import VideoFileSource
-
-    pacer, frames = Pacer(fps), []
-    with VideoFileSource(path) as source:
-        while (limit is None or len(frames) < limit) and (frame := source.read()) is not None:
-            if pacer.take(frame.timestamp):
-                frames.append(frame.image)
-    return frames

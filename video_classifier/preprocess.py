@@ -67,11 +67,3 @@ def fill_input(dst: np.ndarray, rgb: np.ndarray) -> None:
         np.clip(rgb, 0.0, 1.0, out=dst, casting="unsafe")
     else:
         np.multiply(rgb, scale, out=dst, casting="unsafe")
-
-
-def to_model_input(frame: np.ndarray, size: tuple[int, int], crop: str = "center") -> np.ndarray:
-    """A float32 ``[1, 1, H, W, 3]`` array in [0, 1], as a MoViNet stream model takes it."""
-    width, height = size
-    out = np.empty((1, 1, height, width, 3), np.float32)
-    fill_input(out[0, 0], resize_rgb(frame, size, crop))
-    return out

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 
+from video_classifier.camera_url import is_camera, is_network
 from video_classifier.data import Frame
 from video_classifier.errors import SourceError
 
@@ -128,10 +129,6 @@ class VideoFileSource(FrameSource):
         self._last_s = self._index / self.fps
         self._index += 1
         return True
-
-    @property
-    def frames_read(self) -> int:
-        return self._index
 
     def close(self) -> None:
         self._capture.release()
@@ -253,11 +250,6 @@ def default_camera() -> str:
     return "picamera2" if picamera2_available() else "0"
 
 
-def is_camera(spec: str) -> bool:
-    """Whether a ``--camera`` string names a camera rather than a video file."""
-    return spec == "picamera2" or spec.isdigit()
-
-
 def open_source(
     spec: str,
     width: int = 640,
@@ -266,9 +258,14 @@ def open_source(
     hflip: bool = False,
     vflip: bool = False,
     loop: bool = False,
+    rtsp_transport: str = "tcp",
 ) -> FrameSource:
-    """Open what a ``--camera`` string names: ``picamera2``, a camera index, or a video path
-    (played again and again with ``loop``)."""
+    """Open what a ``--camera`` string names: ``picamera2``, a camera index, an IP camera's URL,
+    or a video path (played again and again with ``loop``)."""
+    if is_network(spec):
+        from video_classifier.ip_camera import NetworkCameraSource
+
+        return NetworkCameraSource(spec, rtsp_transport)
     if not is_camera(spec):
         return VideoFileSource(spec, loop)
     if spec == "picamera2":

@@ -8,8 +8,6 @@ with whatever prediction is newest, so the picture stays smooth however slow the
 from __future__ import annotations
 
 import sys
-import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -141,8 +139,6 @@ class Viewer:
         self.note = note  # an extra line to draw, such as the teaching countdown
         self.display_rate = RateMeter()
         self.frames_shown = 0  # distinct camera frames put on screen
-        # Seconds from a frame leaving the camera to its prediction being on screen.
-        self.latencies: deque[float] = deque(maxlen=10_000)
 
     def run(self) -> None:
         print(self.screen.keys_help, file=sys.stderr)
@@ -157,8 +153,6 @@ class Viewer:
                     if frame is not shown[0]:
                         self.display_rate.tick()
                         self.frames_shown += 1
-                    if prediction is not None and prediction is not shown[1]:
-                        self.latencies.append(time.monotonic() - prediction.received_at)
                     self._show(frame, prediction, note)
                     shown = (frame, prediction, note)
                 if not self._handle_key(self.screen.key()):

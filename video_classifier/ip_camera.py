@@ -1,0 +1,227 @@
+"""IP cameras: an ``rtsp://`` or ``http(s)://`` stream (MJPEG, HLS) through OpenCV's FFmpeg.
+
+A reader thread decodes the stream as fast as it arrives and keeps only the newest frame, so
+FFmpeg's buffer never grows: the model always gets a picture that is a fraction of a second old,
+however long it takes per frame. Frames are timestamped by their arrival, like a USB camera's.
+When the stream stops, :meth:`NetworkCameraSource.read` raises :class:`SourceError` and the app's
+:class:`~video_classifier.reconnect.ReconnectingSource` opens it again. When it cannot be opened,
+:func:`diagnose` asks the server itself why (refused, no answer, wrong password, no such path),
+since OpenCV only says that it failed. The URL's user, password and query are never shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import unquote
+
+import cv2
+
+from video_classifier.camera_url import host_and_port, parts, redacted
+from video_classifier.data import Frame
+from video_classifier.errors import SourceError
+from video_classifier.sources import FrameSource
+
+OPEN_TIMEOUT_S = 10.0  # a dead host is reported after this long, never hangs the app
+READ_TIMEOUT_S = 5.0  # no frame for this long: the stream is lost (and reconnected)
+
+
+class NetworkCameraSource(FrameSource):
+    """An IP camera's stream; ``transport`` (``tcp`` or ``udp``) applies to ``rtsp://``."""
+
+    live = True
+
+    def __init__(
+        self,
+        url: str,
+        transport: str = "tcp",
+        open_timeout_s: float = OPEN_TIMEOUT_S,
+        read_timeout_s: float = READ_TIMEOUT_S,
+    ) -> None:
+        self.name = redacted(url)
+        self.read_timeout_s = read_timeout_s
+        if parts(url).scheme.startswith("rtsp"):
+            # Read by OpenCV at every open. UDP loses packets on Wi-Fi: grey smears over the picture.
+            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"rtsp_transport;{transport}"
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000)]
+        params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000)]
+        started = time.monotonic()
+        capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+        ok, image = capture.read() if capture.isOpened() else (False, None)
+        if not ok or image is None:
+            capture.release()
+            left = max(1.0, open_timeout_s - (time.monotonic() - started))
+            raise SourceError(f"{self.name}: {diagnose(url, left)}")
+        self._capture = capture
+        self._start = time.monotonic()
+        self._newest: tuple[object, float] | None = (image, self._start)
+        self._index = 0
+        self._failed: str | None = None
+        self._stopping = threading.Event()
+        self._arrived = threading.Condition()
+        self._reader = threading.Thread(target=self._read_stream, name="ip-camera", daemon=True)
+        self._reader.start()
+
+    def _read_stream(self) -> None:
+        """Decode every frame as it comes; keep the newest (the reader owns the capture)."""
+        try:
+            while not self._stopping.is_set():
+                ok, image = self._capture.read()
+                if not ok or image is None:
+                    self._finish("the stream stopped")
+                    return
+                with self._arrived:
+                    self._newest = (image, time.monotonic())
+                    self._arrived.notify_all()
+        except cv2.error as exc:  # a broken stream can make the decoder throw
+            self._finish(f"the stream could not be decoded ({exc.err})")
+        finally:
+            self._capture.release()
+
+    def _finish(self, why: str) -> None:
+        with self._arrived:
+            self._failed = why
+            self._arrived.notify_all()
+
+    def read(self) -> Frame | None:
+        """The newest frame not given out yet (waiting for it); raises :class:`SourceError`
+        when the stream has stopped or no frame came for ``read_timeout_s``."""
+        with self._arrived:
+            self._arrived.wait_for(
+                lambda: self._newest is not None or self._failed or self._stopping.is_set(), self.read_timeout_s
+            )
+            if self._stopping.is_set():
+                return None
+            if self._newest is None:
+                raise SourceError(f"{self.name}: {self._failed or f'no picture for {self.read_timeout_s:g} s'}")
+            (image, arrived), self._newest = self._newest, None
+        frame = Frame(image, arrived - self._start, self._index)
+        self._index += 1
+        return frame
+
+    def interrupt(self) -> None:
+        self._stopping.set()
+        with self._arrived:
+            self._arrived.notify_all()
+
+    def close(self) -> None:
+        self.interrupt()
+        # The reader leaves at its next frame (or after the read time-out) and releases the capture.
+        self._reader.join(self.read_timeout_s + 1.0)
+
+
+def diagnose(url: str, timeout_s: float) -> str:
+    """Why ``url`` cannot be opened, in words a user can act on (asked of the server itself)."""
+    split = parts(url)
+    host, port = host_and_port(url)
+    if not host:
+        return "the URL has no host: write it as rtsp://HOST[:PORT]/PATH"
+    try:
+        connection = socket.create_connection((host, port), timeout=timeout_s)
+    except socket.gaierror:
+        return f"unknown host {host}: check the camera's address"
+    except ConnectionRefusedError:
+        return f"nothing answers on port {port} of {host}: check the port, and that the camera's stream is on"
+    except OSError:
+        return f"{host} does not answer (port {port}, {timeout_s:g} s): check that the camera is on and reachable"
+    with connection:
+        ask = _rtsp_status if split.scheme.startswith("rtsp") else _http_status
+        try:
+            status = ask(connection, url, timeout_s)
+        except ValueError:
+            return f"port {port} of {host} answers, but not as an RTSP camera: check the port and the scheme"
+        except TimeoutError:
+            return f"port {port} of {host} accepts a connection but sends nothing ({timeout_s:g} s): is it the camera's port?"
+        except OSError:
+            status = None
+    if status == 401:
+        if split.username is None:
+            return "the camera asks for a user name and password: put them in the URL (rtsp://USER:PASSWORD@HOST/PATH)"
+        return "the camera refused the user name or password: check them (special characters as %XX in the URL)"
+    if status == 404:
+        return f"the camera has no stream at {split.path or '/'}: check the path in its manual or web page"
+    if status is not None and status >= 400:
+        return f"the camera answered {status}: check the URL"
+    return "the camera answers but its stream cannot be decoded: check the URL, or try another of its streams"
+
+
+def _rtsp_status(connection: socket.socket, url: str, timeout_s: float) -> int | None:
+    """The status of an RTSP DESCRIBE of ``url``, with the URL's login (Basic or Digest)."""
+    split = parts(url)
+    if split.scheme == "rtsps":
+        connection = ssl.create_default_context().wrap_socket(connection, server_hostname=split.hostname)
+    bare = split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
+    connection.settimeout(timeout_s)
+    status, headers = _rtsp_request(connection, bare, 1, None)
+    challenge = headers.get("www-authenticate", "")
+    if status == 401 and split.username is not None:
+        user, password = unquote(split.username), unquote(split.password or "")
+        status, _ = _rtsp_request(connection, bare, 2, _authorization(challenge, user, password, bare))
+    return status
+
+
+def _rtsp_request(connection: socket.socket, url: str, cseq: int, authorization: str | None) -> tuple[int, dict]:
+    lines = [f"DESCRIBE {url} RTSP/1.0", f"CSeq: {cseq}", "Accept: application/sdp"]
+    if authorization:
+        lines.append(f"Authorization: {authorization}")
+    connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    reply = b""
+    while b"\r\n\r\n" not in reply and len(reply) < 65536:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    head = reply.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    match = re.match(r"RTSP/\d\.\d (\d{3})", head[0])
+    if not match:
+        raise ValueError("not an RTSP answer")
+    headers = {}
+    for line in head[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0") or 0)  # read the body: the connection is reused
+    body = reply.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in reply else b""
+    while len(body) < length:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return int(match.group(1)), headers
+
+
+def _authorization(challenge: str, user: str, password: str, url: str) -> str:
+    """The Authorization header answering ``challenge`` (RTSP cameras use Basic or Digest)."""
+    if challenge.lower().startswith("digest"):
+        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+        realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
+        ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+        ha2 = hashlib.md5(f"DESCRIBE:{url}".encode()).hexdigest()
+        response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+        return f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{url}", response="{response}"'
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _http_status(connection: socket.socket, url: str, timeout_s: float) -> int | None:
+    """The HTTP status of ``url`` with its login (Basic or Digest), reading only the headers
+    (urllib makes its own ``connection``: the first one only showed that the host answers)."""
+    split = parts(url)
+    bare = split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
+    handlers = []
+    if split.username is not None:
+        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        user, password = unquote(split.username), unquote(split.password or "")
+        passwords.add_password(None, bare, user, password)
+        handlers = [urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)]
+    try:
+        with urllib.request.build_opener(*handlers).open(bare, timeout=timeout_s) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code

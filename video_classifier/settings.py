@@ -1,0 +1,141 @@
+"""What the app is asked to do: one typed field per ``classify.py`` flag.
+
+``options.py`` builds a :class:`Settings` from the command line (its defaults are these); the
+tests and the benchmarks build one directly, so that :mod:`video_classifier.app` assembles the
+same app for all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = ROOT / "models" / "movinet_a0_stream_int8.tflite"
+DEFAULT_LABELS = ROOT / "models" / "kinetics600_label_map.txt"
+# The memory window, chosen with benchmarks/policies.py (see the README's Continuous use).
+WINDOW_S = 6.0
+# Teaching defaults, chosen with benchmarks/teach.py (see the README's table).
+TEACH_SECONDS = 5.0
+TEACH_EXAMPLES = 1
+MIN_TEACH_SECONDS = 2.0
+
+
+def instance_name() -> str:
+    """This instance's name when several run on one Pi (``$MOVINET_INSTANCE``, set by the
+    ``movinet@NAME`` service), else ``""``."""
+    return os.environ.get("MOVINET_INSTANCE", "").strip()
+
+
+def default_threads() -> int:
+    """The model's CPU threads: ``$MOVINET_NUM_THREADS`` (the service's share of the cores when
+    several cameras run), else up to 4."""
+    try:
+        return max(1, int(os.environ["MOVINET_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return min(4, os.cpu_count() or 1)
+
+
+def default_topic() -> str:
+    """``movinet/HOSTNAME``, and ``-NAME`` for a named instance: each camera its own device (the
+    service's first instance, ``main``, keeps the plain name a single camera had before)."""
+    host = socket.gethostname().split(".")[0] or "pi"
+    name = instance_name()
+    return f"movinet/{host}-{name}" if name not in ("", "main") else f"movinet/{host}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run of the app needs to know; the defaults are the command line's.
+
+    Secrets (a camera URL with a password, the broker's password, the live view's token) are left
+    out of ``repr`` so that a settings object printed by mistake shows none of them.
+    """
+
+    # camera or video
+    camera: str | None = field(default=None, repr=False)  # None: picamera2 when installed, else 0
+    loop: bool = False
+    width: int = 640
+    height: int = 480
+    camera_fps: float = 30.0
+    camera_timeout: float = 30.0
+    hflip: bool = False
+    vflip: bool = False
+    rtsp_transport: str = "tcp"
+    # model
+    model: str | Path = DEFAULT_MODEL
+    labels: str | Path | None = None
+    runtime: str = "auto"
+    num_threads: int = field(default_factory=default_threads)
+    fps: float = 5.0
+    window: float | None = None  # seconds remembered; None: WINDOW_S, or --seconds with --actions
+    crop: str = "center"
+    top_k: int = 3
+    smooth: float = 0.0
+    # display
+    no_display: bool = False
+    display: str | None = None
+    fullscreen: bool = False
+    # output and events
+    log: str | None = None
+    max_frames: int | None = None
+    threshold: float = 0.4
+    hold: float = 1.0
+    record: str | None = None
+    record_max_mb: float = 1000.0
+    pre_roll: float = 3.0
+    post_roll: float = 3.0
+    verbose: bool = False
+    # teach mode
+    actions: str | None = None
+    learn: str | None = None
+    seconds: float = TEACH_SECONDS
+    examples: int = TEACH_EXAMPLES
+    list_actions: bool = False
+    forget: str | None = None
+    list_events: bool = False
+    correct: str | None = None
+    as_name: str | None = None
+    # MQTT
+    mqtt: str | None = None
+    mqtt_topic: str = field(default_factory=default_topic)
+    mqtt_user: str | None = None
+    mqtt_password: str | None = field(default=None, repr=False)
+    mqtt_tls: bool = False
+    mqtt_ca: str | None = None
+    mqtt_forget: bool = False
+    # live view
+    serve: str | None = None
+    serve_token: str | None = field(default=None, repr=False)
+    # test hooks: a slower board; a video file played at its own pace (True) or as fast as the
+    # model goes (False) whatever watches it (None: at its own pace when a window or live view does)
+    simulate_model_delay_ms: float = 0.0
+    realtime: bool | None = None
+
+    @property
+    def window_s(self) -> float:
+        """Seconds the model remembers (0: everything since start)."""
+        if self.window is not None:
+            return self.window
+        return self.seconds if self.actions else WINDOW_S
+
+    @property
+    def window_frames(self) -> int:
+        """The memory window in model frames (0: everything)."""
+        return round(self.window_s * self.fps)
+
+    @property
+    def job(self) -> str | None:
+        """A job that runs instead of the camera (``--list-actions`` and the like), or None."""
+        for flag, given in (
+            ("list-actions", self.list_actions),
+            ("forget", self.forget),
+            ("list-events", self.list_events),
+            ("correct", self.correct is not None),
+            ("mqtt-forget", self.mqtt_forget),
+        ):
+            if given:
+                return flag
+        return None
