@@ -189,3 +189,28 @@ def test_instances_share_one_user(tmp_path):
 
 def test_thread_budget_shares_the_cores():
     assert [thread_budget(4, n) for n in (0, 1, 2, 3, 4, 5)] == [4, 4, 2, 1, 1, 1]
+
+
+def test_setup_sh_checks_the_service_flags_before_any_step(tmp_path):
+    # Only dirname, sed and id on PATH: were a check missing, the next step would fail (exit 127), not set anything up.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "sed", "id"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    env = {"PATH": str(bin_dir), "VENV": str(tmp_path / "venv")}
+
+    def setup(*args):
+        command = ["/bin/bash", str(ROOT / "setup.sh"), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+
+    refused(setup("--install-service", "bad/name"), "bad/name")
+    refused(setup("--remove-service"), "needs an instance name")
+    refused(setup("--install-service", "a", "--remove-service", "b"), "one at a time")
+    refused(setup("--install-service", "--desktop", "--console"), "give one")
+    # --remove-service does only that: here, with no venv, it says so at once.
+    refused(setup("--remove-service", "front"), "nothing was installed")
+    usage = setup("--help")
+    assert usage.returncode == 0
+    lines = usage.stdout.strip().splitlines()
+    assert lines[0].startswith("Set up the app") and lines[-1].startswith("Safe to run again")
+    assert any("--remove-service NAME" in line for line in lines)
