@@ -23,7 +23,6 @@ this, then start or stop the instance. ``--root DIR`` writes under DIR instead o
 from __future__ import annotations
 
 import argparse
-import getpass
 import importlib.util
 import os
 import pwd
@@ -339,7 +338,7 @@ def _parser() -> _Parser:
     mode.add_argument("--desktop", action="store_true", help="user service with the window on the HDMI desktop")
     mode.add_argument("--console", action="store_true", help="system service drawing on the HDMI console (no desktop)")
     remove.add_argument("--desktop", action="store_true", help="a user service's instance")
-    add.add_argument("--user", default=getpass.getuser(), help="account a system service runs as (default: you)")
+    add.add_argument("--user", default=_user_name(os.geteuid()), help="account a system service runs as (default: you)")
     add.add_argument(
         "--python",
         type=Path,

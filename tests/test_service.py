@@ -129,7 +129,10 @@ def test_two_cameras_each_with_its_own_args_file_and_a_share_of_the_cores(tmp_pa
 
     # A third on the same port (another spelling of it) is refused, naming the instance that has it.
     result = service("install", "side", "--root", root, "--", "--camera", "2", "--serve", "127.0.0.1:8000")
-    refused(result, "instance front", "8000", "--serve", "--remove-service front")
+    assert refused(result) == (
+        "error: instance front already uses the live view port 8000 (--serve); give side another, "
+        "or remove front first (./setup.sh --remove-service front)"
+    )
     assert not (conf / "side.args").exists() and budget(conf) == max(1, cores // 2)
     # Updating an instance is not a clash with itself, and counts it once.
     assert service("install", "back", "--root", root, "--", *back).returncode == 0
@@ -166,13 +169,19 @@ def test_a_camera_port_actions_file_or_clips_folder_serves_one_instance(tmp_path
 
 @pytest.mark.parametrize("name", ["", "two words", "../etc", "x" * 33, "-cam", "cam.1", "café"])
 def test_a_bad_instance_name_is_refused(tmp_path, name):
-    refused(service("install", name, "--root", str(tmp_path), "--"), "")
+    line = refused(service("install", name, "--root", str(tmp_path), "--"))
+    if name == "two words":
+        rule = "use 1 to 32 letters, digits, '_' or '-', starting with a letter or digit (e.g. garden)"
+        assert line == f"error: instance name 'two words': {rule}"
     assert not tmp_path.joinpath("etc").exists()
 
 
 def test_an_argument_the_args_file_cannot_hold_is_refused_without_showing_it(tmp_path):
+    line = refused(service("install", "cam", "--root", str(tmp_path), "--", "--mqtt-password", f"{PASSWORD}\nx"))
+    assert (
+        line == "error: the value of --mqtt-password contains a line break; the args file holds one argument per line: remove it"
+    )
     for flags, words in (
-        (["--mqtt-password", f"{PASSWORD}\nx"], ["--mqtt-password", "line break"]),
         ([f"--mqtt-password={PASSWORD}\rx"], ["--mqtt-password", "line break"]),
         (["--mqtt-password", f"@{PASSWORD}"], ["--mqtt-password=@", "file of flags"]),
     ):
@@ -181,10 +190,22 @@ def test_an_argument_the_args_file_cannot_hold_is_refused_without_showing_it(tmp
     assert not tmp_path.joinpath("etc").exists()
 
 
+def test_the_args_file_belongs_to_the_user_the_service_runs_as(tmp_path):
+    other = next(p for p in pwd.getpwall() if p.pw_uid != os.geteuid())
+    result = service("install", "front", "--root", str(tmp_path), "--user", other.pw_name, "--", "--camera", "0")
+    if os.geteuid() == 0:  # setup.sh runs this with sudo
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "etc/movinet/front.args").stat().st_uid == other.pw_uid
+    else:
+        refused(result, f"must belong to {other.pw_name}", "sudo")
+
+
 def test_instances_share_one_user(tmp_path):
     other = next(p.pw_name for p in pwd.getpwall() if p.pw_uid != os.geteuid())
     assert service("install", "front", "--root", str(tmp_path), "--", "--camera", "0").returncode == 0
-    refused(service("install", "back", "--root", str(tmp_path), "--user", other, "--", "--camera", "1"), "instance front")
+    line = refused(service("install", "back", "--root", str(tmp_path), "--user", other, "--", "--camera", "1"))
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert line.startswith(f"error: instance front runs as {me}") and f"install back as {me}" in line
 
 
 def test_thread_budget_shares_the_cores():
