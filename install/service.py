@@ -65,13 +65,16 @@ class Layout:
 
     @property
     def template(self) -> Path:
+        """The one unit file every instance runs from."""
         return self.units / TEMPLATE
 
     @property
     def threads(self) -> Path:
+        """The environment file with every instance's share of the cores."""
         return self.conf / THREADS
 
     def args_file(self, name: str) -> Path:
+        """Instance ``name``'s flags, one per line."""
         return self.conf / f"{name}.args"
 
     def instances(self) -> list[str]:
@@ -368,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
             lines = remove(args.name, layout, args.cores, args.desktop)
     except InstallError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        hint = "run it as root (sudo) for a system service" if isinstance(e, PermissionError) else "check the path"
+        print(f"error: cannot use {e.filename} ({e.strerror}): {hint}", file=sys.stderr)
         return 2
     print("\n".join(lines))
     return 0

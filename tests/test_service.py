@@ -208,6 +208,11 @@ def test_instances_share_one_user(tmp_path):
     assert line.startswith(f"error: instance front runs as {me}") and f"install back as {me}" in line
 
 
+def test_a_folder_that_cannot_be_written_is_one_error_line(tmp_path):
+    (tmp_path / "etc").write_text("a file where the folder should be")
+    refused(service("install", "front", "--root", str(tmp_path), "--", "--camera", "0"), "cannot use", "etc")
+
+
 def test_thread_budget_shares_the_cores():
     assert [thread_budget(4, n) for n in (0, 1, 2, 3, 4, 5)] == [4, 4, 2, 1, 1, 1]
 
