@@ -5,8 +5,10 @@
 #   ./setup.sh --models-from DIR        # copy the models from a folder instead (offline)
 #   ./setup.sh --all-models             # also fetch MoViNet-A1 and A2
 #   ./setup.sh --all-models --pins FILE # ... and check them against sha256sum lines in FILE
-#   ./setup.sh --install-service [--desktop|--console] [-- classify.py flags]
-#                                       # run at boot, restart on failure (systemd)
+#   ./setup.sh --install-service [NAME] [--desktop|--console] [-- classify.py flags]
+#                                       # run instance NAME (default: main) at boot, restart on failure
+#                                       # (systemd movinet@NAME; one per camera, flags in /etc/movinet/NAME.args)
+#   ./setup.sh --remove-service NAME [--desktop]   # stop and remove instance NAME (only that)
 #
 # Safe to run again: finished steps are skipped, models already verified are kept.
 set -euo pipefail
@@ -18,11 +20,13 @@ ALL_MODELS=""
 PINS=""
 SKIP_MODELS=""
 SERVICE=""
+SERVICE_NAME=main
+REMOVE=""
 DESKTOP=""
 CONSOLE=""
 SERVICE_ARGS=()
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --models-from) [[ $# -ge 2 ]] || { echo "error: --models-from needs a folder" >&2; exit 2; }
@@ -31,7 +35,10 @@ while [[ $# -gt 0 ]]; do
     --pins) [[ $# -ge 2 ]] || { echo "error: --pins needs a file of sha256sum lines" >&2; exit 2; }
             PINS=$2; shift 2 ;;
     --skip-models) SKIP_MODELS=1; shift ;;
-    --install-service) SERVICE=1; shift ;;
+    --install-service) SERVICE=1; shift
+                       if [[ $# -gt 0 && $1 != -* ]]; then SERVICE_NAME=$1; shift; fi ;;
+    --remove-service) [[ $# -ge 2 && $2 != -* ]] || { echo "error: --remove-service needs an instance name (see: systemctl list-units 'movinet@*')" >&2; exit 2; }
+                      REMOVE=$2; shift 2 ;;
     --desktop) DESKTOP=1; shift ;;
     --console) CONSOLE=1; shift ;;
     --) shift; SERVICE_ARGS=("$@"); break ;;
@@ -40,13 +47,43 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+if [[ -n $SERVICE && -n $REMOVE ]]; then
+  echo "error: --install-service and --remove-service are two jobs: give one at a time" >&2; exit 2
+fi
+if [[ -n $DESKTOP && -n $CONSOLE ]]; then
+  echo "error: --desktop (a window on the desktop) and --console (the picture without a desktop): give one" >&2; exit 2
+fi
+# The rule of install/service.py, checked here too so that a typo stops before the long steps.
+name=${REMOVE:-$SERVICE_NAME}
+if [[ -n $SERVICE$REMOVE && ! $name =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$ ]]; then
+  echo "error: instance name '$name': use 1 to 32 letters, digits, '_' or '-', starting with a letter or digit (e.g. garden)" >&2
+  exit 2
+fi
+
+SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+# The system service's files are in /etc (root's); the desktop's are the user's own.
+if [[ -n $DESKTOP ]]; then as=(); ctl=(systemctl --user); else as=($SUDO); ctl=($SUDO systemctl); fi
+service=("${as[@]}" "$VENV/bin/python" -B -m install.service)  # -B: no root-owned .pyc in the checkout
+# A new or removed instance changes every instance's share of the cores (threads.env): the
+# running ones restart to take it.
+restart_all() { "${ctl[@]}" daemon-reload; "${ctl[@]}" try-restart 'movinet@*.service'; }
+
+if [[ -n $REMOVE ]]; then
+  [[ -x $VENV/bin/python ]] || { echo "error: no $VENV/bin/python: nothing was installed from here (run ./setup.sh first)" >&2; exit 2; }
+  mode=(); [[ -n $DESKTOP ]] && mode=(--desktop)
+  "${service[@]}" remove "$REMOVE" "${mode[@]}"   # refuses an unknown name before systemd is touched
+  "${ctl[@]}" disable --now "movinet@$REMOVE.service"
+  restart_all
+  echo "removed movinet@$REMOVE; still installed: systemctl ${DESKTOP:+--user }list-units 'movinet@*'"
+  exit 0
+fi
+
 step() { printf '\n==> %s\n' "$*"; }
 
 is_pi() { grep -qs "Raspberry Pi" /proc/device-tree/model; }
 
 step "System packages"
 if is_pi && command -v apt-get >/dev/null; then
-  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
   # picamera2 and libcamera only come from Raspberry Pi OS's apt; libgl1 is what the
   # opencv-python wheel needs to import on Pi OS Lite.
   $SUDO apt-get update -qq
@@ -78,25 +115,26 @@ if [[ -z $SKIP_MODELS ]]; then
 fi
 
 if [[ -n $SERVICE ]]; then
-  step "systemd service"
-  unit=movinet-actions.service
-  if [[ -n $DESKTOP ]]; then
-    # A user service: it starts with the desktop session, so the window can open on :0.
-    dir=$HOME/.config/systemd/user
-    mkdir -p "$dir"
-    "$VENV/bin/python" -m install.service --desktop -- "${SERVICE_ARGS[@]}" > "$dir/$unit"
-    systemctl --user daemon-reload
-    systemctl --user enable --now "$unit"
-    echo "installed $dir/$unit; follow it with: journalctl --user -u $unit -f"
-  else
-    SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
-    mkdir -p logs
-    mode=(); [[ -n $CONSOLE ]] && mode=(--console)
-    "$VENV/bin/python" -m install.service "${mode[@]}" --user "$(id -un)" -- "${SERVICE_ARGS[@]}" | $SUDO tee /etc/systemd/system/$unit >/dev/null
-    $SUDO systemctl daemon-reload
-    $SUDO systemctl enable --now "$unit"
-    echo "installed /etc/systemd/system/$unit; follow it with: journalctl -u $unit -f"
+  step "systemd service movinet@$SERVICE_NAME"
+  unit=movinet@$SERVICE_NAME.service
+  user=(); [[ -z $DESKTOP ]] && user=(--user "$(id -un)")
+  mode=(); [[ -n $DESKTOP ]] && mode=(--desktop); [[ -n $CONSOLE ]] && mode=(--console)
+  mkdir -p logs  # the user's, before the service writes logs/NAME.jsonl
+  # The unit runs this venv's python, wherever VENV points.
+  "${service[@]}" install "$SERVICE_NAME" "${mode[@]}" "${user[@]}" --python "$(cd "$VENV" && pwd)/bin/python" \
+    -- "${SERVICE_ARGS[@]}"
+  # The single unit of earlier versions would run the same camera a second time.
+  old=/etc/systemd/system/movinet-actions.service; [[ -n $DESKTOP ]] && old=$HOME/.config/systemd/user/movinet-actions.service
+  if [[ -f $old ]]; then
+    "${ctl[@]}" disable --now movinet-actions.service
+    "${as[@]}" rm "$old"
+    echo "removed the old single unit $old (its flags are not carried over: give them after --)"
   fi
+  "${ctl[@]}" enable "$unit"
+  restart_all  # this instance too, if it was running: it reads its new flags
+  "${ctl[@]}" start "$unit"
+  journal="journalctl -u $unit -f"; [[ -n $DESKTOP ]] && journal="journalctl --user -u $unit -f"
+  echo "started $unit; follow it with: $journal; all instances: systemctl ${DESKTOP:+--user }status 'movinet@*'"
 fi
 
 step "Done"

@@ -1,46 +1,242 @@
-"""The systemd unit that setup.sh --install-service installs."""
+"""The systemd instances that setup.sh --install-service NAME installs: one template, one args file each."""
 
+import os
+import pwd
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
 
 import pytest
 from conftest import IN_CI, ROOT
 
-from install.service import unit_text
+from install.service import read_args, thread_budget, unit_text
+from video_classifier.sources import default_camera
+
+PASSWORD = "s3cret-pw"
+CAMERA = f"rtsp://viewer:{PASSWORD}@192.168.1.20:554/stream1"
 
 
-def verify(tmp_path, text):
+def verify(unit):
+    """systemd's own check of a unit file (the template is checked as an instance of it)."""
     if shutil.which("systemd-analyze") is None:
         if IN_CI:
             pytest.fail("systemd-analyze is not installed")
         pytest.skip("systemd-analyze is not installed")
-    unit = tmp_path / "movinet-actions.service"
-    unit.write_text(text)
     return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
 
 
+def service(*args):
+    """Run ``python -m install.service``; always with --root, so nothing touches the real /etc."""
+    assert "--root" in args
+    command = [sys.executable, "-m", "install.service", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def refused(result, *words):
+    """Exit 2 with one ``error:`` line holding ``words``."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for word in words:
+        assert word in lines[0]
+    return lines[0]
+
+
+def exec_start(text):
+    """The ExecStart command line of a unit, as argv."""
+    (line,) = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    return shlex.split(line.removeprefix("ExecStart="))
+
+
+def budget(conf):
+    """The MOVINET_NUM_THREADS that threads.env gives every instance."""
+    lines = [line for line in (conf / "threads.env").read_text().splitlines() if not line.startswith("#")]
+    assert len(lines) == 1 and lines[0].startswith("MOVINET_NUM_THREADS=")
+    return int(lines[0].split("=", 1)[1])
+
+
 def test_headless_unit_runs_at_boot_and_restarts_on_failure(tmp_path):
-    text = unit_text(ROOT / ".venv/bin/python", desktop=False, user="root", extra_args=["--camera", "0"])
-    assert "Restart=on-failure" in text and "WantedBy=multi-user.target" in text
-    assert "--no-display" in text and "--camera 0" in text and "User=root" in text
-    result = verify(tmp_path, text.replace(str(ROOT / ".venv/bin/python"), sys.executable))
+    conf = tmp_path / "etc/movinet"
+    text = unit_text(ROOT / ".venv/bin/python", conf, desktop=False, user="root")
+    assert "Restart=on-failure" in text and "WantedBy=multi-user.target" in text and "User=root" in text
+    python = str(ROOT / ".venv/bin/python")
+    log = f"{ROOT}/logs/%i.jsonl"
+    # The flags are the instance's args file, read by classify.py (@FILE): none are in the unit.
+    assert exec_start(text) == [python, f"{ROOT}/classify.py", "--no-display", "--log", log, f"@{conf}/%i.args"]
+    # What the app takes from the unit: its instance's name, and its share of the cores.
+    assert "Environment=PYTHONUNBUFFERED=1 MOVINET_INSTANCE=%i" in text.splitlines()
+    assert f"EnvironmentFile=-{conf}/threads.env" in text.splitlines()
+    unit = tmp_path / "movinet@.service"
+    unit.write_text(text.replace(python, sys.executable))
+    result = verify(unit)
     assert result.returncode == 0, result.stderr
 
 
 def test_desktop_unit_opens_the_window_on_the_hdmi_display(tmp_path):
-    text = unit_text(ROOT / ".venv/bin/python", desktop=True, user="pi", extra_args=[])
-    assert "--display :0" in text and "WantedBy=graphical-session.target" in text and "User=" not in text
-    result = verify(tmp_path, text.replace(str(ROOT / ".venv/bin/python"), sys.executable))
+    result = service(
+        "install", "kitchen", "--desktop", "--root", str(tmp_path), "--python", sys.executable, "--", "--camera", "0"
+    )
+    assert result.returncode == 0, result.stderr
+    # A user service: its files in the home folder (here tmp_path), no User=.
+    template = tmp_path / ".config/systemd/user/movinet@.service"
+    conf = tmp_path / ".config/movinet"
+    text = template.read_text()
+    assert exec_start(text)[2:] == ["--display", ":0", f"@{conf}/%i.args"]
+    assert "WantedBy=graphical-session.target" in text and "User=" not in text
+    assert f"EnvironmentFile=-{conf}/threads.env" in text
+    assert read_args(conf / "kitchen.args") == ["--camera", "0"]
+    result = verify(template)
     assert result.returncode == 0, result.stderr
 
 
 def test_console_unit_draws_on_the_hdmi_console_at_boot(tmp_path):
-    text = unit_text(ROOT / ".venv/bin/python", desktop=False, user="pi", extra_args=["--camera", "0"], console=True)
-    assert "--display fb" in text and "--no-display" not in text and "--camera 0" in text
-    assert "SupplementaryGroups=video tty" in text and "User=pi" in text and "WantedBy=multi-user.target" in text
-    result = verify(tmp_path, text.replace(str(ROOT / ".venv/bin/python"), sys.executable))
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    result = service("install", "hall", "--console", "--root", str(tmp_path), "--python", sys.executable, "--", "--camera", "0")
     assert result.returncode == 0, result.stderr
-    command = [sys.executable, "-m", "install.service", "--console", "--desktop"]
-    both = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    text = (tmp_path / "etc/systemd/system/movinet@.service").read_text()
+    assert exec_start(text)[2:5] == ["--display", "fb", "--log"] and "--no-display" not in text
+    assert "SupplementaryGroups=video tty" in text and f"User={user}" in text and "WantedBy=multi-user.target" in text
+    result = verify(tmp_path / "etc/systemd/system/movinet@.service")
+    assert result.returncode == 0, result.stderr
+    refused(service("install", "x", "--console", "--desktop", "--root", str(tmp_path)), "not allowed with argument")
+    # One template, one console: a second instance would share the console (or turn it headless).
+    refused(service("install", "yard", "--root", str(tmp_path), "--", "--camera", "1"), "instance hall", "HDMI console")
+    # Alone, an instance can change its mode.
+    assert service("install", "hall", "--root", str(tmp_path), "--", "--camera", "0").returncode == 0
+    refused(service("install", "yard", "--console", "--root", str(tmp_path)), "instance hall", "without --console")
+
+
+def test_two_cameras_each_with_its_own_args_file_and_a_share_of_the_cores(tmp_path):
+    root = str(tmp_path)
+    front = ["--camera", CAMERA, "--serve", "0.0.0.0:8000", "--record", "clips/front", "--mqtt", "ha.local"]
+    back = ["--camera", "1", "--serve=8001", "--actions", "back.json", "--num-threads", "1"]
+    for name, flags in (("front", front), ("back", back)):
+        result = service("install", name, "--root", root, "--python", sys.executable, "--", *flags)
+        assert result.returncode == 0, result.stderr
+    conf = tmp_path / "etc/movinet"
+    for name, flags in (("front", front), ("back", back)):
+        args = conf / f"{name}.args"
+        assert read_args(args) == flags
+        assert stat.S_IMODE(args.stat().st_mode) == 0o600 and args.stat().st_uid == os.geteuid()
+    units = tmp_path / "etc/systemd/system"
+    assert [p.name for p in units.iterdir()] == ["movinet@.service"]
+    assert PASSWORD not in (units / "movinet@.service").read_text()
+    result = verify(units / "movinet@.service")
+    assert result.returncode == 0, result.stderr
+    cores = os.cpu_count()
+    assert budget(conf) == max(1, cores // 2)
+
+    # A third on the same port (another spelling of it) is refused, naming the instance that has it.
+    result = service("install", "side", "--root", root, "--", "--camera", "2", "--serve", "127.0.0.1:8000")
+    assert refused(result) == (
+        "error: instance front already uses the live view port 8000 (--serve); give side another, "
+        "or remove front first (./setup.sh --remove-service front)"
+    )
+    assert not (conf / "side.args").exists() and budget(conf) == max(1, cores // 2)
+    # Updating an instance is not a clash with itself, and counts it once.
+    assert service("install", "back", "--root", root, "--", *back).returncode == 0
+    assert budget(conf) == max(1, cores // 2)
+
+    result = service("remove", "front", "--root", root)
+    assert result.returncode == 0, result.stderr
+    assert not (conf / "front.args").exists() and budget(conf) == cores
+    refused(service("remove", "front", "--root", root), "no instance front", "installed: back")
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "clash"),
+    [
+        (["--camera", CAMERA], ["--camera", CAMERA], "camera"),
+        ([], [], "camera"),
+        (["--camera", default_camera()], [], "camera"),  # the camera classify.py opens without --camera
+        (["--camera", "1", "--actions", "./taught.json"], ["--actions=taught.json"], "actions file"),
+        (["--camera", "1", "--record", "clips/"], ["--record", f"{ROOT}/clips"], "clips folder"),
+        (["--camera", "1", "--serve", "8000"], ["--serve", "0.0.0.0:8000"], "live view port"),
+        (["--camera", "1", "--serve", "8001", "--record", "a"], ["--serve", "8000", "--record", "b"], None),
+        (["--camera", "1", "--serve-token", "8000", "--record-max-mb", "9"], ["--serve", "8000", "--record", "b"], None),
+    ],
+)
+def test_a_camera_port_actions_file_or_clips_folder_serves_one_instance(tmp_path, mine, theirs, clash):
+    assert service("install", "first", "--root", str(tmp_path), "--", *theirs).returncode == 0
+    result = service("install", "second", "--root", str(tmp_path), "--", *mine)
+    if clash is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        line = refused(result, "instance first", clash)
+        assert PASSWORD not in line  # the camera is named without its password
+
+
+@pytest.mark.parametrize("name", ["", "two words", "../etc", "x" * 33, "-cam", "cam.1", "café"])
+def test_a_bad_instance_name_is_refused(tmp_path, name):
+    line = refused(service("install", name, "--root", str(tmp_path), "--"))
+    if name == "two words":
+        rule = "use 1 to 32 letters, digits, '_' or '-', starting with a letter or digit (e.g. garden)"
+        assert line == f"error: instance name 'two words': {rule}"
+    assert not tmp_path.joinpath("etc").exists()
+
+
+def test_an_argument_the_args_file_cannot_hold_is_refused_without_showing_it(tmp_path):
+    line = refused(service("install", "cam", "--root", str(tmp_path), "--", "--mqtt-password", f"{PASSWORD}\nx"))
+    assert (
+        line == "error: the value of --mqtt-password contains a line break; the args file holds one argument per line: remove it"
+    )
+    for flags, words in (
+        ([f"--mqtt-password={PASSWORD}\rx"], ["--mqtt-password", "line break"]),
+        (["--mqtt-password", f"@{PASSWORD}"], ["--mqtt-password=@", "file of flags"]),
+    ):
+        line = refused(service("install", "cam", "--root", str(tmp_path), "--", *flags), *words)
+        assert PASSWORD not in line
+    assert not tmp_path.joinpath("etc").exists()
+
+
+def test_the_args_file_belongs_to_the_user_the_service_runs_as(tmp_path):
+    other = next(p for p in pwd.getpwall() if p.pw_uid != os.geteuid())
+    result = service("install", "front", "--root", str(tmp_path), "--user", other.pw_name, "--", "--camera", "0")
+    if os.geteuid() == 0:  # setup.sh runs this with sudo
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "etc/movinet/front.args").stat().st_uid == other.pw_uid
+    else:
+        refused(result, f"must belong to {other.pw_name}", "sudo")
+
+
+def test_instances_share_one_user(tmp_path):
+    other = next(p.pw_name for p in pwd.getpwall() if p.pw_uid != os.geteuid())
+    assert service("install", "front", "--root", str(tmp_path), "--", "--camera", "0").returncode == 0
+    line = refused(service("install", "back", "--root", str(tmp_path), "--user", other, "--", "--camera", "1"))
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert line.startswith(f"error: instance front runs as {me}") and f"install back as {me}" in line
+
+
+def test_a_folder_that_cannot_be_written_is_one_error_line(tmp_path):
+    (tmp_path / "etc").write_text("a file where the folder should be")
+    refused(service("install", "front", "--root", str(tmp_path), "--", "--camera", "0"), "cannot use", "etc")
+
+
+def test_thread_budget_shares_the_cores():
+    assert [thread_budget(4, n) for n in (0, 1, 2, 3, 4, 5)] == [4, 4, 2, 1, 1, 1]
+
+
+def test_setup_sh_checks_the_service_flags_before_any_step(tmp_path):
+    # Only dirname, sed and id on PATH: were a check missing, the next step would fail (exit 127), not set anything up.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "sed", "id"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    env = {"PATH": str(bin_dir), "VENV": str(tmp_path / "venv")}
+
+    def setup(*args):
+        command = ["/bin/bash", str(ROOT / "setup.sh"), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+
+    refused(setup("--install-service", "bad/name"), "bad/name")
+    refused(setup("--remove-service"), "needs an instance name")
+    refused(setup("--install-service", "a", "--remove-service", "b"), "one at a time")
+    refused(setup("--install-service", "--desktop", "--console"), "give one")
+    # --remove-service does only that: here, with no venv, it says so at once.
+    refused(setup("--remove-service", "front"), "nothing was installed")
+    usage = setup("--help")
+    assert usage.returncode == 0
+    lines = usage.stdout.strip().splitlines()
+    assert lines[0].startswith("Set up the app") and lines[-1].startswith("Safe to run again")
+    assert any("--remove-service NAME" in line for line in lines)
