@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 
+import cv2
 import numpy as np
 
 # The reserved label for "something else happens here" (teach mode): taught by corrections or
@@ -24,11 +26,27 @@ def shown(label: str) -> str:
 
 @dataclass(frozen=True)
 class Frame:
-    """One picture (BGR uint8) and when it was captured, in seconds since the source started."""
+    """One picture (BGR uint8) and when it was captured, in seconds since the source started.
+
+    ``lores`` is the Pi camera's second, smaller picture of the same moment and field of view,
+    near the model's input size, as YUV420 planar (I420, shape ``(h * 3 // 2, w)``): the model
+    gets it (:attr:`model_image`) while the window, live view and clips show ``image``.
+    """
 
     image: np.ndarray
     timestamp: float
     index: int
+    lores: np.ndarray | None = None
+
+    @cached_property
+    def model_image(self) -> np.ndarray:
+        """The picture for the model (BGR): the lores picture, or else ``image``.
+
+        Converted on first use rather than by the source: the camera delivers 30 frames a second
+        and the model takes 5, so only the frames it takes pay for the conversion."""
+        if self.lores is None:
+            return self.image
+        return cv2.cvtColor(self.lores, cv2.COLOR_YUV2BGR_I420)
 
 
 @dataclass(frozen=True)
