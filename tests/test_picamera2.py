@@ -220,3 +220,32 @@ def test_a_flipped_camera_gives_flipped_pixels_to_the_model(fake_picamera2, a0_p
     assert np.abs(flipped_input - plain_input).mean() > 0.02
     config = fake_picamera2.Picamera2.instances[-1]._config
     assert (config["transform"].hflip, config["transform"].vflip) == (flags.get("hflip", False), flags.get("vflip", False))
+
+
+@pytest.mark.parametrize("platform", ["vc4", "pisp"])
+def test_the_stand_in_serves_lores_as_picamera2_does_on_a_pi_4_and_a_pi_5(fake_picamera2, monkeypatch, platform):
+    monkeypatch.setenv("FAKE_PICAMERA2_PLATFORM", platform)
+    camera = fake_picamera2.Picamera2()
+    with pytest.raises(RuntimeError, match="may not exceed main"):
+        camera.configure(camera.create_video_configuration(main={"size": (320, 240)}, lores={"size": (640, 480)}))
+    main = {"size": (320, 240), "format": "RGB888"}
+    rgb = camera.create_video_configuration(main=main, lores={"size": (160, 120), "format": "RGB888"})
+    if platform == "vc4":
+        with pytest.raises(RuntimeError, match="must be YUV"):  # the Pi 4's ISP gives lores in YUV only
+            camera.configure(rgb)
+    else:
+        camera.configure(rgb)
+        camera.start()
+        request = camera.capture_request(wait=1.0)
+        assert request.make_array("lores").shape == (120, 160, 3)
+        request.release()
+        camera.stop()
+    camera.configure(camera.create_video_configuration(main=main, lores={"size": (161, 121)}))
+    assert camera.camera_config["lores"] == {"size": (160, 120), "format": "YUV420", "stride": 192}  # even; rows padded
+    camera.start()
+    request = camera.capture_request(wait=1.0)
+    assert request.make_array("lores").shape == (180, 192)  # (h * 3 // 2, stride), as picamera2 returns it
+    with pytest.raises(RuntimeError, match="not defined"):
+        request.make_array("raw")
+    request.release()
+    camera.close()
