@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from video_classifier.data import Frame
 from video_classifier.errors import SourceError
@@ -167,11 +170,27 @@ class OpenCVCameraSource(FrameSource):
 
 
 class Picamera2Source(FrameSource):
-    """The Raspberry Pi camera through picamera2 (libcamera), timestamped by the sensor."""
+    """The Raspberry Pi camera through picamera2 (libcamera), timestamped by the sensor.
+
+    Given the model's input size (``model_size``, width and height), it also asks the ISP for a
+    ``lores`` stream just big enough for the model (:func:`lores_size`): every frame then carries
+    that small picture as :attr:`Frame.lores` and the model is fed it without a CPU resize of the
+    main picture. Its size as configured is in :attr:`lores_size` (None without one: no model
+    size, a main picture no larger, or a camera that refused it, which is logged as a warning).
+    """
 
     name = "picamera2"
 
-    def __init__(self, width: int, height: int, fps: float = 30.0, hflip: bool = False, vflip: bool = False) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: float = 30.0,
+        hflip: bool = False,
+        vflip: bool = False,
+        *,
+        model_size: tuple[int, int] | None = None,
+    ) -> None:
         try:
             from picamera2 import Picamera2
         except ImportError:
@@ -188,16 +207,21 @@ class Picamera2Source(FrameSource):
             self._camera = Picamera2()
         except (RuntimeError, IndexError) as exc:
             raise SourceError(f"the Pi camera cannot be opened ({exc}): is another program using it?") from None
+        self.lores_size: tuple[int, int] | None = None
         try:
             frame_us = int(round(1_000_000 / fps))
             # RGB888 is B, G, R in memory: exactly OpenCV's BGR order, no conversion needed.
             extra = {"transform": _transform(hflip, vflip)} if hflip or vflip else {}
-            config = self._camera.create_video_configuration(
-                main={"size": (width, height), "format": "RGB888"},
-                controls={"FrameDurationLimits": (frame_us, frame_us)},
+            settings = {
+                "main": {"size": (width, height), "format": "RGB888"},
+                "controls": {"FrameDurationLimits": (frame_us, frame_us)},
                 **extra,
-            )
-            self._camera.configure(config)
+            }
+            lores = lores_size((width, height), model_size) if model_size else None
+            if lores is not None:
+                self._configure_with_lores(settings, lores)
+            if self.lores_size is None:
+                self._camera.configure(self._camera.create_video_configuration(**settings))
             self._camera.start()
         except Exception as exc:  # libcamera raises plain RuntimeErrors for busy or unsupported setups
             self.close()
@@ -208,6 +232,26 @@ class Picamera2Source(FrameSource):
         # after this many seconds (older picamera2 ignores the number and simply waits).
         self._frame_timeout_s = max(2.0, 10.0 / fps)
 
+    def _configure_with_lores(self, settings: dict, size: tuple[int, int]) -> None:
+        """Configure main and a YUV420 lores stream (the one format every Pi's ISP gives it in);
+        a camera that refuses is configured without one by the caller, after one warning."""
+        try:
+            from libcamera import ColorSpace
+
+            # The lores stream's YUV is encoded with the colour space's matrix and OpenCV decodes
+            # BT.601 limited range, which is SMPTE170M (picamera2 picks Rec709 from 1280x720 up).
+            # The RGB main stream takes only the primaries and transfer function from it.
+            config = self._camera.create_video_configuration(
+                lores={"size": size, "format": "YUV420"}, colour_space=ColorSpace.Smpte170m(), **settings
+            )
+            self._camera.configure(config)
+        except Exception as exc:  # libcamera raises plain RuntimeErrors for setups it cannot do
+            log.warning("the Pi camera gives no lores stream (%s): the model's pictures are resized from the main ones", exc)
+            return
+        width, height = self._camera.camera_config["lores"]["size"]  # libcamera may have adjusted it
+        self.lores_size = (int(width), int(height))
+        log.debug("the model is fed the camera's lores stream, %dx%d", *self.lores_size)
+
     def read(self) -> Frame | None:
         try:
             request = self._camera.capture_request(wait=self._frame_timeout_s)
@@ -215,6 +259,7 @@ class Picamera2Source(FrameSource):
             raise SourceError(f"the Pi camera stopped delivering frames ({exc}): check the cable and start again") from None
         try:
             image = request.make_array("main")
+            lores = packed_i420(request.make_array("lores"), *self.lores_size) if self.lores_size else None
             sensor_ns = request.get_metadata().get("SensorTimestamp")
         finally:
             request.release()
@@ -222,7 +267,7 @@ class Picamera2Source(FrameSource):
             sensor_ns = time.monotonic_ns()
         if self._first_ns is None:
             self._first_ns = sensor_ns
-        frame = Frame(image, (sensor_ns - self._first_ns) / 1e9, self._index)
+        frame = Frame(image, (sensor_ns - self._first_ns) / 1e9, self._index, lores)
         self._index += 1
         return frame
 
@@ -235,6 +280,39 @@ class Picamera2Source(FrameSource):
             camera.stop()
         finally:
             camera.close()
+
+
+def lores_size(main: tuple[int, int], model: tuple[int, int]) -> tuple[int, int] | None:
+    """The lores stream for a ``model`` input (width, height) from a ``main`` stream: the smallest
+    even size with main's aspect ratio that covers the model's, or None when main is no larger.
+
+    One size serves both ``--crop`` modes: its centre square is the model's picture as it is (no
+    resize), and squashing it whole gives what squashing main would (a resize of a few thousand
+    pixels). The ISP scales the full field of view, so the same aspect ratio keeps shapes true.
+    """
+    width, height = main
+    scale = max(Fraction(model[0], width), Fraction(model[1], height))  # exact: 172/720 * 720 is 172
+    if scale >= 1:
+        return None
+    return (min(_even_up(width * scale), width), min(_even_up(height * scale), height))
+
+
+def _even_up(value: Fraction) -> int:
+    """``value`` rounded up to an even integer (picamera2 takes even sizes only)."""
+    whole = math.ceil(value)
+    return whole + whole % 2
+
+
+def packed_i420(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A YUV420 picture as picamera2 returns it, ``(h * 3 // 2, stride)`` with each plane's rows
+    padded (the chroma planes' to half the stride), packed as I420 ``(h * 3 // 2, w)``."""
+    stride = array.shape[1]
+    if stride == width:
+        return array
+    flat = array.reshape(-1)
+    luma = flat[: height * stride].reshape(height, stride)[:, :width]
+    chroma = flat[height * stride :].reshape(height, stride // 2)[:, : width // 2]  # U's rows, then V's
+    return np.concatenate((luma.reshape(-1), chroma.reshape(-1))).reshape(height * 3 // 2, width)
 
 
 def _transform(hflip: bool, vflip: bool):
@@ -266,11 +344,14 @@ def open_source(
     hflip: bool = False,
     vflip: bool = False,
     loop: bool = False,
+    *,
+    model_size: tuple[int, int] | None = None,
 ) -> FrameSource:
     """Open what a ``--camera`` string names: ``picamera2``, a camera index, or a video path
-    (played again and again with ``loop``)."""
+    (played again and again with ``loop``). ``model_size`` (the model's input, width and height)
+    lets the Pi camera's ISP scale the model's pictures (other sources ignore it)."""
     if not is_camera(spec):
         return VideoFileSource(spec, loop)
     if spec == "picamera2":
-        return Picamera2Source(width, height, camera_fps, hflip, vflip)
+        return Picamera2Source(width, height, camera_fps, hflip, vflip, model_size=model_size)
     return OpenCVCameraSource(int(spec), width, height)
