@@ -15,7 +15,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from video_classifier.data import Frame
 from video_classifier.errors import SourceError
@@ -259,7 +258,8 @@ class Picamera2Source(FrameSource):
             raise SourceError(f"the Pi camera stopped delivering frames ({exc}): check the cable and start again") from None
         try:
             image = request.make_array("main")
-            lores = packed_i420(request.make_array("lores"), *self.lores_size) if self.lores_size else None
+            # Copied as it is (the buffer goes back to the camera): padding is cut when converted.
+            lores = request.make_array("lores") if self.lores_size else None
             sensor_ns = request.get_metadata().get("SensorTimestamp")
         finally:
             request.release()
@@ -267,7 +267,8 @@ class Picamera2Source(FrameSource):
             sensor_ns = time.monotonic_ns()
         if self._first_ns is None:
             self._first_ns = sensor_ns
-        frame = Frame(image, (sensor_ns - self._first_ns) / 1e9, self._index, lores)
+        width = self.lores_size[0] if lores is not None else None
+        frame = Frame(image, (sensor_ns - self._first_ns) / 1e9, self._index, lores, width)
         self._index += 1
         return frame
 
@@ -301,18 +302,6 @@ def _even_up(value: Fraction) -> int:
     """``value`` rounded up to an even integer (picamera2 takes even sizes only)."""
     whole = math.ceil(value)
     return whole + whole % 2
-
-
-def packed_i420(array: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A YUV420 picture as picamera2 returns it, ``(h * 3 // 2, stride)`` with each plane's rows
-    padded (the chroma planes' to half the stride), packed as I420 ``(h * 3 // 2, w)``."""
-    stride = array.shape[1]
-    if stride == width:
-        return array
-    flat = array.reshape(-1)
-    luma = flat[: height * stride].reshape(height, stride)[:, :width]
-    chroma = flat[height * stride :].reshape(height, stride // 2)[:, : width // 2]  # U's rows, then V's
-    return np.concatenate((luma.reshape(-1), chroma.reshape(-1))).reshape(height * 3 // 2, width)
 
 
 def _transform(hflip: bool, vflip: bool):
