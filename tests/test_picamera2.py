@@ -242,19 +242,21 @@ def test_a_flipped_camera_gives_flipped_pixels_to_the_model(fake_picamera2, a0_p
 
 
 @pytest.mark.parametrize(
-    ("main", "model", "lores"),
+    ("main", "model", "crop", "lores"),
     [
-        ((640, 480), (172, 172), (230, 172)),  # 229.3 rounded up to even
-        ((1280, 720), (172, 172), (306, 172)),
-        ((1920, 1080), (224, 224), (400, 224)),
-        ((480, 640), (172, 172), (172, 230)),  # a camera on its side
-        ((160, 120), (172, 172), None),  # main is no larger than the model's input
+        ((640, 480), (172, 172), "center", (230, 172)),  # 229.3 rounded up to even
+        ((1280, 720), (172, 172), "center", (306, 172)),
+        ((1920, 1080), (224, 224), "center", (400, 224)),
+        ((480, 640), (172, 172), "center", (172, 230)),  # a camera on its side
+        ((640, 480), (172, 172), "none", (172, 172)),  # the model squashes the picture: the ISP does
+        ((160, 120), (172, 172), "center", None),  # main is no larger than the model's input
+        ((160, 120), (172, 172), "none", None),
     ],
 )
-def test_the_lores_stream_is_the_smallest_even_size_with_mains_shape_that_covers_the_model(main, model, lores):
+def test_the_lores_stream_is_the_model_size_scaled_from_mains_whole_view(main, model, crop, lores):
     from video_classifier.sources import lores_size
 
-    assert lores_size(main, model) == lores
+    assert lores_size(main, model, crop) == lores
 
 
 def test_the_model_is_fed_the_lores_picture_and_the_window_gets_the_main_one(fake_picamera2, a0_path, labels_path, runtime):
@@ -286,12 +288,14 @@ def test_the_model_is_fed_the_lores_picture_and_the_window_gets_the_main_one(fak
     assert config["colour_space"] == config["colour_space"].Smpte170m()  # the YUV that OpenCV decodes
 
 
-@pytest.mark.parametrize("size", [(640, 480), (1280, 720)])
-def test_the_lores_picture_is_the_main_picture_scaled_and_its_centre_is_the_model_input(fake_picamera2, a0_path, runtime, size):
+@pytest.mark.parametrize(("size", "crop"), [((640, 480), "center"), ((1280, 720), "center"), ((640, 480), "none")])
+def test_the_lores_picture_is_the_main_picture_scaled_and_goes_to_the_model_unresized(
+    fake_picamera2, a0_path, runtime, size, crop
+):
     from video_classifier.movinet import MovinetStream
     from video_classifier.sources import Picamera2Source
 
-    with Picamera2Source(*size, fps=30, hflip=True, model_size=(172, 172)) as camera:
+    with Picamera2Source(*size, fps=30, hflip=True, model_size=(172, 172), model_crop=crop) as camera:
         for _ in range(15):  # past the clip's black first frames
             frame = camera.read()
     width, height = camera.lores_size
@@ -300,8 +304,9 @@ def test_the_lores_picture_is_the_main_picture_scaled_and_its_centre_is_the_mode
     expected = cv2.resize(frame.image, (width, height), interpolation=cv2.INTER_AREA).astype(int)
     assert np.abs(frame.model_image - expected).mean() < 2
     assert np.abs(frame.model_image - cv2.flip(expected, 1)).mean() > 20
-    # Already the model's height: its centre square goes in as it is, no resize.
-    model = MovinetStream(a0_path, runtime=runtime)
+    # Already the model's height: its centre square (or all of it, squashed by the ISP) goes in
+    # as it is, no resize.
+    model = MovinetStream(a0_path, runtime=runtime, crop=crop)
     model.set_input(frame.model_image)
     left = (width - 172) // 2
     centre = frame.model_image[:, left : left + 172, ::-1].astype(np.float32) / 255

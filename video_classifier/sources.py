@@ -171,11 +171,12 @@ class OpenCVCameraSource(FrameSource):
 class Picamera2Source(FrameSource):
     """The Raspberry Pi camera through picamera2 (libcamera), timestamped by the sensor.
 
-    Given the model's input size (``model_size``, width and height), it also asks the ISP for a
-    ``lores`` stream just big enough for the model (:func:`lores_size`): every frame then carries
-    that small picture as :attr:`Frame.lores` and the model is fed it without a CPU resize of the
-    main picture. Its size as configured is in :attr:`lores_size` (None without one: no model
-    size, a main picture no larger, or a camera that refused it, which is logged as a warning).
+    Given the model's input size (``model_size``, width and height) and crop (``model_crop``, as
+    ``--crop``), it also asks the ISP for a ``lores`` stream for the model (:func:`lores_size`):
+    every frame then carries that small picture as :attr:`Frame.lores`, and the model is fed it
+    without a CPU resize of the main picture. Its size as configured is in :attr:`lores_size`
+    (None without one: no model size, a main picture no larger, or a camera that refused it,
+    which is logged as a warning).
     """
 
     name = "picamera2"
@@ -189,6 +190,7 @@ class Picamera2Source(FrameSource):
         vflip: bool = False,
         *,
         model_size: tuple[int, int] | None = None,
+        model_crop: str = "center",
     ) -> None:
         try:
             from picamera2 import Picamera2
@@ -216,7 +218,7 @@ class Picamera2Source(FrameSource):
                 "controls": {"FrameDurationLimits": (frame_us, frame_us)},
                 **extra,
             }
-            lores = lores_size((width, height), model_size) if model_size else None
+            lores = lores_size((width, height), model_size, model_crop) if model_size else None
             if lores is not None:
                 self._configure_with_lores(settings, lores)
             if self.lores_size is None:
@@ -283,18 +285,22 @@ class Picamera2Source(FrameSource):
             camera.close()
 
 
-def lores_size(main: tuple[int, int], model: tuple[int, int]) -> tuple[int, int] | None:
-    """The lores stream for a ``model`` input (width, height) from a ``main`` stream: the smallest
-    even size with main's aspect ratio that covers the model's, or None when main is no larger.
+def lores_size(main: tuple[int, int], model: tuple[int, int], crop: str = "center") -> tuple[int, int] | None:
+    """The lores stream for a ``model`` input (width, height) cropped as ``crop`` (``--crop``)
+    from a ``main`` stream, or None when main is no larger.
 
-    One size serves both ``--crop`` modes: its centre square is the model's picture as it is (no
-    resize), and squashing it whole gives what squashing main would (a resize of a few thousand
-    pixels). The ISP scales the full field of view, so the same aspect ratio keeps shapes true.
+    The ISP scales main's whole field of view into it. With a centre crop: the smallest even size
+    with main's aspect ratio that covers the model's, so that its centre is the model's picture
+    as it is (no resize) and shapes stay true. Without a crop the model squashes the whole
+    picture: the model's own size, squashed by the ISP (resizing a main-shaped lores picture to
+    it would cost the CPU about as much as resizing main).
     """
     width, height = main
     scale = max(Fraction(model[0], width), Fraction(model[1], height))  # exact: 172/720 * 720 is 172
     if scale >= 1:
         return None
+    if crop == "none":
+        return (_even_up(Fraction(model[0])), _even_up(Fraction(model[1])))
     return (min(_even_up(width * scale), width), min(_even_up(height * scale), height))
 
 
@@ -335,12 +341,14 @@ def open_source(
     loop: bool = False,
     *,
     model_size: tuple[int, int] | None = None,
+    model_crop: str = "center",
 ) -> FrameSource:
     """Open what a ``--camera`` string names: ``picamera2``, a camera index, or a video path
     (played again and again with ``loop``). ``model_size`` (the model's input, width and height)
-    lets the Pi camera's ISP scale the model's pictures (other sources ignore it)."""
+    and ``model_crop`` (``--crop``) let the Pi camera's ISP scale the model's pictures (other
+    sources ignore them)."""
     if not is_camera(spec):
         return VideoFileSource(spec, loop)
     if spec == "picamera2":
-        return Picamera2Source(width, height, camera_fps, hflip, vflip, model_size=model_size)
+        return Picamera2Source(width, height, camera_fps, hflip, vflip, model_size=model_size, model_crop=model_crop)
     return OpenCVCameraSource(int(spec), width, height)
