@@ -117,3 +117,14 @@ def test_pipeline_benchmark_reports_both_ratios_against_the_naive_loop_in_one_ru
     for row in rows:
         assert row["naive_cpu_s"] > 0 and row["app_cpu_s"] > 0 and row["cpu_ratio"] > 0 and row["wall_ratio"] > 0
     assert "| 60 | 1 |" in result.stdout and "CPU app/naive" in result.stdout and "wall app/naive" in result.stdout
+
+
+def test_lores_benchmark_times_reading_and_the_model_picture_with_and_without_lores(tmp_path):
+    out = tmp_path / "lores.json"
+    result = run_benchmark("benchmarks.lores", "--frames", "12", "--sizes", "320x240", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["picture"] for r in rows] == ["main 320x240", "lores 230x172", "main 320x240", "lores 300x224"]
+    assert all(r["read_ms"] > 0 and r["prep_ms"] > 0 and r["cpu_ms_per_s"] > 0 for r in rows)
+    assert "saved" in rows[1] and "saved" in rows[3]
+    assert "| main | model | model's picture | read ms | prep ms | CPU ms/s | saved |" in result.stdout

@@ -1,6 +1,7 @@
 """The Pi camera path, with the camera hardware replaced by tests/fakes/picamera2.py."""
 
 import json
+import logging
 import re
 import signal
 import subprocess
@@ -8,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from conftest import ROOT, app_env, classify_command, media_path, open_classifier
 
@@ -35,6 +38,10 @@ def fake_picamera2(monkeypatch, tmp_path):
 class Recorder(Output):
     def __init__(self):
         self.predictions = []
+        self.shown = []  # the shapes of the pictures the window, live view and clips get
+
+    def on_frame(self, frame):
+        self.shown.append(frame.image.shape)
 
     def on_prediction(self, prediction):
         self.predictions.append(prediction)
@@ -219,3 +226,131 @@ def test_a_flipped_camera_gives_flipped_pixels_to_the_model(fake_picamera2, a0_p
     assert np.abs(flipped_input - plain_input).mean() > 0.02
     config = fake_picamera2.Picamera2.instances[-1]._config
     assert (config["transform"].hflip, config["transform"].vflip) == (flags.get("hflip", False), flags.get("vflip", False))
+
+
+@pytest.mark.parametrize(
+    ("main", "model", "crop", "lores"),
+    [
+        ((640, 480), (172, 172), "center", (230, 172)),  # 229.3 rounded up to even
+        ((1280, 720), (172, 172), "center", (306, 172)),
+        ((1920, 1080), (224, 224), "center", (400, 224)),
+        ((480, 640), (172, 172), "center", (172, 230)),  # a camera on its side
+        ((640, 480), (172, 172), "none", (172, 172)),  # the model squashes the picture: the ISP does
+        ((160, 120), (172, 172), "center", None),  # main is no larger than the model's input
+        ((160, 120), (172, 172), "none", None),
+    ],
+)
+def test_the_lores_stream_is_the_model_size_scaled_from_mains_whole_view(main, model, crop, lores):
+    from video_classifier.sources import lores_size
+
+    assert lores_size(main, model, crop) == lores
+
+
+def test_the_model_is_fed_the_lores_picture_and_the_window_gets_the_main_one(fake_picamera2):
+    from video_classifier.reconnect import ReconnectingSource
+    from video_classifier.sources import open_source
+
+    classifier, fed = open_classifier(), []
+    scores = classifier.scores
+    classifier.scores = lambda frame: (fed.append(frame.shape), scores(frame))[1]  # the real model, its pictures noted
+    classifier.keep_features = True  # the per-frame features teach mode learns from
+    size = classifier.model.input_size
+    recorder = Recorder()
+
+    def reopen():
+        return open_source("picamera2", 640, 480, 30, model_size=size)
+
+    camera = reopen()
+    with ReconnectingSource(camera, reopen) as source:  # wrapped as the app wraps a live camera
+        pipeline = Pipeline(source, classifier, fps=5, output=recorder, max_predictions=12).start()
+        assert pipeline.wait(20)
+        pipeline.stop()
+    assert pipeline.error is None
+    assert camera.lores_size == (230, 172)
+    assert fed == [(172, 230, 3)] * 12
+    assert len(recorder.shown) >= 60 and set(recorder.shown) == {(480, 640, 3)}
+    top = recorder.predictions[-1].top[0]
+    assert top.label == "carving ice" and top.score > 0.6  # the clip's official test: top-1, above 0.6
+    assert all(p.features is not None and p.features.shape == (480,) for p in recorder.predictions)
+    config = fake_picamera2.Picamera2.instances[0]._config
+    assert config["lores"] == {"size": (230, 172), "format": "YUV420"}
+    assert config["colour_space"] == config["colour_space"].Smpte170m()  # the YUV that OpenCV decodes
+
+
+@pytest.mark.parametrize(("size", "crop"), [((640, 480), "center"), ((1280, 720), "center"), ((640, 480), "none")])
+def test_the_lores_picture_is_the_main_picture_scaled_and_goes_to_the_model_unresized(
+    fake_picamera2, a0_path, runtime, size, crop
+):
+    from video_classifier.movinet import MovinetStream
+    from video_classifier.sources import Picamera2Source
+
+    with Picamera2Source(*size, fps=30, hflip=True, model_size=(172, 172), model_crop=crop) as camera:
+        for _ in range(15):  # past the clip's black first frames
+            frame = camera.read()
+    width, height = camera.lores_size
+    assert frame.image.shape == (size[1], size[0], 3) and frame.model_image.shape == (height, width, 3)
+    # The same moment, field of view, mirroring and colours as main (within YUV 4:2:0's rounding).
+    expected = cv2.resize(frame.image, (width, height), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(frame.model_image - expected).mean() < 2
+    assert np.abs(frame.model_image - cv2.flip(expected, 1)).mean() > 20
+    # Already the model's height: its centre square (or all of it, squashed by the ISP) goes in
+    # as it is, no resize.
+    model = MovinetStream(a0_path, runtime=runtime, crop=crop)
+    model.set_input(frame.model_image)
+    left = (width - 172) // 2
+    centre = frame.model_image[:, left : left + 172, ::-1].astype(np.float32) / 255
+    np.testing.assert_allclose(model._image()[0, 0], centre, atol=1e-6)
+
+
+def test_a_camera_that_refuses_the_lores_stream_feeds_the_model_from_main_after_one_warning(
+    fake_picamera2, monkeypatch, tmp_path, caplog
+):
+    from video_classifier.sources import Picamera2Source
+
+    monkeypatch.setenv("FAKE_PICAMERA2_REFUSE_LORES", "1")
+    with caplog.at_level(logging.INFO), Picamera2Source(640, 480, fps=30, model_size=(172, 172)) as camera:
+        frame = camera.read()
+    assert camera.lores_size is None and frame.lores is None
+    assert frame.model_image is frame.image and frame.image.shape == (480, 640, 3)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("the Pi camera gives no lores stream (Configuration failed")
+    assert fake_picamera2.Picamera2.instances[0]._config["lores"] is None
+    assert calls(tmp_path / "calls.txt") == ["open", "configure", "start", "stop", "close"]
+
+
+def test_a_main_picture_no_larger_than_the_model_needs_asks_for_no_lores_stream(fake_picamera2, caplog):
+    from video_classifier.sources import Picamera2Source
+
+    with caplog.at_level(logging.WARNING), Picamera2Source(160, 120, fps=30, model_size=(172, 172)) as camera:
+        frame = camera.read()
+    assert camera.lores_size is None and frame.lores is None and not caplog.records
+    assert fake_picamera2.Picamera2.instances[0]._config["lores"] is None
+
+
+@pytest.mark.parametrize("platform", ["vc4", "pisp"])
+def test_the_stand_in_serves_lores_as_picamera2_does_on_a_pi_4_and_a_pi_5(fake_picamera2, monkeypatch, platform):
+    monkeypatch.setenv("FAKE_PICAMERA2_PLATFORM", platform)
+    camera = fake_picamera2.Picamera2()
+    with pytest.raises(RuntimeError, match="may not exceed main"):
+        camera.configure(camera.create_video_configuration(main={"size": (320, 240)}, lores={"size": (640, 480)}))
+    main = {"size": (320, 240), "format": "RGB888"}
+    rgb = camera.create_video_configuration(main=main, lores={"size": (160, 120), "format": "RGB888"})
+    if platform == "vc4":
+        with pytest.raises(RuntimeError, match="must be YUV"):  # the Pi 4's ISP gives lores in YUV only
+            camera.configure(rgb)
+    else:
+        camera.configure(rgb)
+        camera.start()
+        request = camera.capture_request(wait=1.0)
+        assert request.make_array("lores").shape == (120, 160, 3)
+        request.release()
+        camera.stop()
+    camera.configure(camera.create_video_configuration(main=main, lores={"size": (161, 121)}))
+    assert camera.camera_config["lores"] == {"size": (160, 120), "format": "YUV420", "stride": 192}  # even; rows padded
+    camera.start()
+    request = camera.capture_request(wait=1.0)
+    assert request.make_array("lores").shape == (180, 192)  # (h * 3 // 2, stride), as picamera2 returns it
+    with pytest.raises(RuntimeError, match="not defined"):
+        request.make_array("raw")
+    request.release()
+    camera.close()

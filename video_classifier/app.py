@@ -83,8 +83,9 @@ def open_classifier(settings: Settings, model=None):
     return classifier
 
 
-def open_camera(settings: Settings, on_status=None):
-    """The ``--camera`` source; a live camera is reopened if it is lost (``on_status`` hears of it)."""
+def open_camera(settings: Settings, on_status=None, model_size: tuple[int, int] | None = None):
+    """The ``--camera`` source; a live camera is reopened if it is lost (``on_status`` hears of it).
+    ``model_size`` lets the Pi camera's ISP scale the model's pictures (its lores stream)."""
     from video_classifier.camera_url import is_network, parts
     from video_classifier.reconnect import ReconnectingSource
     from video_classifier.sources import default_camera, open_source
@@ -93,7 +94,10 @@ def open_camera(settings: Settings, on_status=None):
 
     def reopen():
         s = settings
-        return open_source(spec, s.width, s.height, s.camera_fps, s.hflip, s.vflip, s.loop, s.rtsp_transport)
+        return open_source(
+            spec, s.width, s.height, s.camera_fps, s.hflip, s.vflip, s.loop, s.rtsp_transport,
+            model_size=model_size, model_crop=s.crop,
+        )  # fmt: skip
 
     if is_network(spec) and parts(spec).password and spec in sys.argv:
         print(
@@ -215,7 +219,7 @@ class App:
         if self.keeper is not None:
             corrector = self._recent_events()
             self.keeper.start()
-        self.source = open_camera(s, on_status=outputs.on_camera)
+        self.source = open_camera(s, on_status=outputs.on_camera, model_size=self.classifier.model.input_size)
         watched = not self.headless or s.serve is not None
         self.pipeline = Pipeline(
             self.source,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 
+import cv2
 import numpy as np
 
 # The reserved label for "something else happens here" (teach mode): taught by corrections or
@@ -24,11 +26,33 @@ def shown(label: str) -> str:
 
 @dataclass(frozen=True)
 class Frame:
-    """One picture (BGR uint8) and when it was captured, in seconds since the source started."""
+    """One picture (BGR uint8) and when it was captured, in seconds since the source started.
+
+    ``lores`` is the Pi camera's second, smaller picture of the same moment and field of view,
+    near the model's input size, as picamera2 gives YUV420: planar (I420), ``(h * 3 // 2,
+    stride)``, each row padded to the stride (the chroma rows to half of it) past the picture's
+    ``lores_width`` pixels. The model gets it (:attr:`model_image`); the window, live view and
+    clips show ``image``.
+    """
 
     image: np.ndarray
     timestamp: float
     index: int
+    lores: np.ndarray | None = None
+    lores_width: int | None = None  # None: the rows are not padded
+
+    @cached_property
+    def model_image(self) -> np.ndarray:
+        """The picture for the model (BGR): the lores picture, or else ``image``.
+
+        Converted on first use rather than by the source: the camera delivers 30 frames a second
+        and the model takes 5, so only the frames it takes pay for the conversion. The padding
+        is converted with the rest (OpenCV reads the chroma rows at half the stride) and cut off
+        after, a view."""
+        if self.lores is None:
+            return self.image
+        bgr = cv2.cvtColor(self.lores, cv2.COLOR_YUV2BGR_I420)
+        return bgr if self.lores_width is None else bgr[:, : self.lores_width]
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,7 @@ class Pipeline:
                 self._reset_requested.clear()
                 self.classifier.reset()
                 self.output.on_reset(frame.timestamp)
-            probabilities, ms = self.classifier.scores(frame.image)
+            probabilities, ms = self.classifier.scores(frame.model_image)
             if self.model_delay_s:
                 time.sleep(self.model_delay_s)
             top = self.classifier.top(probabilities)

@@ -55,6 +55,8 @@ def _shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     the weak classes), at a fraction of INTER_AREA's cost on large frames: bilinear to twice the
     target first, then an exact 2:1 area reduction (``benchmarks/models.py`` times it on 1080p)."""
     width, height = size
+    if frame.shape[:2] == (height, width):
+        return frame  # already the model's size: the camera's lores picture, centre-cropped or squashed by the ISP
     if frame.shape[0] > 2 * height and frame.shape[1] > 2 * width:
         frame = cv2.resize(frame, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from video_classifier.data import Frame
 from video_classifier.errors import SourceError
@@ -61,7 +62,7 @@ class ReconnectingSource(FrameSource):
             return None
         timestamp = frame.timestamp + self._offset
         self._last_timestamp = timestamp
-        stamped = Frame(frame.image, timestamp, self._index)
+        stamped = replace(frame, timestamp=timestamp, index=self._index)  # the lores picture too
         self._index += 1
         return stamped
 
