@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     server = build_server(clip, args.port, path, args.user, args.password, args.stamp)
     loop = GLib.MainLoop()
     if not server.attach(None):  # GStreamer has logged why, e.g. the port is taken
-        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
+        print(f"cannot listen on 127.0.0.1:{args.port} (is the port taken?)", file=sys.stderr)
         return 1
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, loop.quit)
