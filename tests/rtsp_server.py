@@ -12,7 +12,8 @@ With --stamp, each frame carries the time it was sent (see stamp.py), to measure
 The clip is decoded once into memory (at the output size), and each client sees the same live
 stream (a shared media): frames are sent at the clip's own rate (or --fps) as the clock goes, and
 a client that connects late gets the current frame, as from a camera. Both TCP (interleaved) and
-UDP transports work.
+UDP transports work. GStreamer decodes the clip: H.264 needs openh264dec (gstreamer1.0-plugins-bad)
+or avdec_h264 (gstreamer1.0-libav, which also decodes MPEG-4 part 2 and GIF).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class Clip:
         pipeline.set_state(Gst.State.PLAYING)
         self.frames: list[bytes] = []
         first_pts = last_pts = None
-        while sum(map(len, self.frames)) < MAX_BYTES:
+        kept = 0
+        while kept < MAX_BYTES:
             sample = sink.emit("try-pull-sample", Gst.SECOND // 10)
             if sample is None:
                 if sink.get_property("eos"):
@@ -74,6 +76,7 @@ class Clip:
                 continue
             buffer = sample.get_buffer()
             self.frames.append(buffer.extract_dup(0, buffer.get_size()))
+            kept += buffer.get_size()
             self.caps = sample.get_caps()
             first_pts = buffer.pts if first_pts is None else first_pts
             last_pts = buffer.pts
