@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 
 import cv2
 import pytest
 from conftest import media_path
-from ip_cameras import RtspServer
-from mjpeg_server import MjpegServer
-from stamp import read_stamp
+from ip_cameras import RtspServer, udp_sockets
+
+from utils.frame_stamp import read_stamp
+from utils.mjpeg_camera import MjpegServer
 
 CLIP = "carving_ice.mp4"  # 360x360, 30 fps
 USER, PASSWORD = "alice", "s3cret"
@@ -71,19 +70,6 @@ def test_rtsp_with_the_password_gives_stamped_frames_in_real_time(rtsp_camera):
 def test_rtsp_with_a_wrong_or_no_password_does_not_open(rtsp_camera):
     assert not opens(rtsp_camera.url(USER, "wrong"))
     assert not opens(rtsp_camera.url())
-
-
-def udp_sockets() -> int:
-    """How many UDP sockets this process has open."""
-    inodes = set()
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
-        with open(table) as lines:
-            inodes |= {line.split()[9] for line in list(lines)[1:]}
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):  # closed meanwhile (the listing's own descriptor)
-            count += os.readlink(f"/proc/self/fd/{fd}").removeprefix("socket:[").removesuffix("]") in inodes
-    return count
 
 
 def test_rtsp_over_udp(rtsp_camera, monkeypatch):

@@ -49,8 +49,13 @@ class NetworkCameraSource(FrameSource):
         self.name = redacted(url)
         self.read_timeout_s = read_timeout_s
         if parts(url).scheme.startswith("rtsp"):
-            # Read by OpenCV at every open. UDP loses packets on Wi-Fi: grey smears over the picture.
-            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"rtsp_transport;{transport}"
+            # Read by OpenCV at every open. UDP loses packets on Wi-Fi (grey smears over the
+            # picture), so TCP unless asked; OpenCV's wheels ask for TCP whenever the variable is
+            # set at all, so UDP (FFmpeg's own default) is its absence.
+            if transport == "tcp":
+                os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;tcp"
+            else:
+                os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000)]
         params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000)]
         started = time.monotonic()
@@ -114,8 +119,9 @@ class NetworkCameraSource(FrameSource):
 
     def close(self) -> None:
         self.interrupt()
-        # The reader leaves at its next frame (or after the read time-out) and releases the capture.
-        self._reader.join(self.read_timeout_s + 1.0)
+        # The reader leaves at its next frame and releases the capture; from a frozen stream only
+        # after FFmpeg's read time-outs, which neither a reconnect nor the exit waits for.
+        self._reader.join(1.0)
 
 
 def diagnose(url: str, timeout_s: float) -> str:

@@ -1,6 +1,6 @@
 """A real HTTP MJPEG IP camera for the tests and benchmarks: a clip's frames, looped, in real time.
 
-    python tests/mjpeg_server.py --clip FILE [--port 8080] [--path /stream.mjpg]
+    python utils/mjpeg_camera.py --clip FILE [--port 8080] [--path /stream.mjpg]
         [--user alice --password s3cret] [--stamp] [--fps 30] [--width 640 --height 480]
 
 or in-process:
@@ -11,7 +11,7 @@ or in-process:
 The stream is ``multipart/x-mixed-replace``, one JPEG per part, as such cameras send it, on
 127.0.0.1 only. Every client sees the frame the clip shows at that moment (the clip's time is the
 wall clock's), at the clip's frame rate (or ``fps``). With a user, a client without that user and
-password gets 401 Unauthorized. With ``stamp``, each frame carries its send time (see stamp.py).
+password gets 401 Unauthorized. With ``stamp``, each frame carries its send time (see frame_stamp.py).
 As a script it prints ``ready http://127.0.0.1:PORT/PATH`` once it serves, and stops on SIGTERM
 or SIGINT.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stamp  # noqa: E402
+import frame_stamp as stamp  # noqa: E402
 
 MAX_BYTES = 512 * 1024 * 1024  # of decoded frames kept; a longer clip loops over its first part
 BOUNDARY = "frame"
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", default="/stream.mjpg")
     parser.add_argument("--user")
     parser.add_argument("--password")
-    parser.add_argument("--stamp", action="store_true", help="draw each frame's send time into it (see stamp.py)")
+    parser.add_argument("--stamp", action="store_true", help="draw each frame's send time into it (see frame_stamp.py)")
     parser.add_argument("--fps", type=float, help="frame rate (default: the clip's)")
     parser.add_argument("--width", type=int, help="frame width (default: the clip's)")
     parser.add_argument("--height", type=int, help="frame height (default: the clip's)")

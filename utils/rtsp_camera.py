@@ -1,13 +1,13 @@
 """A real RTSP IP camera for the tests and benchmarks: a clip served as H.264, looped, in real time.
 
-    /usr/bin/python3 tests/rtsp_server.py --clip FILE [--port 8554] [--path /cam]
+    /usr/bin/python3 utils/rtsp_camera.py --clip FILE [--port 8554] [--path /cam]
         [--user alice --password s3cret] [--stamp] [--fps 30] [--width 640 --height 480]
 
 It runs under the system Python, which has GStreamer's bindings (python3-gi,
 gir1.2-gst-rtsp-server-1.0): a virtual environment cannot import them. It listens on 127.0.0.1
 only, prints ``ready rtsp://127.0.0.1:PORT/PATH`` once it serves, and exits on SIGTERM or SIGINT.
 With --user, a client must give that user and password (Basic auth), or gets 401 Unauthorized.
-With --stamp, each frame carries the time it was sent (see stamp.py), to measure latency.
+With --stamp, each frame carries the time it was sent (see frame_stamp.py), to measure latency.
 
 The clip is decoded once into memory (at the output size), and each client sees the same live
 stream (a shared media): frames are sent at the clip's own rate (or --fps) as the clock goes, and
@@ -33,7 +33,7 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer, GstVideo  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stamp  # noqa: E402
+import frame_stamp as stamp  # noqa: E402
 
 MAX_BYTES = 512 * 1024 * 1024  # of decoded frames kept; a longer clip loops over its first part
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", default="/cam")
     parser.add_argument("--user")
     parser.add_argument("--password")
-    parser.add_argument("--stamp", action="store_true", help="draw each frame's send time into it (see stamp.py)")
+    parser.add_argument("--stamp", action="store_true", help="draw each frame's send time into it (see frame_stamp.py)")
     parser.add_argument("--fps", type=float, help="frame rate (default: the clip's)")
     parser.add_argument("--width", type=int, help="frame width (default: the clip's)")
     parser.add_argument("--height", type=int, help="frame height (default: the clip's)")
