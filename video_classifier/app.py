@@ -99,7 +99,7 @@ def open_camera(settings: Settings, on_status=None, model_size: tuple[int, int] 
             model_size=model_size, model_crop=s.crop,
         )  # fmt: skip
 
-    if is_network(spec) and parts(spec).password and spec in sys.argv:
+    if is_network(spec) and parts(spec).password and any(spec in arg for arg in sys.argv):
         print(
             "warning: the camera's URL holds a login, and other users of this computer can read command lines "
             "(ps): give it in $MOVINET_CAMERA or an @FILE of arguments instead",

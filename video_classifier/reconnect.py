@@ -80,7 +80,8 @@ class ReconnectingSource(FrameSource):
             except SourceError as exc:
                 error = exc
                 if time.monotonic() - lost_at + min(delay * 2, self.max_backoff_s) > self.timeout_s:
-                    raise SourceError(f"{self.name} lost for {self.timeout_s:g} s, giving up: {error}") from None
+                    why = str(error).removeprefix(f"{self.name}: ")  # the camera is named once
+                    raise SourceError(f"{self.name} lost for {self.timeout_s:g} s, giving up: {why}") from None
                 delay = min(delay * 2, self.max_backoff_s)
                 continue
             # The new device's clock starts again at 0: continue from where the stream was.
