@@ -140,7 +140,7 @@ def test_one_device_whose_entities_follow_the_actions_and_whose_reset_button_wor
     seen = [s for i, s in enumerate(states) if s not in states[:i]]
     assert [s for s in seen if s not in ("unavailable", "unknown", "none")] == ["arm wrestling", "cleaning pool"], states
     attribute_only = [a for old, new, a in changes(ha, current, started) if old == new]
-    assert len(attribute_only) <= 6, attribute_only  # 4 measured in 16 s; without the care, one a second
+    assert len(attribute_only) <= 8, attribute_only  # 4-7 measured in 16 s; without the care, one a second
 
     # The event entity fired for each start and end, with the label as an attribute (coming back
     # from unavailable, it shows the first run's last event again: that is no firing).

@@ -54,7 +54,8 @@ def test_an_rtsp_camera_with_a_login_is_named_right_and_the_password_is_never_sh
     done = run("--camera", camera.url(USER, PASSWORD), "--log", log, "--max-frames", "20")
     assert done.returncode == 0, done.stderr
     labels = top1s(log)
-    assert len(labels) == 20 and labels[-5:] == ["carving ice"] * 5
+    # The camera is live: the app joins the looped clip anywhere, its loop point included.
+    assert len(labels) == 20 and labels[-10:].count("carving ice") >= 8, labels
     assert f"source: rtsp://127.0.0.1:{camera.port}/cam," in done.stderr
     # Given on the command line, anyone on the Pi could read it with ps: the app says so, once.
     assert "warning: the camera's URL holds a login" in done.stderr
