@@ -1,12 +1,14 @@
 """--mqtt as a real Home Assistant sees it: Home Assistant core with only its MQTT integration,
-on a loopback mosquitto, and the app on the picamera2 stand-in. Every assertion reads what Home
-Assistant itself shows: its states, its device registry (through templates) and its state history.
+on a loopback mosquitto, and the app on the picamera2 stand-in (once beside an RTSP camera).
+Every assertion reads what Home Assistant itself shows: its states, its device registry (through
+templates) and its state history.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import time
 
@@ -27,6 +29,7 @@ from conftest import (
     write_half,
 )
 from home_assistant import HASS, HomeAssistant
+from ip_cameras import RtspServer
 
 from video_classifier import __version__
 from video_classifier.data import Category, Prediction
@@ -369,3 +372,82 @@ def test_a_false_event_corrected_with_the_wrong_button_reads_as_something_else_f
     # "other" is taught now, and gets no sensor: the device keeps its 7 entities, drink's and the button.
     device_entities = json.loads(ha.template(f"{{{{ device_entities(device_id('{drink}')) | tojson }}}}"))
     assert len(device_entities) == 9 and not any("other" in e for e in device_entities), device_entities
+
+
+def test_two_cameras_on_one_pi_are_two_devices_each_showing_its_own_action(ha, broker):
+    """Two instances at once, as the services movinet@garden and movinet@door run them: the Pi
+    camera and an RTSP camera with a login, each on its default topic (no --mqtt-topic), one
+    thread each (the service's share of two cores), against one broker and one Home Assistant."""
+    password = "d00r-Pa55-7q"  # searched for in all that Home Assistant and the apps show
+    host = socket.gethostname().split(".")[0]
+    expected = {"garden": "arm wrestling", "door": "carving ice"}
+    mqtt = ["--no-display", "--mqtt", f"127.0.0.1:{broker.port}"]
+    # The RTSP server serves carving ice: the H.264 decoder CI installs (openh264dec) takes its Main
+    # profile, not the mmaction2 clips' High profile.
+    with RtspServer(media_path("carving_ice.mp4"), user="door", password=password) as camera:
+        started = time.time()
+        procs = {
+            # MOVINET_CAMERA empty: the Pi camera, whatever the shell running the tests has set.
+            "garden": run_app_as(
+                "garden", mqtt, PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(media_path("arm_wrestling_mmaction2_demo.mp4"))
+            ),
+            "door": run_app_as("door", mqtt, MOVINET_CAMERA=camera.url("door", password)),  # not in argv
+        }
+        devices = {name: f"{host}-{name}" for name in procs}
+        current = {name: entity("sensor", device, "current action") for name, device in devices.items()}
+        fps = {name: entity("sensor", device, "model fps") for name, device in devices.items()}
+
+        def both_running() -> dict:
+            """Each device's action and model fps, from one look at Home Assistant."""
+            states = ha.states()
+            return {name: (states.get(current[name], {}).get("state"), states.get(fps[name], {}).get("state")) for name in procs}
+
+        def as_expected(shown: dict) -> bool:
+            return all(action == expected[name] and 4.0 <= number(rate) <= 6.0 for name, (action, rate) in shown.items())
+
+        try:
+            running = ha.wait_for(lambda: as_expected(both_running()), 45)
+            shown = both_running()
+            # Each device's whole entry in Home Assistant's device registry (none till its sensors are).
+            registry = {
+                name: json.loads(ha.template(f"{{{{ device_attr(device_id('{current[name]}'), 'dict_repr') | tojson }}}}"))
+                for name in procs
+                if running
+            }
+            everything_shown = json.dumps(ha.states()) + json.dumps(registry) + ha.output()
+        finally:
+            for proc in procs.values():
+                proc.send_signal(signal.SIGTERM)
+            outputs = {name: proc.communicate(timeout=30) for name, proc in procs.items()}
+    errs = {name: err for name, (_, err) in outputs.items()}
+    assert running, (shown, errs)
+    assert all(proc.returncode == 0 for proc in procs.values()), errs
+
+    # Two devices, each named and identified by its instance.
+    assert registry["garden"]["id"] != registry["door"]["id"]
+    for name, device in registry.items():
+        assert device["name"] == f"MoViNet {host}-{name}"
+        assert device["identifiers"] == [["mqtt", f"movinet_{host}-{name}"]]
+    # Neither device ever showed the other's action.
+    for name, other in (("garden", "door"), ("door", "garden")):
+        states = {new for _, new, _ in changes(ha, current[name], started)}
+        assert expected[other] not in states, states
+    # The RTSP camera's password: in no state, attribute or device, in neither app's output.
+    assert f"source: rtsp://127.0.0.1:{camera.port}/cam," in errs["door"]
+    assert password not in everything_shown + "".join(out + err for out, err in outputs.values())
+
+
+def number(state: str | None) -> float:
+    """A sensor's state as a number; NaN (which no comparison passes) for unavailable and the like."""
+    try:
+        return float(state)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def run_app_as(instance: str, args: list[str], **env: str) -> subprocess.Popen:
+    """The app as the service ``movinet@<instance>`` runs it, with ``args`` and ``env``."""
+    service = {"MOVINET_INSTANCE": instance, "MOVINET_NUM_THREADS": "1", "MOVINET_CAMERA": "", **env}
+    return subprocess.Popen(
+        classify_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=app_env(**service)
+    )
