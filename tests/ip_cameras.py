@@ -30,7 +30,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER = Path(__file__).resolve().parent.parent / "utils" / "rtsp_camera.py"
 INSTALL = (
     "apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 "
-    "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly"
+    "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav"
 )
 _CHECK = """
 import gi

@@ -382,8 +382,6 @@ def test_two_cameras_on_one_pi_are_two_devices_each_showing_its_own_action(ha, b
     host = socket.gethostname().split(".")[0]
     expected = {"garden": "arm wrestling", "door": "carving ice"}
     mqtt = ["--no-display", "--mqtt", f"127.0.0.1:{broker.port}"]
-    # The RTSP server serves carving ice: the H.264 decoder CI installs (openh264dec) takes its Main
-    # profile, not the mmaction2 clips' High profile.
     with RtspServer(media_path("carving_ice.mp4"), user="door", password=password) as camera:
         started = time.time()
         procs = {

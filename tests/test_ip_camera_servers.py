@@ -113,3 +113,19 @@ def test_mjpeg_server_restarts_on_the_same_port():
         camera.start()
         assert camera.url() == url
         assert read_frames(url, 1)
+
+
+@pytest.mark.parametrize(
+    "clip, size",
+    [
+        ("arm_wrestling_mmaction2_demo.mp4", (426, 256)),  # H.264 High profile, non-square pixels: 427 wide, made even
+        ("apply_eye_makeup_mmaction2_test.avi", (320, 240)),  # MPEG-4 part 2
+        ("v_CricketShot_g04_c01_rgb.gif", (224, 224)),
+    ],
+)
+def test_rtsp_server_serves_any_shared_clip(clip, size):
+    with RtspServer(media_path(clip)) as camera:
+        capture = cv2.VideoCapture(camera.url(), cv2.CAP_FFMPEG, TIMEOUTS)
+        ok, frame = capture.read()
+        capture.release()
+    assert ok and (frame.shape[1], frame.shape[0]) == size

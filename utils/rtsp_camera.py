@@ -12,8 +12,8 @@ With --stamp, each frame carries the time it was sent (see frame_stamp.py), to m
 The clip is decoded once into memory (at the output size), and each client sees the same live
 stream (a shared media): frames are sent at the clip's own rate (or --fps) as the clock goes, and
 a client that connects late gets the current frame, as from a camera. Both TCP (interleaved) and
-UDP transports work. GStreamer decodes the clip: H.264 needs openh264dec (gstreamer1.0-plugins-bad)
-or avdec_h264 (gstreamer1.0-libav, which also decodes MPEG-4 part 2 and GIF).
+UDP transports work. GStreamer decodes the clip: install gstreamer1.0-libav for any clip (H.264 of
+every profile, MPEG-4 part 2, GIF; openh264dec alone takes only some H.264). Sizes are made even.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ class Clip:
     """The clip's frames as raw I420 bytes at the output size, and their rate."""
 
     def __init__(self, path: Path, fps: float | None, width: int | None, height: int | None) -> None:
+        self._decode(path, fps, width, height)
+        # H.264 needs even sizes; a clip with non-square pixels may scale to an odd one (427x256).
+        if self.info.width % 2 or self.info.height % 2:
+            self._decode(path, fps, self.info.width // 2 * 2, self.info.height // 2 * 2)
+
+    def _decode(self, path: Path, fps: float | None, width: int | None, height: int | None) -> None:
         caps = "video/x-raw,format=I420,pixel-aspect-ratio=1/1"
         if width:
             caps += f",width={width}"
