@@ -149,20 +149,25 @@ def xvfb():
         if IN_CI:
             pytest.fail("Xvfb is not installed (apt-get install xvfb)")
         pytest.skip("Xvfb is not installed")
+    # Displays from :90 up (:0 would pass for the Pi's desktop); a number another test run took
+    # meanwhile makes Xvfb exit at once (its lock), and the next one is tried. -noreset: by
+    # default the server resets when its last client leaves, and a window opened just after the
+    # app's probe connection closed would then fail to connect.
     for number in range(90, 130):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
+            continue
+        command = ["Xvfb", f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # a server that lost the race for this number exits now, not later
+        if proc.poll() is None and Path(f"/tmp/.X11-unix/X{number}").exists():
             break
+        proc.kill()
+    else:
+        pytest.fail("Xvfb did not start")
     display = f":{number}"
-    # -noreset: by default the server resets when its last client leaves, and a window opened
-    # just after the app's probe connection closed would then fail to connect.
-    command = ["Xvfb", display, "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail("Xvfb did not start")
-        time.sleep(0.05)
     yield display
     proc.terminate()
     proc.wait(5)
