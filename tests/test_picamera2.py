@@ -354,3 +354,19 @@ def test_the_stand_in_serves_lores_as_picamera2_does_on_a_pi_4_and_a_pi_5(fake_p
         request.make_array("raw")
     request.release()
     camera.close()
+
+
+def test_the_app_asks_the_pi_camera_for_a_lores_stream_at_the_models_size(fake_picamera2):
+    """The app as it ships: the ISP scales the model's pictures (A0: 172 high, main's 4:3)."""
+    from conftest import A0, KINETICS_LABELS, model_path
+
+    from video_classifier.app import App
+    from video_classifier.settings import Settings
+
+    recorder = Recorder()
+    settings = Settings(
+        camera="picamera2", model=str(model_path(A0)), labels=str(model_path(KINETICS_LABELS)), no_display=True, max_frames=8
+    )
+    App(settings, extra_outputs=[recorder]).run()
+    assert fake_picamera2.Picamera2.instances[0]._config["lores"] == {"size": (230, 172), "format": "YUV420"}
+    assert recorder.predictions[-1].top[0].label == "carving ice"
