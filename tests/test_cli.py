@@ -256,6 +256,29 @@ def test_argument_errors_are_in_the_apps_own_words(args, line):
     assert result.stderr.splitlines() == [f"{line} (see python classify.py --help)"]
 
 
+SECRET = "Pw12345"  # searched for in every line below
+
+
+@pytest.mark.parametrize(
+    "camera, words",
+    [
+        (f"rtsp://viewer:{SECRET}/9@192.168.1.20/stream1", "rtsp://192.168.1.20/stream1: an @ comes after the host"),
+        (f"rtsp://viewer:{SECRET}#9@192.168.1.20/stream1", "%23"),
+        (f"rtsp://viewer:{SECRET}@[fe80::1/stream1", "IPv6 address is written in brackets"),
+        (f"rtsp://viewer:{SECRET}@192.168.1.20:99999/stream1", "not a number from 1 to 65535"),
+        (f"rstp://viewer:{SECRET}@192.168.1.20/stream1", "rstp:/... is not an IP camera's URL"),  # a typo
+        (f" rtsp:/viewer:{SECRET}@192.168.1.20/stream1", "rtsp:/... is not an IP camera's URL"),
+    ],
+)
+def test_a_camera_url_that_cannot_work_is_one_error_line_without_its_login(camera, words):
+    for args, env, where in (["--camera", camera], {}, "--camera"), ([], {"MOVINET_CAMERA": camera}, "$MOVINET_CAMERA"):
+        result = classify(*args, "--no-display", timeout=30, **env)
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"error: {where}: ") and words in line
+        assert SECRET not in line and "viewer" not in line
+
+
 def test_loop_plays_a_video_file_again_and_again():
     clip = media_path("carving_ice_rpi.mp4")
     once = paced_count(*decodable_frames(clip))

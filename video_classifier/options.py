@@ -11,8 +11,9 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import fields
+from pathlib import Path
 
-from video_classifier.camera_url import is_camera
+from video_classifier.camera_url import is_camera, is_network, problem, redacted, unknown_scheme
 from video_classifier.preprocess import CROP_CHOICES
 from video_classifier.runtime import RUNTIME_CHOICES
 from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MIN_TEACH_SECONDS, ROOT, WINDOW_S, Settings
@@ -230,6 +231,19 @@ def build_parser(description: str = "") -> CliParser:
     return p
 
 
+def _check_camera(p: CliParser, spec: str, where: str) -> None:
+    """Refuse an IP camera's URL that cannot work as written, quoting none of it (a password)."""
+    if is_network(spec):
+        why = problem(spec)
+        if why:
+            p.error(f"{where}: {redacted(spec)}: {why}")
+    elif (scheme := unknown_scheme(spec)) and not Path(spec).exists():
+        p.error(
+            f"{where}: {scheme}:/... is not an IP camera's URL: write rtsp://, rtsps://, http:// or https:// "
+            "(or give a video file that exists)"
+        )
+
+
 def synopsis(width: int = 100) -> str:
     """The usage line of ``--help`` at ``width`` columns: the README's *Flags* block is this text."""
     parser = build_parser()
@@ -258,8 +272,13 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
             p.error("--correct needs an event id (from --list-events) or 'last'")
         args.correct = args.correct.strip()
         args.as_name = args.as_name or "wrong"
+    where = "--camera"
     if args.camera is None:
         args.camera = os.environ.get("MOVINET_CAMERA") or None  # keeps a URL with a password out of `ps`
+        where = "$MOVINET_CAMERA"
+    if args.camera is not None:
+        _check_camera(p, args.camera.strip(), where)
+        args.camera = args.camera.strip() if is_network(args.camera.strip()) else args.camera
     if args.loop and (args.camera is None or is_camera(args.camera)):
         p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:
