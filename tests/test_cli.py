@@ -246,7 +246,7 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
         (["--smooth", "1"], "error: --smooth: expected a weight from 0 to below 1, got '1'"),
         (["--runtime", "tf"], "error: --runtime: expected one of 'auto', 'litert', 'tflite-runtime', got 'tf'"),
         (["--fps"], "error: --fps: expected a value"),
-        (["--frames", "3"], "error: unknown flag(s): --frames 3"),
+        (["--frames", "3"], "error: unknown flag(s): --frames"),
         (["--camera", "0", "--loop"], "error: --loop plays a video file again and again: give one with --camera FILE"),
     ],
 )
@@ -277,6 +277,23 @@ def test_a_camera_url_that_cannot_work_is_one_error_line_without_its_login(camer
         (line,) = result.stderr.splitlines()
         assert line.startswith(f"error: {where}: ") and words in line
         assert SECRET not in line and "viewer" not in line
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["--camra", f"rtsp://viewer:{SECRET}@cam/x"], "error: unknown flag(s): --camra"),
+        ([f"--cam=rtsp://viewer:{SECRET}@cam/x"], "error: ambiguous option: --cam could match"),
+        ([f"rtsp://viewer:{SECRET}@cam/x"], "error: 1 value(s) with no flag before them"),
+        (["--rtsp-transport", f"rtsp://viewer:{SECRET}@cam/x"], "got 'rtsp://cam/x'"),
+        (["--mqt-password", SECRET], "error: unknown flag(s): --mqt-password"),
+    ],
+)
+def test_a_mistyped_flag_does_not_show_the_password_after_it(args, line):
+    result = classify(*args, timeout=30)
+    assert result.returncode == 2 and result.stdout == ""
+    (shown,) = result.stderr.splitlines()
+    assert line in shown and SECRET not in shown and "viewer" not in shown
 
 
 def test_loop_plays_a_video_file_again_and_again():

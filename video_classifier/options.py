@@ -28,13 +28,37 @@ class CliParser(argparse.ArgumentParser):
         print(f"error: {_plain(message)} (see python classify.py --help)", file=sys.stderr)
         sys.exit(2)
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's, but what is not understood is named by its flags only: the value after a
+        mistyped flag (``--camra rtsp://user:password@...``) may be a secret."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        flags = [arg.partition("=")[0] for arg in extra if arg.startswith("-")]
+        if flags:
+            self.error(f"unknown flag(s): {' '.join(flags)}")
+        if extra:
+            self.error(
+                f"{len(extra)} value(s) with no flag before them (not shown: they may hold a password): "
+                "give each after its flag, e.g. --camera URL"
+            )
+        return parsed
+
 
 def _plain(message: str) -> str:
-    """argparse's wording made plain: ``argument --fps: ...`` becomes ``--fps: ...``."""
+    """argparse's wording made plain: ``argument --fps: ...`` becomes ``--fps: ...``; a value it
+    quotes is shown without a URL's login or query (a camera URL given to the wrong flag)."""
     message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[0] + ": ", message)
     message = re.sub(r"invalid choice: (\S+) \(choose from (.*)\)", r"expected one of \2, got \1", message)
     message = message.replace("expected one argument", "expected a value")
-    return message.replace("unrecognized arguments:", "unknown flag(s):")
+    message = re.sub(r"^ambiguous option: (-[^=\s]*)=.*? could match", r"ambiguous option: \1 could match", message)
+    return re.sub(r"'([^']*)'", lambda m: repr(_shown_value(m.group(1))), message)
+
+
+def _shown_value(value: str) -> str:
+    """``value`` as an error line may quote it: a URL without its login, path or query."""
+    if is_network(value.strip()):
+        return redacted(value)
+    scheme = unknown_scheme(value.strip())
+    return f"{scheme}:/..." if scheme else value
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
