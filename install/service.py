@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from video_classifier.camera_url import identity, is_network, redacted
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "movinet@.service"
 THREADS = "threads.env"
@@ -160,6 +162,8 @@ def held(args: list[str]) -> dict[str, str]:
             value = value or default_camera()
             if value.isdigit():
                 found[flag] = str(int(value))
+            elif is_network(value):  # one camera however its URL is written (login, default port, case)
+                found[flag] = identity(value)
             elif value == "picamera2" or "://" in value:
                 found[flag] = value
             else:  # a video file: paths are relative to the service's working folder
@@ -174,8 +178,8 @@ def held(args: list[str]) -> dict[str, str]:
 
 
 def _shown(value: str) -> str:
-    """A value fit for an error line: a URL's user and password hidden."""
-    return re.sub(r"//[^/@]*@", "//...@", value)
+    """A value fit for an error line: a URL without its login or query."""
+    return redacted(value) if is_network(value) else value
 
 
 def check_shared(name: str, args: list[str], others: dict[str, list[str]], remove_hint: str) -> None:

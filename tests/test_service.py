@@ -148,6 +148,11 @@ def test_two_cameras_each_with_its_own_args_file_and_a_share_of_the_cores(tmp_pa
     ("mine", "theirs", "clash"),
     [
         (["--camera", CAMERA], ["--camera", CAMERA], "camera"),
+        # one camera however its URL is written: no default port, another login, upper case
+        (["--camera", "rtsp://viewer:other@192.168.1.20/stream1"], ["--camera", CAMERA], "camera"),
+        ([f"--camera=RTSP://admin:{PASSWORD}@192.168.1.20:554/stream1"], ["--camera", CAMERA], "camera"),
+        (["--camera", "rtsp://192.168.1.20/stream2"], ["--camera", CAMERA], None),  # another stream
+        (["--camera", "rtsp://192.168.1.20:8554/stream1"], ["--camera", CAMERA], None),  # another server
         ([], [], "camera"),
         (["--camera", default_camera()], [], "camera"),  # the camera classify.py opens without --camera
         (["--camera", "1", "--actions", "./taught.json"], ["--actions=taught.json"], "actions file"),
@@ -240,3 +245,12 @@ def test_setup_sh_checks_the_service_flags_before_any_step(tmp_path):
     lines = usage.stdout.strip().splitlines()
     assert lines[0].startswith("Set up the app") and lines[-1].startswith("Safe to run again")
     assert any("--remove-service NAME" in line for line in lines)
+
+
+def test_a_camera_url_in_a_clash_is_shown_without_its_login_or_query(tmp_path):
+    url = f"http://192.168.1.21/video.cgi?user=admin&pwd={PASSWORD}"
+    for camera in (url, f"rtsp://viewer:12/{PASSWORD}@192.168.1.20/stream1"):  # an unescaped / in the password
+        root = tmp_path / str(len(camera))
+        assert service("install", "first", "--root", str(root), "--", "--camera", camera).returncode == 0
+        line = refused(service("install", "second", "--root", str(root), "--", "--camera", camera), "instance first")
+        assert PASSWORD not in line and "viewer" not in line and "admin" not in line

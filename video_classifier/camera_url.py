@@ -48,6 +48,23 @@ def redacted(url: str) -> str:
     return f"{split.scheme}://{host}{port}{split.path}{query}"
 
 
+def identity(url: str) -> str:
+    """The camera ``url`` names, to tell two ways of writing one camera apart from two cameras: no
+    login, the scheme and host lower-cased, the default port written (``rtsp://cam/x`` and
+    ``rtsp://user:pw@CAM:554/x`` are one camera). It keeps the query: show it only as :func:`redacted`."""
+    scheme, _, rest = url.strip().partition("://")
+    try:
+        split = parts(f"{scheme}://{rest.rpartition('@')[2]}")
+    except ValueError:
+        return url.strip()
+    host = split.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    port = _port(split) or DEFAULT_PORTS.get(split.scheme, 554)
+    query = f"?{split.query}" if split.query else ""
+    return f"{split.scheme}://{host}:{port}{split.path or '/'}{query}"
+
+
 def problem(url: str) -> str | None:
     """What makes an IP camera's URL unusable as written, in words that quote none of it (it may
     hold a password), or None. FFmpeg and the app read the host after the *last* ``@`` before the
