@@ -64,7 +64,7 @@ class NetworkCameraSource(FrameSource):
         if not ok or image is None:
             capture.release()
             left = max(1.0, open_timeout_s - (time.monotonic() - started))
-            raise SourceError(f"{self.name}: {diagnose(url, left)}")
+            raise SourceError(f"{self.name}: {diagnose(url, left, waited_s=time.monotonic() - started)}")
         self._capture = capture
         self._start = time.monotonic()
         self._newest: tuple[object, float] | None = (image, self._start)
@@ -124,8 +124,14 @@ class NetworkCameraSource(FrameSource):
         self._reader.join(1.0)
 
 
-def diagnose(url: str, timeout_s: float) -> str:
-    """Why ``url`` cannot be opened, in words a user can act on (asked of the server itself)."""
+def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
+    """Why ``url`` cannot be opened, in words a user can act on (asked of the server itself).
+    ``waited_s``: how long FFmpeg already tried, counted in a time-out's message."""
+    started = time.monotonic()
+
+    def waited() -> str:
+        return f"{waited_s + time.monotonic() - started:.0f} s"
+
     split = parts(url)
     host, port = host_and_port(url)
     if not host:
@@ -137,7 +143,7 @@ def diagnose(url: str, timeout_s: float) -> str:
     except ConnectionRefusedError:
         return f"nothing answers on port {port} of {host}: check the port, and that the camera's stream is on"
     except OSError:
-        return f"{host} does not answer (port {port}, {timeout_s:g} s): check that the camera is on and reachable"
+        return f"{host} does not answer (port {port}, {waited()}): check that the camera is on and reachable"
     with connection:
         ask = _rtsp_status if split.scheme.startswith("rtsp") else _http_status
         try:
@@ -145,12 +151,18 @@ def diagnose(url: str, timeout_s: float) -> str:
         except ValueError:
             return f"port {port} of {host} answers, but not as an RTSP camera: check the port and the scheme"
         except TimeoutError:
-            return f"port {port} of {host} accepts a connection but sends nothing ({timeout_s:g} s): is it the camera's port?"
+            return f"port {port} of {host} accepts a connection but sends nothing ({waited()}): is it the camera's port?"
+        except ssl.SSLError:
+            plain = split.scheme.removesuffix("s")
+            return (
+                f"port {port} of {host} answers, but no TLS connection could be made with it ({split.scheme}://): "
+                f"for a camera without TLS write {plain}://"
+            )
         except OSError:
             status = None
     if status == 401:
         if split.username is None:
-            return "the camera asks for a user name and password: put them in the URL (rtsp://USER:PASSWORD@HOST/PATH)"
+            return f"the camera asks for a user name and password: put them in the URL ({split.scheme}://USER:PASSWORD@HOST/PATH)"
         return "the camera refused the user name or password: check them (special characters as %XX in the URL)"
     if status == 404:
         return f"the camera has no stream at {split.path or '/'}: check the path in its manual or web page"
@@ -163,7 +175,7 @@ def _rtsp_status(connection: socket.socket, url: str, timeout_s: float) -> int |
     """The status of an RTSP DESCRIBE of ``url``, with the URL's login (Basic or Digest)."""
     split = parts(url)
     if split.scheme == "rtsps":
-        connection = ssl.create_default_context().wrap_socket(connection, server_hostname=split.hostname)
+        connection = _tls().wrap_socket(connection, server_hostname=split.hostname)
     bare = split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
     connection.settimeout(timeout_s)
     status, headers = _rtsp_request(connection, bare, 1, None)
@@ -172,6 +184,15 @@ def _rtsp_status(connection: socket.socket, url: str, timeout_s: float) -> int |
         user, password = unquote(split.username), unquote(split.password or "")
         status, _ = _rtsp_request(connection, bare, 2, _authorization(challenge, user, password, bare))
     return status
+
+
+def _tls() -> ssl.SSLContext:
+    """TLS as FFmpeg speaks it to a camera: encrypted, the certificate not checked (a camera's is
+    almost always self-signed), so that the answer is the one FFmpeg had."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _rtsp_request(connection: socket.socket, url: str, cseq: int, authorization: str | None) -> tuple[int, dict]:
@@ -226,8 +247,13 @@ def _http_status(connection: socket.socket, url: str, timeout_s: float) -> int |
         user, password = unquote(split.username), unquote(split.password or "")
         passwords.add_password(None, bare, user, password)
         handlers = [urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)]
+    handlers.append(urllib.request.HTTPSHandler(context=_tls()))
     try:
         with urllib.request.build_opener(*handlers).open(bare, timeout=timeout_s) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (ssl.SSLError, TimeoutError)):
+            raise exc.reason from None
+        raise

@@ -1,0 +1,91 @@
+"""Why an rtsps:// or https:// camera cannot be opened: asked over TLS as FFmpeg asks, so that a
+camera's self-signed certificate (the usual case) does not hide a wrong password, and a camera
+without TLS is named as such."""
+
+import contextlib
+import socket
+import ssl
+import subprocess
+import threading
+
+import pytest
+from conftest import require_program
+
+from video_classifier.ip_camera import diagnose
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate and its key, as a camera has."""
+    openssl = require_program("openssl", "openssl")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2"]
+        + ["-subj", "/CN=ipcam.local"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+@contextlib.contextmanager
+def camera(status_line: str, certificate=None):
+    """A camera on 127.0.0.1 that answers every request with ``status_line`` and a Basic challenge
+    (over TLS with ``certificate``); yields its port."""
+    context = None
+    if certificate:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*certificate)
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve(client):
+        with contextlib.suppress(OSError):
+            if context:
+                client = context.wrap_socket(client, server_side=True)
+            request = b""
+            while True:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+                if not request[:1].isalpha():  # a TLS hello to a camera without TLS: it hangs up
+                    client.close()
+                    return
+                while b"\r\n\r\n" in request:
+                    head, request = request.split(b"\r\n\r\n", 1)
+                    cseq = [line for line in head.split(b"\r\n") if line.lower().startswith(b"cseq")]
+                    client.sendall(
+                        f"{status_line}\r\n".encode()
+                        + b"".join(line + b"\r\n" for line in cseq)
+                        + b'WWW-Authenticate: Basic realm="cam"\r\nContent-Length: 0\r\n\r\n'
+                    )
+
+    def accept():
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("scheme, status_line", [("rtsps", "RTSP/1.0 401 Unauthorized"), ("https", "HTTP/1.0 401 Unauthorized")])
+def test_a_wrong_password_is_named_behind_a_self_signed_certificate(certificate, scheme, status_line):
+    with camera(status_line, certificate) as port:
+        assert "refused the user name or password" in diagnose(f"{scheme}://alice:wrong@127.0.0.1:{port}/cam", 5)
+        missing = diagnose(f"{scheme}://127.0.0.1:{port}/cam", 5)
+        assert "asks for a user name and password" in missing and f"({scheme}://USER:PASSWORD@HOST/PATH)" in missing
+
+
+@pytest.mark.parametrize("scheme, status_line", [("rtsps", "RTSP/1.0 200 OK"), ("https", "HTTP/1.0 200 OK")])
+def test_a_tls_url_for_a_camera_without_tls_says_so(scheme, status_line):
+    with camera(status_line) as port:
+        why = diagnose(f"{scheme}://alice:pw@127.0.0.1:{port}/cam", 5)
+    plain = scheme.removesuffix("s")
+    assert f"port {port} of 127.0.0.1 answers, but no TLS connection could be made" in why
+    assert f"write {plain}://" in why
