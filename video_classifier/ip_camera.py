@@ -147,11 +147,11 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
     with connection:
         ask = _rtsp_status if split.scheme.startswith("rtsp") else _http_status
         try:
-            status = ask(connection, url, timeout_s)
+            status = _within(timeout_s, ask, connection, url, timeout_s)
         except ValueError:
             return f"port {port} of {host} answers, but not as an RTSP camera: check the port and the scheme"
         except TimeoutError:
-            return f"port {port} of {host} accepts a connection but sends nothing ({waited()}): is it the camera's port?"
+            return f"port {port} of {host} accepts a connection but gives no answer ({waited()}): is it the camera's port?"
         except ssl.SSLError:
             plain = split.scheme.removesuffix("s")
             return (
@@ -169,6 +169,27 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
     if status is not None and status >= 400:
         return f"the camera answered {status}: check the URL"
     return "the camera answers but its stream cannot be decoded: check the URL, or try another of its streams"
+
+
+def _within(timeout_s: float, ask, *args):
+    """``ask(*args)``, given up after ``timeout_s`` in all with a :class:`TimeoutError`: a server
+    that sends a byte now and then never lets a single read time out."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["status"] = ask(*args)
+        except Exception as exc:  # raised again in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="ip-camera-diagnosis", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer in {timeout_s:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["status"]
 
 
 def _rtsp_status(connection: socket.socket, url: str, timeout_s: float) -> int | None:
@@ -215,6 +236,8 @@ def _rtsp_request(connection: socket.socket, url: str, cseq: int, authorization:
         key, _, value = line.partition(":")
         headers[key.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0") or 0)  # read the body: the connection is reused
+    if length > 65536:  # an answer to DESCRIBE is a short SDP text, not a stream to keep in memory
+        raise ValueError(f"a body of {length} bytes")
     body = reply.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in reply else b""
     while len(body) < length:
         chunk = connection.recv(4096)

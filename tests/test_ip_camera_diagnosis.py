@@ -1,12 +1,14 @@
-"""Why an rtsps:// or https:// camera cannot be opened: asked over TLS as FFmpeg asks, so that a
-camera's self-signed certificate (the usual case) does not hide a wrong password, and a camera
-without TLS is named as such."""
+"""Why an IP camera cannot be opened, asked of the server itself (video_classifier.ip_camera.diagnose):
+over TLS as FFmpeg asks, so that a camera's self-signed certificate (the usual case) does not hide a
+wrong password, and a camera without TLS is named as such; within its time whatever the server
+does, and without keeping what it sends."""
 
 import contextlib
 import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import pytest
 from conftest import require_program
@@ -89,3 +91,39 @@ def test_a_tls_url_for_a_camera_without_tls_says_so(scheme, status_line):
     plain = scheme.removesuffix("s")
     assert f"port {port} of 127.0.0.1 answers, but no TLS connection could be made" in why
     assert f"write {plain}://" in why
+
+
+def hostile(reply: bytes, pause_s: float, repeat: int):
+    """A server that answers any request with ``reply``, then that again ``repeat`` times, one
+    every ``pause_s``; yields its port."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve(client):
+        with contextlib.suppress(OSError), client:
+            client.recv(4096)
+            for _ in range(repeat):
+                client.sendall(reply)
+                time.sleep(pause_s)
+
+    def accept():
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server
+
+
+def test_a_server_that_sends_a_byte_now_and_then_is_given_up_on_in_time():
+    with hostile(b"R", 0.2, 1000) as server:  # each read gets something: no single read times out
+        started = time.monotonic()
+        why = diagnose(f"rtsp://127.0.0.1:{server.getsockname()[1]}/cam", 2)
+    assert "accepts a connection but gives no answer" in why
+    assert time.monotonic() - started < 5
+
+
+def test_a_body_too_long_for_an_rtsp_answer_is_not_read():
+    head = b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 1000000000000\r\n\r\n"
+    with hostile(head + b"\0" * 65536, 0.0, 200) as server:
+        why = diagnose(f"rtsp://127.0.0.1:{server.getsockname()[1]}/cam", 5)
+    assert "answers, but not as an RTSP camera" in why
