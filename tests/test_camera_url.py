@@ -37,6 +37,13 @@ def test_what_a_camera_string_names(spec, network, camera):
         ("rtsp://bob:se#cret@cam/x", "rtsp://cam/x"),
         ("rtsp://bob:se?cret@cam/x", "rtsp://cam/x"),
         ("rtsp://bob:pw@[::1/x", "rtsp://?"),  # not a URL Python can split
+        # a login in the path (XMEye cameras)
+        (
+            "rtsp://192.168.1.10:554/user=admin&password=s3cret&channel=1&stream=0.sdp",
+            "rtsp://192.168.1.10:554/user=...&password=...&channel=1&stream=0.sdp",
+        ),
+        ("rtsp://cam/user=admin_password=s3cret_channel=1", "rtsp://cam/user=..."),
+        ("rtsp://cam/live;pwd=s3cret;x=1", "rtsp://cam/live;pwd=...;x=1"),
     ],
 )
 def test_a_shown_url_has_no_login_and_no_query(url, shown):

@@ -45,7 +45,12 @@ def redacted(url: str) -> str:
         host = f"[{host}]"
     port = f":{split.port}" if _port(split) else ""
     query = "?..." if split.query else ""
-    return f"{split.scheme}://{host}{port}{split.path}{query}"
+    path = _LOGIN_IN_PATH.sub(r"\1=...", split.path)
+    return f"{split.scheme}://{host}{port}{path}{query}"
+
+
+# Some cameras take their login in the path, e.g. /user=admin&password=PW&channel=1&stream=0.sdp
+_LOGIN_IN_PATH = re.compile(r"(?i)\b(user|username|usr|login|pass|passwd|password|pwd|token|auth|key)=[^&;/]*")
 
 
 def identity(url: str) -> str:
