@@ -307,3 +307,17 @@ def test_loop_plays_a_video_file_again_and_again():
     times = [r["time_s"] for r in records]
     assert all(abs((b - a) - 0.2) < 0.04 for a, b in zip(times, times[1:]))  # time runs on across the passes
     assert records[-1]["top"][0]["label"] == "carving ice"
+
+
+def test_a_file_of_flags_that_cannot_be_read_is_one_error_line(tmp_path):
+    latin = tmp_path / "cam.args"
+    latin.write_bytes(b"--camera\nrtsp://viewer:p\xe9ss@cam/x\n")  # saved by an editor in Latin-1
+    for args, words in (
+        ([f"@{latin}"], f"the file of flags @{latin} is not UTF-8 text: save it as UTF-8"),
+        ([f"@{tmp_path}/gone.args"], f"cannot read the file of flags @{tmp_path}/gone.args (No such file or directory)"),
+        (["--fps", "@"], "--fps: cannot read the file of flags @ (No such file or directory)"),
+    ):
+        result = classify(*args, timeout=30)
+        assert result.returncode == 2 and result.stdout == ""
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"error: {words}")

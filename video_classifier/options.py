@@ -31,6 +31,7 @@ class CliParser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         """argparse's, but what is not understood is named by its flags only: the value after a
         mistyped flag (``--camra rtsp://user:password@...``) may be a secret."""
+        args = self._expand(sys.argv[1:] if args is None else [str(arg) for arg in args])
         parsed, extra = self.parse_known_args(args, namespace)
         flags = [arg.partition("=")[0] for arg in extra if arg.startswith("-")]
         if flags:
@@ -41,6 +42,29 @@ class CliParser(argparse.ArgumentParser):
                 "give each after its flag, e.g. --camera URL"
             )
         return parsed
+
+    def _expand(self, args: list[str], depth: int = 0) -> list[str]:
+        """``args`` with each ``@FILE`` replaced by the file's lines, as argparse would, but a file
+        that cannot be read is one error line in the app's words (argparse: a traceback for a file
+        that is not UTF-8, its own wording for a missing one)."""
+        expanded: list[str] = []
+        for i, arg in enumerate(args):
+            if not arg.startswith("@"):
+                expanded.append(arg)
+                continue
+            after = f"{args[i - 1]}: " if i and args[i - 1].startswith("--") and "=" not in args[i - 1] else ""
+            hint = " (a value that starts with @ is read as a file of flags: write --flag=@...)" if after else ""
+            if depth >= 8:
+                self.error(f"{arg}: files of flags name each other more than 8 deep: is one naming itself?")
+            try:
+                with open(arg[1:], encoding="utf-8") as file:
+                    lines = file.read().splitlines()
+            except UnicodeDecodeError:
+                self.error(f"{after}the file of flags {arg} is not UTF-8 text: save it as UTF-8")
+            except OSError as exc:
+                self.error(f"{after}cannot read the file of flags {arg} ({exc.strerror}): check its path{hint}")
+            expanded += self._expand(lines, depth + 1)
+        return expanded
 
 
 def _plain(message: str) -> str:
