@@ -117,6 +117,8 @@ def unit_text(python: Path, conf: Path, desktop: bool, user: str, console: bool 
 
 def check_name(name: str) -> None:
     """Refuse a name that cannot name an instance, saying what can."""
+    if "://" in name:  # not repeated: it may hold a password
+        raise InstallError("the instance name is a URL: a camera goes after --, e.g. install door -- --camera URL")
     if not NAME.fullmatch(name):
         raise InstallError(
             f"instance name {name!r}: use 1 to 32 letters, digits, '_' or '-', starting with a letter or digit (e.g. garden)"
@@ -325,6 +327,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
         print(f"error: {message} (see python -m install.service --help)", file=sys.stderr)
         sys.exit(2)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's, but what is not understood is not repeated: a camera URL given before the
+        ``--`` (``install door rtsp://user:password@...``) may hold a password."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            flags = " ".join(arg.partition("=")[0] for arg in extra if arg.startswith("-"))
+            what = (
+                f"unknown flag(s): {flags}"
+                if flags
+                else f"{len(extra)} unexpected value(s) (not shown: they may hold a password)"
+            )
+            self.error(f"{what}: classify.py's flags go after --, e.g. install door -- --camera URL")
+        return parsed
 
 
 def _parser() -> _Parser:

@@ -240,6 +240,10 @@ def test_setup_sh_checks_the_service_flags_before_any_step(tmp_path):
     refused(setup("--install-service", "--desktop", "--console"), "give one")
     # --remove-service does only that: here, with no venv, it says so at once.
     refused(setup("--remove-service", "front"), "nothing was installed")
+    # a camera URL where a name or an option goes is not repeated
+    for args in (["--install-service", CAMERA], ["--install-service", "door", CAMERA], ["--remove-service", CAMERA]):
+        line = refused(setup(*args), "a camera URL goes after --")
+        assert PASSWORD not in line
     usage = setup("--help")
     assert usage.returncode == 0
     lines = usage.stdout.strip().splitlines()
@@ -254,3 +258,17 @@ def test_a_camera_url_in_a_clash_is_shown_without_its_login_or_query(tmp_path):
         assert service("install", "first", "--root", str(root), "--", "--camera", camera).returncode == 0
         line = refused(service("install", "second", "--root", str(root), "--", "--camera", camera), "instance first")
         assert PASSWORD not in line and "viewer" not in line and "admin" not in line
+
+
+def test_a_camera_url_before_the_double_dash_is_refused_without_showing_it(tmp_path):
+    root = str(tmp_path)
+    for args in (
+        ["install", CAMERA, "--root", root],
+        ["install", "door", CAMERA, "--root", root],
+        ["install", "door", "--camera", CAMERA, "--root", root],
+        ["remove", CAMERA, "--root", root],
+    ):
+        line = refused(service(*args))
+        assert PASSWORD not in line and "viewer" not in line
+        assert "--camera URL" in line
+    assert not tmp_path.joinpath("etc").exists()
