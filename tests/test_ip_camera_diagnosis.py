@@ -127,3 +127,60 @@ def test_a_body_too_long_for_an_rtsp_answer_is_not_read():
     with hostile(head + b"\0" * 65536, 0.0, 200) as server:
         why = diagnose(f"rtsp://127.0.0.1:{server.getsockname()[1]}/cam", 5)
     assert "answers, but not as an RTSP camera" in why
+
+
+@contextlib.contextmanager
+def digest_camera(password: str, seen: list):
+    """An RTSP camera that offers Digest (with qop=auth) and Basic, checks a Digest answer
+    against ``password``, and notes each Authorization header it gets in ``seen``."""
+    import hashlib
+    import re
+
+    def md5(text):
+        return hashlib.md5(text.encode()).hexdigest()
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer(head: str) -> str:
+        lines = head.split("\r\n")
+        cseq = next(line for line in lines if line.lower().startswith("cseq"))
+        auth = next((line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("authorization")), None)
+        seen.append(auth)
+        if auth and auth.startswith("Digest"):
+            f = dict(re.findall(r'(\w+)="?([^",]*)"?', auth))
+            ha1, ha2 = md5(f"{f['username']}:cam:{password}"), md5(f"DESCRIBE:{f['uri']}")
+            if f.get("response") == md5(f"{ha1}:n0nce:{f.get('nc')}:{f.get('cnonce')}:auth:{ha2}"):
+                return f"RTSP/1.0 200 OK\r\n{cseq}\r\nContent-Length: 0\r\n\r\n"
+        return (
+            f"RTSP/1.0 401 Unauthorized\r\n{cseq}\r\n"
+            'WWW-Authenticate: Digest realm="cam", nonce="n0nce", qop="auth,auth-int"\r\n'
+            'WWW-Authenticate: Basic realm="cam"\r\nContent-Length: 0\r\n\r\n'
+        )
+
+    def serve(client):
+        with contextlib.suppress(OSError), client:
+            request = b""
+            while chunk := client.recv(4096):
+                request += chunk
+                while b"\r\n\r\n" in request:
+                    head, request = request.split(b"\r\n\r\n", 1)
+                    client.sendall(answer(head.decode()).encode())
+
+    def accept():
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    with server:
+        yield server.getsockname()[1]
+
+
+def test_digest_is_answered_when_offered_and_the_password_never_sent_as_basic():
+    seen = []
+    with digest_camera("s3cret", seen) as port:
+        right = diagnose(f"rtsp://alice:s3cret@127.0.0.1:{port}/cam", 5)
+        wrong = diagnose(f"rtsp://alice:wrong@127.0.0.1:{port}/cam", 5)
+    assert "refused" not in right and "stream cannot be decoded" in right  # the login was taken
+    assert "refused the user name or password" in wrong
+    assert [auth.split()[0] for auth in seen if auth] == ["Digest", "Digest"]

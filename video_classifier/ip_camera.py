@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import re
+import secrets
 import socket
 import ssl
 import threading
@@ -200,7 +201,9 @@ def _rtsp_status(connection: socket.socket, url: str, timeout_s: float) -> int |
     bare = split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
     connection.settimeout(timeout_s)
     status, headers = _rtsp_request(connection, bare, 1, None)
-    challenge = headers.get("www-authenticate", "")
+    challenges = headers.get("www-authenticate", [])
+    # Digest when offered, as FFmpeg does: Basic sends the password itself over the network.
+    challenge = next((c for c in challenges if c.lower().startswith("digest")), challenges[0] if challenges else "")
     if status == 401 and split.username is not None:
         user, password = unquote(split.username), unquote(split.password or "")
         status, _ = _rtsp_request(connection, bare, 2, _authorization(challenge, user, password, bare))
@@ -231,10 +234,14 @@ def _rtsp_request(connection: socket.socket, url: str, cseq: int, authorization:
     match = re.match(r"RTSP/\d\.\d (\d{3})", head[0])
     if not match:
         raise ValueError("not an RTSP answer")
-    headers = {}
+    headers: dict = {"www-authenticate": []}  # a camera may offer several (Digest and Basic)
     for line in head[1:]:
         key, _, value = line.partition(":")
-        headers[key.strip().lower()] = value.strip()
+        key = key.strip().lower()
+        if key == "www-authenticate":
+            headers[key].append(value.strip())
+        else:
+            headers[key] = value.strip()
     length = int(headers.get("content-length", "0") or 0)  # read the body: the connection is reused
     if length > 65536:  # an answer to DESCRIBE is a short SDP text, not a stream to keep in memory
         raise ValueError(f"a body of {length} bytes")
@@ -250,12 +257,21 @@ def _rtsp_request(connection: socket.socket, url: str, cseq: int, authorization:
 def _authorization(challenge: str, user: str, password: str, url: str) -> str:
     """The Authorization header answering ``challenge`` (RTSP cameras use Basic or Digest)."""
     if challenge.lower().startswith("digest"):
-        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+        fields = {key.lower(): quoted or bare for key, quoted, bare in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', challenge)}
         realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
         ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
         ha2 = hashlib.md5(f"DESCRIBE:{url}".encode()).hexdigest()
-        response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-        return f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{url}", response="{response}"'
+        header = f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{url}"'
+        if "auth" in [qop.strip() for qop in fields.get("qop", "").split(",")]:  # RFC 2617's qop=auth
+            cnonce = secrets.token_hex(8)
+            response = hashlib.md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}".encode()).hexdigest()
+            header += f', qop=auth, nc=00000001, cnonce="{cnonce}"'
+        else:
+            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+        header += f', response="{response}"'
+        if "opaque" in fields:
+            header += f', opaque="{fields["opaque"]}"'
+        return header
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
