@@ -48,6 +48,8 @@ class NetworkCameraSource(FrameSource):
         read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.name = redacted(url)
+        scheme, sep, rest = url.strip().partition("://")
+        url = f"{scheme.lower()}{sep}{rest}"  # FFmpeg knows rtsp://, not RTSP:// (as some manuals write it)
         self.read_timeout_s = read_timeout_s
         if parts(url).scheme.startswith("rtsp"):
             # Read by OpenCV at every open. UDP loses packets on Wi-Fi (grey smears over the
