@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from video_classifier.camera_url import identity, is_network, redacted
+from video_classifier.camera_url import identity, is_network, problem, redacted
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "movinet@.service"
@@ -286,6 +286,9 @@ def install(
     """
     check_name(name)
     check_args(flags)
+    camera = vars(_FlagReader().parse_known_args(flags)[0])["camera"] or ""
+    if is_network(camera) and (why := problem(camera)):  # the service would fail at every start
+        raise InstallError(f"--camera {redacted(camera)}: {why}")
     others = {other: read_args(layout.args_file(other)) for other in layout.instances() if other != name}
     remove_hint = "./setup.sh --remove-service {}" + (" --desktop" if desktop else "")
     owner = None

@@ -253,7 +253,7 @@ def test_setup_sh_checks_the_service_flags_before_any_step(tmp_path):
 
 def test_a_camera_url_in_a_clash_is_shown_without_its_login_or_query(tmp_path):
     url = f"http://192.168.1.21/video.cgi?user=admin&pwd={PASSWORD}"
-    for camera in (url, f"rtsp://viewer:12/{PASSWORD}@192.168.1.20/stream1"):  # an unescaped / in the password
+    for camera in (url, f"rtsp://192.168.1.20/user=viewer&password={PASSWORD}&channel=1"):  # a login in the path
         root = tmp_path / str(len(camera))
         assert service("install", "first", "--root", str(root), "--", "--camera", camera).returncode == 0
         line = refused(service("install", "second", "--root", str(root), "--", "--camera", camera), "instance first")
@@ -271,4 +271,13 @@ def test_a_camera_url_before_the_double_dash_is_refused_without_showing_it(tmp_p
         line = refused(service(*args))
         assert PASSWORD not in line and "viewer" not in line
         assert "--camera URL" in line
+    assert not tmp_path.joinpath("etc").exists()
+
+
+def test_a_camera_url_that_cannot_work_is_refused_before_anything_is_written(tmp_path):
+    line = refused(
+        service("install", "door", "--root", str(tmp_path), "--", "--camera", f"rtsp://viewer:12/{PASSWORD}@192.168.1.20/s"),
+        "--camera rtsp://192.168.1.20/s: an @ comes after the host",
+    )
+    assert PASSWORD not in line
     assert not tmp_path.joinpath("etc").exists()
