@@ -27,8 +27,11 @@ CONSOLE=""
 SERVICE_ARGS=()
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+# A camera URL given where a name or an option goes is not repeated: it may hold a password.
+url_hint="a camera URL goes after --, e.g. ./setup.sh --install-service door -- --camera URL (not shown: it may hold a password)"
 while [[ $# -gt 0 ]]; do
   case $1 in
+    *://*) echo "error: $url_hint" >&2; exit 2 ;;
     --models-from) [[ $# -ge 2 ]] || { echo "error: --models-from needs a folder" >&2; exit 2; }
                    MODELS_FROM=$2; shift 2 ;;
     --all-models) ALL_MODELS=1; shift ;;
@@ -55,6 +58,9 @@ if [[ -n $DESKTOP && -n $CONSOLE ]]; then
 fi
 # The rule of install/service.py, checked here too so that a typo stops before the long steps.
 name=${REMOVE:-$SERVICE_NAME}
+if [[ $name == *://* ]]; then
+  echo "error: $url_hint" >&2; exit 2
+fi
 if [[ -n $SERVICE$REMOVE && ! $name =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$ ]]; then
   echo "error: instance name '$name': use 1 to 32 letters, digits, '_' or '-', starting with a letter or digit (e.g. garden)" >&2
   exit 2

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from video_classifier.camera_url import identity, is_network, problem, redacted
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "movinet@.service"
 THREADS = "threads.env"
@@ -115,6 +117,8 @@ def unit_text(python: Path, conf: Path, desktop: bool, user: str, console: bool 
 
 def check_name(name: str) -> None:
     """Refuse a name that cannot name an instance, saying what can."""
+    if "://" in name:  # not repeated: it may hold a password
+        raise InstallError("the instance name is a URL: a camera goes after --, e.g. install door -- --camera URL")
     if not NAME.fullmatch(name):
         raise InstallError(
             f"instance name {name!r}: use 1 to 32 letters, digits, '_' or '-', starting with a letter or digit (e.g. garden)"
@@ -160,6 +164,8 @@ def held(args: list[str]) -> dict[str, str]:
             value = value or default_camera()
             if value.isdigit():
                 found[flag] = str(int(value))
+            elif is_network(value):  # one camera however its URL is written (login, default port, case)
+                found[flag] = identity(value)
             elif value == "picamera2" or "://" in value:
                 found[flag] = value
             else:  # a video file: paths are relative to the service's working folder
@@ -174,8 +180,8 @@ def held(args: list[str]) -> dict[str, str]:
 
 
 def _shown(value: str) -> str:
-    """A value fit for an error line: a URL's user and password hidden."""
-    return re.sub(r"//[^/@]*@", "//...@", value)
+    """A value fit for an error line: a URL without its login or query."""
+    return redacted(value) if is_network(value) else value
 
 
 def check_shared(name: str, args: list[str], others: dict[str, list[str]], remove_hint: str) -> None:
@@ -280,6 +286,9 @@ def install(
     """
     check_name(name)
     check_args(flags)
+    camera = vars(_FlagReader().parse_known_args(flags)[0])["camera"] or ""
+    if is_network(camera) and (why := problem(camera)):  # the service would fail at every start
+        raise InstallError(f"--camera {redacted(camera)}: {why}")
     others = {other: read_args(layout.args_file(other)) for other in layout.instances() if other != name}
     remove_hint = "./setup.sh --remove-service {}" + (" --desktop" if desktop else "")
     owner = None
@@ -321,6 +330,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
         print(f"error: {message} (see python -m install.service --help)", file=sys.stderr)
         sys.exit(2)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's, but what is not understood is not repeated: a camera URL given before the
+        ``--`` (``install door rtsp://user:password@...``) may hold a password."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            flags = " ".join(arg.partition("=")[0] for arg in extra if arg.startswith("-"))
+            what = (
+                f"unknown flag(s): {flags}"
+                if flags
+                else f"{len(extra)} unexpected value(s) (not shown: they may hold a password)"
+            )
+            self.error(f"{what}: classify.py's flags go after --, e.g. install door -- --camera URL")
+        return parsed
 
 
 def _parser() -> _Parser:

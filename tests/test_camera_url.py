@@ -2,7 +2,7 @@
 
 import pytest
 
-from video_classifier.camera_url import host_and_port, is_camera, is_network, redacted, scrub
+from video_classifier.camera_url import host_and_port, is_camera, is_network, problem, redacted, scrub, unknown_scheme
 
 
 @pytest.mark.parametrize(
@@ -32,6 +32,18 @@ def test_what_a_camera_string_names(spec, network, camera):
         ("http://cam/video.cgi?user=alice&pwd=s3cret", "http://cam/video.cgi?..."),
         ("rtsp://bob:pw@[fe80::1]:8554/x", "rtsp://[fe80::1]:8554/x"),
         ("rtsp://user:p@ss@host/x", "rtsp://host/x"),  # an unescaped @ in the password
+        # an unescaped /, ? or # in the password ends the host early: no piece of the login is shown
+        ("rtsp://bob:12345/678@192.168.1.20:554/stream1", "rtsp://192.168.1.20:554/stream1"),
+        ("rtsp://bob:se#cret@cam/x", "rtsp://cam/x"),
+        ("rtsp://bob:se?cret@cam/x", "rtsp://cam/x"),
+        ("rtsp://bob:pw@[::1/x", "rtsp://?"),  # not a URL Python can split
+        # a login in the path (XMEye cameras)
+        (
+            "rtsp://192.168.1.10:554/user=admin&password=s3cret&channel=1&stream=0.sdp",
+            "rtsp://192.168.1.10:554/user=...&password=...&channel=1&stream=0.sdp",
+        ),
+        ("rtsp://cam/user=admin_password=s3cret_channel=1", "rtsp://cam/user=..."),
+        ("rtsp://cam/live;pwd=s3cret;x=1", "rtsp://cam/live;pwd=...;x=1"),
     ],
 )
 def test_a_shown_url_has_no_login_and_no_query(url, shown):
@@ -49,3 +61,46 @@ def test_the_port_is_the_schemes_default_unless_given():
     assert host_and_port("rtsp://cam/x") == ("cam", 554)
     assert host_and_port("rtsps://cam/x") == ("cam", 322)
     assert host_and_port("http://u:p@cam:8080/x") == ("cam", 8080)
+
+
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("rtsp://bob:12345/678@192.168.1.20/stream1", "an @ comes after the host"),
+        ("rtsp://bob:se#cret@cam/x", "%23"),
+        ("rtsp://bob:pw@[::1/x", "IPv6 address is written in brackets"),
+        ("rtsp:///stream1", "no host"),
+        ("rtsp://bob:pw@:554/x", "no host"),
+        ("rtsp://bob:pw@cam:99999/x", "not a number from 1 to 65535"),
+        ("rtsp://bob:secret", "not a number from 1 to 65535"),  # the host forgotten: "secret" is no port
+        ("http://cam:0/x", "not a number from 1 to 65535"),
+    ],
+)
+def test_a_url_that_cannot_work_is_refused_without_quoting_it(url, words):
+    why = problem(url)
+    assert why is not None and words in why
+    assert not any(secret in why for secret in ("bob", "12345", "678", "se#cret", "secret", "pw", "99999"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "rtsp://alice:s3cr%40t%2F1@192.168.1.20:554/stream1",
+        "rtsp://user:p@ss w:rd@host/x",  # @, : and a space need no %XX
+        "rtsp://[fe80::1]/x",
+        "rtsp://[::1]:8554/x",
+        "http://cam:/video.mjpg",  # an empty port is the default one
+        "http://cam/video.cgi?user=alice&pwd=s3cret",
+    ],
+)
+def test_a_url_that_can_work_is_accepted(url):
+    assert problem(url) is None
+
+
+@pytest.mark.parametrize(
+    "spec, scheme",
+    [("rstp://u:p@cam/x", "rstp"), ("rtsp:/u:p@cam/x", "rtsp"), ("rtmp://cam/live", "rtmp"), ("rtsp://cam/x", None)]
+    + [("clips/rtsp:/127.0.0.1:9/x.mp4", None), ("clip.mp4", None), ("C:/clip.mp4", None)],
+)
+def test_a_url_of_another_scheme_is_told_apart_from_a_file(spec, scheme):
+    assert unknown_scheme(spec) == scheme

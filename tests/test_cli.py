@@ -246,7 +246,7 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
         (["--smooth", "1"], "error: --smooth: expected a weight from 0 to below 1, got '1'"),
         (["--runtime", "tf"], "error: --runtime: expected one of 'auto', 'litert', 'tflite-runtime', got 'tf'"),
         (["--fps"], "error: --fps: expected a value"),
-        (["--frames", "3"], "error: unknown flag(s): --frames 3"),
+        (["--frames", "3"], "error: unknown flag(s): --frames"),
         (["--camera", "0", "--loop"], "error: --loop plays a video file again and again: give one with --camera FILE"),
     ],
 )
@@ -254,6 +254,46 @@ def test_argument_errors_are_in_the_apps_own_words(args, line):
     result = classify(*args)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [f"{line} (see python classify.py --help)"]
+
+
+SECRET = "Pw12345"  # searched for in every line below
+
+
+@pytest.mark.parametrize(
+    "camera, words",
+    [
+        (f"rtsp://viewer:{SECRET}/9@192.168.1.20/stream1", "rtsp://192.168.1.20/stream1: an @ comes after the host"),
+        (f"rtsp://viewer:{SECRET}#9@192.168.1.20/stream1", "%23"),
+        (f"rtsp://viewer:{SECRET}@[fe80::1/stream1", "IPv6 address is written in brackets"),
+        (f"rtsp://viewer:{SECRET}@192.168.1.20:99999/stream1", "not a number from 1 to 65535"),
+        (f"rstp://viewer:{SECRET}@192.168.1.20/stream1", "rstp:/... is not an IP camera's URL"),  # a typo
+        (f" rtsp:/viewer:{SECRET}@192.168.1.20/stream1", "rtsp:/... is not an IP camera's URL"),
+    ],
+)
+def test_a_camera_url_that_cannot_work_is_one_error_line_without_its_login(camera, words):
+    for args, env, where in (["--camera", camera], {}, "--camera"), ([], {"MOVINET_CAMERA": camera}, "$MOVINET_CAMERA"):
+        result = classify(*args, "--no-display", timeout=30, **env)
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"error: {where}: ") and words in line
+        assert SECRET not in line and "viewer" not in line
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["--camra", f"rtsp://viewer:{SECRET}@cam/x"], "error: unknown flag(s): --camra"),
+        ([f"--cam=rtsp://viewer:{SECRET}@cam/x"], "error: ambiguous option: --cam could match"),
+        ([f"rtsp://viewer:{SECRET}@cam/x"], "error: 1 value(s) with no flag before them"),
+        (["--rtsp-transport", f"rtsp://viewer:{SECRET}@cam/x"], "got 'rtsp://cam/x'"),
+        (["--mqt-password", SECRET], "error: unknown flag(s): --mqt-password"),
+    ],
+)
+def test_a_mistyped_flag_does_not_show_the_password_after_it(args, line):
+    result = classify(*args, timeout=30)
+    assert result.returncode == 2 and result.stdout == ""
+    (shown,) = result.stderr.splitlines()
+    assert line in shown and SECRET not in shown and "viewer" not in shown
 
 
 def test_loop_plays_a_video_file_again_and_again():
@@ -267,3 +307,17 @@ def test_loop_plays_a_video_file_again_and_again():
     times = [r["time_s"] for r in records]
     assert all(abs((b - a) - 0.2) < 0.04 for a, b in zip(times, times[1:]))  # time runs on across the passes
     assert records[-1]["top"][0]["label"] == "carving ice"
+
+
+def test_a_file_of_flags_that_cannot_be_read_is_one_error_line(tmp_path):
+    latin = tmp_path / "cam.args"
+    latin.write_bytes(b"--camera\nrtsp://viewer:p\xe9ss@cam/x\n")  # saved by an editor in Latin-1
+    for args, words in (
+        ([f"@{latin}"], f"the file of flags @{latin} is not UTF-8 text: save it as UTF-8"),
+        ([f"@{tmp_path}/gone.args"], f"cannot read the file of flags @{tmp_path}/gone.args (No such file or directory)"),
+        (["--fps", "@"], "--fps: cannot read the file of flags @ (No such file or directory)"),
+    ):
+        result = classify(*args, timeout=30)
+        assert result.returncode == 2 and result.stdout == ""
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"error: {words}")

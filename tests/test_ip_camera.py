@@ -62,6 +62,12 @@ def test_an_rtsp_camera_with_a_login_is_named_right_and_the_password_is_never_sh
     assert PASSWORD not in done.stderr + done.stdout + log.read_text()
 
 
+def test_a_url_whose_scheme_is_in_capitals_opens(camera):
+    done = run("--camera", camera.url(USER, PASSWORD).replace("rtsp://", "RTSP://"), "--max-frames", "2", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"source: rtsp://127.0.0.1:{camera.port}/cam," in done.stderr
+
+
 def test_a_url_in_an_arguments_file_is_not_in_the_command_line(tmp_path, camera):
     log, flags = tmp_path / "log.jsonl", tmp_path / "cam.args"
     flags.write_text(f"--camera\n{camera.url(USER, PASSWORD)}\n")

@@ -148,6 +148,11 @@ def test_two_cameras_each_with_its_own_args_file_and_a_share_of_the_cores(tmp_pa
     ("mine", "theirs", "clash"),
     [
         (["--camera", CAMERA], ["--camera", CAMERA], "camera"),
+        # one camera however its URL is written: no default port, another login, upper case
+        (["--camera", "rtsp://viewer:other@192.168.1.20/stream1"], ["--camera", CAMERA], "camera"),
+        ([f"--camera=RTSP://admin:{PASSWORD}@192.168.1.20:554/stream1"], ["--camera", CAMERA], "camera"),
+        (["--camera", "rtsp://192.168.1.20/stream2"], ["--camera", CAMERA], None),  # another stream
+        (["--camera", "rtsp://192.168.1.20:8554/stream1"], ["--camera", CAMERA], None),  # another server
         ([], [], "camera"),
         (["--camera", default_camera()], [], "camera"),  # the camera classify.py opens without --camera
         (["--camera", "1", "--actions", "./taught.json"], ["--actions=taught.json"], "actions file"),
@@ -235,8 +240,44 @@ def test_setup_sh_checks_the_service_flags_before_any_step(tmp_path):
     refused(setup("--install-service", "--desktop", "--console"), "give one")
     # --remove-service does only that: here, with no venv, it says so at once.
     refused(setup("--remove-service", "front"), "nothing was installed")
+    # a camera URL where a name or an option goes is not repeated
+    for args in (["--install-service", CAMERA], ["--install-service", "door", CAMERA], ["--remove-service", CAMERA]):
+        line = refused(setup(*args), "a camera URL goes after --")
+        assert PASSWORD not in line
     usage = setup("--help")
     assert usage.returncode == 0
     lines = usage.stdout.strip().splitlines()
     assert lines[0].startswith("Set up the app") and lines[-1].startswith("Safe to run again")
     assert any("--remove-service NAME" in line for line in lines)
+
+
+def test_a_camera_url_in_a_clash_is_shown_without_its_login_or_query(tmp_path):
+    url = f"http://192.168.1.21/video.cgi?user=admin&pwd={PASSWORD}"
+    for camera in (url, f"rtsp://192.168.1.20/user=viewer&password={PASSWORD}&channel=1"):  # a login in the path
+        root = tmp_path / str(len(camera))
+        assert service("install", "first", "--root", str(root), "--", "--camera", camera).returncode == 0
+        line = refused(service("install", "second", "--root", str(root), "--", "--camera", camera), "instance first")
+        assert PASSWORD not in line and "viewer" not in line and "admin" not in line
+
+
+def test_a_camera_url_before_the_double_dash_is_refused_without_showing_it(tmp_path):
+    root = str(tmp_path)
+    for args in (
+        ["install", CAMERA, "--root", root],
+        ["install", "door", CAMERA, "--root", root],
+        ["install", "door", "--camera", CAMERA, "--root", root],
+        ["remove", CAMERA, "--root", root],
+    ):
+        line = refused(service(*args))
+        assert PASSWORD not in line and "viewer" not in line
+        assert "--camera URL" in line
+    assert not tmp_path.joinpath("etc").exists()
+
+
+def test_a_camera_url_that_cannot_work_is_refused_before_anything_is_written(tmp_path):
+    line = refused(
+        service("install", "door", "--root", str(tmp_path), "--", "--camera", f"rtsp://viewer:12/{PASSWORD}@192.168.1.20/s"),
+        "--camera rtsp://192.168.1.20/s: an @ comes after the host",
+    )
+    assert PASSWORD not in line
+    assert not tmp_path.joinpath("etc").exists()

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import re
+import secrets
 import socket
 import ssl
 import threading
@@ -47,6 +48,8 @@ class NetworkCameraSource(FrameSource):
         read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.name = redacted(url)
+        scheme, sep, rest = url.strip().partition("://")
+        url = f"{scheme.lower()}{sep}{rest}"  # FFmpeg knows rtsp://, not RTSP:// (as some manuals write it)
         self.read_timeout_s = read_timeout_s
         if parts(url).scheme.startswith("rtsp"):
             # Read by OpenCV at every open. UDP loses packets on Wi-Fi (grey smears over the
@@ -64,7 +67,7 @@ class NetworkCameraSource(FrameSource):
         if not ok or image is None:
             capture.release()
             left = max(1.0, open_timeout_s - (time.monotonic() - started))
-            raise SourceError(f"{self.name}: {diagnose(url, left)}")
+            raise SourceError(f"{self.name}: {diagnose(url, left, waited_s=time.monotonic() - started)}")
         self._capture = capture
         self._start = time.monotonic()
         self._newest: tuple[object, float] | None = (image, self._start)
@@ -124,8 +127,14 @@ class NetworkCameraSource(FrameSource):
         self._reader.join(1.0)
 
 
-def diagnose(url: str, timeout_s: float) -> str:
-    """Why ``url`` cannot be opened, in words a user can act on (asked of the server itself)."""
+def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
+    """Why ``url`` cannot be opened, in words a user can act on (asked of the server itself).
+    ``waited_s``: how long FFmpeg already tried, counted in a time-out's message."""
+    started = time.monotonic()
+
+    def waited() -> str:
+        return f"{waited_s + time.monotonic() - started:.0f} s"
+
     split = parts(url)
     host, port = host_and_port(url)
     if not host:
@@ -137,20 +146,26 @@ def diagnose(url: str, timeout_s: float) -> str:
     except ConnectionRefusedError:
         return f"nothing answers on port {port} of {host}: check the port, and that the camera's stream is on"
     except OSError:
-        return f"{host} does not answer (port {port}, {timeout_s:g} s): check that the camera is on and reachable"
+        return f"{host} does not answer (port {port}, {waited()}): check that the camera is on and reachable"
     with connection:
         ask = _rtsp_status if split.scheme.startswith("rtsp") else _http_status
         try:
-            status = ask(connection, url, timeout_s)
+            status = _within(timeout_s, ask, connection, url, timeout_s)
         except ValueError:
             return f"port {port} of {host} answers, but not as an RTSP camera: check the port and the scheme"
         except TimeoutError:
-            return f"port {port} of {host} accepts a connection but sends nothing ({timeout_s:g} s): is it the camera's port?"
+            return f"port {port} of {host} accepts a connection but gives no answer ({waited()}): is it the camera's port?"
+        except ssl.SSLError:
+            plain = split.scheme.removesuffix("s")
+            return (
+                f"port {port} of {host} answers, but no TLS connection could be made with it ({split.scheme}://): "
+                f"for a camera without TLS write {plain}://"
+            )
         except OSError:
             status = None
     if status == 401:
         if split.username is None:
-            return "the camera asks for a user name and password: put them in the URL (rtsp://USER:PASSWORD@HOST/PATH)"
+            return f"the camera asks for a user name and password: put them in the URL ({split.scheme}://USER:PASSWORD@HOST/PATH)"
         return "the camera refused the user name or password: check them (special characters as %XX in the URL)"
     if status == 404:
         return f"the camera has no stream at {split.path or '/'}: check the path in its manual or web page"
@@ -159,19 +174,51 @@ def diagnose(url: str, timeout_s: float) -> str:
     return "the camera answers but its stream cannot be decoded: check the URL, or try another of its streams"
 
 
+def _within(timeout_s: float, ask, *args):
+    """``ask(*args)``, given up after ``timeout_s`` in all with a :class:`TimeoutError`: a server
+    that sends a byte now and then never lets a single read time out."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["status"] = ask(*args)
+        except Exception as exc:  # raised again in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="ip-camera-diagnosis", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer in {timeout_s:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["status"]
+
+
 def _rtsp_status(connection: socket.socket, url: str, timeout_s: float) -> int | None:
     """The status of an RTSP DESCRIBE of ``url``, with the URL's login (Basic or Digest)."""
     split = parts(url)
     if split.scheme == "rtsps":
-        connection = ssl.create_default_context().wrap_socket(connection, server_hostname=split.hostname)
+        connection = _tls().wrap_socket(connection, server_hostname=split.hostname)
     bare = split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
     connection.settimeout(timeout_s)
     status, headers = _rtsp_request(connection, bare, 1, None)
-    challenge = headers.get("www-authenticate", "")
+    challenges = headers.get("www-authenticate", [])
+    # Digest when offered, as FFmpeg does: Basic sends the password itself over the network.
+    challenge = next((c for c in challenges if c.lower().startswith("digest")), challenges[0] if challenges else "")
     if status == 401 and split.username is not None:
         user, password = unquote(split.username), unquote(split.password or "")
         status, _ = _rtsp_request(connection, bare, 2, _authorization(challenge, user, password, bare))
     return status
+
+
+def _tls() -> ssl.SSLContext:
+    """TLS as FFmpeg speaks it to a camera: encrypted, the certificate not checked (a camera's is
+    almost always self-signed), so that the answer is the one FFmpeg had."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _rtsp_request(connection: socket.socket, url: str, cseq: int, authorization: str | None) -> tuple[int, dict]:
@@ -189,11 +236,17 @@ def _rtsp_request(connection: socket.socket, url: str, cseq: int, authorization:
     match = re.match(r"RTSP/\d\.\d (\d{3})", head[0])
     if not match:
         raise ValueError("not an RTSP answer")
-    headers = {}
+    headers: dict = {"www-authenticate": []}  # a camera may offer several (Digest and Basic)
     for line in head[1:]:
         key, _, value = line.partition(":")
-        headers[key.strip().lower()] = value.strip()
+        key = key.strip().lower()
+        if key == "www-authenticate":
+            headers[key].append(value.strip())
+        else:
+            headers[key] = value.strip()
     length = int(headers.get("content-length", "0") or 0)  # read the body: the connection is reused
+    if length > 65536:  # an answer to DESCRIBE is a short SDP text, not a stream to keep in memory
+        raise ValueError(f"a body of {length} bytes")
     body = reply.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in reply else b""
     while len(body) < length:
         chunk = connection.recv(4096)
@@ -206,12 +259,21 @@ def _rtsp_request(connection: socket.socket, url: str, cseq: int, authorization:
 def _authorization(challenge: str, user: str, password: str, url: str) -> str:
     """The Authorization header answering ``challenge`` (RTSP cameras use Basic or Digest)."""
     if challenge.lower().startswith("digest"):
-        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+        fields = {key.lower(): quoted or bare for key, quoted, bare in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', challenge)}
         realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
         ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
         ha2 = hashlib.md5(f"DESCRIBE:{url}".encode()).hexdigest()
-        response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-        return f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{url}", response="{response}"'
+        header = f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{url}"'
+        if "auth" in [qop.strip() for qop in fields.get("qop", "").split(",")]:  # RFC 2617's qop=auth
+            cnonce = secrets.token_hex(8)
+            response = hashlib.md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}".encode()).hexdigest()
+            header += f', qop=auth, nc=00000001, cnonce="{cnonce}"'
+        else:
+            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+        header += f', response="{response}"'
+        if "opaque" in fields:
+            header += f', opaque="{fields["opaque"]}"'
+        return header
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
@@ -226,8 +288,13 @@ def _http_status(connection: socket.socket, url: str, timeout_s: float) -> int |
         user, password = unquote(split.username), unquote(split.password or "")
         passwords.add_password(None, bare, user, password)
         handlers = [urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)]
+    handlers.append(urllib.request.HTTPSHandler(context=_tls()))
     try:
         with urllib.request.build_opener(*handlers).open(bare, timeout=timeout_s) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (ssl.SSLError, TimeoutError)):
+            raise exc.reason from None
+        raise

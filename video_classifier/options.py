@@ -11,8 +11,9 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import fields
+from pathlib import Path
 
-from video_classifier.camera_url import is_camera
+from video_classifier.camera_url import is_camera, is_network, problem, redacted, unknown_scheme
 from video_classifier.preprocess import CROP_CHOICES
 from video_classifier.runtime import RUNTIME_CHOICES
 from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MIN_TEACH_SECONDS, ROOT, WINDOW_S, Settings
@@ -27,13 +28,61 @@ class CliParser(argparse.ArgumentParser):
         print(f"error: {_plain(message)} (see python classify.py --help)", file=sys.stderr)
         sys.exit(2)
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's, but what is not understood is named by its flags only: the value after a
+        mistyped flag (``--camra rtsp://user:password@...``) may be a secret."""
+        args = self._expand(sys.argv[1:] if args is None else [str(arg) for arg in args])
+        parsed, extra = self.parse_known_args(args, namespace)
+        flags = [arg.partition("=")[0] for arg in extra if arg.startswith("-")]
+        if flags:
+            self.error(f"unknown flag(s): {' '.join(flags)}")
+        if extra:
+            self.error(
+                f"{len(extra)} value(s) with no flag before them (not shown: they may hold a password): "
+                "give each after its flag, e.g. --camera URL"
+            )
+        return parsed
+
+    def _expand(self, args: list[str], depth: int = 0) -> list[str]:
+        """``args`` with each ``@FILE`` replaced by the file's lines, as argparse would, but a file
+        that cannot be read is one error line in the app's words (argparse: a traceback for a file
+        that is not UTF-8, its own wording for a missing one)."""
+        expanded: list[str] = []
+        for i, arg in enumerate(args):
+            if not arg.startswith("@"):
+                expanded.append(arg)
+                continue
+            after = f"{args[i - 1]}: " if i and args[i - 1].startswith("--") and "=" not in args[i - 1] else ""
+            hint = " (a value that starts with @ is read as a file of flags: write --flag=@...)" if after else ""
+            if depth >= 8:
+                self.error(f"{arg}: files of flags name each other more than 8 deep: is one naming itself?")
+            try:
+                with open(arg[1:], encoding="utf-8") as file:
+                    lines = file.read().splitlines()
+            except UnicodeDecodeError:
+                self.error(f"{after}the file of flags {arg} is not UTF-8 text: save it as UTF-8")
+            except OSError as exc:
+                self.error(f"{after}cannot read the file of flags {arg} ({exc.strerror}): check its path{hint}")
+            expanded += self._expand(lines, depth + 1)
+        return expanded
+
 
 def _plain(message: str) -> str:
-    """argparse's wording made plain: ``argument --fps: ...`` becomes ``--fps: ...``."""
+    """argparse's wording made plain: ``argument --fps: ...`` becomes ``--fps: ...``; a value it
+    quotes is shown without a URL's login or query (a camera URL given to the wrong flag)."""
     message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[0] + ": ", message)
     message = re.sub(r"invalid choice: (\S+) \(choose from (.*)\)", r"expected one of \2, got \1", message)
     message = message.replace("expected one argument", "expected a value")
-    return message.replace("unrecognized arguments:", "unknown flag(s):")
+    message = re.sub(r"^ambiguous option: (-[^=\s]*)=.*? could match", r"ambiguous option: \1 could match", message)
+    return re.sub(r"'([^']*)'", lambda m: repr(_shown_value(m.group(1))), message)
+
+
+def _shown_value(value: str) -> str:
+    """``value`` as an error line may quote it: a URL without its login, path or query."""
+    if is_network(value.strip()):
+        return redacted(value)
+    scheme = unknown_scheme(value.strip())
+    return f"{scheme}:/..." if scheme else value
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -230,6 +279,19 @@ def build_parser(description: str = "") -> CliParser:
     return p
 
 
+def _check_camera(p: CliParser, spec: str, where: str) -> None:
+    """Refuse an IP camera's URL that cannot work as written, quoting none of it (a password)."""
+    if is_network(spec):
+        why = problem(spec)
+        if why:
+            p.error(f"{where}: {redacted(spec)}: {why}")
+    elif (scheme := unknown_scheme(spec)) and not Path(spec).exists():
+        p.error(
+            f"{where}: {scheme}:/... is not an IP camera's URL: write rtsp://, rtsps://, http:// or https:// "
+            "(or give a video file that exists)"
+        )
+
+
 def synopsis(width: int = 100) -> str:
     """The usage line of ``--help`` at ``width`` columns: the README's *Flags* block is this text."""
     parser = build_parser()
@@ -258,8 +320,13 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
             p.error("--correct needs an event id (from --list-events) or 'last'")
         args.correct = args.correct.strip()
         args.as_name = args.as_name or "wrong"
+    where = "--camera"
     if args.camera is None:
         args.camera = os.environ.get("MOVINET_CAMERA") or None  # keeps a URL with a password out of `ps`
+        where = "$MOVINET_CAMERA"
+    if args.camera is not None:
+        _check_camera(p, args.camera.strip(), where)
+        args.camera = args.camera.strip() if is_network(args.camera.strip()) else args.camera
     if args.loop and (args.camera is None or is_camera(args.camera)):
         p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:

@@ -79,10 +79,11 @@ class ReconnectingSource(FrameSource):
                 self._source = self._open()
             except SourceError as exc:
                 error = exc
-                if time.monotonic() - lost_at + min(delay * 2, self.max_backoff_s) > self.timeout_s:
+                left = self.timeout_s - (time.monotonic() - lost_at)
+                if left <= 0.05:  # the last try is at the time-out, not one back-off before it
                     why = str(error).removeprefix(f"{self.name}: ")  # the camera is named once
                     raise SourceError(f"{self.name} lost for {self.timeout_s:g} s, giving up: {why}") from None
-                delay = min(delay * 2, self.max_backoff_s)
+                delay = min(delay * 2, self.max_backoff_s, left)
                 continue
             # The new device's clock starts again at 0: continue from where the stream was.
             self._offset = self._last_timestamp + (time.monotonic() - lost_at)
