@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before the camera started
+    except KeyboardInterrupt:  # before the camera started (opening it, for one)
+        print("stopping", file=sys.stderr)
         return 0
     except BrokenPipeError:  # stdout piped into head: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit

@@ -121,6 +121,18 @@ def test_a_host_that_never_answers_is_one_error_line_after_the_open_time_out():
     assert took < 40  # bounded by the open time-out (10 s), not by the test's own time-out
 
 
+def test_sigterm_while_a_silent_camera_is_opened_stops_the_app_at_once():
+    """systemctl stop does not wait out FFmpeg's 10 s open time-out."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        threading.Thread(target=silent.accept, daemon=True).start()
+        command = classify_command("--no-display", "--camera", f"rtsp://127.0.0.1:{silent.getsockname()[1]}/cam")
+        proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=app_env())
+        time.sleep(3)  # the model is loaded, the camera being opened
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=5)
+    assert proc.returncode == 0 and err.splitlines()[-1] == "stopping", err
+
+
 def test_a_6_s_outage_of_the_server_is_survived(tmp_path):
     log = tmp_path / "log.jsonl"
     url = None

@@ -62,8 +62,7 @@ class NetworkCameraSource(FrameSource):
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000)]
         params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000)]
         started = time.monotonic()
-        capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
-        ok, image = capture.read() if capture.isOpened() else (False, None)
+        capture, ok, image = _open(url, params)
         if not ok or image is None:
             capture.release()
             left = max(1.0, open_timeout_s - (time.monotonic() - started))
@@ -125,6 +124,25 @@ class NetworkCameraSource(FrameSource):
         # The reader leaves at its next frame and releases the capture; from a frozen stream only
         # after FFmpeg's read time-outs, which neither a reconnect nor the exit waits for.
         self._reader.join(1.0)
+
+
+def _open(url: str, params: list[int]) -> tuple[cv2.VideoCapture, bool, object]:
+    """The capture and its first frame. FFmpeg's open runs in a thread of its own, so that Ctrl-C
+    or SIGTERM stop the app at once rather than after the open time-out (a silent camera); the
+    thread, left behind then, ends with the process."""
+    opened: list = []
+
+    def open_stream() -> None:
+        capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+        try:
+            opened.append((capture, *(capture.read() if capture.isOpened() else (False, None))))
+        except cv2.error:  # a first frame the decoder throws on: the diagnosis says what is wrong
+            opened.append((capture, False, None))
+
+    opener = threading.Thread(target=open_stream, name="ip-camera-open", daemon=True)
+    opener.start()
+    opener.join()  # interrupted by a signal in the main thread; FFmpeg's own time-outs bound it
+    return opened[0]
 
 
 def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
