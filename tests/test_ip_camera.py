@@ -159,6 +159,9 @@ def test_a_6_s_outage_of_the_server_is_survived(tmp_path):
     assert proc.returncode == 0, err
     states = [r["state"] for r in records(log) if r.get("type") == "camera"]
     assert states == ["lost", "restored"]
+    # Nothing is seen meanwhile: the event in progress ended with the camera, and a new one began after.
+    kinds = [r.get("state") or r.get("type") for r in records(log) if r.get("type") in ("camera", "event")]
+    assert kinds == ["lost", "event", "restored", "event"], kinds
     after = [r["top"][0]["label"] for r in records(log)[restored_at:] if "top" in r]
     assert after[-3:] == ["carving ice"] * 3  # classifying again after the outage
     assert "camera lost, retrying" in err and "camera restored" in err

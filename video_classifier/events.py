@@ -69,3 +69,9 @@ class EventDetector:
         """End of stream: the active event ends at its last supporting prediction."""
         if self.active is not None:
             self._finish()
+
+    def interrupt(self) -> None:
+        """The stream is cut (a lost camera): nothing is seen, so the event in progress ends at its
+        last supporting prediction, and an action that was about to start must hold again."""
+        self.close()
+        self._candidate = None

@@ -202,6 +202,8 @@ class Pipeline:
             except Closed:
                 break
             if item is None:
+                if self.source.status and self.events is not None:  # the camera is lost, being reconnected
+                    self.events.interrupt()
                 continue
             frame, received_at = item
             if self._reset_requested.is_set():
