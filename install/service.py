@@ -23,7 +23,9 @@ this, then start or stop the instance. ``--root DIR`` writes under DIR instead o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
 import os
 import pwd
 import re
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from video_classifier.camera_url import identity, is_network, problem, redacted
+from video_classifier.camera_url import identity, is_network, redacted
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "movinet@.service"
@@ -135,6 +137,20 @@ def check_args(args: list[str]) -> None:
             raise InstallError(f"{what} contains a line break; the args file holds one argument per line: remove it")
         if arg.startswith("@"):
             raise InstallError(f"{what} starts with @, which classify.py reads as a file of flags: write {flag or '--flag'}=@...")
+
+
+def check_flags(flags: list[str]) -> None:
+    """Refuse flags classify.py itself would refuse (a typo would make a service that fails at
+    every start), with classify.py's own words."""
+    from video_classifier.options import parse_settings
+
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            parse_settings(flags)
+    except SystemExit:
+        why = said.getvalue().strip().splitlines()[-1].removeprefix("error: ").removesuffix(" (see python classify.py --help)")
+        raise InstallError(f"{why} (in the classify.py flags after --)") from None
 
 
 class _FlagReader(argparse.ArgumentParser):
@@ -286,9 +302,7 @@ def install(
     """
     check_name(name)
     check_args(flags)
-    camera = vars(_FlagReader().parse_known_args(flags)[0])["camera"] or ""
-    if is_network(camera) and (why := problem(camera)):  # the service would fail at every start
-        raise InstallError(f"--camera {redacted(camera)}: {why}")
+    check_flags(flags)  # a camera URL that cannot work among them
     others = {other: read_args(layout.args_file(other)) for other in layout.instances() if other != name}
     remove_hint = "./setup.sh --remove-service {}" + (" --desktop" if desktop else "")
     owner = None

@@ -277,7 +277,20 @@ def test_a_camera_url_before_the_double_dash_is_refused_without_showing_it(tmp_p
 def test_a_camera_url_that_cannot_work_is_refused_before_anything_is_written(tmp_path):
     line = refused(
         service("install", "door", "--root", str(tmp_path), "--", "--camera", f"rtsp://viewer:12/{PASSWORD}@192.168.1.20/s"),
-        "--camera rtsp://192.168.1.20/s: an @ comes after the host",
+        "--camera: rtsp://192.168.1.20/s: an @ comes after the host",
     )
     assert PASSWORD not in line
     assert not tmp_path.joinpath("etc").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--fps", "0"], ["--fps: expected a number above 0, got '0'", "(in the classify.py flags after --)"]),
+        (["--camra", "picamera2"], ["unknown flag(s): --camra"]),
+        (["--loop"], ["--loop plays a video file again and again"]),
+    ],
+)
+def test_flags_classify_py_would_refuse_are_refused_before_anything_is_written(tmp_path, flags, words):
+    refused(service("install", "front", "--root", str(tmp_path), "--", *flags), *words)
+    assert not list(tmp_path.rglob("*.args"))
