@@ -2,7 +2,16 @@
 
 import pytest
 
-from video_classifier.camera_url import host_and_port, is_camera, is_network, problem, redacted, scrub, unknown_scheme
+from video_classifier.camera_url import (
+    has_login,
+    host_and_port,
+    is_camera,
+    is_network,
+    problem,
+    redacted,
+    scrub,
+    unknown_scheme,
+)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +113,17 @@ def test_a_url_that_can_work_is_accepted(url):
 )
 def test_a_url_of_another_scheme_is_told_apart_from_a_file(spec, scheme):
     assert unknown_scheme(spec) == scheme
+
+
+@pytest.mark.parametrize(
+    "url, login",
+    [
+        ("rtsp://alice:s3cret@cam/x", True),
+        ("http://cam/video.cgi?user=alice&pwd=s3cret", True),
+        ("rtsp://cam/user=admin&password=s3cret&channel=1&stream=0.sdp", True),
+        ("rtsp://cam:554/stream1", False),
+        ("RTSP://cam/live", False),
+    ],
+)
+def test_a_url_that_holds_a_login_is_told_apart(url, login):
+    assert has_login(url) is login

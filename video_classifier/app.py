@@ -86,7 +86,7 @@ def open_classifier(settings: Settings, model=None):
 def open_camera(settings: Settings, on_status=None, model_size: tuple[int, int] | None = None):
     """The ``--camera`` source; a live camera is reopened if it is lost (``on_status`` hears of it).
     ``model_size`` lets the Pi camera's ISP scale the model's pictures (its lores stream)."""
-    from video_classifier.camera_url import is_network, parts
+    from video_classifier.camera_url import has_login, is_network
     from video_classifier.reconnect import ReconnectingSource
     from video_classifier.sources import default_camera, open_source
 
@@ -99,7 +99,7 @@ def open_camera(settings: Settings, on_status=None, model_size: tuple[int, int] 
             model_size=model_size, model_crop=s.crop,
         )  # fmt: skip
 
-    if is_network(spec) and parts(spec).password and any(spec in arg for arg in sys.argv):
+    if is_network(spec) and has_login(spec) and any(spec in arg for arg in sys.argv):
         print(
             "warning: the camera's URL holds a login, and other users of this computer can read command lines "
             "(ps): give it in $MOVINET_CAMERA or an @FILE of arguments instead",

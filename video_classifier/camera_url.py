@@ -107,6 +107,13 @@ def _port(split: SplitResult) -> int | None:
         return None
 
 
+def has_login(url: str) -> bool:
+    """Whether ``url`` holds a password or token: a login before the host, a query, or a login
+    written in the path."""
+    split = parts(url.strip())
+    return bool(split.password or split.query or "@" in split.netloc or _LOGIN_IN_PATH.search(split.path))
+
+
 def secrets_in(url: str) -> list[str]:
     """The parts of ``url`` that must never be shown: the password (as written and decoded),
     the user name and the query."""
