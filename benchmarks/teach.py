@@ -1,6 +1,6 @@
 """How well teach mode recognises actions taught from a few seconds of the shared clips.
 
-    python -m benchmarks.teach [--json FILE]
+    python -m benchmarks.teach [--json FILE] [--same-room | --sweep | --cost-only]
 
 Each clip's first half is teaching material, its second half test material: no window that is
 scored overlaps what was taught. Examples are taught through the app's own Teacher (1 or 3
@@ -20,8 +20,15 @@ minute, is the untaught life that fires false events; the first of them is corre
 app does it ("wrong": its features taught as ``other``). Before and after that one correction:
 false events per minute on the hugging clip's held-out second half and the drinking second half's
 accuracy and events, each as is, mirrored, letterboxed and re-timed, for each decision rule.
-Every stream runs through the real model with the window in question (the int8 head pool is
-quantised, so the features depend a little on the window).
+
+``--sweep`` measures the short window that confirms a switch (``ShortWindow``: when it names
+another taught action confidently, the window is cut to its last frames) against none, over a
+grid of its parameters, on one setting, by the rule stated in :func:`sweep`; ``--no-short-window``
+runs the rest without it.
+
+Every stream runs through the real model once, with the window in question; with ``--actions``
+the model pools each frame's own features in float32, so the scorer replays them through the
+same window (checked against the model's pool) and each short window costs no inference.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ import json
 import sys
 import tempfile
 import time
+from collections import deque
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -48,7 +57,7 @@ from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
 from video_classifier.settings import TEACH_EXAMPLES, TEACH_SECONDS
 from video_classifier.sources import VideoFileSource
-from video_classifier.taught import SHARPNESS, UNKNOWN_AT, TaughtScorer
+from video_classifier.taught import SHARPNESS, SHORT_WINDOW, UNKNOWN_AT, ShortWindow, TaughtScorer
 from video_classifier.teacher import Lesson, Teacher
 
 FPS = 5.0
@@ -113,14 +122,37 @@ def run_stream(model: MovinetStream, frames: list[np.ndarray]) -> tuple[np.ndarr
     return np.asarray(own), np.asarray(pooled)
 
 
-class Pooled:
-    """What the scorer reads of a model: a given pooled feature vector."""
+class Replayed:
+    """What the scorer reads of a model, from given per-frame features: the model's window over
+    them, pooled as the model pools it with ``--actions`` (float32 contributions summed in
+    float64; :func:`check_pooling`), and its cut. The model runs once per stream, and every
+    scorer replays its features."""
 
-    def __init__(self) -> None:
-        self.features = np.zeros(1)
+    def __init__(self, window: int) -> None:
+        self._frames: deque[np.ndarray] = deque(maxlen=window)
+        self._last = np.zeros(1, np.float32)
+
+    def push(self, contribution: np.ndarray) -> None:
+        self._last = np.asarray(contribution, np.float32)
+        self._frames.append(self._last)
+
+    def frame_features(self) -> np.ndarray:
+        return self._last
 
     def pooled_features(self) -> np.ndarray:
-        return self.features
+        return (np.sum(self._frames, axis=0, dtype=np.float64) / len(self._frames)).astype(np.float32)
+
+    def cut_window(self, keep: int) -> None:
+        while len(self._frames) > keep:
+            self._frames.popleft()
+
+
+def check_pooling(own: np.ndarray, pooled: np.ndarray, window: int) -> None:
+    """The replay pools a stream exactly as the model did (before any cut)."""
+    replayed = Replayed(window)
+    for contribution, features in zip(own, pooled):
+        replayed.push(contribution)
+        assert np.array_equal(replayed.pooled_features(), features), "the replay does not pool as the model"
 
 
 def teach_library(folder: Path, model: MovinetStream, teach_frames: dict, seconds: float, examples: int, skip: str = "") -> Path:
@@ -139,15 +171,26 @@ def teach_library(folder: Path, model: MovinetStream, teach_frames: dict, second
     return path
 
 
-def scored(scorer: TaughtScorer, means: np.ndarray) -> list[list[Category]]:
-    """The scorer's labels and scores, best first, for each window."""
-    model, out = Pooled(), []
-    for vector in means:
-        model.features = vector
+def scored(scorer: TaughtScorer, own: np.ndarray, window: int) -> list[list[Category]]:
+    """The scorer's labels and scores, best first, for each frame of a stream (its frames' own
+    features, replayed through a window of ``window`` frames from a fresh start)."""
+    scorer.reset()
+    model, out = Replayed(window), []
+    for contribution in own:
+        model.push(contribution)
         labels, scores = scorer.score(np.zeros(1), model)
         order = np.argsort(-scores)
         out.append([Category(labels[i], float(scores[i])) for i in order])
     return out
+
+
+SWEEP = {"short": (6, 8, 10), "confirm": (0.5, 0.6, 0.7, 0.8, 0.9), "old": (0.05, 0.2), "hold": (1, 2, 3), "keep": (6, 10, 15)}
+
+
+def describe(short_window: ShortWindow | None) -> str:
+    if short_window is None:
+        return "no short window (before)"
+    return ", ".join(f"{k} {v:g}" for k, v in asdict(short_window).items())
 
 
 class Count(Output):
@@ -175,81 +218,130 @@ def for_good(tops: list[list[Category]], label: str, start: int) -> float | None
     return None if last_wrong == len(tops) - 1 else (last_wrong + 1 - start) / FPS
 
 
-def run(seconds_list: list[float] | None = None, reaction: bool = True, unknown_at: float = UNKNOWN_AT) -> dict:
+def material() -> tuple[dict, dict, dict]:
+    """The teaching halves, the test halves, and the paced test streams (every variant)."""
     clips = {action: read_clip(MEDIA / name) for action, name in ACTIONS.items()}
     other = read_clip(MEDIA / OTHER_VIDEO[1])
     teach = {a: (frames[: len(frames) // 2], fps) for a, (frames, fps) in clips.items()}
     test = {a: (frames[len(frames) // 2 :], fps) for a, (frames, fps) in clips.items()}
     tests = [*test.items(), (OTHER_VIDEO[0] + " (other video)", other)]
     test_frames = {(a, kind): paced(*variant(frames, fps, kind), TEST_SECONDS) for a, (frames, fps) in tests for kind in VARIANTS}
-    models, pooled = {}, {}
+    return teach, test, test_frames
+
+
+def open_model(window: int) -> MovinetStream:
+    """A0 as ``--actions`` runs it: the window as long as an example, no Kinetics-driven cut."""
+    return MovinetStream(A0, num_threads=2, window_frames=window, switch_keep=None)
+
+
+def own_features(model: MovinetStream, frames: list[np.ndarray], window: int) -> np.ndarray:
+    """Each frame's own features, from a fresh model (the replay checked against its pool)."""
+    own, pooled = run_stream(model, frames)
+    check_pooling(own, pooled, window)
+    return own
+
+
+def run(
+    seconds_list: list[float] | None = None,
+    reaction: bool = True,
+    unknown_at: float = UNKNOWN_AT,
+    short_window: ShortWindow | None = SHORT_WINDOW,
+) -> dict:
+    teach, test, test_frames = material()
+    models, streams, pairs = {}, {}, {}
     rows, details = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for seconds, examples in [s for s in SETTINGS if seconds_list is None or s[0] in seconds_list]:
             window = round(seconds * FPS)
             if window not in models:  # the window is as long as an example
-                models[window] = MovinetStream(A0, num_threads=2, window_frames=window, switch_keep=None)  # as --actions
-                pooled[window] = {key: run_stream(models[window], frames)[1] for key, frames in test_frames.items()}
-            model, test_streams = models[window], pooled[window]
-            library = ActionLibrary(teach_library(folder, model, teach, seconds, examples), _identity(model))
-            scorer = TaughtScorer(LibraryKeeper(library), unknown_at=unknown_at)
-            per_action, confusion = {}, {}
-            for (action, _kind), features in test_streams.items():
-                truth = action.replace(" (other video)", "")
-                tops = scored(scorer, features)[window - 1 :]
-                hits = [t[0].label == truth for t in tops]
-                per_action.setdefault(action, []).extend(hits)
-                row = confusion.setdefault(action, {})
-                for t in tops:
-                    row[t[0].label] = row.get(t[0].label, 0) + 1
-            # Leave one out: the clip's action is not taught.
-            untaught = {}
-            for action in ACTIONS:
-                path = teach_library(folder, model, teach, seconds, examples, skip=action)
-                loo = TaughtScorer(LibraryKeeper(ActionLibrary(path, _identity(model))), unknown_at=unknown_at)
-                reads, events = [], 0
-                for kind in VARIANTS:
-                    tops = scored(loo, test_streams[action, kind])[window - 1 :]
-                    reads += [t[0].label == UNKNOWN for t in tops]
-                    events += events_started(tops)
-                untaught[action] = (float(np.mean(reads)), events)
-            accuracy = {a: float(np.mean(h)) for a, h in per_action.items()}
-            ntu = [a for a in ACTIONS if "NTU" in a]
-            row = {
-                "setting": f"{examples} x {seconds:g} s",
-                "unknown_at": unknown_at,
-                "accuracy_mean": round(float(np.mean([accuracy[a] for a in ACTIONS])), 3),
-                "accuracy_worst": round(min(accuracy[a] for a in ACTIONS), 3),
-                "other_video": round(accuracy[OTHER_VIDEO[0] + " (other video)"], 3),
-                "ntu_apart": round(min(accuracy[a] for a in ntu), 3),
-                "untaught_unknown_mean": round(float(np.mean([u for u, _ in untaught.values()])), 3),
-                "untaught_unknown_worst": round(min(u for u, _ in untaught.values()), 3),
-                "untaught_events": sum(e for _, e in untaught.values()),
-            }
+                models[window] = open_model(window)
+                streams[window] = {key: own_features(models[window], frames, window) for key, frames in test_frames.items()}
+            model = models[window]
+            keepers = libraries(folder, model, teach, seconds, examples)
+            row, detail = measure(keepers, streams[window], window, unknown_at, short_window)
+            row = {"setting": f"{examples} x {seconds:g} s", "unknown_at": unknown_at, **row}
             if reaction:
-                row.update(reaction_row(model, scorer, test, window))
+                if window not in pairs:
+                    pairs[window] = pair_streams(model, test, window)
+                scorer = TaughtScorer(keepers[0], unknown_at=unknown_at, short_window=short_window)
+                row.update(reaction_stats(scorer, pairs[window], window))
             rows.append(row)
-            details[row["setting"]] = {"accuracy": accuracy, "confusion": confusion, "untaught": untaught}
-    return {"rows": rows, "details": details, "sharpness": SHARPNESS}
+            details[row["setting"]] = detail
+    return {"rows": rows, "details": details, "sharpness": SHARPNESS, "short_window": describe(short_window)}
 
 
-def reaction_row(model: MovinetStream, scorer: TaughtScorer, test: dict, window: int) -> dict:
-    """Seconds until the new taught action is top-1 for good, over every ordered pair."""
+def libraries(folder: Path, model: MovinetStream, teach: dict, seconds: float, examples: int) -> tuple:
+    """The library with every action taught, and per action one with every action but it."""
+    keeper = lambda path: LibraryKeeper(ActionLibrary(path, _identity(model)))  # noqa: E731
+    untaught = {action: keeper(teach_library(folder, model, teach, seconds, examples, skip=action)) for action in ACTIONS}
+    return keeper(teach_library(folder, model, teach, seconds, examples)), untaught
+
+
+def measure(
+    keepers: tuple[LibraryKeeper, dict[str, LibraryKeeper]],
+    streams: dict,
+    window: int,
+    unknown_at: float = UNKNOWN_AT,
+    short_window: ShortWindow | None = SHORT_WINDOW,
+) -> tuple[dict, dict]:
+    """Accuracy, confusion, and the untaught clips' answers (leave one out: the clip's action is
+    not taught) on the test ``streams`` (own features by (action, variant)), once the window is full."""
+    scorer_of = lambda keeper: TaughtScorer(keeper, unknown_at=unknown_at, short_window=short_window)  # noqa: E731
+    scorer = scorer_of(keepers[0])
+    per_action, confusion = {}, {}
+    for (action, _kind), own in streams.items():
+        truth = action.replace(" (other video)", "")
+        tops = scored(scorer, own, window)[window - 1 :]
+        per_action.setdefault(action, []).extend(t[0].label == truth for t in tops)
+        row = confusion.setdefault(action, {})
+        for t in tops:
+            row[t[0].label] = row.get(t[0].label, 0) + 1
+    reads = {}
+    for action, keeper in keepers[1].items():
+        loo, answers, events = scorer_of(keeper), [], 0
+        for kind in VARIANTS:
+            tops = scored(loo, streams[action, kind], window)[window - 1 :]
+            answers += [t[0].label == UNKNOWN for t in tops]
+            events += events_started(tops)
+        reads[action] = (float(np.mean(answers)), events)
+    accuracy = {a: float(np.mean(h)) for a, h in per_action.items()}
+    ntu = [a for a in ACTIONS if "NTU" in a]
+    row = {
+        "accuracy_mean": round(float(np.mean([accuracy[a] for a in ACTIONS])), 3),
+        "accuracy_worst": round(min(accuracy[a] for a in ACTIONS), 3),
+        "other_video": round(accuracy[OTHER_VIDEO[0] + " (other video)"], 3),
+        "ntu_apart": round(min(accuracy[a] for a in ntu), 3),
+        "untaught_unknown_mean": round(float(np.mean([u for u, _ in reads.values()])), 3),
+        "untaught_unknown_worst": round(min(u for u, _ in reads.values()), 3),
+        "untaught_events": sum(e for _, e in reads.values()),
+    }
+    return row, {"accuracy": accuracy, "confusion": confusion, "untaught": reads}
+
+
+def pair_streams(model: MovinetStream, test: dict, window: int) -> dict[tuple[str, str], tuple[np.ndarray, int]]:
+    """Every ordered pair of taught actions, 10 s of one then 10 s of the other: own features
+    (through the model once) and the frame of the switch."""
     looped = {a: paced(frames, fps, SWITCH_SECONDS) for a, (frames, fps) in test.items()}
+    return {
+        (a, b): (own_features(model, looped[a] + looped[b], window), len(looped[a])) for a, b in itertools.permutations(looped, 2)
+    }
+
+
+def reaction_stats(scorer: TaughtScorer, pairs: dict, window: int, quiet: bool = False) -> dict:
+    """Seconds until the new taught action is top-1 for good, over every ordered pair."""
     times, never, slow = [], [], []
-    for a, b in itertools.permutations(looped, 2):
-        switch = len(looped[a])
-        tops = scored(scorer, run_stream(model, looped[a] + looped[b])[1])
-        t = for_good(tops, b, switch)
+    for (a, b), (own, switch) in pairs.items():
+        t = for_good(scored(scorer, own, window), b, switch)
         if t is None:
             never.append(f"{a} -> {b}")
         else:
             times.append(t)
             slow.append((t, f"{a} -> {b}"))
-    print("  slowest switches:", ", ".join(f"{name} {t:.1f} s" for t, name in sorted(slow)[-3:]), file=sys.stderr)
-    if never:
-        print("  never settle:", ", ".join(never), file=sys.stderr)
+    if not quiet:
+        print("  slowest switches:", ", ".join(f"{name} {t:.1f} s" for t, name in sorted(slow)[-3:]), file=sys.stderr)
+        if never:
+            print("  never settle:", ", ".join(never), file=sys.stderr)
     return {
         "reaction_p50_s": round(float(np.percentile(times, 50)), 1),
         "reaction_p95_s": round(float(np.percentile(times, 95)), 1),
@@ -258,9 +350,90 @@ def reaction_row(model: MovinetStream, scorer: TaughtScorer, test: dict, window:
     }
 
 
-def cost(actions: int = 20, examples: int = 20, frames: int = 2000) -> dict:
-    """What recognition adds per frame, and how long the library takes to load, with
-    ``actions`` x ``examples`` examples (random vectors the size of A0's features)."""
+def sweep(seconds: float = TEACH_SECONDS, examples: int = TEACH_EXAMPLES, room: int = 5) -> dict:
+    """No short window, and every short window of :data:`SWEEP`, on one setting. The model runs
+    once per stream: with ``--actions`` a frame's own features do not depend on the window, so
+    each scorer replays them.
+
+    The rule, stated before measuring: a short window qualifies when every action's accuracy is
+    within 0.02 of no short window's, no untaught clip reads ``unknown`` less often, no more
+    events start on untaught clips and no more switches never settle. The qualifying one with the
+    best worst reaction (then p50, then p95; ties to the one that cuts least: the larger ``keep``,
+    then the higher ``confirm``) wins if its worst beats no short window's and, in the same room
+    (the ``room`` best qualifying are measured there), it makes no more false events per minute
+    (mean and worst variant, before and after the correction) and keeps drink's accuracy within
+    0.02."""
+    teach, test, test_frames = material()
+    window = round(seconds * FPS)
+    model = open_model(window)
+    streams = {key: own_features(model, frames, window) for key, frames in test_frames.items()}
+    pairs = pair_streams(model, test, window)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        keepers = libraries(Path(tmp), model, teach, seconds, examples)
+
+        def measured(short_window: ShortWindow | None) -> tuple[dict, dict]:
+            row, detail = measure(keepers, streams, window, short_window=short_window)
+            scorer = TaughtScorer(keepers[0], short_window=short_window)
+            return {"short_window": describe(short_window), **row, **reaction_stats(scorer, pairs, window, quiet=True)}, detail
+
+        before, before_detail = measured(None)
+        rows = []
+        for values in itertools.product(*SWEEP.values()):
+            short_window = ShortWindow(**dict(zip(SWEEP, values)))
+            row, detail = measured(short_window)
+            row["fails"] = _fails(row, detail, before, before_detail)
+            rows.append((short_window, row))
+    rank = lambda item: (  # noqa: E731
+        *(item[1][k] for k in ("reaction_worst_s", "reaction_p50_s", "reaction_p95_s")),
+        -item[0].keep,
+        -item[0].confirm,
+    )
+    qualifying = sorted([item for item in rows if not item[1]["fails"]], key=rank)
+    candidates = [w for w, row in qualifying[:room] if row["reaction_worst_s"] < before["reaction_worst_s"]]
+    room_rows = same_room([UNKNOWN_AT], seconds, (None, *candidates))
+    winner = next((w for w in candidates if _room_no_worse(room_rows, w)), None)
+    return {
+        "setting": f"{examples} x {seconds:g} s",
+        "before": before,
+        "shipped": next((row for w, row in rows if w == SHORT_WINDOW), None),
+        "qualifying": [row for _, row in qualifying],
+        "all": [row for _, row in sorted(rows, key=rank)],
+        "same_room": room_rows,
+        "winner": asdict(winner) if winner else None,
+        "sweep": SWEEP,
+    }
+
+
+def _fails(row: dict, detail: dict, before: dict, before_detail: dict) -> str:
+    """What keeps a short window from qualifying (empty: nothing)."""
+    accuracy, untaught = detail["accuracy"], detail["untaught"]
+    fails = [f"{a} {accuracy[a]:.2f}" for a, v in before_detail["accuracy"].items() if accuracy[a] < v - 0.02]
+    fails += [
+        f"untaught {a} unknown {untaught[a][0]:.2f}" for a, (v, _) in before_detail["untaught"].items() if untaught[a][0] < v
+    ]
+    if row["untaught_events"] > before["untaught_events"]:
+        fails.append(f"{row['untaught_events']} untaught events")
+    if row["never_settles"] > before["never_settles"]:
+        fails.append(f"{row['never_settles']} never settle")
+    return "; ".join(fails)
+
+
+def _room_no_worse(rows: list[dict], short_window: ShortWindow) -> bool:
+    """Whether ``short_window`` makes no more same-room false events and keeps drink's accuracy."""
+    before = {r["when"]: r for r in rows if r["short_window"] == describe(None)}
+    for r in (r for r in rows if r["short_window"] == describe(short_window)):
+        b = before[r["when"]]
+        if r["false_per_min_mean"] > b["false_per_min_mean"] or r["false_per_min_worst"] > b["false_per_min_worst"]:
+            return False
+        if r["taught_accuracy_worst"] < b["taught_accuracy_worst"] - 0.02:
+            return False
+    return True
+
+
+def cost(actions: int = 20, examples: int = 20, frames: int = 2000, short_window: ShortWindow | None = SHORT_WINDOW) -> dict:
+    """What recognition adds per frame (with ``short_window``), and how long the library takes
+    to load, with ``actions`` x ``examples`` examples (random vectors the size of A0's features)."""
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         library = ActionLibrary(Path(tmp) / "actions.json", ModelIdentity("a0.tflite", "0" * 64, 480))
@@ -271,10 +444,11 @@ def cost(actions: int = 20, examples: int = 20, frames: int = 2000) -> dict:
             start = time.perf_counter()
             library.load()
             loads.append((time.perf_counter() - start) * 1000)
-        scorer, model = TaughtScorer(LibraryKeeper(library)), Pooled()
+        scorer = TaughtScorer(LibraryKeeper(library), short_window=short_window)
+        model = Replayed(round(TEACH_SECONDS * FPS))
         steps = []
         for _ in range(frames):
-            model.features = rng.random(480, np.float32)
+            model.push(rng.random(480, np.float32))
             start = time.perf_counter()
             scorer.score(np.zeros(1), model)
             steps.append((time.perf_counter() - start) * 1000)
@@ -293,9 +467,11 @@ SAME_ROOM = {"taught": ("drink", "ntu_S001C001P001R001A001_drink_water.avi"), "l
 LIFE_SECONDS = 60.0
 
 
-def same_room(unknown_levels: list[float], seconds: float = TEACH_SECONDS) -> list[dict]:
+def same_room(
+    unknown_levels: list[float], seconds: float = TEACH_SECONDS, short_windows: tuple[ShortWindow | None, ...] = (SHORT_WINDOW,)
+) -> list[dict]:
     """False events per minute of untaught same-room life, and the taught action's accuracy,
-    before and after one correction, per decision rule (the fixed ``unknown`` level)."""
+    before and after one correction, per decision rule (the fixed ``unknown`` level) and short window."""
     from video_classifier.corrections import Corrector
     from video_classifier.recent_events import EventFile, RecentEvents
 
@@ -304,38 +480,38 @@ def same_room(unknown_levels: list[float], seconds: float = TEACH_SECONDS) -> li
     halves = lambda clip: ((clip[0][: len(clip[0]) // 2], clip[1]), (clip[0][len(clip[0]) // 2 :], clip[1]))  # noqa: E731
     (drink_teach, drink_test), (life_seen, life_test) = halves(drink), halves(life)
     window = round(seconds * FPS)
-    model = MovinetStream(A0, num_threads=2, window_frames=window, switch_keep=None)  # as --actions
-    seen = run_stream(model, paced(*life_seen, LIFE_SECONDS))
+    model = open_model(window)
+    seen = own_features(model, paced(*life_seen, LIFE_SECONDS), window)
     held_out = {
-        (what, kind): run_stream(model, paced(*variant(frames, fps, kind), LIFE_SECONDS))
+        (what, kind): own_features(model, paced(*variant(frames, fps, kind), LIFE_SECONDS), window)
         for what, (frames, fps) in (("life", life_test), (name, drink_test))
         for kind in VARIANTS
     }
     rows = []
-    for level in unknown_levels:
+    for level, short_window in itertools.product(unknown_levels, short_windows):
         with tempfile.TemporaryDirectory() as tmp:
             path = teach_library(Path(tmp), model, {name: drink_teach}, seconds, 1)
             keeper = LibraryKeeper(ActionLibrary(path, _identity(model)))  # not started: changes are made at once
-            scorer = TaughtScorer(keeper, unknown_at=level, warm_up=window)  # as the app
+            scorer = TaughtScorer(keeper, unknown_at=level, warm_up=window, short_window=short_window)  # as the app
             events = RecentEvents(keeper, EventFile(Path(tmp) / "events.json", keeper.library.model), window)
             corrector = Corrector(keeper, events, FPS)
-            measured = {"before": _room_row(scorer, held_out, name)}
-            _play(scorer, seen, events)  # the user sees a false event in the room's life ...
+            measured = {"before": _room_row(scorer, held_out, name, window)}
+            _play(scorer, seen, events, window)  # the user sees a false event in the room's life ...
             false_ids = [r.id for r in reversed(events.records()) if r.label == name]
             if false_ids:
                 corrector.correct(false_ids[0], "wrong")  # ... and says it was wrong
-            measured["after one correction"] = _room_row(scorer, held_out, name)
+            measured["after one correction"] = _room_row(scorer, held_out, name, window)
             for when, row in measured.items():
-                rows.append({"decision": f"unknown at {level:g}", "when": when, "life_false_events": len(false_ids), **row})
+                decision = {"decision": f"unknown at {level:g}", "short_window": describe(short_window)}
+                rows.append({**decision, "when": when, "life_false_events": len(false_ids), **row})
     return rows
 
 
-def _play(scorer: TaughtScorer, stream: tuple[np.ndarray, np.ndarray], output: Output) -> list[list[Category]]:
+def _play(scorer: TaughtScorer, own: np.ndarray, output: Output, window: int) -> list[list[Category]]:
     """A stream through the scorer and the app's event detector, its events told to ``output``."""
-    scorer.reset()
-    tops = scored(scorer, stream[1])
+    tops = scored(scorer, own, window)
     detector = EventDetector(output, 0.4, hold=5, ignore=RESERVED)
-    for i, (top, features) in enumerate(zip(tops, stream[0])):
+    for i, (top, features) in enumerate(zip(tops, own)):
         prediction = Prediction(i, i / FPS, top[:3], 0.0, features=features)
         detector.update(prediction)
         output.on_prediction(prediction)
@@ -343,13 +519,13 @@ def _play(scorer: TaughtScorer, stream: tuple[np.ndarray, np.ndarray], output: O
     return tops
 
 
-def _room_row(scorer: TaughtScorer, held_out: dict, name: str) -> dict:
+def _room_row(scorer: TaughtScorer, held_out: dict, name: str, window: int) -> dict:
     false_per_min, accuracy, fired = [], [], []
-    for (what, _kind), stream in held_out.items():
+    for (what, _kind), own in held_out.items():
         count = Count()
-        tops = _play(scorer, stream, count)
+        tops = _play(scorer, own, count, window)
         if what == name:
-            accuracy.append(float(np.mean([t[0].label == name for t in tops[round(TEACH_SECONDS * FPS) - 1 :]])))
+            accuracy.append(float(np.mean([t[0].label == name for t in tops[window - 1 :]])))
             fired.append(count.started > 0)
         else:
             false_per_min.append(count.started * 60.0 / LIFE_SECONDS)
@@ -397,30 +573,62 @@ COLUMNS = [
 ]
 
 
+SWEEP_COLUMNS = [("short_window", "short window"), *COLUMNS[2:], ("fails", "fails the rule on")]
+
+
+def print_sweep(result: dict, shown: int = 5) -> None:
+    """No short window, the one the app ships, the best qualifying, and the same room."""
+    print(f"taught {result['setting']}: no short window, the app's, the {shown} best that qualify")
+    shipped = [result["shipped"]] if result["shipped"] else []
+    rows = [result["before"], *shipped, *[row for row in result["qualifying"] if row not in shipped][:shown]]
+    print(markdown_table(rows, SWEEP_COLUMNS))
+    failing = [row for row in result["all"] if row["fails"]][:shown]
+    print(
+        f"\n{len(result['qualifying'])} of {len(result['all'])} short windows qualify"
+        + ("; the fastest that do not:" if failing else "")
+    )
+    if failing:
+        print(markdown_table(failing, SWEEP_COLUMNS))
+    print("\nsame room:")
+    print(markdown_table(result["same_room"], [("short_window", "short window"), *ROOM_COLUMNS[1:]]))
+    winner = describe(ShortWindow(**result["winner"])) if result["winner"] else "none: no short window"
+    print(f"\nwinner: {winner}; the app's: {describe(SHORT_WINDOW)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--seconds", type=float, action="append", help="only this example length (repeatable)")
     p.add_argument("--no-reaction", action="store_true", help="skip the pairs (the slowest part)")
     p.add_argument("--unknown-at", type=float, action="append", help="also score with this unknown level (repeatable)")
+    p.add_argument("--no-short-window", action="store_true", help="score without the short window that confirms a switch")
     p.add_argument("--cost-only", action="store_true", help="only the cost of recognition and of loading")
     p.add_argument("--same-room", action="store_true", help="only the same-room protocol, before and after a correction")
+    p.add_argument("--sweep", action="store_true", help="only the short windows swept (one setting: the first --seconds)")
     args = p.parse_args(argv)
     started = time.monotonic()
+    short_window = None if args.no_short_window else SHORT_WINDOW
+    if args.sweep:
+        result = sweep(*(args.seconds or [TEACH_SECONDS])[:1])
+        print_sweep(result)
+        print(f"({time.monotonic() - started:.0f} s)")
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1))
+        return 0
     if args.same_room:
-        rows = same_room([UNKNOWN_AT, *(args.unknown_at or [])])
+        rows = same_room([UNKNOWN_AT, *(args.unknown_at or [])], short_windows=(short_window,))
         print(markdown_table(rows, ROOM_COLUMNS))
         print(f"({time.monotonic() - started:.0f} s)")
         if args.json:
             args.json.write_text(json.dumps({"same_room": rows}, indent=1))
         return 0
-    costs = cost()
+    costs = cost(short_window=short_window)
     print(markdown_table([costs], [(k, k) for k in costs]) + "\n")
     if args.cost_only:
         return 0
-    result = run(args.seconds, reaction=not args.no_reaction)
+    result = run(args.seconds, reaction=not args.no_reaction, short_window=short_window)
     for level in args.unknown_at or []:
-        extra = run(args.seconds, reaction=False, unknown_at=level)
+        extra = run(args.seconds, reaction=False, unknown_at=level, short_window=short_window)
         result["rows"] += extra["rows"]
         result["details"].update({f"{k}, unknown at {level}": v for k, v in extra["details"].items()})
     print(markdown_table(result["rows"], COLUMNS))
@@ -431,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         untaught = best["untaught"].get(action)
         extra = f", untaught: unknown {untaught[0]:.2f}, {untaught[1]} event(s)" if untaught else ""
         print(f"  {action}: {accuracy:.2f}{extra}")
-    print(f"({time.monotonic() - started:.0f} s; sharpness {SHARPNESS})")
+    print(f"({time.monotonic() - started:.0f} s; sharpness {SHARPNESS}; short window: {describe(short_window)})")
     if args.json:
         args.json.write_text(json.dumps({**result, "cost": costs}, indent=1))
     return 0

@@ -62,6 +62,23 @@ def test_a_long_pool_does_not_saturate_in_float(a0_path, runtime, pancake):
     np.testing.assert_allclose(model.pooled_features(), np.mean(contributions[-25:], axis=0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("head", ["auto", "model"])
+def test_a_cut_window_pools_its_last_frames_then_grows_back(a0_path, runtime, pancake, head):
+    """What a confirmed switch of taught action asks of the model (``cut_window``), with the float
+    windows and with the model's own head: the pool holds the last 10 frames, then 11."""
+    model = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=25, switch_keep=None, head=head)
+    assert (model.head_copy is None) == (head == "model")
+    contributions = []
+    for frame in pancake[:20]:
+        model.step(frame)
+        contributions.append(model.frame_features().copy())
+    model.cut_window(10)
+    np.testing.assert_allclose(model.pooled_features(), np.mean(contributions[-10:], axis=0), rtol=1e-5, atol=1e-6)
+    model.step(pancake[20])
+    contributions.append(model.frame_features().copy())
+    np.testing.assert_allclose(model.pooled_features(), np.mean(contributions[-11:], axis=0), rtol=1e-5, atol=1e-6)
+
+
 def test_an_image_classifier_has_no_head_to_copy():
     with pytest.raises(HeadMismatch):
         path = model_path("other/image_classifier_not_movinet.tflite")

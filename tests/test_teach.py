@@ -13,7 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, FAKES_DIR, ROOT, Subscriber, app_env, classify_command, media_path, model_path, write_half
+from conftest import (
+    ARTIFACTS,
+    FAKES_DIR,
+    ROOT,
+    Subscriber,
+    app_env,
+    classify_command,
+    media_path,
+    model_path,
+    open_classifier,
+    read_frames,
+    write_half,
+)
 
 from video_classifier.action_library import ActionLibrary, Example, LibraryError, ModelIdentity
 from video_classifier.data import Prediction
@@ -112,6 +124,34 @@ def test_events_and_mqtt_messages_carry_the_taught_names(library, two_action_cli
         assert "wrestling at the table" in states and "pool cleaning" in states
     finally:
         subscriber.close()
+
+
+def test_the_short_window_follows_a_switch_between_taught_actions_sooner(library):
+    """10 s of one taught action's second half, then 10 s of another's, through the app's
+    classifier (faster than real time): the new action is top-1 for good sooner with the short
+    window that cuts the window on a switch than with the window alone, and the first is top-1
+    until the switch either way."""
+    first, second = "pool cleaning", "wrestling at the table"
+
+    def second_half(name: str) -> list:
+        frames = read_frames(media_path(TAUGHT[name]))
+        frames = frames[len(frames) // 2 :]
+        return [frames[i % len(frames)] for i in range(10 * FPS)]
+
+    stream, switch = second_half(first) + second_half(second), 10 * FPS
+
+    def frames_to_settle(classifier) -> int:
+        classifier.reset()
+        labels = [classifier.top(classifier.scores(frame)[0])[0].label for frame in stream]
+        assert labels[switch - FPS : switch] == [first] * FPS, labels
+        assert labels[-1] == second, labels
+        return max(i for i, label in enumerate(labels) if label != second) + 1 - switch
+
+    shipped = open_classifier(labels=None, actions=str(library))
+    assert shipped.scorer.short_window is not None  # the app's default
+    alone = open_classifier(labels=None, actions=str(library))
+    alone.scorer.short_window = None
+    assert frames_to_settle(shipped) < frames_to_settle(alone)
 
 
 def test_list_and_forget_manage_the_file_from_ssh(library, tmp_path):
@@ -354,6 +394,12 @@ def test_recognition_sees_actions_another_process_taught(tmp_path):
     class Model:
         def pooled_features(self):
             return np.array([1.0, 0.1, 0.0], np.float32)
+
+        def frame_features(self):
+            return self.pooled_features()
+
+        def cut_window(self, keep):
+            pass
 
     deadline = time.monotonic() + 5
     while scorer.labels == ["unknown"] and time.monotonic() < deadline:

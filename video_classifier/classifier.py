@@ -36,6 +36,10 @@ class StreamModel(Protocol):
         """The last frame's own share of the pooled features."""
         ...
 
+    def cut_window(self, keep: int) -> None:
+        """Forget all but the last ``keep`` remembered frames."""
+        ...
+
 
 class Scorer(Protocol):
     """Turns one model step into a score per label (the labels may change between calls)."""

@@ -339,6 +339,14 @@ class MovinetStream:
         """The last frame's own contribution to the pooled features (zeros before the first)."""
         return self._require_pool().last
 
+    def cut_window(self, keep: int) -> None:
+        """Forget all but the window's last ``keep`` frames: the next :meth:`pooled_features`
+        pools those (a switch of taught action was confirmed). Without a window: nothing to cut."""
+        if self._windows is not None:
+            self._windows.keep_last(keep)
+        elif self._window is not None:
+            self._window.keep_last(keep)
+
     def _require_pool(self) -> _HeadPool:
         if self._pool is None:
             raise ModelError(f"{self.path} has no pooled head state (state_head_pool_buffer): use a MoViNet stream model")
@@ -435,10 +443,14 @@ class _SlidingHead:
         if self._held < SWITCH_HOLD_FRAMES or top == self._leader:
             return
         if self._leader is not None and self.switch_keep:
-            while len(self._deltas) > self.switch_keep:
-                self._deltas.popleft()
-            self._feed_back()  # the next frame is classified over the kept ones only
+            self.keep_last(self.switch_keep)  # the next frame is classified over the kept ones only
         self._leader = top
+
+    def keep_last(self, frames: int) -> None:
+        """Forget all but the last ``frames`` frames, in the model's pool too."""
+        while len(self._deltas) > frames:
+            self._deltas.popleft()
+        self._feed_back()
 
     def clear(self) -> None:
         self._deltas.clear()
@@ -522,13 +534,17 @@ class FloatWindows:
 
     def _cut(self) -> np.ndarray:
         """Keep the last ``keep`` frames; the logits over them."""
-        while len(self._frames) > self.policy.keep:
-            self._frames.popleft()
+        self.keep_last(self.policy.keep)
         self._held, self._candidate = 0, None
         logits = self.head.logits(self.mean())
         self._leader = self._leader_candidate = int(np.argmax(logits))  # known: no second cut for it
         self._leader_held = self.policy.leader_hold or 0
         return logits
+
+    def keep_last(self, frames: int) -> None:
+        """Forget all but the long window's last ``frames`` frames."""
+        while len(self._frames) > frames:
+            self._frames.popleft()
 
     def _mean_of_last(self, frames: int) -> np.ndarray:
         """Summed afresh each frame (30 x 480 floats: about 0.03 ms), so nothing drifts over hours."""
