@@ -7,7 +7,7 @@ heavy is imported.
 from __future__ import annotations
 
 import re
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
@@ -112,21 +112,6 @@ def has_login(url: str) -> bool:
     written in the path."""
     split = parts(url.strip())
     return bool(split.password or split.query or "@" in split.netloc or _LOGIN_IN_PATH.search(split.path))
-
-
-def secrets_in(url: str) -> list[str]:
-    """The parts of ``url`` that must never be shown: the password (as written and decoded),
-    the user name and the query."""
-    split = parts(url)
-    found = [split.password, unquote(split.password or ""), split.username, split.query]
-    return [s for s in found if s and len(s) >= 3]
-
-
-def scrub(text: str, url: str) -> str:
-    """``text`` with every secret of ``url`` replaced by ``***`` (for messages from libraries)."""
-    for secret in sorted(secrets_in(url), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def host_and_port(url: str) -> tuple[str, int]:
