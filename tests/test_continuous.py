@@ -7,7 +7,7 @@ from conftest import EXPECTED, media_path, open_classifier, read_frames
 
 from video_classifier.data import Category, Prediction
 from video_classifier.events import EventDetector
-from video_classifier.movinet import MovinetStream
+from video_classifier.movinet import MovinetStream, WindowPolicy
 from video_classifier.outputs import Output
 
 FPS = 5
@@ -16,6 +16,7 @@ DEFAULT_WINDOW = 30  # frames: classify.py's --window 6 (seconds) at 5 fps
 CLIPS = {label: clip for clip, label in EXPECTED.items() if clip != "carving_ice_rpi.mp4"}
 REACTION_BOUND_S = 3.5  # first top-1 on these clear switches (all 126 of the benchmark: README, Continuous use)
 STRONG_FOR_GOOD_S = 3.0  # top-1 for good into a class A0 is sure of (the benchmark's worst into these: 2.6 s)
+SURE_WORST_FOR_GOOD_S = 3.2  # the README's promise: the worst switch into a class A0 scores at least 0.5
 WORST_FOR_GOOD_S = 7.2  # the README's promise: the worst of benchmarks/policies.py's 126 switches
 
 
@@ -84,6 +85,27 @@ def test_the_benchmarks_worst_switch_settles_within_the_promise(a0_path, runtime
     target = kinetics_labels.index("putting on eyeliner")
     correct = [int(np.argmax(model.step(f))) == target for f in looped(frames["putting on eyeliner"], 12)]
     assert correct[-1] and for_good_s(correct) <= WORST_FOR_GOOD_S, correct
+
+
+def test_the_frames_a_cut_would_keep_confirm_a_change_the_short_window_is_unsure_of(a0_path, runtime, frames, kinetics_labels):
+    """The benchmark's slowest switch into a class A0 names surely: a minute (and 2/3 of its
+    loop) of jumping jacks, then playing cricket. The mixed window reads as throwing discus and a
+    short window of cricket is never 0.9 sure, so the short window alone took 4.6 s; the frames a
+    cut would keep let go of the old action sooner (the README's 3.2 s)."""
+    jacks = frames["jumping jacks"]
+    history = [jacks[i % len(jacks)] for i in range(60 * FPS + round(2 / 3 * len(jacks)))]
+    target = kinetics_labels.index("playing cricket")
+
+    def seconds_to_cricket(policy: WindowPolicy | None) -> float:
+        model = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW, policy=policy)
+        for frame in history:
+            model.step(frame)
+        correct = [int(np.argmax(model.step(f))) == target for f in looped(frames["playing cricket"], 12)]
+        assert correct[-1], correct
+        return for_good_s(correct)
+
+    assert seconds_to_cricket(None) <= SURE_WORST_FOR_GOOD_S
+    assert seconds_to_cricket(WindowPolicy(kept_confirm=None)) > 4.0  # the short window alone
 
 
 @pytest.mark.parametrize("label", sorted(CLIPS))

@@ -155,6 +155,36 @@ def test_the_short_window_cuts_the_long_one_only_when_it_is_sure(a0_path):
     assert len(doubtful._frames) == 30
 
 
+def test_the_kept_frames_cut_when_they_have_let_go_of_the_old_action():
+    """A new action the short window is never sure of (a weak class): the cut still comes once
+    the frames it would keep name it and give the old action at most ``kept_old`` (not while one
+    frame of the old action is among them), and not with the check off or a bar it never reaches."""
+
+    class ToyHead:
+        size = 3
+
+        def logits(self, pooled):
+            return np.asarray(pooled, np.float32) * np.float32(10)
+
+    def frames_until_cut(policy, new_frame):
+        windows = FloatWindows(ToyHead(), policy)
+        for _ in range(30):
+            windows.push(np.array([1.0, 0.0, 0.0]))
+        for i in range(1, 30):
+            windows.push(new_frame)
+            if len(windows._frames) < 30:
+                return i
+        return None
+
+    unsure = dict(long=30, short=5, keep=8, confirm=0.999999)  # the short window never confirms
+    weak = np.array([0.0, 0.6, 0.45])  # top-1 0.82 sure in any window of it alone
+    assert frames_until_cut(WindowPolicy(**unsure, kept_confirm=0.5, kept_old=0.0075), weak) == 8
+    assert frames_until_cut(WindowPolicy(**unsure, kept_confirm=None), weak) is None
+    assert frames_until_cut(WindowPolicy(**unsure, kept_confirm=0.9, kept_old=0.0075), weak) is None
+    # One frame of the old action among the eight kept leaves it 1.4%: let go of at 0.02 only
+    assert frames_until_cut(WindowPolicy(**unsure, kept_confirm=0.5, kept_old=0.02), weak) == 7
+
+
 def test_the_old_keywords_still_work(a0_path, runtime):
     model = MovinetStream(a0_path, 1, runtime, "center", 30, switch_keep=None)
     assert model._windows.policy.keep is None and model._windows.policy.long == 30

@@ -34,6 +34,11 @@ SHORT_WINDOW_FRAMES = 6  # 1.2 s
 CONFIRM_PROBABILITY = 0.9  # the short window's new top-1 is at least this sure...
 OLD_PROBABILITY = 0.05  # ...and gives the long window's top-1 at most this...
 CONFIRM_HOLD_FRAMES = 1  # ...on this many frames in a row (so sure a signal needs no more)
+# Or the frames a cut would keep have let go of the old action: they name a new top-1 at least
+# this sure and give the long window's top-1 at most this (the clip of putting on eyeliner has a
+# stretch that A0 reads as putting in contact lenses, with eyeliner at 1.2%: above, it is cut away).
+KEPT_CONFIRM_PROBABILITY = 0.5
+KEPT_OLD_PROBABILITY = 0.0075
 log = logging.getLogger("model")
 
 
@@ -468,6 +473,8 @@ class WindowPolicy:
     keep: int | None = SWITCH_KEEP_FRAMES  # frames the long window keeps then (None: never cut)
     confirm: float = CONFIRM_PROBABILITY
     old: float = OLD_PROBABILITY
+    kept_confirm: float | None = KEPT_CONFIRM_PROBABILITY  # None: only the short window confirms
+    kept_old: float = KEPT_OLD_PROBABILITY
     leader_hold: int | None = None  # also cut when the long window's own new top-1 holds this long (None: not)
 
 
@@ -481,6 +488,9 @@ class FloatWindows:
     top-1 differs from the long window's, is at least ``confirm`` sure, and gives the long
     window's top-1 at most ``old``, for ``hold`` frames in a row, the long window is cut to its
     last ``keep`` frames (by then mostly from after the change) and grows back from there.
+    A change the short window sees less surely (weak classes, or frames still mixed with the
+    old action) is confirmed by the frames the cut would keep: once they name a new top-1 at
+    least ``kept_confirm`` sure and give the old one at most ``kept_old``, the old action is gone.
 
     Pooling in float32 also removes what the model's own int8 pool does to a long sum: it
     saturates (at 149.7 in A0) and rounds twice (to a grid of 0.574, then 0.587).
@@ -502,8 +512,11 @@ class FloatWindows:
         if not p.keep:
             return self.head.logits(self.mean())
         if len(self._frames) > p.short:
-            long_logits, short_logits = self.head.logits(np.stack([self.mean(), self._mean_of_last(p.short)]))
-            if self._confirmed(long_logits, short_logits):
+            kept = p.kept_confirm is not None and len(self._frames) > p.keep
+            pools = [self.mean(), self._mean_of_last(p.short)] + ([self._mean_of_last(p.keep)] if kept else [])
+            logits = self.head.logits(np.stack(pools))  # one batch through the head
+            long_logits = logits[0]
+            if self._confirmed(long_logits, logits[1]) or (kept and self._gone(long_logits, logits[2])):
                 return self._cut()
         else:
             long_logits = self.head.logits(self.mean())
@@ -522,6 +535,13 @@ class FloatWindows:
         self._held = (self._held + 1 if challenger == self._candidate else 1) if changed else 0
         self._candidate = challenger if changed else None
         return self._held >= p.hold
+
+    def _gone(self, long_logits: np.ndarray, kept_logits: np.ndarray) -> bool:
+        """Whether the frames a cut would keep name a new top-1 and have let go of the old one."""
+        p = self.policy
+        leader, challenger = int(np.argmax(long_logits)), int(np.argmax(kept_logits))
+        probabilities = _softmax(kept_logits)
+        return challenger != leader and probabilities[challenger] >= p.kept_confirm and probabilities[leader] <= p.kept_old
 
     def _new_leader(self, top: int) -> bool:
         """The long window's own top-1 (today's cut): a new one that holds ``leader_hold`` frames."""
