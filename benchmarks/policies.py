@@ -1,6 +1,6 @@
 """How fast each memory policy follows a new action, how steady it stays, and what it costs.
 
-    python -m benchmarks.policies [--json FILE] [--policies NAME,NAME] [--sweep] [--cache FILE]
+    python -m benchmarks.policies [--json FILE] [--policies NAME,NAME] [--sweep] [--cache FILE] [--variant NAME]
 
 On the real A0 at 5 fps, faster than real time (two processes).
 
@@ -31,6 +31,7 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA
@@ -45,7 +46,9 @@ AFTER_S = 12
 PHASES = (0.0, 1 / 3, 2 / 3)
 STEADY_S = 60
 NEVER = float("inf")
-DEFAULT = "short window confirms (default)"
+DEFAULT = "short window or kept frames confirm (default)"
+# The classes A0 scores at least 0.5 at the end of their own clip played once (README, Continuous use).
+SURE_CLASSES = ("arm wrestling", "cleaning pool", "flipping pancake", "carving ice", "playing cricket")
 
 # name -> ("model", window frames or None, switch_keep or None) or ("float", WindowPolicy)
 POLICIES: dict[str, tuple] = {
@@ -53,7 +56,8 @@ POLICIES: dict[str, tuple] = {
     "window 30 + cut (int8 pool: before)": ("model", 30, SWITCH_KEEP_FRAMES),
     "window 30 without cut (float pool)": ("float", WindowPolicy(long=30, keep=None)),
     "window 30 + cut (float pool)": ("float", WindowPolicy(short=30, leader_hold=3, hold=3)),
-    "short window confirms + cut (float pool)": ("float", WindowPolicy(leader_hold=3)),
+    "short window confirms + cut (float pool)": ("float", WindowPolicy(leader_hold=3, kept_confirm=None)),
+    "short window confirms (before)": ("float", WindowPolicy(kept_confirm=None)),
     DEFAULT: ("float", WindowPolicy()),
 }
 
@@ -68,6 +72,8 @@ def sweep() -> dict[str, tuple]:
         "keep": (6, 8, 10, 15, 18),
         "confirm": (0.7, 0.8, 0.95),
         "old": (0.02, 0.1, 0.2),
+        "kept_confirm": (None, 0.3, 0.4, 0.6, 0.7),
+        "kept_old": (0.005, 0.01, 0.015, 0.02),
     }.items():
         for value in values:
             policy = WindowPolicy(**{**base.__dict__, field: value})
@@ -75,15 +81,39 @@ def sweep() -> dict[str, tuple]:
     return grid
 
 
+# --variant: the same switches on changed clips, to check a choice on cases it was not made on.
+VARIANTS = {
+    "mirrored": "each clip flipped left to right",
+    "slowed": "each clip played at 0.8x (decoded at 4 fps)",
+    "sped-up": "each clip played at 1.25x (decoded at 6.25 fps)",
+    "boxed": "each picture shrunk to 72% inside black bars",
+    "other-carving-ice": "carving ice is carving_ice_rpi.mp4, another video of it",
+}
+variant: str | None = None  # set by main() before the worker processes start
 _frames: dict | None = None
 
 
 def clip_frames() -> dict[str, list[np.ndarray]]:
-    """The 5 fps frames of each clip, decoded once per process."""
+    """The 5 fps frames of each clip (changed by ``variant``), decoded once per process."""
     global _frames
     if _frames is None:
-        _frames = {label: paced_frames(MEDIA / name) for label, name in CLIPS.items()}
+        names = {**CLIPS, "carving ice": "carving_ice_rpi.mp4"} if variant == "other-carving-ice" else CLIPS
+        rate = {"slowed": FPS * 0.8, "sped-up": FPS * 1.25}.get(variant, FPS)
+        _frames = {label: [changed(f) for f in paced_frames(MEDIA / name, fps=rate)] for label, name in names.items()}
     return _frames
+
+
+def changed(frame: np.ndarray) -> np.ndarray:
+    if variant == "mirrored":
+        return frame[:, ::-1].copy()
+    if variant == "boxed":
+        h, w = frame.shape[:2]
+        small = cv2.resize(frame, (int(w * 0.72), int(h * 0.72)), interpolation=cv2.INTER_AREA)
+        out = np.zeros_like(frame)
+        y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+        out[y : y + small.shape[0], x : x + small.shape[1]] = small
+        return out
+    return frame
 
 
 def looped(frames: list, count: int) -> list:
@@ -259,10 +289,16 @@ def per_target(result: dict) -> dict[str, dict]:
 
 
 def choose(results: list[dict], baseline: dict[str, float], margin: float = 0.02) -> dict | None:
-    """The rule: the best worst case (then p95, then p50) among the policies whose steadiness is
-    within ``margin`` of the model's own memory on every clip and that always settle."""
+    """The rule: the best worst case (then p95, then the worst into a class A0 is sure of, then
+    p50) among the policies whose steadiness is within ``margin`` of the model's own memory on
+    every clip and that always settle. The worst case is always into eyeliner, which no policy
+    brings below 7 s; the goal is per target, so the classes A0 names surely break that tie."""
     fit = [r for r in results if r["never"] == 0 and all(r["steadiness"][c] >= baseline[c] - margin for c in CLIPS)]
-    key = lambda r: (r["for_good"]["worst"], r["for_good"]["p95"], r["for_good"]["p50"])  # noqa: E731
+
+    def key(r: dict) -> tuple:
+        sure = max(s["for_good_s"] for s in r["switches"] if s["to"] in SURE_CLASSES)
+        return r["for_good"]["worst"], r["for_good"]["p95"], sure, r["for_good"]["p50"]
+
     return min(fit, key=key) if fit else None
 
 
@@ -272,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--policies", default=",".join(POLICIES), help="comma-separated names from: " + ", ".join(POLICIES))
     p.add_argument("--sweep", action="store_true", help="also replay float policies around the default, one parameter at a time")
     p.add_argument("--cache", type=Path, default=None, help="keep the float policies' contributions in this .npz")
+    p.add_argument("--variant", choices=VARIANTS, help="; ".join(f"{k}: {v}" for k, v in VARIANTS.items()))
     args = p.parse_args(argv)
+    global variant
+    variant = args.variant
     table = dict(POLICIES)
     chosen = [name.strip() for name in args.policies.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in table]
@@ -320,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     n = len(results[0]["switches"])
     print(f"\nReaction over {n} switches (42 ordered pairs x {len(PHASES)} phases) after {HISTORY_S} s of the first action")
-    print(f"Steadiness on: {', '.join(CLIPS)} (each looped to {STEADY_S} s)\n")
+    print(f"Steadiness on: {', '.join(CLIPS)} (each looped to {STEADY_S} s)")
+    print(f"Clips changed: {VARIANTS[variant]}\n" if variant else "")
     columns = [
         ("policy", "policy"),
         ("first", "first top-1 p50 / p95 / worst (s)"),
@@ -334,10 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     if baseline:
         best = choose(results, baseline)
         floats = choose([r for r in results if table[r["policy"]][0] == "float"], baseline)
-        rule = "best worst case, then p95, then p50; steadiness within 0.02 everywhere"
+        rule = "best worst case, then p95, then the worst into a class A0 is sure of, then p50; steadiness within 0.02 everywhere"
         print(f"\nthe rule ({rule}) picks {best and best['policy']}")
         print(f"among the float windows: {floats and floats['policy']}")
-    shown = [r for r in results if r["policy"] in (DEFAULT, "window 30 + cut (int8 pool: before)")]
+    compared = (DEFAULT, "short window confirms (before)", "window 30 + cut (int8 pool: before)")
+    shown = [r for r in results if r["policy"] in compared]
     if shown:
         targets = {r["policy"]: per_target(r) for r in shown}
         columns = [("to", "into")] + [(r["policy"], f"{r['policy']}: p50 / worst") for r in shown]
