@@ -89,7 +89,7 @@ VARIANTS = {
     "boxed": "each picture shrunk to 72% inside black bars",
     "other-carving-ice": "carving ice is carving_ice_rpi.mp4, another video of it",
 }
-variant: str | None = None  # set by main() before the worker processes start
+variant: str | None = None  # set by use_variant() in each process
 _frames: dict | None = None
 
 
@@ -167,14 +167,26 @@ def contributions_from(first: str) -> dict:
 def all_contributions(pool, cache: Path | None) -> dict:
     if cache is not None and cache.exists():
         with np.load(cache) as data:
-            return {key: data[key] for key in data.files}
+            return {key: data[key] for key in data.files if key != "variant"}
     flat = {}
     for first, part in zip(CLIPS, pool.map(contributions_from, list(CLIPS))):
         flat.update(part["switches"])
         flat[f"steady|{first}"] = part["steady"]
     if cache is not None:
-        np.savez(cache, **flat)
+        np.savez(cache, variant=np.array(variant or ""), **flat)
     return flat
+
+
+def cached_variant(cache: Path) -> str:
+    """The --variant whose contributions ``cache`` holds ("" for the clips as they are)."""
+    with np.load(cache) as data:
+        return str(data["variant"]) if "variant" in data.files else ""
+
+
+def use_variant(name: str | None) -> None:
+    """Set the clips' variant in this process (the pool's workers too: they may not be forks)."""
+    global variant, _frames
+    variant, _frames = name, None
 
 
 def replay(policy: WindowPolicy, contributions: dict, head, labels: list[str]) -> dict:
@@ -310,8 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=None, help="keep the float policies' contributions in this .npz")
     p.add_argument("--variant", choices=VARIANTS, help="; ".join(f"{k}: {v}" for k, v in VARIANTS.items()))
     args = p.parse_args(argv)
-    global variant
-    variant = args.variant
+    if args.cache is not None and args.cache.exists() and cached_variant(args.cache) != (args.variant or ""):
+        held = cached_variant(args.cache) or "none"
+        p.error(f"{args.cache} holds the contributions of --variant {held}: pass another --cache file")
+    use_variant(args.variant)
     table = dict(POLICIES)
     chosen = [name.strip() for name in args.policies.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in table]
@@ -322,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen += list(sweep())
     labels = read_label_file(KINETICS_LABELS)
     results = []
-    with Pool(2) as pool:
+    with Pool(2, initializer=use_variant, initargs=(args.variant,)) as pool:
         contributions, head = None, None
         for name in chosen:
             spec = table[name]

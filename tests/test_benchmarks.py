@@ -128,3 +128,16 @@ def test_lores_benchmark_times_reading_and_the_model_picture_with_and_without_lo
     assert all(r["read_ms"] > 0 and r["prep_ms"] > 0 and r["cpu_ms_per_s"] > 0 for r in rows)
     assert "saved" in rows[1] and "saved" in rows[3]
     assert "| main | model | model's picture | read ms | prep ms | CPU ms/s | saved |" in result.stdout
+
+
+def test_policy_benchmark_refuses_a_cache_of_other_clips(tmp_path):
+    """Contributions cached from changed clips (--variant) are never replayed as the plain ones."""
+    import numpy as np
+
+    cache = tmp_path / "mirrored.npz"
+    np.savez(cache, variant=np.array("mirrored"), **{"steady|arm wrestling": np.zeros((1, 480), np.float32)})
+    default = "short window or kept frames confirm (default)"
+    result = run_benchmark("benchmarks.policies", "--cache", str(cache), "--policies", default)
+    assert result.returncode == 2
+    assert f"error: {cache} holds the contributions of --variant mirrored: pass another --cache file" in result.stderr
+    assert "measuring" not in result.stderr
