@@ -440,7 +440,9 @@ def test_teaching_from_the_camera_draws_the_countdown_on_the_window(xvfb, tmp_pa
 
     path = tmp_path / "actions.json"
     proc = subprocess.Popen(
-        classify_command("--actions", path, "--learn", "ice", "--seconds", "2"),
+        # 6 s of recording: on a loaded machine one screenshot can take 2 s, and the app exits
+        # once the example is saved.
+        classify_command("--actions", path, "--learn", "ice", "--seconds", "6"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -453,9 +455,18 @@ def test_teaching_from_the_camera_draws_the_countdown_on_the_window(xvfb, tmp_pa
             assert time.monotonic() < deadline and proc.poll() is None, "no window"
             time.sleep(0.1)
         shot = tmp_path / "countdown.png"
-        for _ in range(10):  # the window may be mapped a moment before its first picture
-            subprocess.run(["import", "-window", window[0], str(shot)], check=True, timeout=30, env=app_env(DISPLAY=xvfb))
-            image = cv2.imread(str(shot))
+        # The window may be mapped well before its first picture: keep looking while the app runs
+        # (the countdown and the recording last 9 s in all).
+        deadline, amber = time.monotonic() + 30, 0
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                taken = subprocess.run(
+                    ["import", "-window", window[0], str(shot)], capture_output=True, timeout=10, env=app_env(DISPLAY=xvfb)
+                )
+            except subprocess.TimeoutExpired:
+                continue  # the window went away during the grab: the loop ends with the app
+            if taken.returncode != 0 or (image := cv2.imread(str(shot))) is None:
+                continue
             h, w = image.shape[:2]
             middle = image[h // 3 : 2 * h // 3, w // 4 : 3 * w // 4].astype(int)
             if (amber := np.all(np.abs(middle - NOTE) <= 40, axis=2).sum()) > 200:
