@@ -104,6 +104,7 @@ def clip_frames() -> dict[str, list[np.ndarray]]:
 
 
 def changed(frame: np.ndarray) -> np.ndarray:
+    """One picture as ``variant`` changes it (re-timing is done by the decoding rate)."""
     if variant == "mirrored":
         return frame[:, ::-1].copy()
     if variant == "boxed":
