@@ -35,14 +35,11 @@ def redacted(url: str) -> str:
     token), e.g. ``rtsp://192.168.1.20:554/stream1``. A login whose ``/``, ``?`` or ``#`` were not
     written as %XX ends the host early (``rtsp://bob:12/34@cam/x``): all up to the last ``@`` is
     left out then too, so that no piece of it is shown as a host or a path."""
-    scheme, _, rest = url.strip().partition("://")
     try:
-        split = parts(f"{scheme}://{rest.rpartition('@')[2]}")
+        split = _after_login(url)
     except ValueError:  # e.g. an IPv6 address without its closing bracket
-        return f"{scheme.lower()}://?"
-    host = split.hostname or "?"
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
+        return f"{url.strip().partition('://')[0].lower()}://?"
+    host = _bracketed(split.hostname) or "?"
     port = f":{split.port}" if _port(split) else ""
     query = "?..." if split.query else ""
     path = _LOGIN_IN_PATH.sub(r"\1=...", split.path)
@@ -57,17 +54,25 @@ def identity(url: str) -> str:
     """The camera ``url`` names, to tell two ways of writing one camera apart from two cameras: no
     login, the scheme and host lower-cased, the default port written (``rtsp://cam/x`` and
     ``rtsp://user:pw@CAM:554/x`` are one camera). It keeps the query: show it only as :func:`redacted`."""
-    scheme, _, rest = url.strip().partition("://")
     try:
-        split = parts(f"{scheme}://{rest.rpartition('@')[2]}")
+        split = _after_login(url)
     except ValueError:
         return url.strip()
-    host = split.hostname or ""
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
+    host = _bracketed(split.hostname)
     port = _port(split) or DEFAULT_PORTS.get(split.scheme, 554)
     query = f"?{split.query}" if split.query else ""
     return f"{split.scheme}://{host}:{port}{split.path or '/'}{query}"
+
+
+def _after_login(url: str) -> SplitResult:
+    """``url`` split with all up to its last ``@`` left out (raises ValueError if it cannot be)."""
+    scheme, _, rest = url.strip().partition("://")
+    return parts(f"{scheme}://{rest.rpartition('@')[2]}")
+
+
+def _bracketed(host: str | None) -> str:
+    """A host as written in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if host and ":" in host else host or ""
 
 
 def problem(url: str) -> str | None:
