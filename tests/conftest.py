@@ -149,22 +149,18 @@ def xvfb():
         if IN_CI:
             pytest.fail("Xvfb is not installed (apt-get install xvfb)")
         pytest.skip("Xvfb is not installed")
-    # Displays from :90 up (:0 would pass for the Pi's desktop); a number another test run took
-    # meanwhile makes Xvfb exit at once (its lock), and the next one is tried. -noreset: by
-    # default the server resets when its last client leaves, and a window opened just after the
-    # app's probe connection closed would then fail to connect.
+    # Displays from :90 up (:0 would pass for the Pi's desktop). -noreset: by default the server
+    # resets when its last client leaves, and a window opened just after the app's probe
+    # connection closed would then fail to connect.
     for number in range(90, 130):
         if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
             continue
         command = ["Xvfb", f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"]
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{number}").exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)  # a server that lost the race for this number exits now, not later
-        if proc.poll() is None and Path(f"/tmp/.X11-unix/X{number}").exists():
+        if owns_display(proc, number):
             break
         proc.kill()
+        proc.wait(5)
     else:
         pytest.fail("Xvfb did not start")
     display = f":{number}"
@@ -174,6 +170,23 @@ def xvfb():
     window_manager.wait(5)
     proc.terminate()
     proc.wait(5)
+
+
+def owns_display(server: subprocess.Popen, number: int) -> bool:
+    """Whether ``server`` is the X server of display ``number``: its pid is in the display's lock
+    file. A test worker that started at the same moment on the same number loses (its server
+    exits on the lock), however long that takes on a busy CPU; it must not take the other's
+    display for its own, or the two workers' windows and keys would mix."""
+    lock, socket = Path(f"/tmp/.X{number}-lock"), Path(f"/tmp/.X11-unix/X{number}")
+    deadline = time.monotonic() + 10
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            if lock.read_text().strip() == str(server.pid) and socket.exists():
+                return True
+        except OSError:
+            pass  # not written yet
+        time.sleep(0.05)
+    return False
 
 
 def start_window_manager(display: str) -> subprocess.Popen:

@@ -44,6 +44,14 @@ def xdotool(display, *args, timeout=20):
     ).stdout.strip()
 
 
+def press_key(display, window, key):
+    """A real key press and release in the app's window: focus it, then type on the focused
+    window. (``key --window`` would send the release as a synthetic event to a window that the
+    app closed on the press, leaving the key held down, and repeating, for the next tests.)"""
+    xdotool(display, "windowfocus", "--sync", window)
+    xdotool(display, "key", key)
+
+
 def wait_for_window(display, proc, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -59,8 +67,10 @@ def wait_for_window(display, proc, timeout=30):
 def window_geometry(display, window) -> tuple[int, int, int, int]:
     """The window's picture area on the screen: x, y, width, height. (xwininfo, not xdotool,
     whose position counts the window manager's frame offset twice.)"""
-    info = subprocess.run(["xwininfo", "-id", window], capture_output=True, text=True, timeout=20,
-                          env=app_env(DISPLAY=display), check=True).stdout  # fmt: skip
+    found = subprocess.run(["xwininfo", "-id", window], capture_output=True, text=True, timeout=20,
+                           env=app_env(DISPLAY=display))  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    info = found.stdout
     fields = ("Absolute upper-left X", "Absolute upper-left Y", "Width", "Height")
     values = dict(line.strip().split(":", 1) for line in info.splitlines() if ":" in line)
     return tuple(int(values[field]) for field in fields)
@@ -119,7 +129,7 @@ def test_window_shows_the_overlay_and_q_quits(xvfb, app_with_window):
     white = np.all(panel > 235, axis=2)
     assert white.sum() > 100
     assert np.all(shot[-int(30 * scale) :] > 200, axis=2).sum() > 40
-    xdotool(xvfb, "key", "--window", window, "q")
+    press_key(xvfb, window, "q")
     code, _, err = finish(proc)
     assert code == 0, err
     assert "Traceback" not in err
@@ -128,7 +138,7 @@ def test_window_shows_the_overlay_and_q_quits(xvfb, app_with_window):
 def test_space_pauses_the_model_and_the_picture(xvfb, app_with_window):
     proc, window, log = app_with_window
     wait_for_lines(log, 3)
-    xdotool(xvfb, "key", "--window", window, "space")
+    press_key(xvfb, window, "space")
     time.sleep(0.5)
     paused_at = len(log.read_text().splitlines())
     first = screenshot(xvfb, window, "window_paused_1.png")
@@ -137,10 +147,10 @@ def test_space_pauses_the_model_and_the_picture(xvfb, app_with_window):
     assert len(log.read_text().splitlines()) == paused_at  # the model stopped
     np.testing.assert_array_equal(first, second)  # and so did the picture
     assert np.abs(first[100:260, 100:260].astype(int) - NOTE).max(axis=2).min() < 40  # "paused" is shown
-    xdotool(xvfb, "key", "--window", window, "space")
+    press_key(xvfb, window, "space")
     wait_for_lines(log, paused_at + 3, timeout=5)
     assert not np.array_equal(first, screenshot(xvfb, window, "window_resumed.png"))  # moving again
-    xdotool(xvfb, "key", "--window", window, "Escape")
+    press_key(xvfb, window, "Escape")
     assert finish(proc)[0] == 0
 
 
@@ -150,13 +160,13 @@ def test_r_resets_the_models_memory(xvfb, tmp_path):
     proc = start_app(xvfb, "--camera", clip, "--log", log, "--num-threads", "1")
     window = wait_for_window(xvfb, proc)
     wait_for_lines(log, 8)
-    xdotool(xvfb, "key", "--window", window, "r")
+    press_key(xvfb, window, "r")
     deadline = time.monotonic() + 5
     while '"type": "reset"' not in log.read_text():
         assert time.monotonic() < deadline, "no reset record"
         time.sleep(0.05)
     wait_for_lines(log, len(log.read_text().splitlines()) + 5)
-    xdotool(xvfb, "key", "--window", window, "q")
+    press_key(xvfb, window, "q")
     assert finish(proc)[0] == 0
     records = [json.loads(line) for line in log.read_text().splitlines()]
     reset_at = next(i for i, r in enumerate(records) if r.get("type") == "reset")
@@ -234,7 +244,7 @@ def test_a_full_hd_clip_fits_a_small_screen_with_its_status_bar(xvfb):
         shot = screenshot(xvfb, window, "window_full_hd_on_720p.png")
         footer = shot[-int(30 * h / 480) :]
         assert np.all(footer > 200, axis=2).sum() > 200  # the white rates text of the status bar
-        xdotool(xvfb, "key", "--window", window, "q")
+        press_key(xvfb, window, "q")
         code, _, err = finish(proc)
         assert code == 0, err
     finally:
