@@ -11,12 +11,12 @@ the switch at three phases of the first clip's loop (126 switches). Measured aft
   for good   seconds until it is top-1 on every later frame of the 12 s that follow;
              "never" when it is not top-1 at the end of those 12 s
 Steadiness: the share of frames with the right top-1 after the first 2 s, each clip looped to
-60 s from a reset. Cost: ms per frame (one inference each, plus the numpy head).
+60 s from a reset. Cost: ms per frame (one inference each, plus the cut head).
 
 Two kinds of policy:
   model   the model's own head on its own pool (cumulative, or bounded by the int8 window with
           today's cut, ``head="model"``): driven through the wrapper, frame by frame.
-  float   the numpy head on float32 windows (:class:`FloatWindows`, the app's default). A frame's
+  float   the cut head on float32 windows (:class:`FloatWindows`, the app's default). A frame's
           contribution to the pool depends on the frames before it only, never on the pool, so
           the contributions of every switch are computed once (by the wrapper, one inference per
           frame) and each float policy replays them through the app's own ``FloatWindows``.
@@ -38,7 +38,8 @@ from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA
 from benchmarks.stats import markdown_table
 from utils.video_frames import paced_frames
 from video_classifier.labels import read_label_file
-from video_classifier.movinet import SWITCH_KEEP_FRAMES, FloatWindows, MovinetStream, WindowPolicy
+from video_classifier.movinet import MovinetStream
+from video_classifier.windows import SWITCH_KEEP_FRAMES, FloatWindows, WindowPolicy
 
 FPS = 5
 HISTORY_S = 60
@@ -145,7 +146,7 @@ def settle_times(correct: list[bool]) -> tuple[float, float]:
 def contributions_from(first: str) -> dict:
     """Every frame's contribution for the switches away from ``first`` and for its steady clip."""
     model = open_model(30, None)  # the float path: the model's own pool stays empty
-    assert model.head_copy is not None, "the numpy head did not match A0"
+    assert model.head is not None, "the cut head did not match A0"
     frames = clip_frames()
 
     def run(stream: list) -> np.ndarray:
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 if contributions is None:
                     contributions = all_contributions(pool, args.cache)
-                    head = open_model(30, None).head_copy
+                    head = open_model(30, None).head
                 measured = replay(spec[1], contributions, head, labels)
             cost = cost_of(spec) if name in POLICIES else None  # not for the sweep's variants
             results.append(finish(name, measured, cost))

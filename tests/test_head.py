@@ -1,14 +1,17 @@
-"""The classifier head copied in numpy: the model's own logits on real frames, for every stream
-model we have; today's path for a model whose head does not match."""
+"""The classifier head cut into a model of its own: the model's own logits on real frames, for
+every stream model we have; the model's own head for a model whose head cannot be cut."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import media_path, model_path, read_frames
 
-from video_classifier import head as head_module
-from video_classifier import movinet
-from video_classifier.head import HeadCopy, HeadMismatch
-from video_classifier.movinet import FloatWindows, MovinetStream, WindowPolicy
+from video_classifier import windows as windows_module
+from video_classifier.head import Head, HeadMismatch
+from video_classifier.movinet import MovinetStream
+from video_classifier.runtime import load_runtime
+from video_classifier.windows import FloatWindows, WindowPolicy
 
 # (model, the head it should find)
 MODELS = [
@@ -27,23 +30,29 @@ def pancake():
 
 
 @pytest.mark.parametrize("name, ops", MODELS)
-def test_the_numpy_head_gives_the_models_own_logits_on_real_frames(name, ops, runtime, pancake):
+def test_the_cut_head_gives_the_models_own_logits_on_real_frames(name, ops, runtime, pancake):
     """With a window the model's own pool sees one frame at a time, so its logits are the head
-    of that frame's contribution alone: the copy must give the same, frame after frame."""
+    of that frame's contribution alone: the cut head must give the same, bit for bit, frame after
+    frame (the same ops and weights in the same runtime)."""
     model = MovinetStream(model_path(name), num_threads=1, runtime=runtime, window_frames=30)
-    head = model.head_copy
+    head = model.head
     assert head is not None and head.description == ops
     for frame_no, frame in enumerate(pancake):
         model.step(frame)
-        ours, theirs = head.logits(model.frame_features()), model.read_logits()
-        if head.exact:  # int8 logits: bit-identical
-            np.testing.assert_array_equal(ours, theirs, err_msg=f"frame {frame_no}")
-        else:  # the dynamic-range model's float logits: within float rounding
-            np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4 * max(1.0, np.abs(theirs).max()))
+        np.testing.assert_array_equal(head.logits(model.frame_features()), model.read_logits(), err_msg=f"frame {frame_no}")
+
+
+def test_the_cut_head_keeps_the_weights_int8(a0_path, runtime):
+    """The cut is a model of the head's own ops: A0's 2048x480 and 600x2048 int8 weights, 2.2 MB
+    (a float copy of them was 8.8 MB)."""
+    from video_classifier.head import _cut
+
+    content, _ = _cut(Path(a0_path).read_bytes(), "serving_default", "state_head_pool_buffer", "logits")
+    assert 2_170_000 < len(content) < 2_400_000
 
 
 def test_the_head_classifies_a_batch_like_one_at_a_time(a0_path):
-    head = HeadCopy.read(a0_path, "serving_default", "state_head_pool_buffer", "logits")
+    head = Head.cut(a0_path, "serving_default", "state_head_pool_buffer", "logits", load_runtime().interpreter_class)
     rng = np.random.default_rng(1)
     pooled = (rng.random((5, head.size)) < 0.1).astype(np.float32) * rng.integers(1, 30, (5, head.size)) * np.float32(0.587)
     batch = head.logits(pooled)
@@ -67,7 +76,7 @@ def test_a_cut_window_pools_its_last_frames_then_grows_back(a0_path, runtime, pa
     """What a confirmed switch of taught action asks of the model (``cut_window``), with the float
     windows and with the model's own head: the pool holds the last 10 frames, then 11."""
     model = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=25, switch_keep=None, head=head)
-    assert (model.head_copy is None) == (head == "model")
+    assert (model.head is None) == (head == "model")
     contributions = []
     for frame in pancake[:20]:
         model.step(frame)
@@ -79,23 +88,23 @@ def test_a_cut_window_pools_its_last_frames_then_grows_back(a0_path, runtime, pa
     np.testing.assert_allclose(model.pooled_features(), np.mean(contributions[-11:], axis=0), rtol=1e-5, atol=1e-6)
 
 
-def test_an_image_classifier_has_no_head_to_copy():
+def test_an_image_classifier_has_no_head_to_cut():
     with pytest.raises(HeadMismatch):
         path = model_path("other/image_classifier_not_movinet.tflite")
-        HeadCopy.read(path, "serving_default", "state_head_pool_buffer", "logits")
+        Head.cut(path, "serving_default", "state_head_pool_buffer", "logits", load_runtime().interpreter_class)
 
 
 def fallback_logits(model, frames):
     return [model.step(f).copy() for f in frames]
 
 
-def test_a_model_whose_head_cannot_be_read_keeps_todays_window(a0_path, runtime, pancake, monkeypatch):
-    def unreadable(*args, **kwargs):
-        raise HeadMismatch("op SOFTMAX in the head is not supported")
+def test_a_model_whose_head_cannot_be_cut_keeps_todays_window(a0_path, runtime, pancake, monkeypatch):
+    def uncuttable(*args, **kwargs):
+        raise HeadMismatch("SOFTMAX in the head reads tensor 7 from outside it")
 
-    monkeypatch.setattr(HeadCopy, "read", unreadable)
+    monkeypatch.setattr(Head, "cut", uncuttable)
     model = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
-    assert model.head_copy is None
+    assert model.head is None
     today = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30, head="model")
     for a, b in zip(fallback_logits(model, pancake), fallback_logits(today, pancake)):
         np.testing.assert_array_equal(a, b)
@@ -103,29 +112,17 @@ def test_a_model_whose_head_cannot_be_read_keeps_todays_window(a0_path, runtime,
 
 
 def test_a_head_that_does_not_match_the_model_is_not_used(a0_path, runtime, pancake, monkeypatch):
-    """The parity check at load: a copy that is off by one quantisation step is refused in every
-    arithmetic convention, and the model's own head classifies."""
-    real_logits = HeadCopy.logits
-    monkeypatch.setattr(HeadCopy, "logits", lambda self, pooled: real_logits(self, pooled) + np.float32(0.19))
+    """The parity check at load: a head that is off by one quantisation step is refused, and the
+    model's own head classifies."""
+    real_logits = Head.logits
+    monkeypatch.setattr(Head, "logits", lambda self, pooled: real_logits(self, pooled) + np.float32(0.19))
     model = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
-    assert model.head_copy is None
+    assert model.head is None
     assert all(np.isfinite(logits).all() for logits in fallback_logits(model, pancake[:5]))
 
 
 def test_without_a_window_the_model_keeps_its_own_head(a0_path, runtime):
-    assert MovinetStream(a0_path, num_threads=1, runtime=runtime).head_copy is None
-
-
-def test_the_reference_kernels_arithmetic_is_kept_for_other_runtimes(a0_path):
-    """XNNPACK's rounding is what LiteRT runs; the TFLite reference kernels round differently,
-    and the load-time check picks whichever matches. Both conventions give valid logits."""
-    head = HeadCopy.read(a0_path, "serving_default", "state_head_pool_buffer", "logits")
-    pooled = np.full(head.size, 0.587, np.float32)
-    results = {}
-    for convention in head_module.CONVENTIONS:
-        head.convention = convention
-        results[convention] = head.logits(pooled)
-    assert np.abs(results["xnnpack"] - results["reference"]).max() <= 2 * 0.19  # at most a step or two apart
+    assert MovinetStream(a0_path, num_threads=1, runtime=runtime).head is None
 
 
 def test_the_short_window_cuts_the_long_one_only_when_it_is_sure(a0_path):
@@ -188,24 +185,18 @@ def test_the_kept_frames_cut_when_they_have_let_go_of_the_old_action():
 def test_the_old_keywords_still_work(a0_path, runtime):
     model = MovinetStream(a0_path, 1, runtime, "center", 30, switch_keep=None)
     assert model._windows.policy.keep is None and model._windows.policy.long == 30
-    assert WindowPolicy().keep == movinet.SWITCH_KEEP_FRAMES
+    assert WindowPolicy().keep == windows_module.SWITCH_KEEP_FRAMES
 
 
 def test_the_head_matches_under_tflite_runtime_too(a0_path, pancake):
-    """tflite-runtime 2.14 runs A0's int8 head with the reference kernels' rounding, not
-    XNNPACK's: the load-time check picks that. Its last convolution rounds differently again on
-    rare ties: at most one int8 step (0.19) on at most 0.1% of the logits (measured: 5 of 15,000)."""
+    """tflite-runtime 2.14 runs A0's int8 head through other kernels than LiteRT's XNNPACK: the
+    head cut from the model runs through the same ones, so it still gives the model's own logits,
+    bit for bit."""
     from conftest import require_module
-
-    from video_classifier.runtime import load_runtime
 
     require_module("tflite_runtime", "pip install tflite-runtime; .ci/run installs it")
     model = MovinetStream(a0_path, num_threads=1, runtime=load_runtime("tflite-runtime"), window_frames=30)
-    assert model.head_copy is not None and model.head_copy.convention == "reference"
-    off, total = 0, 0
+    assert model.head is not None
     for frame in pancake:
         model.step(frame)
-        difference = np.abs(model.head_copy.logits(model.frame_features()) - model.read_logits())
-        assert difference.max() <= 0.19 + 1e-5
-        off, total = off + int((difference > 0).sum()), total + difference.size
-    assert off <= 0.001 * total
+        np.testing.assert_array_equal(model.head.logits(model.frame_features()), model.read_logits())
