@@ -204,9 +204,9 @@ class Count(Output):
 
 
 def events_started(tops: list[list[Category]]) -> int:
-    """Events the app's detector (default threshold and hold) would start."""
+    """Events the app's detector (its default hold, release and grace) would start."""
     count = Count()
-    detector = EventDetector(count, 0.4, hold=5, ignore=RESERVED)
+    detector = EventDetector(count, 0.4, ignore=RESERVED)
     for i, top in enumerate(tops):
         detector.update(Prediction(i, i / FPS, top[:3], 0.0))
     return count.started
@@ -510,7 +510,7 @@ def same_room(
 def _play(scorer: TaughtScorer, own: np.ndarray, output: Output, window: int) -> list[list[Category]]:
     """A stream through the scorer and the app's event detector, its events told to ``output``."""
     tops = scored(scorer, own, window)
-    detector = EventDetector(output, 0.4, hold=5, ignore=RESERVED)
+    detector = EventDetector(output, 0.4, ignore=RESERVED)
     for i, (top, features) in enumerate(zip(tops, own)):
         prediction = Prediction(i, i / FPS, top[:3], 0.0, features=features)
         detector.update(prediction)

@@ -138,7 +138,7 @@ def test_two_actions_give_exactly_two_events_with_sensible_boundaries(classifier
     classifier.reset()
     collected = Collected()
     events = collected.ended
-    detector = EventDetector(collected, threshold=0.4, hold=FPS)
+    detector = EventDetector(collected, threshold=0.4, hold_s=1.0)
     stream = looped(frames["arm wrestling"], 20) + looped(frames["cleaning pool"], 20)
     for i, frame in enumerate(stream):
         probabilities, ms = classifier.scores(frame)
@@ -183,13 +183,13 @@ def run_detector(series, **options):
 
 
 def test_a_short_blip_starts_no_event():
-    events, _ = run_detector([("a", 0.9)] * 10 + [("b", 0.9)] * 3 + [("a", 0.9)] * 10, threshold=0.5, hold=5)
+    events, _ = run_detector([("a", 0.9)] * 10 + [("b", 0.9)] * 3 + [("a", 0.9)] * 10, threshold=0.5, hold_s=1.0)
     assert [e.label for e in events] == ["a"]
 
 
 def test_a_dip_below_threshold_does_not_end_an_event():
     series = [("a", 0.9)] * 10 + [("a", 0.45)] * 3 + [("a", 0.2)] * 2 + [("a", 0.9)] * 10
-    events, started = run_detector(series, threshold=0.5, hold=5, release=0.75)
+    events, started = run_detector(series, threshold=0.5, hold_s=1.0, release=0.75, grace_s=1.0)
     assert len(events) == 1 and len(started) == 1
     assert events[0].start_s == 0 and events[0].end_s == pytest.approx(24 / FPS)
 

@@ -210,8 +210,9 @@ class App:
         if s.record:
             from video_classifier.recorder import EventRecorder
 
+            confirm_s = max(s.hold, s.grace) + 1  # an event's start and end are told this long after
             self.recorder = outputs.add(
-                EventRecorder(s.record, s.pre_roll, s.post_roll, s.record_max_mb, model_name=self.name, confirm_s=s.hold + 1)
+                EventRecorder(s.record, s.pre_roll, s.post_roll, s.record_max_mb, model_name=self.name, confirm_s=confirm_s)
             )
         if s.mqtt:
             self.publisher = outputs.add(self._mqtt_publisher(ignored))
@@ -226,7 +227,7 @@ class App:
             self.classifier,
             s.fps,
             output=outputs,
-            events=EventDetector(outputs, s.threshold, max(1, round(s.hold * s.fps)), ignore=ignored),
+            events=EventDetector(outputs, s.threshold, s.hold, s.release, s.grace, ignore=ignored),
             realtime=watched if s.realtime is None else s.realtime,  # a file watched plays at its own pace
             model_delay_s=s.simulate_model_delay_ms / 1000.0,
             max_predictions=s.max_frames,

@@ -1,54 +1,85 @@
 """Action events: when one action holds the top spot for a while, with hysteresis so that a
-moment of doubt neither ends an event nor starts a new one."""
+moment of doubt neither ends an event nor starts a new one.
+
+Every duration is in seconds of the predictions' capture time (``Prediction.time_s``), not a
+count of predictions: a slower board, a camera with fewer frames or frames the model had no
+time for do not change what ``--hold`` and ``--grace`` mean.
+"""
 
 from __future__ import annotations
 
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.outputs import Output
+from video_classifier.settings import GRACE_S, HOLD_S, RELEASE
+
+_EPS = 1e-3  # seconds: capture times such as 9.2 and 12.2 differ by 2.9999999 in floating point
 
 
 class EventDetector:
     """Turns the stream of predictions into start/end of actions, told to ``output``.
 
-    An action *starts* once it has been top-1 with a score of at least ``threshold`` for
-    ``hold`` predictions in a row; the event's start time is the first of those. It *ends*
-    once, for ``hold`` predictions in a row, its score has fallen below
-    ``threshold * release`` or another action has qualified; the end time is the last
-    prediction that still supported it. Labels in ``ignore`` (``unknown`` with taught actions)
-    never make an event.
+    An action *qualifies* in a prediction where it is top-1 with a score of at least
+    ``threshold`` (labels in ``ignore``, ``unknown`` and ``other`` with taught actions, never
+    do). It *starts* an event once it has qualified in every prediction for ``hold_s`` seconds
+    (from the first such prediction to one ``hold_s`` later); the event's start time is the
+    first of those.
+
+    A prediction *supports* the event's action when it scores it at least ``threshold *
+    release`` and no other action qualifies. The event *ends* once its action has had no
+    support for ``grace_s`` seconds; its end time is the last prediction that supported it. So
+    a dip shorter than the grace changes nothing, and another action takes over a running event
+    only by qualifying for about ``grace_s`` seconds in a row (at least ``hold_s``): once the
+    old event's action has gone that long without support, the old event ends and the new one
+    starts, from its first qualifying prediction, as the same prediction is handled. A label in
+    ``ignore`` on top never counts as another action: the event then ends only if its own
+    action's score stays under the release level.
+
+    A prediction earlier than the one before (a source whose clock started over) is taken as
+    a cut stream, like :meth:`interrupt`.
     """
 
     def __init__(
-        self, output: Output, threshold: float = 0.4, hold: int = 5, release: float = 0.75, ignore: frozenset[str] = frozenset()
+        self,
+        output: Output,
+        threshold: float = 0.4,
+        hold_s: float = HOLD_S,
+        release: float = RELEASE,
+        grace_s: float = GRACE_S,
+        ignore: frozenset[str] = frozenset(),
     ) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
+        if not 0.0 < release <= 1.0:
+            raise ValueError("release must be in (0, 1]: a fraction of the threshold")
+        if hold_s < 0 or grace_s < 0:
+            raise ValueError("hold_s and grace_s are seconds, at least 0")
         self.output = output
         self.threshold = threshold
-        self.hold = max(1, hold)
+        self.hold_s = hold_s
         self.release = release
+        self.grace_s = grace_s
         self.ignore = ignore
         self.active: ActionEvent | None = None
         self._candidate: ActionEvent | None = None
-        self._misses = 0
+        self._last_s: float | None = None
 
     def update(self, prediction: Prediction) -> None:
         """Feed the next prediction; starts and ends go to the output at once."""
+        t = prediction.time_s
+        if self._last_s is not None and t < self._last_s:  # the clock started over: as a cut stream
+            self.interrupt()
+        self._last_s = t
         top = prediction.top[0] if prediction.top else None
         qualified = top if top is not None and top.score >= self.threshold and top.label not in self.ignore else None
-        t = prediction.time_s
 
         if self.active is not None:
             score = next((c.score for c in prediction.top if c.label == self.active.label), 0.0)
-            other = qualified is not None and qualified.label != self.active.label
-            if score >= self.threshold * self.release and not other:
+            beaten = qualified is not None and qualified.label != self.active.label
+            if score >= self.threshold * self.release and not beaten:
                 self.active.scores.append(score)
                 self.active.end_s = t
-                self._misses = 0
-            else:
-                self._misses += 1
-                if self._misses >= self.hold:
-                    self._finish()
+            elif t - self.active.end_s >= self.grace_s - _EPS:
+                self._finish()
 
         if qualified is None or (self.active is not None and qualified.label == self.active.label):
             self._candidate = None
@@ -57,12 +88,12 @@ class EventDetector:
             self._candidate = ActionEvent(qualified.label, t, t)
         self._candidate.scores.append(qualified.score)
         self._candidate.end_s = t
-        if len(self._candidate.scores) >= self.hold and self.active is None:
-            self.active, self._candidate, self._misses = self._candidate, None, 0
+        if self.active is None and t - self._candidate.start_s >= self.hold_s - _EPS:
+            self.active, self._candidate = self._candidate, None
             self.output.on_event_start(self.active)
 
     def _finish(self) -> None:
-        event, self.active, self._misses = self.active, None, 0
+        event, self.active = self.active, None
         self.output.on_event_end(event)
 
     def close(self) -> None:

@@ -218,6 +218,19 @@ def build_parser(description: str = "") -> CliParser:
         help="an action event starts when the top action holds this score for --hold seconds",
     )
     out.add_argument("--hold", type=_positive_float, metavar="SECONDS", help="how long an action must hold")
+    out.add_argument(
+        "--release",
+        type=_probability,
+        metavar="FRACTION",
+        help="an event ends once its action scores under this fraction of --threshold (or another action "
+        "holds the threshold) for --grace seconds",
+    )
+    out.add_argument(
+        "--grace",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="how long an event outlasts a dip; another action must hold this long to replace it",
+    )
     out.add_argument("--record", metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
     out.add_argument("--record-max-mb", type=_positive_float, metavar="MB", help="disk space for clips; the oldest go first")
     out.add_argument("--pre-roll", type=_non_negative_float, metavar="SECONDS", help="clip time before an event")

@@ -20,6 +20,12 @@ WINDOW_S = 6.0
 # Teaching defaults, chosen with benchmarks/teach.py (see the README's table).
 TEACH_SECONDS = 5.0
 TEACH_EXAMPLES = 1
+# Action events (--hold, --release, --grace), the release and grace chosen with
+# benchmarks/events.py (see the README's "Action events"): a minute of one looped clip gives
+# one event (cricket at 2.5 fps two, the first A0's misreading), a real switch two.
+HOLD_S = 1.0
+RELEASE = 0.5  # a fraction of --threshold
+GRACE_S = 5.0
 MIN_TEACH_SECONDS = 2.0
 
 
@@ -82,7 +88,9 @@ class Settings:
     log: str | None = None
     max_frames: int | None = None
     threshold: float = 0.4
-    hold: float = 1.0
+    hold: float = HOLD_S
+    release: float = RELEASE
+    grace: float = GRACE_S
     record: str | None = None
     record_max_mb: float = 1000.0
     pre_roll: float = 3.0
