@@ -56,8 +56,6 @@ POLICIES: dict[str, tuple] = {
     "cumulative (--window 0)": ("model", None, None),
     "window 30 + cut (int8 pool: before)": ("model", 30, SWITCH_KEEP_FRAMES),
     "window 30 without cut (float pool)": ("float", WindowPolicy(long=30, keep=None)),
-    "window 30 + cut (float pool)": ("float", WindowPolicy(short=30, leader_hold=3, hold=3)),
-    "short window confirms + cut (float pool)": ("float", WindowPolicy(leader_hold=3, kept_confirm=None)),
     "short window confirms (before)": ("float", WindowPolicy(kept_confirm=None)),
     DEFAULT: ("float", WindowPolicy()),
 }

@@ -143,13 +143,13 @@ def test_the_short_window_cuts_the_long_one_only_when_it_is_sure(a0_path):
         logits = windows.push(np.array([0.0, 1.0]))
         if np.argmax(logits) == 1:
             break
-    assert len(windows._frames) <= 4 + 3 and np.argmax(logits) == 1
+    assert len(windows) <= 4 + 3 and np.argmax(logits) == 1
     doubtful = FloatWindows(ToyHead(), WindowPolicy(long=30, short=5, hold=3, keep=4, confirm=0.999999, old=0.05))
     for _ in range(30):
         doubtful.push(np.array([1.0, 0.0]))
     for _ in range(6):
         doubtful.push(np.array([0.3, 0.6]))  # the short window's new top-1 is never 0.999999 sure
-    assert len(doubtful._frames) == 30
+    assert len(doubtful) == 30
 
 
 def test_the_kept_frames_cut_when_they_have_let_go_of_the_old_action():
@@ -169,7 +169,7 @@ def test_the_kept_frames_cut_when_they_have_let_go_of_the_old_action():
             windows.push(np.array([1.0, 0.0, 0.0]))
         for i in range(1, 30):
             windows.push(new_frame)
-            if len(windows._frames) < 30:
+            if len(windows) < 30:
                 return i
         return None
 

@@ -23,8 +23,9 @@ from video_classifier.settings import DEFAULT_LABELS, Settings
 
 def open_model(settings: Settings):
     """The MoViNet stream model, with the memory window the app uses."""
-    from video_classifier.movinet import SWITCH_KEEP_FRAMES, MovinetStream
+    from video_classifier.movinet import MovinetStream
     from video_classifier.runtime import load_runtime
+    from video_classifier.windows import SWITCH_KEEP_FRAMES
 
     # The cut on a change of action follows the Kinetics top-1; taught actions are not those.
     switch_keep = None if settings.actions else SWITCH_KEEP_FRAMES

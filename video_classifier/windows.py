@@ -27,6 +27,8 @@ CONFIRM_HOLD_FRAMES = 1  # ...on this many frames in a row (so sure a signal nee
 # stretch that A0 reads as putting in contact lenses, with eyeliner at 1.2%: above, it is cut away).
 KEPT_CONFIRM_PROBABILITY = 0.5
 KEPT_OLD_PROBABILITY = 0.0075
+# A challenger the long window already gives this much is part of the action going on:
+FAMILIAR_PROBABILITY = None
 # Without a head of its own, the model's own top-1 cuts its int8 window (SlidingHead):
 SWITCH_HOLD_FRAMES = 3  # a change that holds this many frames (0.6 s at 5 fps) is a change of action
 
@@ -43,7 +45,7 @@ class WindowPolicy:
     old: float = OLD_PROBABILITY
     kept_confirm: float | None = KEPT_CONFIRM_PROBABILITY  # None: only the short window confirms
     kept_old: float = KEPT_OLD_PROBABILITY
-    leader_hold: int | None = None  # also cut when the long window's own new top-1 holds this long (None: not)
+    familiar: float | None = FAMILIAR_PROBABILITY  # None: any challenger may confirm a change
 
 
 class FloatWindows:
@@ -51,7 +53,7 @@ class FloatWindows:
     classified by the model's own head cut from it; one inference per frame feeds both.
 
     The long window (6 s) is what the app reports: steady, but after a switch its old frames
-    outvote the new ones for seconds. The short window (2 s) sees a switch early, but alone it
+    outvote the new ones for seconds. The short window (1.2 s) sees a switch early, but alone it
     is often confidently wrong on weak classes. So the short window only *confirms*: when its
     top-1 differs from the long window's, is at least ``confirm`` sure, and gives the long
     window's top-1 at most ``old``, for ``hold`` frames in a row, the long window is cut to its
@@ -59,6 +61,9 @@ class FloatWindows:
     A change the short window sees less surely (weak classes, or frames still mixed with the
     old action) is confirmed by the frames the cut would keep: once they name a new top-1 at
     least ``kept_confirm`` sure and give the old one at most ``kept_old``, the old action is gone.
+    A challenger the long window already gives at least ``familiar`` is part of what is going
+    on (A0 sees stretches of putting in contact lenses in a clip of putting on eyeliner): it
+    confirms no change, and takes the long window over only by outvoting the old action in it.
 
     Pooling in float32 also removes what the model's own int8 pool does to a long sum: it
     saturates (at 149.7 in A0) and rounds twice (to a grid of 0.574, then 0.587).
@@ -66,97 +71,92 @@ class FloatWindows:
 
     def __init__(self, head: Head, policy: WindowPolicy) -> None:
         self.head, self.policy = head, policy
-        self._frames: deque[np.ndarray] = deque(maxlen=policy.long)
+        # The last ``long`` contributions in a ring: row ``(self._next - 1) % long`` is the newest.
+        self._ring = np.zeros((policy.long, head.size), np.float32)
+        self._next = 0
+        self._count = 0  # frames in the long window (a cut shortens it)
         self._candidate: int | None = None
         self._held = 0
-        self._leader: int | None = None
-        self._leader_candidate: int | None = None
-        self._leader_held = 0
 
     def push(self, contribution: np.ndarray) -> np.ndarray:
         """Add one frame's contribution; the long window's logits (after a cut, if any)."""
-        self._frames.append(np.array(contribution, np.float32).reshape(-1))
+        self._ring[self._next] = np.reshape(contribution, -1)
+        self._next = (self._next + 1) % len(self._ring)
+        self._count = min(self._count + 1, len(self._ring))
         p = self.policy
-        if not p.keep:
-            return self.head.logits(self.mean())
-        if len(self._frames) > p.short:
-            kept = p.kept_confirm is not None and len(self._frames) > p.keep
-            pools = [self.mean(), self._mean_of_last(p.short)] + ([self._mean_of_last(p.keep)] if kept else [])
-            logits = self.head.logits(np.stack(pools))  # one batch through the head
-            long_logits = logits[0]
-            if self._confirmed(long_logits, logits[1]) or (kept and self._gone(long_logits, logits[2])):
-                return self._cut()
-        else:
-            long_logits = self.head.logits(self.mean())
-        if p.leader_hold and self._new_leader(int(np.argmax(long_logits))):
+        long_logits = self.head.logits(self.mean())
+        if not p.keep or self._count <= p.short:
+            return long_logits
+        long_probabilities = softmax(long_logits)
+        leader = int(np.argmax(long_logits))
+        if self._confirmed(leader, long_probabilities, self.head.logits(self._mean_of_last(p.short))):
+            return self._cut()
+        kept = p.kept_confirm is not None and self._count > p.keep
+        if kept and self._gone(leader, long_probabilities, self.head.logits(self._mean_of_last(p.keep))):
             return self._cut()
         return long_logits
 
-    def _confirmed(self, long_logits: np.ndarray, short_logits: np.ndarray) -> bool:
+    def _new(self, leader: int, long_probabilities: np.ndarray, logits: np.ndarray, sure: float, old: float) -> int | None:
+        """The challenger a window's logits name over the long window's leader, if it is at least
+        ``sure``, leaves the leader at most ``old`` and is not familiar; else None."""
+        challenger = int(np.argmax(logits))
+        if challenger == leader:
+            return None
+        probabilities = softmax(logits)
+        if probabilities[challenger] < sure or probabilities[leader] > old:
+            return None
+        familiar = self.policy.familiar is not None and long_probabilities[challenger] >= self.policy.familiar
+        return None if familiar else challenger
+
+    def _confirmed(self, leader: int, long_probabilities: np.ndarray, short_logits: np.ndarray) -> bool:
         """Whether the short window has confirmed a change for ``hold`` frames now."""
         p = self.policy
-        leader, challenger = int(np.argmax(long_logits)), int(np.argmax(short_logits))
-        changed = challenger != leader
-        if changed:
-            probabilities = softmax(short_logits)
-            changed = probabilities[challenger] >= p.confirm and probabilities[leader] <= p.old
-        self._held = (self._held + 1 if challenger == self._candidate else 1) if changed else 0
-        self._candidate = challenger if changed else None
+        challenger = self._new(leader, long_probabilities, short_logits, p.confirm, p.old)
+        self._held = 0 if challenger is None else self._held + 1 if challenger == self._candidate else 1
+        self._candidate = challenger
         return self._held >= p.hold
 
-    def _gone(self, long_logits: np.ndarray, kept_logits: np.ndarray) -> bool:
+    def _gone(self, leader: int, long_probabilities: np.ndarray, kept_logits: np.ndarray) -> bool:
         """Whether the frames a cut would keep name a new top-1 and have let go of the old one."""
         p = self.policy
-        leader, challenger = int(np.argmax(long_logits)), int(np.argmax(kept_logits))
-        probabilities = softmax(kept_logits)
-        return challenger != leader and probabilities[challenger] >= p.kept_confirm and probabilities[leader] <= p.kept_old
-
-    def _new_leader(self, top: int) -> bool:
-        """The long window's own top-1 (today's cut): a new one that holds ``leader_hold`` frames."""
-        self._leader_held = self._leader_held + 1 if top == self._leader_candidate else 1
-        self._leader_candidate = top
-        if self._leader_held < self.policy.leader_hold or top == self._leader:
-            return False
-        first, self._leader = self._leader is None, top
-        return not first
+        return self._new(leader, long_probabilities, kept_logits, p.kept_confirm, p.kept_old) is not None
 
     def _cut(self) -> np.ndarray:
         """Keep the last ``keep`` frames; the logits over them."""
         self.keep_last(self.policy.keep)
         self._held, self._candidate = 0, None
-        logits = self.head.logits(self.mean())
-        self._leader = self._leader_candidate = int(np.argmax(logits))  # known: no second cut for it
-        self._leader_held = self.policy.leader_hold or 0
-        return logits
+        return self.head.logits(self.mean())
 
     def keep_last(self, frames: int) -> None:
         """Forget all but the long window's last ``frames`` frames."""
-        while len(self._frames) > frames:
-            self._frames.popleft()
+        self._count = min(self._count, frames)
+
+    def __len__(self) -> int:
+        """Frames in the long window."""
+        return self._count
 
     def _mean_of_last(self, frames: int) -> np.ndarray:
-        """Summed afresh each frame (30 x 480 floats: about 0.03 ms), so nothing drifts over hours."""
-        last = list(self._frames)[-frames:]
-        return (np.sum(last, axis=0, dtype=np.float64) / len(last)).astype(np.float32)
+        """The mean of the last ``frames`` contributions, summed afresh (nothing drifts over hours)."""
+        start = self._next - frames
+        rows = self._ring[start : self._next] if start >= 0 else np.concatenate((self._ring[start:], self._ring[: self._next]))
+        return np.add.reduce(rows, axis=0, dtype=np.float64).astype(np.float32) / np.float32(frames)
 
     def mean(self) -> np.ndarray:
         """The long window's pooled features (zeros before the first frame)."""
-        if not self._frames:
+        if not self._count:
             return np.zeros(self.head.size, np.float32)
-        return self._mean_of_last(len(self._frames))
+        return self._mean_of_last(self._count)
 
     def copy(self) -> FloatWindows:
         """Another window in the same state (the same head, not a copy of it)."""
         other = FloatWindows(self.head, self.policy)
-        other._frames.extend(self._frames)
-        other._candidate, other._held = self._candidate, self._held
-        other._leader, other._leader_candidate, other._leader_held = self._leader, self._leader_candidate, self._leader_held
+        other._ring[...] = self._ring
+        other._next, other._count, other._candidate, other._held = self._next, self._count, self._candidate, self._held
         return other
 
     def clear(self) -> None:
-        self._frames.clear()
+        self._next = self._count = 0
         self._candidate, self._held = None, 0
-        self._leader, self._leader_candidate, self._leader_held = None, None, 0
 
 
 class SlidingHead:
