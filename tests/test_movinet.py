@@ -73,12 +73,14 @@ def test_the_state_handling_equals_the_reference_loop_exactly(model_name, runtim
 
 
 def independent_input(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The model input built without the app's preprocessing: centre square, OpenCV's area
-    resize in one step, RGB by reversing the channels, [0, 1]."""
+    """The model input built without the app's preprocessing: centre square, OpenCV's resize in
+    one step (bilinear when shrinking by less than half, as Kinetics' pipelines; area averaging
+    beyond), RGB by reversing the channels, [0, 1]."""
     h, w = frame.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    small = cv2.resize(frame[top : top + side, left : left + side], size, interpolation=cv2.INTER_AREA)
+    interpolation = cv2.INTER_AREA if side > 2 * max(size) else cv2.INTER_LINEAR
+    small = cv2.resize(frame[top : top + side, left : left + side], size, interpolation=interpolation)
     return (small[..., ::-1].astype(np.float32) / 255.0)[None, None]
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 
 
-def paced_frames(path: str | Path, fps: float = 5.0, limit: int | None = None) -> list[np.ndarray]:
-    """The BGR frames of ``path`` that the app gives the model at ``fps`` (at most ``limit``)."""
+def paced_frames(path: str | Path, fps: float = 5.0, limit: int | None = None, loop: bool = False) -> list[np.ndarray]:
+    """The BGR frames of ``path`` that the app gives the model at ``fps`` (at most ``limit``;
+    ``loop``: played again and again as ``--loop`` does, so give a limit)."""
     from video_classifier.pacer import Pacer
     from video_classifier.sources import VideoFileSource
 
     pacer, frames = Pacer(fps), []
-    with VideoFileSource(path) as source:
+    with VideoFileSource(path, loop=loop) as source:
         while (limit is None or len(frames) < limit) and (frame := source.read()) is not None:
             if pacer.take(frame.timestamp):
                 frames.append(frame.image)
