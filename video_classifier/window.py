@@ -8,6 +8,7 @@ with whatever prediction is newest, so the picture stays smooth however slow the
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +27,9 @@ from video_classifier.terminal import ConsoleCursor, TerminalKeys
 TITLE = "MoViNet action recognition"
 # Share of the screen a window may take: room is left for the title bar and a task bar.
 SCREEN_SHARE = 0.9
+# Seconds a window manager gets to make the window full screen before the window is sized to
+# the screen by hand (no window manager does it), then before the check gives up.
+FULLSCREEN_WAIT_S = 1.0
 
 
 class Screen(Protocol):
@@ -33,6 +37,11 @@ class Screen(Protocol):
 
     keys_help: str
     max_size: tuple[int, int] | None  # (width, height) a picture is scaled down to fit, or None
+
+    @property
+    def fill(self) -> tuple[int, int] | None:
+        """The (width, height) every picture is scaled and letterboxed to (full screen), or None."""
+        ...
 
     def show(self, image: np.ndarray) -> None: ...
 
@@ -48,25 +57,42 @@ class Screen(Protocol):
 
 
 class CvWindow:
-    """An OpenCV window on an X display (opened at the first picture, at its size)."""
+    """An OpenCV window on an X display (opened at the first picture, at its size), or the whole
+    screen when full screen.
+
+    Full screen is asked of the window manager (the EWMH state that OpenCV's Qt sets), and then
+    checked: OpenCV's Qt shows a picture at its own size in the middle of a full-screen window,
+    on grey, so full-screen pictures are composed at the screen's size; and with no window
+    manager nobody acts on the request, so the window is then moved and sized to the screen.
+    """
 
     keys_help = "keys: q/Esc quit, r reset, f fullscreen, space pause"
 
     def __init__(self, title: str = TITLE, fullscreen: bool = False) -> None:
         self.title = title
         self.fullscreen = fullscreen
-        screen = screen_size()
-        self.max_size = screen and (int(screen[0] * SCREEN_SHARE), int(screen[1] * SCREEN_SHARE))
+        self.screen = screen_size()
+        self.max_size = self.screen and (int(self.screen[0] * SCREEN_SHARE), int(self.screen[1] * SCREEN_SHARE))
         # GUI_NORMAL: no Qt toolbar or status bar, just the picture; KEEPRATIO when resized.
         cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
-        self._apply_fullscreen()
-        self._sized = False
+        self._sized = False  # the window was sized to the picture since it left full screen
+        self._check_until = 0.0  # until when show() checks that full screen took
+        self._forced = False  # the window was sized to the screen by hand
+        if fullscreen:  # asked before the window is mapped: the window manager maps it full screen
+            self._ask_fullscreen()
+
+    @property
+    def fill(self) -> tuple[int, int] | None:
+        return self.screen if self.fullscreen else None
 
     def show(self, image: np.ndarray) -> None:
-        if not self._sized:  # start at the picture's size, 1:1 pixels
+        # Not resizeWindow when full screen: in OpenCV's Qt it also leaves full screen (showNormal).
+        if not self.fullscreen and not self._sized:  # start at the picture's size, 1:1 pixels
             cv2.resizeWindow(self.title, image.shape[1], image.shape[0])
             self._sized = True
         cv2.imshow(self.title, image)
+        if self.fullscreen and self._check_until:
+            self._check_fullscreen()
 
     def key(self) -> int:
         key = cv2.waitKey(1)
@@ -77,11 +103,31 @@ class CvWindow:
 
     def toggle_fullscreen(self) -> None:
         self.fullscreen = not self.fullscreen
-        self._apply_fullscreen()
+        if self.fullscreen:
+            self._forced = False
+            self._ask_fullscreen()
+        else:
+            self._check_until = 0.0
+            cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_NORMAL)
+            self._sized = False  # back to the picture's size (without a window manager it is still the screen's)
 
-    def _apply_fullscreen(self) -> None:
-        mode = cv2.WINDOW_FULLSCREEN if self.fullscreen else cv2.WINDOW_NORMAL
-        cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, mode)
+    def _ask_fullscreen(self) -> None:
+        cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
+        self._check_until = time.monotonic() + FULLSCREEN_WAIT_S
+
+    def _check_fullscreen(self) -> None:
+        """Once the picture covers the screen, stop checking; if it does not in time, size the
+        window to the screen by hand and ask again, once."""
+        if self.screen is None or tuple(cv2.getWindowImageRect(self.title)) == (0, 0, *self.screen):
+            self._check_until = 0.0
+        elif time.monotonic() > self._check_until:
+            if self._forced:
+                self._check_until = 0.0  # as good as it gets (a window manager that refuses)
+                return
+            self._forced = True
+            cv2.resizeWindow(self.title, *self.screen)  # leaves Qt's full-screen state: asked again below
+            cv2.moveWindow(self.title, 0, 0)
+            self._ask_fullscreen()
 
     def close(self) -> None:
         cv2.destroyAllWindows()
@@ -97,6 +143,7 @@ class ConsoleScreen:
         self.keys = TerminalKeys()
         self.cursor = ConsoleCursor()
         self.max_size = None  # the framebuffer fits the picture to the screen itself
+        self.fill = None  # nor is it ever a window
         in_terminal = "keys in this terminal: q quit, r reset, space pause" if self.keys.active else "Ctrl-C quits"
         self.keys_help = f"on the console framebuffer {self.framebuffer.device}; {in_terminal}"
 
@@ -139,6 +186,7 @@ class Viewer:
         self.note = note  # an extra line to draw, such as the teaching countdown
         self.display_rate = RateMeter()
         self.frames_shown = 0  # distinct camera frames put on screen
+        self._redraw = False  # the screen changed size: draw the current picture again
 
     def run(self) -> None:
         print(self.screen.keys_help, file=sys.stderr)
@@ -149,12 +197,14 @@ class Viewer:
                 version = self.pipeline.wait_for_update(version, timeout=0.05)
                 frame, prediction = self.pipeline.latest()
                 note = pipeline_note(self.pipeline, self.note)
-                if frame is not None and (frame is not shown[0] or prediction is not shown[1] or note != shown[2]):
+                changed = frame is not shown[0] or prediction is not shown[1] or note != shown[2]
+                if frame is not None and (changed or self._redraw):
                     if frame is not shown[0]:
                         self.display_rate.tick()
                         self.frames_shown += 1
                     self._show(frame, prediction, note)
                     shown = (frame, prediction, note)
+                    self._redraw = False
                 if not self._handle_key(self.screen.key()):
                     return
                 if self.screen.closed():
@@ -164,7 +214,11 @@ class Viewer:
 
     def _show(self, frame, prediction, note: str) -> None:
         status = pipeline_status(self.pipeline, prediction, self.display_rate.rate(), self.model_name, note)
-        self.screen.show(draw_overlay(fit_within(frame.image, self.screen.max_size), status))
+        fill = self.screen.fill
+        if fill is None:
+            self.screen.show(draw_overlay(fit_within(frame.image, self.screen.max_size), status))
+        else:  # the overlay is drawn at the screen's scale, on the picture rather than the black bars
+            self.screen.show(letterboxed(draw_overlay(fit_within(frame.image, fill, enlarge=True), status), fill))
 
     def _handle_key(self, key: int) -> bool:
         """Act on a key press; False means quit."""
@@ -174,16 +228,26 @@ class Viewer:
             self.controls.reset()
         elif key == ord("f"):
             self.screen.toggle_fullscreen()
+            self._redraw = True  # also when paused
         elif key == ord(" "):
             self.controls.toggle_pause()
         return True
 
 
-def fit_within(image: np.ndarray, box: tuple[int, int] | None) -> np.ndarray:
-    """A copy of ``image`` to draw on, scaled down (same aspect) when it is larger than ``box``."""
+def fit_within(image: np.ndarray, box: tuple[int, int] | None, enlarge: bool = False) -> np.ndarray:
+    """A copy of ``image`` to draw on, scaled down (same aspect) when it is larger than ``box``,
+    or, with ``enlarge``, also up to the largest size that fits."""
     h, w = image.shape[:2]
     scale = min(box[0] / w, box[1] / h) if box else 1.0
-    if scale >= 1.0:
+    if scale == 1.0 or (scale > 1.0 and not enlarge):
         return image.copy()
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
+
+
+def letterboxed(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` in the middle of a black picture of ``size`` (width, height), which it fits in."""
+    h, w = image.shape[:2]
+    left, top = (size[0] - w) // 2, (size[1] - h) // 2
+    black = (0, 0, 0)
+    return cv2.copyMakeBorder(image, top, size[1] - h - top, left, size[0] - w - left, cv2.BORDER_CONSTANT, value=black)
