@@ -42,7 +42,9 @@ class StreamModel(Protocol):
 
 
 class Scorer(Protocol):
-    """Turns one model step into a score per label (the labels may change between calls)."""
+    """Turns one model step into a score per label (the labels may change between calls). A
+    scorer that needs a few frames after a reset before it can name anything may say how many
+    seconds are left in a ``warming_up`` attribute (None when it scores)."""
 
     labels: list[str]  # the labels as they are now
 
@@ -99,6 +101,8 @@ class ActionClassifier:
         self._smoothed: np.ndarray | None = None
         self.keep_features = keep_features
         self.features: np.ndarray | None = None  # the last step's frame features, with keep_features
+        # Seconds until the scorer names anything after a start or reset (None: it does now).
+        self.warming_up: float | None = None
 
     def scores(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """Class probabilities after feeding ``frame``, and the model's time in ms."""
@@ -108,6 +112,10 @@ class ActionClassifier:
             self.labels, self._smoothed = labels, None
         if self.keep_features:
             self.features = self.model.frame_features()
+        self.warming_up = getattr(self.scorer, "warming_up", None)
+        if self.warming_up is not None:  # no scores yet: nothing to smooth
+            self._smoothed = None
+            return probabilities, ms
         if self.smoothing:
             if self._smoothed is not None:
                 probabilities = self.smoothing * self._smoothed + (1.0 - self.smoothing) * probabilities
@@ -115,7 +123,9 @@ class ActionClassifier:
         return probabilities, ms
 
     def top(self, probabilities: np.ndarray) -> list[Category]:
-        """The ``k`` most likely actions."""
+        """The ``k`` most likely actions (none while warming up)."""
+        if self.warming_up is not None:
+            return []
         return [Category(self.labels[i], s) for i, s in top_k(probabilities, self.k)]
 
     def reset(self) -> None:
@@ -123,3 +133,4 @@ class ActionClassifier:
         self.model.reset()
         self.scorer.reset()
         self._smoothed = None
+        self.warming_up = None

@@ -42,6 +42,8 @@ def report_headless(
             continue
         last = prediction
         top = ", ".join(f"{shown(c.label)} {c.score:.2f}" for c in prediction.top)
+        if prediction.warming_up:
+            top = prediction.warming_up_line()
         print(
             f"[{time.strftime('%H:%M:%S')}] {top}  ({pipeline.model_rate.rate():.1f} fps, "
             f"{prediction.inference_ms:.1f} ms, skipped {pipeline.skipped})",

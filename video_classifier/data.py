@@ -65,7 +65,8 @@ class Category:
 
 @dataclass(frozen=True)
 class Prediction:
-    """The classifier's answer for one model frame."""
+    """The classifier's answer for one model frame: the top actions, or while the taught actions
+    warm up after a start or reset, none yet and ``warming_up_s``."""
 
     frame: int  # index of the camera/video frame that was classified
     time_s: float  # that frame's capture time, seconds since the source started
@@ -73,15 +74,25 @@ class Prediction:
     inference_ms: float
     received_at: float = 0.0  # time.monotonic() when the frame left the source, for latency
     features: np.ndarray | None = None  # the frame's own pooled features, when teaching needs them
+    warming_up_s: float | None = None  # while warming up (top empty), the seconds until the first scores
+
+    @property
+    def warming_up(self) -> bool:
+        return self.warming_up_s is not None
+
+    def warming_up_line(self) -> str:
+        """What the overlay and the terminal say while warming up."""
+        return f"warming up, {self.warming_up_s:.1f} s"
 
     def to_json(self) -> dict:
-        """The ``--log`` record for this prediction."""
-        return {
-            "frame": self.frame,
-            "time_s": round(self.time_s, 3),
-            "top": [{"label": c.label, "score": round(c.score, 5)} for c in self.top],
-            "inference_ms": round(self.inference_ms, 2),
-        }
+        """The ``--log`` record for this prediction (while warming up, no ``top``: nothing is named yet)."""
+        record: dict = {"frame": self.frame, "time_s": round(self.time_s, 3)}
+        if self.warming_up:
+            record["warming_up_s"] = round(self.warming_up_s, 2)
+        else:
+            record["top"] = [{"label": c.label, "score": round(c.score, 5)} for c in self.top]
+        record["inference_ms"] = round(self.inference_ms, 2)
+        return record
 
 
 def new_event_id() -> str:

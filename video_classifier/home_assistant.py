@@ -271,7 +271,8 @@ class MqttPublisher(Output):
             "action_key": action_key(active) if active else None,
             "shown": shown(active) if active else "none",
             "score": round(score, 4),
-            "top": [{"label": c.label, "score": round(c.score, 4)} for c in prediction.top],
+            "top": [{"label": c.label, "score": round(c.score, 4)} for c in prediction.top],  # none while warming up
+            "warming_up_s": round(prediction.warming_up_s, 1) if prediction.warming_up else None,
             "fps": round(self._rate.rate(), 2),
             "inference_ms": round(prediction.inference_ms, 2),
             "time_s": round(prediction.time_s, 3),

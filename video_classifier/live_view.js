@@ -182,7 +182,8 @@ async function refresh() {
     const top = s.top[0];
     const starting = top && s.threshold !== null && top.score >= s.threshold && !["unknown", "other"].includes(top.label);
     $("active").textContent = s.active ? shown(s.active.label)
-      : s.camera !== "ok" ? s.camera : starting ? `${shown(top.label)} (starting)` : "no action";
+      : s.camera !== "ok" ? s.camera : starting ? `${shown(top.label)} (starting)`
+      : s.warming_up_s !== null && s.warming_up_s !== undefined ? `warming up, ${s.warming_up_s.toFixed(1)} s` : "no action";
     $("top").replaceChildren(...s.top.map((c) => {
       const row = el("div", undefined, "row");
       row.append(el("span", shown(c.label)), bar(c.score), el("span", (c.score * 100).toFixed(0) + "%"));

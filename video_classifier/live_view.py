@@ -4,7 +4,7 @@ the current actions and the recent events, and with ``--actions`` a Teach panel.
     GET  /                  the page (live_view.html, .js, .css; it polls status.json)
     GET  /stream.mjpg       multipart/x-mixed-replace JPEG stream of the overlaid picture
     GET  /snapshot.jpg      the newest picture
-    GET  /status.json       current top-k, fps, camera state, events, clips, teaching
+    GET  /status.json       current top-k (or the seconds of warm-up left), fps, camera state, events, clips, teaching
     GET  /clips/NAME        a clip saved by --record (or its JSON sidecar)
     POST /teach             {"name": ..., "seconds": 5, "examples": 1}: record an example now
     POST /teach/cancel      end the lesson in progress (examples saved so far stay)
@@ -149,6 +149,7 @@ class LiveView(Output):
         active = self.events.active
         return {
             "top": [{"label": c.label, "score": round(c.score, 4)} for c in prediction.top] if prediction else [],
+            "warming_up_s": round(prediction.warming_up_s, 1) if prediction and prediction.warming_up else None,
             "time_s": round(prediction.time_s, 3) if prediction else None,
             "inference_ms": round(prediction.inference_ms, 2) if prediction else None,
             "model_fps": round(self.pipeline.model_rate.rate(), 2),

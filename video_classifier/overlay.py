@@ -30,6 +30,7 @@ class OverlayStatus:
     """Everything the overlay shows besides the picture itself."""
 
     top: list[Category] = field(default_factory=list)
+    warming_up: str = ""  # instead of the top actions while the taught actions warm up
     display_fps: float = 0.0
     model_fps: float = 0.0
     inference_ms: float = 0.0
@@ -44,6 +45,7 @@ def pipeline_status(
     """What the overlay shows of ``prediction`` and of the pipeline's vital signs."""
     return OverlayStatus(
         top=prediction.top if prediction else [],
+        warming_up=prediction.warming_up_line() if prediction and prediction.warming_up else "",
         display_fps=display_fps,
         model_fps=pipeline.model_rate.rate(),
         inference_ms=prediction.inference_ms if prediction else 0.0,
@@ -99,6 +101,11 @@ def draw_overlay(frame: np.ndarray, status: OverlayStatus) -> np.ndarray:
             cv2.rectangle(frame, (pad, y), (pad + bar_w, y + bar_h), BAR_TRACK, -1)
             cv2.rectangle(frame, (pad, y), (pad + int(bar_w * min(max(category.score, 0.0), 1.0)), y + bar_h), BAR, -1)
             y += bar_h
+    elif status.warming_up:  # one line where the actions will be, no bars: nothing is scored yet
+        panel_w = min(w, int(360 * scale))
+        _shade(frame, 0, 0, panel_w, pad + line + pad)
+        text = _ellipsised(status.warming_up, panel_w - 2 * pad, font, thick)
+        cv2.putText(frame, text, (pad, pad + line - bar_h), FONT, font, WHITE, thick, cv2.LINE_AA)
 
     parts = [f"display {status.display_fps:.1f} fps", f"model {status.model_fps:.1f} fps", f"{status.inference_ms:.1f} ms"]
     if status.skipped:

@@ -214,7 +214,8 @@ class Pipeline:
             if self.model_delay_s:
                 time.sleep(self.model_delay_s)
             top = self.classifier.top(probabilities)
-            prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at, self.classifier.features)
+            features, warming_up = self.classifier.features, self.classifier.warming_up
+            prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at, features, warming_up)
             self.predictions += 1
             self.model_rate.tick()
             with self._lock:
