@@ -27,9 +27,9 @@ from video_classifier.terminal import ConsoleCursor, TerminalKeys
 TITLE = "MoViNet action recognition"
 # Share of the screen a window may take: room is left for the title bar and a task bar.
 SCREEN_SHARE = 0.9
-# Seconds a window manager gets to make the window full screen before the window is sized to
-# the screen by hand (no window manager does it), then before the check gives up.
-FULLSCREEN_WAIT_S = 1.0
+# Seconds a window manager gets to make the window full screen (or give it its size) before it
+# is sized by hand (with no window manager nobody else does it), then before the check gives up.
+SETTLE_S = 1.0
 
 
 class Screen(Protocol):
@@ -64,6 +64,8 @@ class CvWindow:
     checked: OpenCV's Qt shows a picture at its own size in the middle of a full-screen window,
     on grey, so full-screen pictures are composed at the screen's size; and with no window
     manager nobody acts on the request, so the window is then moved and sized to the screen.
+    Back in a window, its size is checked the same way (on a bare X server it once stayed the
+    screen's, 1 in about 40 returns; cause not found).
     """
 
     keys_help = "keys: q/Esc quit, r reset, f fullscreen, space pause"
@@ -75,9 +77,9 @@ class CvWindow:
         self.max_size = self.screen and (int(self.screen[0] * SCREEN_SHARE), int(self.screen[1] * SCREEN_SHARE))
         # GUI_NORMAL: no Qt toolbar or status bar, just the picture; KEEPRATIO when resized.
         cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
-        self._sized = False  # the window was sized to the picture since it left full screen
-        self._check_until = 0.0  # until when show() checks that full screen took
-        self._forced = False  # the window was sized to the screen by hand
+        self._size: tuple[int, int] | None = None  # the window's picture size, once set (not full screen)
+        self._check_until = 0.0  # until when show() checks that the window took its size
+        self._forced = False  # the size was set again by hand since the last change
         if fullscreen:  # asked before the window is mapped: the window manager maps it full screen
             self._ask_fullscreen()
 
@@ -87,12 +89,13 @@ class CvWindow:
 
     def show(self, image: np.ndarray) -> None:
         # Not resizeWindow when full screen: in OpenCV's Qt it also leaves full screen (showNormal).
-        if not self.fullscreen and not self._sized:  # start at the picture's size, 1:1 pixels
-            cv2.resizeWindow(self.title, image.shape[1], image.shape[0])
-            self._sized = True
+        if not self.fullscreen and self._size is None:  # start at the picture's size, 1:1 pixels
+            self._size = (image.shape[1], image.shape[0])
+            cv2.resizeWindow(self.title, *self._size)
+            self._start_check()
         cv2.imshow(self.title, image)
-        if self.fullscreen and self._check_until:
-            self._check_fullscreen()
+        if self._check_until:
+            self._check_size()
 
     def key(self) -> int:
         key = cv2.waitKey(1)
@@ -104,30 +107,37 @@ class CvWindow:
     def toggle_fullscreen(self) -> None:
         self.fullscreen = not self.fullscreen
         if self.fullscreen:
-            self._forced = False
             self._ask_fullscreen()
         else:
-            self._check_until = 0.0
             cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_NORMAL)
-            self._sized = False  # back to the picture's size (without a window manager it is still the screen's)
+            self._size = None  # back to the picture's size at the next picture
+            self._check_until = 0.0
 
     def _ask_fullscreen(self) -> None:
         cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
-        self._check_until = time.monotonic() + FULLSCREEN_WAIT_S
+        self._start_check()
 
-    def _check_fullscreen(self) -> None:
-        """Once the picture covers the screen, stop checking; if it does not in time, size the
-        window to the screen by hand and ask again, once."""
-        if self.screen is None or tuple(cv2.getWindowImageRect(self.title)) == (0, 0, *self.screen):
-            self._check_until = 0.0
+    def _start_check(self) -> None:
+        self._forced = False
+        self._check_until = time.monotonic() + SETTLE_S
+
+    def _check_size(self) -> None:
+        """Once the picture has its size (full screen: the screen's), stop checking; if it has not
+        in time, set the size by hand and check again, once."""
+        x, y, w, h = cv2.getWindowImageRect(self.title)
+        full = self.screen is None or (x, y, w, h) == (0, 0, *self.screen)
+        done = full if self.fullscreen else (w, h) == self._size
+        if done or (time.monotonic() > self._check_until and self._forced):
+            self._check_until = 0.0  # done, or as good as it gets (a window manager that refuses)
         elif time.monotonic() > self._check_until:
-            if self._forced:
-                self._check_until = 0.0  # as good as it gets (a window manager that refuses)
-                return
+            if self.fullscreen:
+                cv2.resizeWindow(self.title, *self.screen)  # leaves Qt's full-screen state: asked again below
+                cv2.moveWindow(self.title, 0, 0)
+                self._ask_fullscreen()
+            else:
+                cv2.resizeWindow(self.title, *self._size)
+                self._start_check()
             self._forced = True
-            cv2.resizeWindow(self.title, *self.screen)  # leaves Qt's full-screen state: asked again below
-            cv2.moveWindow(self.title, 0, 0)
-            self._ask_fullscreen()
 
     def close(self) -> None:
         cv2.destroyAllWindows()
