@@ -11,7 +11,9 @@ the switch at three phases of the first clip's loop (126 switches). Measured aft
   for good   seconds until it is top-1 on every later frame of the 12 s that follow;
              "never" when it is not top-1 at the end of those 12 s
 Steadiness: the share of frames with the right top-1 after the first 2 s, each clip looped to
-60 s from a reset. Cost: ms per frame (one inference each, plus the cut head).
+60 s from a reset, three ways: its 5 fps frames repeated ("frames"), the file played again and
+again as ``--loop`` plays it ("played": other frames at each seam), and a copy of it at 6 fps
+played so ("6 fps": other frame times throughout). Cost: ms per frame (one inference each, plus the cut head).
 
 Two kinds of policy:
   model   the model's own head on its own pool (cumulative, or bounded by the int8 window with
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -47,16 +50,20 @@ AFTER_S = 12
 PHASES = (0.0, 1 / 3, 2 / 3)
 STEADY_S = 60
 NEVER = float("inf")
-DEFAULT = "short window or kept frames confirm (default)"
+DEFAULT = "window 60 + familiar + roll (default)"
+BEFORE = "window 30 + short window or kept frames (before)"
 # The classes A0 scores at least 0.5 at the end of their own clip played once (README, Continuous use).
 SURE_CLASSES = ("arm wrestling", "cleaning pool", "flipping pancake", "carving ice", "playing cricket")
 
 # name -> ("model", window frames or None, switch_keep or None) or ("float", WindowPolicy)
 POLICIES: dict[str, tuple] = {
     "cumulative (--window 0)": ("model", None, None),
-    "window 30 + cut (int8 pool: before)": ("model", 30, SWITCH_KEEP_FRAMES),
+    "window 30 + cut (int8 pool)": ("model", 30, SWITCH_KEEP_FRAMES),
     "window 30 without cut (float pool)": ("float", WindowPolicy(long=30, keep=None)),
-    "short window confirms (before)": ("float", WindowPolicy(kept_confirm=None)),
+    "window 60 without cut (float pool)": ("float", WindowPolicy(long=60, keep=None)),
+    BEFORE: ("float", WindowPolicy(long=30, hold=1, kept_old=0.0075, familiar=None, roll=None)),
+    "window 60 + roll (no familiar)": ("float", WindowPolicy(familiar=None)),
+    "window 60 + familiar (no roll)": ("float", WindowPolicy(roll=None)),
     DEFAULT: ("float", WindowPolicy()),
 }
 
@@ -65,14 +72,16 @@ def sweep() -> dict[str, tuple]:
     """Float policies around the default, one parameter at a time (``--sweep``)."""
     base, grid = WindowPolicy(), {}
     for field, values in {
-        "long": (25, 28, 31, 35),
-        "short": (4, 5, 8, 10, 12, 15),
-        "hold": (2, 3, 4),
-        "keep": (6, 8, 10, 15, 18),
-        "confirm": (0.7, 0.8, 0.95),
-        "old": (0.02, 0.1, 0.2),
-        "kept_confirm": (None, 0.3, 0.4, 0.6, 0.7),
-        "kept_old": (0.005, 0.01, 0.015, 0.02),
+        "long": (30, 45, 75, 90),
+        "short": (4, 5, 8),
+        "hold": (1, 2, 3, 5),
+        "keep": (10, 14, 16),
+        "confirm": (0.8, 0.95),
+        "old": (0.02, 0.1),
+        "kept_confirm": (None, 0.4, 0.6),
+        "kept_old": (0.002, 0.005, 0.0075),
+        "familiar": (None, 0.01, 0.05, 0.1),
+        "roll": (None, 0.4, 0.6),
     }.items():
         for value in values:
             policy = WindowPolicy(**{**base.__dict__, field: value})
@@ -120,6 +129,43 @@ def looped(frames: list, count: int) -> list:
     return [frames[i % len(frames)] for i in range(count)]
 
 
+STEADY_KINDS = ("frames", "played", "6 fps")
+LOW_FPS = 6.0
+
+
+def steady_streams(label: str) -> dict[str, list]:
+    """The 60 s one clip is looped to, each of the :data:`STEADY_KINDS` ways."""
+    count = STEADY_S * FPS
+    path = MEDIA / CLIPS[label]
+    return {
+        "frames": looped(clip_frames()[label], count),
+        "played": [changed(f) for f in paced_frames(path, FPS, count, loop=True)],
+        "6 fps": [changed(f) for f in paced_frames(low_rate_copy(path, LOW_FPS), FPS, count, loop=True)],
+    }
+
+
+def low_rate_copy(path: Path, fps: float) -> Path:
+    """A copy of the clip at ``fps`` (MJPEG, made once in the temporary folder): each frame the
+    one showing at its time."""
+    out = Path(tempfile.gettempdir()) / "movinet-benchmarks" / f"{path.stem}_{fps:g}fps.avi"
+    if out.exists():
+        return out
+    out.parent.mkdir(exist_ok=True)
+    capture = cv2.VideoCapture(str(path))
+    rate = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    frames = []
+    while (frame := capture.read()[1]) is not None:
+        frames.append(frame)
+    capture.release()
+    part = out.with_suffix(".part.avi")
+    writer = cv2.VideoWriter(str(part), cv2.VideoWriter_fourcc(*"MJPG"), fps, (frames[0].shape[1], frames[0].shape[0]))
+    for i in range(int(len(frames) / rate * fps)):
+        writer.write(frames[min(len(frames) - 1, int(i / fps * rate))])
+    writer.release()
+    part.replace(out)
+    return out
+
+
 def history_of(first: str, phase: float) -> list:
     frames = clip_frames()[first]
     return looped(frames, HISTORY_S * FPS + round(phase * len(frames)))
@@ -161,7 +207,7 @@ def contributions_from(first: str) -> dict:
             if second != first:
                 stream = history_of(first, phase) + looped(frames[second], AFTER_S * FPS)
                 switches[f"{first}|{round(phase, 2)}|{second}"] = run(stream)
-    return {"switches": switches, "steady": run(looped(frames[first], STEADY_S * FPS))}
+    return {"switches": switches, "steady": {kind: run(stream) for kind, stream in steady_streams(first).items()}}
 
 
 def all_contributions(pool, cache: Path | None) -> dict:
@@ -171,7 +217,7 @@ def all_contributions(pool, cache: Path | None) -> dict:
     flat = {}
     for first, part in zip(CLIPS, pool.map(contributions_from, list(CLIPS))):
         flat.update(part["switches"])
-        flat[f"steady|{first}"] = part["steady"]
+        flat.update({f"steady|{first}|{kind}": stream for kind, stream in part["steady"].items()})
     if cache is not None:
         np.savez(cache, variant=np.array(variant or ""), **flat)
     return flat
@@ -208,11 +254,13 @@ def replay(policy: WindowPolicy, contributions: dict, head, labels: list[str]) -
         first_s, good_s = settle_times(correct)
         rows.append({"from": first, "to": second, "phase": float(phase), "first_s": first_s, "for_good_s": good_s})
     steady = {}
-    for label in CLIPS:
-        windows = FloatWindows(head, policy)
-        target = labels.index(label)
-        tops = [int(np.argmax(windows.push(c))) for c in contributions[f"steady|{label}"]]
-        steady[label] = float(np.mean([t == target for t in tops[2 * FPS :]]))
+    for key, stream in contributions.items():
+        if key.startswith("steady|"):
+            _, label, kind = key.split("|")
+            windows = FloatWindows(head, policy)
+            target = labels.index(label)
+            tops = [int(np.argmax(windows.push(c))) for c in stream]
+            steady[f"{label} ({kind})"] = float(np.mean([t == target for t in tops[2 * FPS :]]))
     return {"switches": rows, "steadiness": steady}
 
 
@@ -241,13 +289,17 @@ def switches_from(task: tuple[str, str]) -> list[dict]:
     return rows
 
 
-def steadiness_of(task: tuple[str, str]) -> tuple[str, float]:
+def steadiness_of(task: tuple[str, str]) -> dict[str, float]:
     policy, label = task
     _, window, keep = POLICIES[policy]
     model = open_model(window, keep, head="model")
     target = read_label_file(KINETICS_LABELS).index(label)
-    tops = [int(np.argmax(model.step(f))) for f in looped(clip_frames()[label], STEADY_S * FPS)]
-    return label, float(np.mean([t == target for t in tops[2 * FPS :]]))
+    steady = {}
+    for kind, stream in steady_streams(label).items():
+        model.reset()
+        tops = [int(np.argmax(model.step(f))) for f in stream]
+        steady[f"{label} ({kind})"] = float(np.mean([t == target for t in tops[2 * FPS :]]))
+    return steady
 
 
 def cost_of(spec: tuple) -> float:
@@ -300,16 +352,17 @@ def per_target(result: dict) -> dict[str, dict]:
     return out
 
 
-def choose(results: list[dict], baseline: dict[str, float], margin: float = 0.02) -> dict | None:
-    """The rule: the best worst case (then p95, then the worst into a class A0 is sure of, then
-    p50) among the policies whose steadiness is within ``margin`` of the model's own memory on
-    every clip and that always settle. The worst case is always into eyeliner, which no policy
-    brings below 7 s; the goal is per target, so the classes A0 names surely break that tie."""
-    fit = [r for r in results if r["never"] == 0 and all(r["steadiness"][c] >= baseline[c] - margin for c in CLIPS)]
+def choose(results: list[dict], baseline: dict[str, float]) -> dict | None:
+    """The rule: among the policies at least as steady as the model's own memory on every looped
+    clip (all three ways of looping it), the quickest into the classes A0 names surely (worst,
+    then median), then over all switches (median, then p95). Eyeliner, the weakest class A0
+    knows here, comes and goes with its clip's stretches of "putting in contact lenses": whether
+    it is top-1 12 s after a switch depends on where its loop stands, so it ranks nothing."""
+    fit = [r for r in results if all(r["steadiness"][c] >= baseline[c] for c in baseline)]
 
     def key(r: dict) -> tuple:
-        sure = max(s["for_good_s"] for s in r["switches"] if s["to"] in SURE_CLASSES)
-        return r["for_good"]["worst"], r["for_good"]["p95"], sure, r["for_good"]["p50"]
+        sure = [s["for_good_s"] for s in r["switches"] if s["to"] in SURE_CLASSES]
+        return max(sure), float(np.percentile(sure, 50, method="higher")), r["for_good"]["p50"], r["for_good"]["p95"]
 
     return min(fit, key=key) if fit else None
 
@@ -343,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measuring {name}", file=sys.stderr, flush=True)
             if spec[0] == "model":
                 switches = [row for rows in pool.map(switches_from, [(name, a) for a in CLIPS]) for row in rows]
-                steady = dict(pool.map(steadiness_of, [(name, a) for a in CLIPS]))
+                steady = {k: v for part in pool.map(steadiness_of, [(name, a) for a in CLIPS]) for k, v in part.items()}
                 measured = {"switches": switches, "steadiness": steady}
             else:
                 if contributions is None:
@@ -358,8 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     baseline = baseline_result["steadiness"] if baseline_result else None
     rows = []
     for r in results:
-        margin = min(r["steadiness"][c] - baseline[c] for c in CLIPS) if baseline else float("nan")
-        worst_clip = min(CLIPS, key=lambda c: r["steadiness"][c])
+        margin = min(r["steadiness"][c] - baseline[c] for c in baseline) if baseline else float("nan")
+        worst_clip = min(r["steadiness"], key=lambda c: r["steadiness"][c])
         rows.append(
             {
                 "policy": r["policy"],
@@ -373,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     n = len(results[0]["switches"])
     print(f"\nReaction over {n} switches (42 ordered pairs x {len(PHASES)} phases) after {HISTORY_S} s of the first action")
-    print(f"Steadiness on: {', '.join(CLIPS)} (each looped to {STEADY_S} s)")
+    print(f"Steadiness on: {', '.join(CLIPS)} (each looped to {STEADY_S} s: {', '.join(STEADY_KINDS)})")
     print(f"Clips changed: {VARIANTS[variant]}\n" if variant else "")
     columns = [
         ("policy", "policy"),
@@ -388,10 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     if baseline:
         best = choose(results, baseline)
         floats = choose([r for r in results if table[r["policy"]][0] == "float"], baseline)
-        rule = "best worst case, then p95, then the worst into a class A0 is sure of, then p50; steadiness within 0.02 everywhere"
+        rule = "steady as the model's own memory everywhere, then quickest into the sure classes (worst, p50), then all"
         print(f"\nthe rule ({rule}) picks {best and best['policy']}")
         print(f"among the float windows: {floats and floats['policy']}")
-    compared = (DEFAULT, "short window confirms (before)", "window 30 + cut (int8 pool: before)")
+    compared = (DEFAULT, BEFORE, "window 30 without cut (float pool)")
     shown = [r for r in results if r["policy"] in compared]
     if shown:
         targets = {r["policy"]: per_target(r) for r in shown}

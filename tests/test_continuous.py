@@ -12,13 +12,12 @@ from video_classifier.outputs import Output
 from video_classifier.windows import WindowPolicy
 
 FPS = 5
-DEFAULT_WINDOW = 30  # frames: classify.py's --window 6 (seconds) at 5 fps
+DEFAULT_WINDOW = 60  # frames: classify.py's --window 12 (seconds) at 5 fps
 # The seven actions of the policy benchmark (benchmarks/policies.py), one clip each.
 CLIPS = {label: clip for clip, label in EXPECTED.items() if clip != "carving_ice_rpi.mp4"}
 REACTION_BOUND_S = 3.5  # first top-1 on these clear switches (all 126 of the benchmark: README, Continuous use)
-STRONG_FOR_GOOD_S = 3.0  # top-1 for good into a class A0 is sure of (the benchmark's worst into these: 2.6 s)
-SURE_WORST_FOR_GOOD_S = 3.2  # the README's promise: the worst switch into a class A0 scores at least 0.5
-WORST_FOR_GOOD_S = 7.2  # the README's promise: the worst of benchmarks/policies.py's 126 switches
+STRONG_FOR_GOOD_S = 3.0  # top-1 for good between the clearest classes (the benchmark's worst into these: 2.6 s)
+SURE_WORST_FOR_GOOD_S = 5.0  # the README's promise: the worst switch into a class A0 scores at least 0.5
 
 
 @pytest.fixture(scope="module")
@@ -73,47 +72,55 @@ def test_the_models_own_memory_never_lets_go(classifiers, frames):
     assert "cleaning pool" not in top1_series(classifiers[None], stream)[300:]
 
 
-def test_the_benchmarks_worst_switch_settles_within_the_promise(a0_path, runtime, frames, kinetics_labels):
-    """The slowest of the policy benchmark's 126 switches for the default: a minute (and 2/3 of
-    its loop) of flipping pancake, then putting on eyeliner (the weakest class A0 knows here,
-    which needs 6.4 s of itself even from a reset)."""
+def seconds_to(model, history: list, frames: list, target: int) -> float:
+    """Top-1 for good after ``history`` (seconds from the switch), as the benchmark counts it."""
+    for frame in history:
+        model.step(frame)
+    correct = [int(np.argmax(model.step(f))) == target for f in looped(frames, 12)]
+    assert correct[-1], correct
+    return for_good_s(correct)
+
+
+def history_of(frames, clip: str, phase: float) -> list:
+    """A minute of ``clip`` and ``phase`` of its loop, as benchmarks.policies.history_of."""
+    first = frames[clip]
+    return looped(first, 60 + round(phase * len(first)) / FPS)
+
+
+def test_the_benchmarks_worst_switch_into_a_sure_class_settles_within_the_promise(a0_path, runtime, frames, kinetics_labels):
+    """The slowest of the policy benchmark's switches into a class A0 scores at least 0.5: a
+    minute of flipping pancake, then playing cricket (the backbone's buffers mix the two into
+    other actions for seconds, and a short window of cricket is rarely 0.9 sure)."""
     model = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)
     assert model.head is not None  # the default: float windows, a short one confirming changes
-    pancake = frames["flipping pancake"]
-    history = 60 * FPS + round(2 / 3 * len(pancake))  # as benchmarks.policies.history_of
-    for i in range(history):
-        model.step(pancake[i % len(pancake)])
-    target = kinetics_labels.index("putting on eyeliner")
-    correct = [int(np.argmax(model.step(f))) == target for f in looped(frames["putting on eyeliner"], 12)]
-    assert correct[-1] and for_good_s(correct) <= WORST_FOR_GOOD_S, correct
+    target = kinetics_labels.index("playing cricket")
+    assert (
+        seconds_to(model, history_of(frames, "flipping pancake", 0.0), frames["playing cricket"], target) <= SURE_WORST_FOR_GOOD_S
+    )
 
 
-def test_the_frames_a_cut_would_keep_confirm_a_change_the_short_window_is_unsure_of(a0_path, runtime, frames, kinetics_labels):
-    """The benchmark's slowest switch into a class A0 names surely: a minute (and 2/3 of its
-    loop) of jumping jacks, then playing cricket. The mixed window reads as throwing discus and a
-    short window of cricket is never 0.9 sure, so the short window alone took 4.6 s; the frames a
-    cut would keep let go of the old action sooner (the README's 3.2 s)."""
-    jacks = frames["jumping jacks"]
-    history = [jacks[i % len(jacks)] for i in range(60 * FPS + round(2 / 3 * len(jacks)))]
+def test_a_long_window_without_the_roll_would_hold_a_weak_new_action_back(a0_path, runtime, frames, kinetics_labels):
+    """Jumping jacks, then playing cricket (2/3 into the loop): the mixed window reads as throwing
+    discus and nothing is sure enough to confirm cricket; the last half of the 12 s window names
+    cricket on its own well before the whole window would."""
+    history = history_of(frames, "jumping jacks", 2 / 3)
     target = kinetics_labels.index("playing cricket")
 
-    def seconds_to_cricket(policy: WindowPolicy | None) -> float:
+    def seconds(policy: WindowPolicy) -> float:
         model = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW, policy=policy)
-        for frame in history:
-            model.step(frame)
-        correct = [int(np.argmax(model.step(f))) == target for f in looped(frames["playing cricket"], 12)]
-        assert correct[-1], correct
-        return for_good_s(correct)
+        return seconds_to(model, history, frames["playing cricket"], target)
 
-    assert seconds_to_cricket(None) <= SURE_WORST_FOR_GOOD_S
-    assert seconds_to_cricket(WindowPolicy(kept_confirm=None)) > 4.0  # the short window alone
+    assert seconds(WindowPolicy()) <= SURE_WORST_FOR_GOOD_S
+    assert seconds(WindowPolicy(roll=None)) > seconds(WindowPolicy()) + 1.0
 
 
 @pytest.mark.parametrize("label", sorted(CLIPS))
 def test_one_long_action_stays_recognised_as_well_as_without_window(classifiers, frames, label):
+    """A minute of one action: top-1 right at least as often as with the model's own memory (for
+    eyeliner 0.97 against 0.66: A0 reads stretches of its clip as putting in contact lenses)."""
     stream = looped(frames[label], 60)
     share = {w: np.mean([t == label for t in top1_series(c, stream)[2 * FPS :]]) for w, c in classifiers.items()}
-    assert share[DEFAULT_WINDOW] >= share[None] - 0.02
+    assert share[DEFAULT_WINDOW] >= share[None]
     assert share[DEFAULT_WINDOW] >= 0.95
 
 

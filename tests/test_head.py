@@ -157,12 +157,6 @@ def test_the_kept_frames_cut_when_they_have_let_go_of_the_old_action():
     the frames it would keep name it and give the old action at most ``kept_old`` (not while one
     frame of the old action is among them), and not with the check off or a bar it never reaches."""
 
-    class ToyHead:
-        size = 3
-
-        def logits(self, pooled):
-            return np.asarray(pooled, np.float32) * np.float32(10)
-
     def frames_until_cut(policy, new_frame):
         windows = FloatWindows(ToyHead(), policy)
         for _ in range(30):
@@ -173,13 +167,55 @@ def test_the_kept_frames_cut_when_they_have_let_go_of_the_old_action():
                 return i
         return None
 
-    unsure = dict(long=30, short=5, keep=8, confirm=0.999999)  # the short window never confirms
+    unsure = dict(long=30, short=5, keep=8, confirm=0.999999, roll=None)  # the short window never confirms
     weak = np.array([0.0, 0.6, 0.45])  # top-1 0.82 sure in any window of it alone
     assert frames_until_cut(WindowPolicy(**unsure, kept_confirm=0.5, kept_old=0.0075), weak) == 8
     assert frames_until_cut(WindowPolicy(**unsure, kept_confirm=None), weak) is None
     assert frames_until_cut(WindowPolicy(**unsure, kept_confirm=0.9, kept_old=0.0075), weak) is None
     # One frame of the old action among the eight kept leaves it 1.4%: let go of at 0.02 only
     assert frames_until_cut(WindowPolicy(**unsure, kept_confirm=0.5, kept_old=0.02), weak) == 7
+
+
+class ToyHead:
+    """A head whose class is the largest feature (logits: the features times 10)."""
+
+    size = 3
+
+    def logits(self, pooled):
+        return np.asarray(pooled, np.float32) * np.float32(10)
+
+
+def test_a_familiar_challenger_confirms_no_change():
+    """Eyeliner's clip has stretches A0 reads as putting in contact lenses: a challenger the long
+    window already gives a share is part of what goes on, however sure the short window is."""
+
+    def cut_by_a_sure_stretch(familiar):
+        windows = FloatWindows(ToyHead(), WindowPolicy(long=30, short=5, hold=2, keep=8, familiar=familiar, roll=None))
+        for i in range(30):  # one action, with the other in it now and then
+            windows.push(np.array([1.0, 0.0, 0.0]) if i % 4 else np.array([0.0, 0.9, 0.0]))
+        for _ in range(6):  # the other, surely, for 1.2 s
+            windows.push(np.array([0.0, 1.2, 0.0]))
+        return len(windows) < 30
+
+    assert cut_by_a_sure_stretch(familiar=None)
+    assert not cut_by_a_sure_stretch(familiar=0.03)
+
+
+def test_a_change_nothing_confirms_rolls_the_window_over():
+    """A new action too weak for the short window and the kept frames still takes over once the
+    last half of the long window names it: the window rolls over to those frames."""
+
+    def frames_until_roll(roll):
+        windows = FloatWindows(ToyHead(), WindowPolicy(long=30, short=5, keep=8, confirm=0.999999, kept_confirm=None, roll=roll))
+        for _ in range(30):
+            windows.push(np.array([1.0, 0.0, 0.0]))
+        for i in range(1, 30):
+            if np.argmax(windows.push(np.array([0.0, 0.6, 0.45]))) == 1:
+                return i, len(windows)
+        return None
+
+    assert frames_until_roll(0.5) == (10, 15)  # 10 new frames of the last 15 outweigh 5 old ones
+    assert frames_until_roll(None) == (19, 30)  # without: the whole window has to turn
 
 
 def test_the_old_keywords_still_work(a0_path, runtime):

@@ -16,19 +16,23 @@ import numpy as np
 from video_classifier.head import Head
 from video_classifier.scores import softmax
 
-# The memory policy of the windows (benchmarks/policies.py chose them over all pairs of actions):
+# The memory policy of the windows (benchmarks/policies.py chose them over all pairs of actions
+# and 21 looped clips: steady at least as the model's own memory on each, then the quickest switch):
 SWITCH_KEEP_FRAMES = 12  # frames the long window keeps after a change (2.4 s), mostly from after it
 SHORT_WINDOW_FRAMES = 6  # 1.2 s
 CONFIRM_PROBABILITY = 0.9  # the short window's new top-1 is at least this sure...
 OLD_PROBABILITY = 0.05  # ...and gives the long window's top-1 at most this...
-CONFIRM_HOLD_FRAMES = 1  # ...on this many frames in a row (so sure a signal needs no more)
+CONFIRM_HOLD_FRAMES = 4  # ...on this many frames in a row (0.8 s: a loop seam of pancake reads 0.6 s of "bending back")
 # Or the frames a cut would keep have let go of the old action: they name a new top-1 at least
-# this sure and give the long window's top-1 at most this (the clip of putting on eyeliner has a
-# stretch that A0 reads as putting in contact lenses, with eyeliner at 1.2%: above, it is cut away).
+# this sure and give the long window's top-1 at most this.
 KEPT_CONFIRM_PROBABILITY = 0.5
-KEPT_OLD_PROBABILITY = 0.0075
-# A challenger the long window already gives this much is part of the action going on:
-FAMILIAR_PROBABILITY = None
+KEPT_OLD_PROBABILITY = 0.003
+# A challenger the long window already gives this much is part of the action going on (A0 reads
+# stretches of a clip of putting on eyeliner as putting in contact lenses): it confirms no change.
+FAMILIAR_PROBABILITY = 0.03
+# The last part of the long window whose own new top-1 (not familiar) cuts the window to it: a
+# change too weak to confirm still takes over once it fills this share of the window.
+ROLL_SHARE = 0.5
 # Without a head of its own, the model's own top-1 cuts its int8 window (SlidingHead):
 SWITCH_HOLD_FRAMES = 3  # a change that holds this many frames (0.6 s at 5 fps) is a change of action
 
@@ -37,7 +41,7 @@ SWITCH_HOLD_FRAMES = 3  # a change that holds this many frames (0.6 s at 5 fps) 
 class WindowPolicy:
     """The parameters of :class:`FloatWindows` (frames at 5 fps; ``benchmarks/policies.py``)."""
 
-    long: int = 30  # the window that classifies (6 s)
+    long: int = 60  # the window that classifies (12 s)
     short: int = SHORT_WINDOW_FRAMES  # the window that confirms a change
     hold: int = CONFIRM_HOLD_FRAMES  # frames the short window must confirm the same change
     keep: int | None = SWITCH_KEEP_FRAMES  # frames the long window keeps then (None: never cut)
@@ -46,13 +50,14 @@ class WindowPolicy:
     kept_confirm: float | None = KEPT_CONFIRM_PROBABILITY  # None: only the short window confirms
     kept_old: float = KEPT_OLD_PROBABILITY
     familiar: float | None = FAMILIAR_PROBABILITY  # None: any challenger may confirm a change
+    roll: float | None = ROLL_SHARE  # None: the long window only rolls over at its length
 
 
 class FloatWindows:
     """A long and a short window over the frames' own contributions, pooled in float32 and
     classified by the model's own head cut from it; one inference per frame feeds both.
 
-    The long window (6 s) is what the app reports: steady, but after a switch its old frames
+    The long window (12 s) is what the app reports: steady, but after a switch its old frames
     outvote the new ones for seconds. The short window (1.2 s) sees a switch early, but alone it
     is often confidently wrong on weak classes. So the short window only *confirms*: when its
     top-1 differs from the long window's, is at least ``confirm`` sure, and gives the long
@@ -64,6 +69,8 @@ class FloatWindows:
     A challenger the long window already gives at least ``familiar`` is part of what is going
     on (A0 sees stretches of putting in contact lenses in a clip of putting on eyeliner): it
     confirms no change, and takes the long window over only by outvoting the old action in it.
+    And a change neither window confirms still takes over once the last ``roll`` share of the
+    long window names it on its own: the window then rolls over to those frames.
 
     Pooling in float32 also removes what the model's own int8 pool does to a long sum: it
     saturates (at 149.7 in A0) and rounds twice (to a grid of 0.574, then 0.587).
@@ -94,6 +101,12 @@ class FloatWindows:
         kept = p.kept_confirm is not None and self._count > p.keep
         if kept and self._gone(leader, long_probabilities, self.head.logits(self._mean_of_last(p.keep))):
             return self._cut()
+        roll = round(p.roll * p.long) if p.roll else 0
+        if roll and self._count > roll:
+            rolled = self.head.logits(self._mean_of_last(roll))
+            if self._new(leader, long_probabilities, rolled, 0.0, 1.0) is not None:
+                self.keep_last(roll)
+                return rolled
         return long_logits
 
     def _new(self, leader: int, long_probabilities: np.ndarray, logits: np.ndarray, sure: float, old: float) -> int | None:
