@@ -105,6 +105,10 @@ if [[ ! -x $VENV/bin/python ]]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -r requirements.txt
+# The app's own bytecode, compiled once here as pip does for packages: every start then reads it
+# instead of compiling 40 modules (30 ms a start; and none is written where PYTHONDONTWRITEBYTECODE
+# is set). A changed file is simply compiled again in memory.
+"$VENV/bin/python" -m compileall -q classify.py video_classifier utils >/dev/null
 "$VENV/bin/python" - <<'PY'
 from video_classifier.runtime import load_runtime
 import cv2, numpy

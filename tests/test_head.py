@@ -1,6 +1,7 @@
 """The classifier head cut into a model of its own: the model's own logits on real frames, for
 every stream model we have; the model's own head for a model whose head cannot be cut."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -236,3 +237,28 @@ def test_the_head_matches_under_tflite_runtime_too(a0_path, pancake):
     for frame in pancake:
         model.step(frame)
         np.testing.assert_array_equal(model.head.logits(model.frame_features()), model.read_logits())
+
+
+def test_the_next_start_reads_the_cut_head_from_the_cache(a0_path, runtime, pancake, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    assert first.head is not None and not first.head.cached
+    assert len(list((tmp_path / "movinet" / "heads").glob("*.tflite"))) == 1
+    second = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    assert second.head is not None and second.head.cached and second.head.description == first.head.description
+    for frame in pancake[:8]:
+        np.testing.assert_array_equal(first.step(frame), second.step(frame))
+
+
+def test_a_changed_model_file_or_a_damaged_cache_entry_is_cut_afresh(a0_path, runtime, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = tmp_path / "a0.tflite"
+    model.write_bytes(Path(a0_path).read_bytes())
+    assert not MovinetStream(model, num_threads=1, runtime=runtime, window_frames=30).head.cached
+    os.utime(model, ns=(1_000_000_000, 1_000_000_000))  # the same bytes, but another file as far as anyone can tell
+    assert not MovinetStream(model, num_threads=1, runtime=runtime, window_frames=30).head.cached
+    for entry in (tmp_path / "cache" / "movinet" / "heads").glob("*.tflite"):
+        entry.write_bytes(b"TFL3 but nothing after it")
+    damaged = MovinetStream(model, num_threads=1, runtime=runtime, window_frames=30)
+    assert damaged.head is not None and not damaged.head.cached
+    assert MovinetStream(model, num_threads=1, runtime=runtime, window_frames=30).head.cached  # written again

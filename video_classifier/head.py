@@ -4,7 +4,9 @@ The head is everything after the head pool's division (pooled sum / frame count)
 quantize -> reshape -> 1x1 conv 480->2048 -> 1x1 conv 2048->600 -> reshape -> dequantize;
 fine-tuned exports add a swish, dynamic-range models run the convs in float with int8 weights.
 With it the app can classify *any* pooled vector, so one inference gives a long and a short
-window of the same frames (:mod:`video_classifier.windows`).
+window of the same frames (:mod:`video_classifier.windows`), all of them in one batch: the
+head's 2.2 MB of weights are read once a frame, not once a window (on a Pi 4, with a few GB/s
+of memory bandwidth, reading them is most of the head's cost).
 
 The cut keeps the model's own ops, weights (int8 stays int8: 2.2 MB for A0) and quantisation,
 and runs in the same runtime as the model, so its logits are the model's own bit for bit (the
@@ -17,13 +19,17 @@ caller keeps the model's own head.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from utils.quiet import native_stderr_silenced
+from utils.safe_files import UnsafeFile, read_regular_file
 
 
 class HeadMismatch(ValueError):
@@ -50,48 +56,121 @@ def _builtin(schema, model, op) -> str:
     return _op_names(schema).get(value, str(value))
 
 
+BATCH = 4  # pooled vectors per call: the windows classify at most four a frame
+
+
 class Head:
     """The head as a model of its own: :meth:`logits` of pooled vectors ``[n, size]`` or ``[size]``."""
 
-    def __init__(self, interpreter: Any, description: str) -> None:
+    def __init__(self, interpreter: Any, description: str, cached: bool = False) -> None:
         self._interpreter = interpreter
+        self.cached = cached  # read from the cache of cut heads, not cut at this start
         (pooled,) = interpreter.get_input_details()
         (logits,) = interpreter.get_output_details()
-        self.size = int(np.prod(pooled["shape"]))
-        self.classes = int(np.prod(logits["shape"]))
+        self.batch = int(pooled["shape"][0])
+        self.size = int(np.prod(pooled["shape"][1:]))
+        self.classes = int(np.prod(logits["shape"][1:]))
         # Accessors, not views: the interpreter refuses to invoke while a view into it exists.
         self._pooled, self._logits = interpreter.tensor(pooled["index"]), interpreter.tensor(logits["index"])
         self.description = description
 
     def logits(self, pooled: np.ndarray) -> np.ndarray:
-        """The head's logits (float32) for each pooled vector: one call of the head per row, as
-        the cut keeps the model's batch of one."""
+        """The head's logits (float32) for each pooled vector, :attr:`batch` rows a call (each
+        row's logits are what it alone would get: the head treats its rows apart)."""
         rows = np.asarray(pooled, np.float32).reshape(-1, self.size)
         out = np.empty((len(rows), self.classes), np.float32)
-        for row, logits in zip(rows, out):
-            self._pooled().reshape(-1)[:] = row
+        for start in range(0, len(rows), self.batch):
+            part = rows[start : start + self.batch]
+            self._pooled().reshape(self.batch, -1)[: len(part)] = part
             self._interpreter.invoke()
-            logits[:] = self._logits().reshape(-1)
+            out[start : start + len(part)] = self._logits().reshape(self.batch, -1)[: len(part)]
         return out[0] if np.ndim(pooled) == 1 else out
 
     @classmethod
-    def cut(cls, path: str | Path, signature_key: str, pool_sum: str, logits: str, interpreter_class: Any) -> Head:
+    def cut(
+        cls,
+        path: str | Path,
+        signature_key: str,
+        pool_sum: str,
+        logits: str,
+        interpreter_class: Any,
+        batch: int = BATCH,
+        cache: bool = True,
+    ) -> Head:
         """The head of the model at ``path``: the ops from the DIV of the signature output
-        ``pool_sum`` (the head pool's running sum) to the output ``logits``, run by a new
-        ``interpreter_class``. Raises :class:`HeadMismatch` when the graph has another shape."""
-        content, description = _cut(Path(path).read_bytes(), signature_key, pool_sum, logits)
-        try:
-            with native_stderr_silenced():  # the runtime's "Created ... delegate" line
-                interpreter = interpreter_class(model_content=content, num_threads=1)
-                interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise HeadMismatch(f"the runtime cannot run the cut head ({str(exc).strip()[:200]})") from None
-        return cls(interpreter, description)
+        ``pool_sum`` (the head pool's running sum) to the output ``logits``, for ``batch`` pooled
+        vectors a call, run by a new ``interpreter_class``. Raises :class:`HeadMismatch` when the
+        graph has another shape. With ``cache`` a head cut at an earlier start of the same model
+        file is read from the user's cache (:func:`cache_folder`) instead of cut again: 45 ms of
+        a start here; the wrapper's check against the model's own logits vouches for it as for
+        a fresh one."""
+        path = Path(path)
+        key = (signature_key, pool_sum, logits, batch)
+        found = _read_cached(path, key) if cache else None
+        if found:
+            try:
+                return cls(_interpreter(found[0], interpreter_class), found[1], cached=True)
+            except HeadMismatch:
+                pass  # a damaged entry: cut afresh, and replace it
+        content, description = _cut(path.read_bytes(), *key)
+        head = cls(_interpreter(content, interpreter_class), description)
+        if cache:
+            _write_cached(path, key, content, description)
+        return head
 
 
-def _cut(data: bytes, signature_key: str, pool_sum: str, logits: str) -> tuple[bytes, str]:
-    """A .tflite of the head alone (its input the pooled vector, its output the logits), and its
-    ops' names. Only the head's tensors, buffers and op codes are unpacked: the whole model
+def _interpreter(content: bytes, interpreter_class: Any):
+    try:
+        with native_stderr_silenced():  # the runtime's "Created ... delegate" line
+            interpreter = interpreter_class(model_content=content, num_threads=1)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise HeadMismatch(f"the runtime cannot run the cut head ({str(exc).strip()[:200]})") from None
+    return interpreter
+
+
+def cache_folder() -> Path:
+    """Where cut heads are kept between starts: ``$XDG_CACHE_HOME/movinet/heads`` (or ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "movinet" / "heads"
+
+
+_CACHE_FORMAT = 1  # part of every entry's name: a change in how heads are cut starts anew
+
+
+def _cache_entry(path: Path, key: tuple) -> Path:
+    """The entry for this model file as it is now (its path, size and modification time)."""
+    info = path.stat()
+    identity = repr((_CACHE_FORMAT, str(path.resolve()), info.st_size, info.st_mtime_ns, key))
+    return cache_folder() / hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def _read_cached(path: Path, key: tuple) -> tuple[bytes, str] | None:
+    try:
+        entry = _cache_entry(path, key)
+        text = read_regular_file(entry.with_suffix(".txt"), 4096).decode()
+        return read_regular_file(entry.with_suffix(".tflite"), 64 << 20), text
+    except (OSError, UnsafeFile, UnicodeDecodeError):
+        return None
+
+
+def _write_cached(path: Path, key: tuple, content: bytes, description: str) -> None:
+    """Each file written whole (a temporary file renamed into place); a cache that cannot be
+    written (a read-only home) is no error: the next start cuts again."""
+    try:
+        entry = _cache_entry(path, key)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        for suffix, data in ((".tflite", content), (".txt", description.encode())):
+            with tempfile.NamedTemporaryFile(dir=entry.parent, delete=False) as f:
+                f.write(data)
+            os.replace(f.name, entry.with_suffix(suffix))
+    except OSError:
+        pass
+
+
+def _cut(data: bytes, signature_key: str, pool_sum: str, logits: str, batch: int = 1) -> tuple[bytes, str]:
+    """A .tflite of the head alone (its input ``batch`` pooled vectors, its output their logits),
+    and its ops' names. Only the head's tensors, buffers and op codes are unpacked: the whole model
     through the object API takes 0.15 s."""
     schema = _schema()
     try:
@@ -136,7 +215,8 @@ def _cut(data: bytes, signature_key: str, pool_sum: str, logits: str) -> tuple[b
     if logits_index not in known:
         raise HeadMismatch("the logits do not follow from the head pool's division")
     names = [_builtin(schema, model, op) for op in head_ops]
-    return _pack(schema, flatbuffers, data, model, subgraph, head_ops, pooled, logits_index), " -> ".join(names)
+    content = _pack(schema, flatbuffers, data, model, subgraph, head_ops, pooled, logits_index, batch)
+    return content, " -> ".join(names)
 
 
 def _constant(model, tensor) -> bool:
@@ -144,8 +224,10 @@ def _constant(model, tensor) -> bool:
     return buffer is not None and (buffer.DataLength() > 0 or buffer.Offset() > 1)
 
 
-def _pack(schema, flatbuffers, data: bytes, model, subgraph, ops: list, pooled: int, logits: int) -> bytes:
-    """The head's ops with their tensors renumbered, in a model of one subgraph."""
+def _pack(schema, flatbuffers, data: bytes, model, subgraph, ops: list, pooled: int, logits: int, batch: int) -> bytes:
+    """The head's ops with their tensors renumbered, in a model of one subgraph, for ``batch``
+    pooled vectors: every computed tensor's first dimension (1 in a stream model) and the
+    RESHAPEs' target shapes become ``batch``."""
     tensors: dict[int, int] = {}  # old index -> new
     new_tensors, buffers, codes, code_of = [], [schema.BufferT()], [], {}  # buffer 0: the empty one
     new_ops = []
@@ -155,6 +237,9 @@ def _pack(schema, flatbuffers, data: bytes, model, subgraph, ops: list, pooled: 
             if i < 0 or i in tensors:
                 continue
             tensor = schema.TensorT.InitFromObj(subgraph.Tensors(i))
+            if not _constant(model, subgraph.Tensors(i)):
+                tensor.shape = _batched(tensor.shape, batch)
+                tensor.shapeSignature = None
             if tensor.buffer:
                 buffer = model.Buffers(tensor.buffer)
                 kept = schema.BufferT()
@@ -168,6 +253,8 @@ def _pack(schema, flatbuffers, data: bytes, model, subgraph, ops: list, pooled: 
                     tensor.buffer = len(buffers) - 1
             tensors[i] = len(new_tensors)
             new_tensors.append(tensor)
+        if _builtin(schema, model, op) == "RESHAPE":
+            _batch_reshape(new, new_tensors[tensors[new.inputs[1]]] if len(new.inputs) > 1 else None, buffers, batch)
         new.inputs = [tensors[i] if i >= 0 else -1 for i in new.inputs]
         new.outputs = [tensors[i] for i in new.outputs]
         if new.opcodeIndex not in code_of:
@@ -183,3 +270,23 @@ def _pack(schema, flatbuffers, data: bytes, model, subgraph, ops: list, pooled: 
     builder = flatbuffers.Builder(1 << 16)
     builder.Finish(head.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def _batched(shape, batch: int):
+    """A computed tensor's shape for ``batch`` rows (its first dimension is the stream's 1, or
+    already ``batch``: a shape two RESHAPEs share)."""
+    if shape is None or len(shape) == 0 or int(shape[0]) not in (1, batch):
+        raise HeadMismatch(f"a tensor of shape {shape} in the head does not start with a batch of 1")
+    shape = np.array(shape, np.int32)
+    shape[0] = batch
+    return shape
+
+
+def _batch_reshape(op, shape_tensor, buffers: list, batch: int) -> None:
+    """A RESHAPE to ``batch`` rows: its target shape, in its options and in its shape input."""
+    options = op.builtinOptions
+    if options is not None and getattr(options, "newShape", None) is not None and len(options.newShape):
+        options.newShape = _batched(options.newShape, batch)
+    if shape_tensor is not None and shape_tensor.buffer:
+        buffer = buffers[shape_tensor.buffer]
+        buffer.data = _batched(np.frombuffer(bytes(buffer.data), np.int32), batch).view(np.uint8)

@@ -91,22 +91,27 @@ class FloatWindows:
         self._next = (self._next + 1) % len(self._ring)
         self._count = min(self._count + 1, len(self._ring))
         p = self.policy
-        long_logits = self.head.logits(self.mean())
-        if not p.keep or self._count <= p.short:
+        # Every pool this frame may need, through the head in one batch (its weights read once).
+        roll = round(p.roll * p.long) if p.roll else 0
+        tails = [self._count] + ([n for n in (p.short, p.keep, roll) if n and self._count > n] if p.keep else [])
+        logits = self.head.logits(np.stack([self._mean_of_last(n) for n in tails]))
+        by_tail = dict(zip(tails[1:], logits[1:]))
+        long_logits = logits[0]
+        if p.short not in by_tail:
             return long_logits
         long_probabilities = softmax(long_logits)
         leader = int(np.argmax(long_logits))
-        if self._confirmed(leader, long_probabilities, self.head.logits(self._mean_of_last(p.short))):
-            return self._cut()
-        kept = p.kept_confirm is not None and self._count > p.keep
-        if kept and self._gone(leader, long_probabilities, self.head.logits(self._mean_of_last(p.keep))):
-            return self._cut()
-        roll = round(p.roll * p.long) if p.roll else 0
-        if roll and self._count > roll:
-            rolled = self.head.logits(self._mean_of_last(roll))
-            if self._new(leader, long_probabilities, rolled, 0.0, 1.0) is not None:
-                self.keep_last(roll)
-                return rolled
+        kept = by_tail.get(p.keep)
+        if self._confirmed(leader, long_probabilities, by_tail[p.short]) or (
+            kept is not None and p.kept_confirm is not None and self._gone(leader, long_probabilities, kept)
+        ):
+            self.keep_last(p.keep)
+            self._held, self._candidate = 0, None
+            return long_logits if kept is None else kept
+        rolled = by_tail.get(roll)
+        if rolled is not None and self._new(leader, long_probabilities, rolled, 0.0, 1.0) is not None:
+            self.keep_last(roll)
+            return rolled
         return long_logits
 
     def _new(self, leader: int, long_probabilities: np.ndarray, logits: np.ndarray, sure: float, old: float) -> int | None:
@@ -133,12 +138,6 @@ class FloatWindows:
         """Whether the frames a cut would keep name a new top-1 and have let go of the old one."""
         p = self.policy
         return self._new(leader, long_probabilities, kept_logits, p.kept_confirm, p.kept_old) is not None
-
-    def _cut(self) -> np.ndarray:
-        """Keep the last ``keep`` frames; the logits over them."""
-        self.keep_last(self.policy.keep)
-        self._held, self._candidate = 0, None
-        return self.head.logits(self.mean())
 
     def keep_last(self, frames: int) -> None:
         """Forget all but the long window's last ``frames`` frames."""
