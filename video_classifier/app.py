@@ -62,8 +62,12 @@ def open_classifier(settings: Settings, model=None):
         from video_classifier.taught import TaughtScorer
 
         library = action_library(settings, model)
-        # A damaged or foreign file is refused here, before any change.
-        scorer = TaughtScorer(LibraryKeeper(library), warm_up=settings.window_frames)
+        # A damaged or foreign file is refused here, before any change. The window follows the
+        # examples' length unless --window is given (--seconds until something is taught).
+        keeper = LibraryKeeper(library)
+        scorer = TaughtScorer(
+            keeper, window=settings.taught_window, fps=settings.fps, default_window=round(settings.seconds * settings.fps)
+        )
         library.check_writable()  # events are kept beside it, and corrections go into it
         # Every frame's features: for teaching, and for correcting an event afterwards.
         classifier = ActionClassifier(model, k=settings.top_k, smoothing=settings.smooth, scorer=scorer, keep_features=True)
@@ -76,6 +80,10 @@ def open_classifier(settings: Settings, model=None):
     memory = f"remembers the last {window:g} s" if window else "remembers everything since start"
     if window and not settings.actions:
         memory += " (less after a change of action)"
+    if settings.actions:
+        seconds = classifier.scorer.window / settings.fps
+        how = "--window" if settings.window is not None else "as long as the taught examples"
+        memory = f"compares the last {seconds:g} s with the examples ({how})"
     print(
         f"model: {model.path.name} ({model.input_size[0]}x{model.input_size[1]}, {classes}) "
         f"on {model.runtime}, {settings.num_threads} thread(s), {memory}",
@@ -277,7 +285,7 @@ class App:
         keeper, s = self.keeper, self.settings
         file = EventFile(events_path(keeper.library.path), keeper.library.model)
         clips = self.recorder.library if self.recorder else None
-        self.events = self.outputs.add(RecentEvents(keeper, file, s.window_frames, clips))
+        self.events = self.outputs.add(RecentEvents(keeper, file, self.classifier.scorer.window, clips))
         return Corrector(keeper, self.events, s.fps)
 
     def _teacher(self):

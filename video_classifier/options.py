@@ -189,7 +189,8 @@ def build_parser(description: str = "") -> CliParser:
         type=_non_negative_float,
         metavar="SECONDS",
         help=f"the model remembers this many seconds, cut to 2.4 s when a new action takes the top "
-        f"(default {WINDOW_S:g}; with --actions: --seconds; 0: everything since start or reset)",
+        f"(default {WINDOW_S:g}; 0: everything since start or reset); with --actions, the seconds compared "
+        "with the examples (default: as long as the taught examples, their median; --seconds until one is taught)",
     )
     model.add_argument("--crop", choices=CROP_CHOICES, help="centre square crop, or squash the whole frame")
     model.add_argument("--top-k", type=_positive_int, metavar="K", help="how many actions to show")

@@ -27,6 +27,7 @@ HOLD_S = 1.0
 RELEASE = 0.5  # a fraction of --threshold
 GRACE_S = 5.0
 MIN_TEACH_SECONDS = 2.0
+MAX_TEACH_SECONDS = 60.0
 
 
 def instance_name() -> str:
@@ -76,7 +77,7 @@ class Settings:
     runtime: str = "auto"
     num_threads: int = field(default_factory=default_threads)
     fps: float = 5.0
-    window: float | None = None  # seconds remembered; None: WINDOW_S, or --seconds with --actions
+    window: float | None = None  # seconds remembered; None: WINDOW_S, or with --actions the taught examples' length
     crop: str = "center"
     top_k: int = 3
     smooth: float = 0.0
@@ -133,6 +134,12 @@ class Settings:
     def window_frames(self) -> int:
         """The memory window in model frames (0: everything)."""
         return round(self.window_s * self.fps)
+
+    @property
+    def taught_window(self) -> int | None:
+        """With ``--actions``, the model frames compared with the taught examples: ``--window``,
+        or None to follow the examples' length (see :func:`video_classifier.taught.taught_window`)."""
+        return round(self.window * self.fps) if self.window is not None else None
 
     @property
     def job(self) -> str | None:
