@@ -262,3 +262,49 @@ def test_a_changed_model_file_or_a_damaged_cache_entry_is_cut_afresh(a0_path, ru
     damaged = MovinetStream(model, num_threads=1, runtime=runtime, window_frames=30)
     assert damaged.head is not None and not damaged.head.cached
     assert MovinetStream(model, num_threads=1, runtime=runtime, window_frames=30).head.cached  # written again
+
+
+@pytest.mark.parametrize(
+    "stranger",
+    [
+        "movinet_a0_stream_int8.tflite",  # a model of 44 inputs
+        "other/image_classifier_not_movinet.tflite",  # one input, of another size
+        "custom-cattle-a0/a0_int8.tflite",  # its cut head below: the right input, 7 classes
+    ],
+)
+def test_another_model_in_a_cache_entrys_place_is_cut_afresh_and_replaced(
+    stranger, a0_path, runtime, pancake, tmp_path, monkeypatch
+):
+    """A cache entry holding a valid .tflite that is not this model's head (another model, another
+    model's head) is cut afresh at the next start, gives the same logits, and is written over."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    (entry,) = (tmp_path / "cache" / "movinet" / "heads").glob("*.tflite")
+    good = entry.read_bytes()
+    if stranger.startswith("custom-cattle"):
+        cattle = model_path(stranger)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cattle"))
+        MovinetStream(cattle, num_threads=1, runtime=runtime, window_frames=30)
+        (cattle_entry,) = (tmp_path / "cattle" / "movinet" / "heads").glob("*.tflite")
+        entry.write_bytes(cattle_entry.read_bytes())
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    else:
+        entry.write_bytes(model_path(stranger).read_bytes())
+    second = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    assert second.head is not None and not second.head.cached
+    for frame in pancake[:5]:
+        np.testing.assert_array_equal(first.step(frame), second.step(frame))
+    assert entry.read_bytes() == good  # replaced: the next start reads it again
+    assert MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30).head.cached
+
+
+def test_a_folder_in_a_cache_entrys_place_leaves_no_temporary_files(a0_path, runtime, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    heads = tmp_path / "movinet" / "heads"
+    (entry,) = heads.glob("*.tflite")
+    entry.unlink()
+    entry.mkdir()
+    for _ in range(2):
+        assert MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30).head is not None
+    assert sorted(p.name for p in heads.iterdir()) == sorted([entry.name, entry.with_suffix(".txt").name])

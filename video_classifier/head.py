@@ -18,6 +18,7 @@ caller keeps the model's own head.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -65,8 +66,12 @@ class Head:
     def __init__(self, interpreter: Any, description: str, cached: bool = False) -> None:
         self._interpreter = interpreter
         self.cached = cached  # read from the cache of cut heads, not cut at this start
-        (pooled,) = interpreter.get_input_details()
-        (logits,) = interpreter.get_output_details()
+        inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:  # another model in a cache entry's place
+            raise HeadMismatch(f"a head has one input and one output, not {len(inputs)} and {len(outputs)}")
+        (pooled,), (logits,) = inputs, outputs
+        if len(pooled["shape"]) < 2 or len(logits["shape"]) < 2:
+            raise HeadMismatch(f"a head takes rows of pooled vectors, not a tensor of shape {pooled['shape']}")
         self.batch = int(pooled["shape"][0])
         self.size = int(np.prod(pooled["shape"][1:]))
         self.classes = int(np.prod(logits["shape"][1:]))
@@ -96,6 +101,7 @@ class Head:
         interpreter_class: Any,
         batch: int = BATCH,
         cache: bool = True,
+        refresh: bool = False,
     ) -> Head:
         """The head of the model at ``path``: the ops from the DIV of the signature output
         ``pool_sum`` (the head pool's running sum) to the output ``logits``, for ``batch`` pooled
@@ -103,10 +109,11 @@ class Head:
         graph has another shape. With ``cache`` a head cut at an earlier start of the same model
         file is read from the user's cache (:func:`cache_folder`) instead of cut again: 45 ms of
         a start here; the wrapper's check against the model's own logits vouches for it as for
-        a fresh one."""
+        a fresh one. With ``refresh`` the entry is not read but cut afresh and written over (an
+        entry that failed that check)."""
         path = Path(path)
         key = (signature_key, pool_sum, logits, batch)
-        found = _read_cached(path, key) if cache else None
+        found = _read_cached(path, key) if cache and not refresh else None
         if found:
             try:
                 return cls(_interpreter(found[0], interpreter_class), found[1], cached=True)
@@ -156,16 +163,22 @@ def _read_cached(path: Path, key: tuple) -> tuple[bytes, str] | None:
 
 def _write_cached(path: Path, key: tuple, content: bytes, description: str) -> None:
     """Each file written whole (a temporary file renamed into place); a cache that cannot be
-    written (a read-only home) is no error: the next start cuts again."""
+    written (a read-only home, a folder in an entry's place) is no error: the next start cuts
+    again, and no temporary file is left behind."""
+    temporary = None
     try:
         entry = _cache_entry(path, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         for suffix, data in ((".tflite", content), (".txt", description.encode())):
             with tempfile.NamedTemporaryFile(dir=entry.parent, delete=False) as f:
+                temporary = f.name
                 f.write(data)
-            os.replace(f.name, entry.with_suffix(suffix))
+            os.replace(temporary, entry.with_suffix(suffix))
+            temporary = None
     except OSError:
-        pass
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def _cut(data: bytes, signature_key: str, pool_sum: str, logits: str, batch: int = 1) -> tuple[bytes, str]:
