@@ -149,27 +149,30 @@ def xvfb():
         if IN_CI:
             pytest.fail("Xvfb is not installed (apt-get install xvfb)")
         pytest.skip("Xvfb is not installed")
-    # Displays from :90 up (:0 would pass for the Pi's desktop). -noreset: by default the server
-    # resets when its last client leaves, and a window opened just after the app's probe
-    # connection closed would then fail to connect.
-    for number in range(90, 130):
-        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
-            continue
-        command = ["Xvfb", f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"]
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if owns_display(proc, number):
-            break
-        proc.kill()
-        proc.wait(5)
-    else:
-        pytest.fail("Xvfb did not start")
-    display = f":{number}"
+    # Displays from :90 up (:0 would pass for the Pi's desktop).
+    proc, display = start_xvfb(range(90, 130))
     window_manager = start_window_manager(display)
     yield display
     window_manager.terminate()
     window_manager.wait(5)
     proc.terminate()
     proc.wait(5)
+
+
+def start_xvfb(numbers: range) -> tuple[subprocess.Popen, str]:
+    """A 1280x720 Xvfb on the first free display of ``numbers``: the server and its DISPLAY.
+    -noreset: by default the server resets when its last client leaves, and a window opened just
+    after the app's probe connection closed would then fail to connect."""
+    for number in numbers:
+        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
+            continue
+        command = ["Xvfb", f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if owns_display(proc, number):
+            return proc, f":{number}"
+        proc.kill()
+        proc.wait(5)
+    pytest.fail("Xvfb did not start")
 
 
 def owns_display(server: subprocess.Popen, number: int) -> bool:

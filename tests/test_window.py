@@ -18,8 +18,8 @@ from conftest import (
     classify_command,
     media_path,
     open_classifier,
-    owns_display,
     require_program,
+    start_xvfb,
     top_actions,
 )
 
@@ -281,19 +281,9 @@ def launch():
 def bare_xvfb():
     """An X server with no window manager (a bare ``startx``, a kiosk): nobody but the app acts
     on its full-screen request."""
-    binary = require_program("Xvfb", "xvfb")
-    for number in range(130, 170):  # clear of the shared server's numbers
-        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
-            continue
-        command = [binary, f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"]
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if owns_display(proc, number):
-            break
-        proc.kill()
-        proc.wait(5)
-    else:
-        pytest.fail("Xvfb did not start")
-    yield f":{number}"
+    require_program("Xvfb", "xvfb")
+    proc, display = start_xvfb(range(130, 170))  # clear of the shared server's numbers
+    yield display
     proc.terminate()
     proc.wait(5)
 
