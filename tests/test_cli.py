@@ -218,6 +218,32 @@ def test_bad_policy_flags_are_refused(flag, value):
     assert flag in error_line(result) or "--smooth" in error_line(result)
 
 
+@pytest.mark.parametrize("args", [["--window", "1e9"], ["--fps", "1e6"], ["--window", "3601"]])
+def test_a_window_too_long_to_keep_is_one_error_line(args):
+    """Its frames are kept in memory: a huge one was a MemoryError traceback, or gigabytes."""
+    result = classify(*model_args(), "--camera", media_path("carving_ice_rpi.mp4"), "--no-display", *args)
+    assert "model frames to remember, over the 18000 allowed" in error_line(result)
+
+
+def test_a_window_shorter_than_a_frame_remembers_one_frame_not_everything(tmp_path):
+    """--window 0.05 at 5 fps rounded to 0 frames, which meant everything since start (while the
+    start-up line said 0.05 s)."""
+    from video_classifier.options import parse_settings
+
+    assert parse_settings(["--window", "0.05"]).window_frames == 1
+    assert parse_settings(["--window", "0.05", "--actions", str(tmp_path / "a.json")]).taught_window == 1
+    assert parse_settings(["--window", "0"]).window_frames == 0
+    clip, tops = media_path("apply_eye_makeup_mmaction2_test.avi"), {}
+    for window in ("0.05", "0.2", "0"):
+        log = tmp_path / f"{window}.jsonl"
+        result = classify(*model_args(), "--camera", clip, "--no-display", "--max-frames", 8, "--window", window, "--log", log)
+        assert result.returncode == 0, result.stderr
+        tops[window] = [r["top"] for r in frame_records(log.read_text())]
+        if window == "0.05":
+            assert "remembers the last 0.2 s" in result.stderr  # what it does: one model frame
+    assert tops["0.05"] == tops["0.2"] != tops["0"]
+
+
 def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path):
     data = media_path("flipping_a_pancake.mkv").read_bytes()
     truncated = tmp_path / "half.mkv"

@@ -76,7 +76,7 @@ def open_classifier(settings: Settings, model=None):
         labels = load_labels(settings.model, settings.labels, model.num_classes, DEFAULT_LABELS)
         classifier = ActionClassifier(model, labels, settings.top_k, settings.smooth)
         classes = f"{model.num_classes} classes"
-    window = settings.window_s
+    window = settings.window_frames / settings.fps  # what is remembered: whole model frames
     memory = f"remembers the last {window:g} s" if window else "remembers everything since start"
     if window and not settings.actions:
         memory += " (less after a change of action)"

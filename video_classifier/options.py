@@ -114,6 +114,7 @@ def _number(kind: type, expected: str, ok: Callable[[float], bool]) -> Callable[
 
 
 _INF = float("inf")
+MAX_WINDOW_FRAMES = 18_000  # the longest memory window, in model frames (an hour at 5 fps; 35 MB for A0)
 _positive_int = _number(int, "a whole number of at least 1", lambda v: v >= 1)
 _positive_float = _number(float, "a number above 0", lambda v: 0 < v < _INF)
 _non_negative_float = _number(float, "a number of at least 0", lambda v: 0 <= v < _INF)
@@ -347,4 +348,11 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
         p.error("--mqtt-forget needs --mqtt HOST, the broker Home Assistant listens to")
     if args.actions and args.window == 0:
         p.error("--actions compares the last seconds with what was taught: give --window a length above 0")
-    return Settings(**vars(args))
+    settings = Settings(**vars(args))
+    if settings.window_frames > MAX_WINDOW_FRAMES:  # its frames are kept in memory and pooled every frame
+        p.error(
+            f"a window of {settings.window_s:g} s at {settings.fps:g} frames a second is {settings.window_frames} model "
+            f"frames to remember, over the {MAX_WINDOW_FRAMES} allowed (an hour at 5 fps): give a shorter --window "
+            "(or a lower --fps: the models were trained at 5)"
+        )
+    return settings

@@ -132,14 +132,15 @@ class Settings:
 
     @property
     def window_frames(self) -> int:
-        """The memory window in model frames (0: everything)."""
-        return round(self.window_s * self.fps)
+        """The memory window in model frames (0: everything; a window above 0 is at least a frame,
+        not everything)."""
+        return _frames(self.window_s, self.fps)
 
     @property
     def taught_window(self) -> int | None:
         """With ``--actions``, the model frames compared with the taught examples: ``--window``,
         or None to follow the examples' length (see :func:`video_classifier.taught.taught_window`)."""
-        return round(self.window * self.fps) if self.window is not None else None
+        return _frames(self.window, self.fps) if self.window is not None else None
 
     @property
     def job(self) -> str | None:
@@ -154,3 +155,8 @@ class Settings:
             if given:
                 return flag
         return None
+
+
+def _frames(seconds: float, fps: float) -> int:
+    """Seconds as model frames at ``fps``: 0 stays 0, anything above is at least one frame."""
+    return max(1, round(seconds * fps)) if seconds > 0 else 0
