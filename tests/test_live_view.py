@@ -119,7 +119,8 @@ def test_saved_clips_are_listed_and_downloadable(tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
     (folder / "holiday.mp4").write_bytes(b"not ours")
-    proc, url = start_app("--serve", "0.0.0.0:0", "--record", folder, "--post-roll", "0.5", clip=clip)
+    # The camera plays the two 4 s actions in turn: a grace of 1 s ends each event at the change.
+    proc, url = start_app("--serve", "0.0.0.0:0", "--record", folder, "--post-roll", "0.5", "--grace", "1", clip=clip)
     try:
         token = url.split("?token=")[1]
         base = local(url).split("?")[0]
