@@ -1,6 +1,7 @@
 """classify.py end to end, in a subprocess, as a user runs it."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -152,6 +153,8 @@ def bad_inputs(tmp):
     clip = media_path("carving_ice_rpi.mp4")
     damaged = tmp / "damaged.mp4"  # the end of a real MP4 without its start: FFmpeg says "moov atom not found"
     damaged.write_bytes(media_path("cleaning_pool_mmaction2_test.mp4").read_bytes()[-200_000:])
+    fifo = tmp / "fifo.tflite"  # opening a FIFO waits for a writer: the model's blocked the start for good
+    os.mkfifo(fifo)
     return [
         ("missing model", ["--model", tmp / "nope.tflite", "--camera", clip], "model file not found"),
         ("empty model", ["--model", empty, "--camera", clip], "is empty"),
@@ -159,6 +162,10 @@ def bad_inputs(tmp):
         ("model dir", ["--model", tmp, "--camera", clip], "is a directory"),
         ("not a model path", ["--model", ROOT / "README.md", "--camera", clip], "check the path given to --model"),
         ("truncated model", ["--model", truncated_model, "--camera", clip], "cannot load model"),
+        ("FIFO model", ["--model", fifo, "--camera", clip], "model path is not a regular file"),
+        ("FIFO labels", ["--model", model_args()[1], "--labels", fifo, "--camera", clip], "label file is not a regular file"),
+        ("FIFO video", [*model_args(), "--camera", fifo], "video is not a regular file"),
+        ("camera device path", [*model_args(), "--camera", "/dev/video3"], "a USB camera is given by its index, --camera 3"),
         (
             "not movinet",
             ["--model", model_path("other/image_classifier_not_movinet.tflite"), "--camera", clip],

@@ -42,7 +42,7 @@ def read_label_file(path: str | Path) -> list[str]:
     """Read labels from ``path``; a missing or unreadable file is a :class:`LabelsError`."""
     path = Path(path)
     if not path.is_file():
-        what = "is a directory" if path.is_dir() else "not found"
+        what = "is a directory" if path.is_dir() else "is not a regular file" if path.exists() else "not found"
         raise LabelsError(f"label file {what}: {path}: pass --labels PATH or run ./setup.sh to fetch the label map")
     try:
         data = path.read_bytes()

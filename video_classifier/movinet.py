@@ -76,6 +76,8 @@ def _check_file(path: Path) -> None:
         raise ModelError(f"model file not found: {path}: run ./setup.sh to download the models or pass --model PATH")
     if path.is_dir():
         raise ModelError(f"model path is a directory: {path}: pass the .tflite file inside it with --model")
+    if not path.is_file():  # a FIFO would block the start for good
+        raise ModelError(f"model path is not a regular file (a device or a FIFO): {path}: pass a .tflite file with --model")
     try:
         with path.open("rb") as f:
             head = f.read(8)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -57,7 +58,10 @@ class VideoFileSource(FrameSource):
         self.loop = loop
         self.name = self.path.name
         if not self.path.is_file():
-            what = "is a directory" if self.path.is_dir() else "not found"
+            device = re.fullmatch(r"/dev/video(\d+)", str(self.path))
+            if device:
+                raise SourceError(f"{self.path} is not a video file: a USB camera is given by its index, --camera {device[1]}")
+            what = "is a directory" if self.path.is_dir() else "is not a regular file" if self.path.exists() else "not found"
             raise SourceError(f"video {what}: {self.path}: pass a video file, a camera index or 'picamera2' with --camera")
         self._capture = cv2.VideoCapture(str(self.path))
         self._pass_start = 0  # index of this pass's first frame: with ``loop`` the index runs on
