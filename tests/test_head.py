@@ -308,3 +308,24 @@ def test_a_folder_in_a_cache_entrys_place_leaves_no_temporary_files(a0_path, run
     for _ in range(2):
         assert MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30).head is not None
     assert sorted(p.name for p in heads.iterdir()) == sorted([entry.name, entry.with_suffix(".txt").name])
+
+
+def test_a_user_without_a_home_starts_without_the_cache(a0_path, runtime, tmp_path, monkeypatch):
+    """No $HOME and no passwd entry (a container's uid): Path.home() raises RuntimeError, which
+    was a traceback at start. A relative $XDG_CACHE_HOME is ignored (the XDG spec), not made
+    relative to wherever the app was started."""
+
+    def no_home(cls):
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setattr(Path, "home", classmethod(no_home))
+    model = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    assert model.head is not None and not model.head.cached
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.chdir(tmp_path)
+    MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    assert not (tmp_path / "relative").exists()
+    assert len(list((tmp_path / "home" / ".cache" / "movinet" / "heads").glob("*.tflite"))) == 1

@@ -137,8 +137,15 @@ def _interpreter(content: bytes, interpreter_class: Any):
 
 
 def cache_folder() -> Path:
-    """Where cut heads are kept between starts: ``$XDG_CACHE_HOME/movinet/heads`` (or ~/.cache)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    """Where cut heads are kept between starts: ``$XDG_CACHE_HOME/movinet/heads`` (or ~/.cache;
+    a relative ``$XDG_CACHE_HOME`` is ignored, as the XDG spec says). Raises :class:`OSError` for
+    a user with no home (no ``$HOME`` and no passwd entry): no cache then."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        try:
+            base = Path.home() / ".cache"
+        except RuntimeError as exc:  # "Could not determine home directory."
+            raise OSError(str(exc)) from None
     return Path(base) / "movinet" / "heads"
 
 
