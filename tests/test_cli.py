@@ -225,7 +225,7 @@ def test_bad_policy_flags_are_refused(flag, value):
     assert flag in error_line(result) or "--smooth" in error_line(result)
 
 
-@pytest.mark.parametrize("args", [["--window", "1e9"], ["--fps", "1e6"], ["--window", "3601"]])
+@pytest.mark.parametrize("args", [["--window", "1e9"], ["--fps", "1e6"], ["--window", "3601"], ["--fps", "1e308"]])
 def test_a_window_too_long_to_keep_is_one_error_line(args):
     """Its frames are kept in memory: a huge one was a MemoryError traceback, or gigabytes."""
     result = classify(*model_args(), "--camera", media_path("carving_ice_rpi.mp4"), "--no-display", *args)
@@ -276,6 +276,12 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
         (["--top-k", "2.5"], "error: --top-k: expected a whole number of at least 1, got '2.5'"),
         (["--threshold", "x"], "error: --threshold: expected a number above 0 and at most 1, got 'x'"),
         (["--window", "soon"], "error: --window: expected a number of at least 0, got 'soon'"),
+        # 100,000 threads crashed the runtime (a segmentation fault), 1e308 MB overflowed
+        (["--num-threads", "100000"], "error: --num-threads: expected a whole number from 1 to 64, got '100000'"),
+        (
+            ["--record", "clips", "--record-max-mb", "1e308"],
+            "error: --record-max-mb: expected a number above 0 and at most 1e+09 (a petabyte), got '1e308'",
+        ),
         (["--smooth", "1"], "error: --smooth: expected a weight from 0 to below 1, got '1'"),
         (["--runtime", "tf"], "error: --runtime: expected one of 'auto', 'litert', 'tflite-runtime', got 'tf'"),
         (["--fps"], "error: --fps: expected a value"),

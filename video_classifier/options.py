@@ -6,6 +6,7 @@ A bad flag gives one ``error:`` line and exit status 2, like every other mistake
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 from video_classifier.camera_url import is_camera, is_network, problem, redacted, unknown_scheme
 from video_classifier.preprocess import CROP_CHOICES
 from video_classifier.runtime import RUNTIME_CHOICES
-from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MIN_TEACH_SECONDS, ROOT, WINDOW_S, Settings
+from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MAX_THREADS, MIN_TEACH_SECONDS, ROOT, WINDOW_S, Settings
 
 DEFAULTS = Settings()
 
@@ -117,6 +118,9 @@ _INF = float("inf")
 MAX_WINDOW_FRAMES = 18_000  # the longest memory window, in model frames (an hour at 5 fps; 35 MB for A0)
 _positive_int = _number(int, "a whole number of at least 1", lambda v: v >= 1)
 _positive_float = _number(float, "a number above 0", lambda v: 0 < v < _INF)
+# More threads than this only slow the model down (1,000: 25 times slower here), and 100,000 crash the runtime.
+_threads = _number(int, f"a whole number from 1 to {MAX_THREADS}", lambda v: 1 <= v <= MAX_THREADS)
+_megabytes = _number(float, "a number above 0 and at most 1e+09 (a petabyte)", lambda v: 0 < v <= 1e9)
 _non_negative_float = _number(float, "a number of at least 0", lambda v: 0 <= v < _INF)
 _teach_seconds = _number(float, f"seconds from {MIN_TEACH_SECONDS:g} to 60", lambda v: MIN_TEACH_SECONDS <= v <= 60)
 _probability = _number(float, "a number above 0 and at most 1", lambda v: 0 < v <= 1)
@@ -178,7 +182,7 @@ def build_parser(description: str = "") -> CliParser:
         help=f"label file, one per line (default: labels embedded in the model, else {DEFAULT_LABELS.relative_to(ROOT)})",
     )
     model.add_argument("--runtime", choices=RUNTIME_CHOICES, help="TFLite runtime to use")
-    model.add_argument("--num-threads", type=_positive_int, metavar="N", help="CPU threads for the model")
+    model.add_argument("--num-threads", type=_threads, metavar="N", help="CPU threads for the model")
     model.add_argument(
         "--fps",
         type=_positive_float,
@@ -234,7 +238,7 @@ def build_parser(description: str = "") -> CliParser:
         help="how long an event outlasts a dip; another action must hold this long to replace it",
     )
     out.add_argument("--record", metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
-    out.add_argument("--record-max-mb", type=_positive_float, metavar="MB", help="disk space for clips; the oldest go first")
+    out.add_argument("--record-max-mb", type=_megabytes, metavar="MB", help="disk space for clips; the oldest go first")
     out.add_argument("--pre-roll", type=_non_negative_float, metavar="SECONDS", help="clip time before an event")
     out.add_argument("--post-roll", type=_non_negative_float, metavar="SECONDS", help="clip time after an event")
     out.add_argument("--verbose", action="store_true", help="debug lines, and what the runtime, OpenCV and FFmpeg say")
@@ -349,9 +353,11 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
     if args.actions and args.window == 0:
         p.error("--actions compares the last seconds with what was taught: give --window a length above 0")
     settings = Settings(**vars(args))
-    if settings.window_frames > MAX_WINDOW_FRAMES:  # its frames are kept in memory and pooled every frame
+    frames = settings.window_s * settings.fps  # a float: 1e308 x 5 is infinite, not an error
+    if frames > MAX_WINDOW_FRAMES + 0.5:  # its frames are kept in memory and pooled every frame
         p.error(
-            f"a window of {settings.window_s:g} s at {settings.fps:g} frames a second is {settings.window_frames} model "
+            f"a window of {settings.window_s:g} s at {settings.fps:g} frames a second is "
+            f"{f'{frames:.6g}' if math.isfinite(frames) else 'countless'} model "
             f"frames to remember, over the {MAX_WINDOW_FRAMES} allowed (an hour at 5 fps): give a shorter --window "
             "(or a lower --fps: the models were trained at 5)"
         )

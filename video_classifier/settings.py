@@ -36,11 +36,14 @@ def instance_name() -> str:
     return os.environ.get("MOVINET_INSTANCE", "").strip()
 
 
+MAX_THREADS = 64  # the model's CPU threads at most (--num-threads)
+
+
 def default_threads() -> int:
     """The model's CPU threads: ``$MOVINET_NUM_THREADS`` (the service's share of the cores when
     several cameras run), else up to 4."""
     try:
-        return max(1, int(os.environ["MOVINET_NUM_THREADS"]))
+        return min(max(1, int(os.environ["MOVINET_NUM_THREADS"])), MAX_THREADS)
     except (KeyError, ValueError):
         return min(4, os.cpu_count() or 1)
 
