@@ -251,6 +251,19 @@ def test_a_window_shorter_than_a_frame_remembers_one_frame_not_everything(tmp_pa
     assert tops["0.05"] == tops["0.2"] != tops["0"]
 
 
+def test_a_log_on_stdout_piped_into_head_ends_quietly():
+    """`classify.py --log - | head -2`: the reader closing the pipe is no error (it was 'error:
+    cannot write to log - (Broken pipe): free some space', exit 2)."""
+    command = [sys.executable, CLASSIFY, *map(str, model_args()), "--camera", media_path("carving_ice.mp4")]
+    command += ["--loop", "--no-display", "--log", "-"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=app_env())
+    assert json.loads(proc.stdout.readline())["frame"] == 0
+    proc.stdout.close()  # as head does after its lines
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert all(APP_LINE.match(line) for line in stderr.splitlines()), stderr
+
+
 def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path):
     data = media_path("flipping_a_pancake.mkv").read_bytes()
     truncated = tmp_path / "half.mkv"

@@ -36,6 +36,8 @@ class JsonLinesLog(Output):
             with self._lock:
                 self._stream.write(line)
                 self._stream.flush()
+        except BrokenPipeError:
+            raise  # a reader such as `head` closed the pipe: it has all it wanted (classify.py exits 0)
         except OSError as exc:
             raise UserError(
                 f"cannot write to log {self.target} ({exc.strerror}): free some space or choose another --log"
