@@ -149,7 +149,9 @@ def cache_folder() -> Path:
     return Path(base) / "movinet" / "heads"
 
 
-_CACHE_FORMAT = 1  # part of every entry's name: a change in how heads are cut starts anew
+# Part of every entry's name: a change in how heads are cut (or kept) starts anew. 2: the .txt
+# holds the head's SHA-256 before its ops.
+_CACHE_FORMAT = 2
 
 
 def _cache_entry(path: Path, key: tuple) -> Path:
@@ -160,12 +162,16 @@ def _cache_entry(path: Path, key: tuple) -> Path:
 
 
 def _read_cached(path: Path, key: tuple) -> tuple[bytes, str] | None:
+    """The entry's head and description, if its head is the one written (its SHA-256): a head cut
+    short (a power cut while it was written) or damaged never reaches the runtime, which
+    tflite-runtime 2.14 does not check (a truncated head is a segmentation fault there)."""
     try:
         entry = _cache_entry(path, key)
-        text = read_regular_file(entry.with_suffix(".txt"), 4096).decode()
-        return read_regular_file(entry.with_suffix(".tflite"), 64 << 20), text
+        digest, _, description = read_regular_file(entry.with_suffix(".txt"), 4096).decode().partition("\n")
+        content = read_regular_file(entry.with_suffix(".tflite"), 64 << 20)
     except (OSError, UnsafeFile, UnicodeDecodeError):
         return None
+    return (content, description) if hashlib.sha256(content).hexdigest() == digest else None
 
 
 def _write_cached(path: Path, key: tuple, content: bytes, description: str) -> None:
@@ -176,7 +182,8 @@ def _write_cached(path: Path, key: tuple, content: bytes, description: str) -> N
     try:
         entry = _cache_entry(path, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
-        for suffix, data in ((".tflite", content), (".txt", description.encode())):
+        sidecar = f"{hashlib.sha256(content).hexdigest()}\n{description}".encode()
+        for suffix, data in ((".tflite", content), (".txt", sidecar)):  # the head first, then what vouches for it
             with tempfile.NamedTemporaryFile(dir=entry.parent, delete=False) as f:
                 temporary = f.name
                 f.write(data)
