@@ -11,16 +11,20 @@ timestamps, and shows the picture with the top actions, or logs them. Run with -
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from video_classifier.options import parse_settings
-from video_classifier.settings import Settings
+if TYPE_CHECKING:
+    from video_classifier.settings import Settings
 
 
 def settings_from(argv: list[str] | None = None) -> Settings:
     """The app's settings from its flags (see ``video_classifier/options.py``)."""
+    from video_classifier.options import parse_settings
+
     return parse_settings(argv, description=__doc__.split("\n\n")[0])
 
 
@@ -34,25 +38,61 @@ def _stop_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.stderr_log import log_to_stderr
-    from video_classifier.app import run
-    from video_classifier.errors import UserError
+    _stop_on_sigterm()
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # before the camera started (importing the app, opening the camera)
+        print("stopping", file=sys.stderr)
+        return 0
 
-    settings = settings_from(argv)
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Ctrl-C and SIGTERM wait until the block is done, then stop the app (KeyboardInterrupt):
+    numpy's and OpenCV's C extensions turn an interrupt during their import into an ImportError
+    traceback ("numpy._core.multiarray failed to import")."""
+    received: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # a background job's ignored Ctrl-C stays ignored
+            signal.signal(sig, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _run(argv: list[str] | None) -> int:
+    # Everything is imported here, after the SIGTERM handler and inside main's KeyboardInterrupt
+    # handler: a Ctrl-C in the first moments of a start is a quiet stop, not a traceback.
+    with _signals_deferred():
+        import cv2  # noqa: F401  (the C extensions first, while an interrupt waits)
+        import numpy  # noqa: F401
+
+        from utils.stderr_log import log_to_stderr
+        from video_classifier.app import run
+        from video_classifier.errors import UserError
+        from video_classifier.runtime import load_runtime
+
+        settings = settings_from(argv)
+        # The runtime too: an interrupted import of LiteRT is an ImportError, and --runtime auto
+        # then went on with tflite-runtime, the Ctrl-C lost. A runtime that cannot be imported is
+        # said where the app loads the model.
+        with contextlib.suppress(UserError):
+            load_runtime(settings.runtime)
     log_to_stderr(settings.verbose)
     if not settings.verbose:
         from utils.quiet import quiet_opencv
 
         quiet_opencv()
-    _stop_on_sigterm()
     try:
         return run(settings)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before the camera started (opening it, for one)
-        print("stopping", file=sys.stderr)
-        return 0
     except BrokenPipeError:  # stdout piped into head: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0

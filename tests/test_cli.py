@@ -3,8 +3,10 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import pytest
@@ -249,6 +251,29 @@ def test_a_window_shorter_than_a_frame_remembers_one_frame_not_everything(tmp_pa
         if window == "0.05":
             assert "remembers the last 0.2 s" in result.stderr  # what it does: one model frame
     assert tops["0.05"] == tops["0.2"] != tops["0"]
+
+
+def test_ctrl_c_in_the_first_moments_of_a_start_is_a_quiet_stop():
+    """Ctrl-C while Python imports the app was a KeyboardInterrupt traceback, or an ImportError one
+    ("numpy._core.multiarray failed to import"), or, during LiteRT's import, went unnoticed while
+    --runtime auto quietly fell back to tflite-runtime."""
+    command = [sys.executable, CLASSIFY, *map(str, model_args()), "--camera", str(media_path("carving_ice.mp4"))]
+    command += ["--loop", "--no-display"]
+    for delay in [0.1 + 0.03 * i for i in range(12)]:
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=app_env(),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # not ignored as in a background job
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert "Traceback" not in stderr and "tflite-runtime" not in stderr, f"at {delay:.2f} s: {stderr}"
+        # Killed by the signal only before Python has started to run anything (a busy machine)
+        assert (proc.returncode == 0 and "stopping" in stderr) or (proc.returncode == -2 and not stderr), stderr
 
 
 def test_a_log_on_stdout_piped_into_head_ends_quietly():
