@@ -19,14 +19,18 @@ def native_stderr_silenced(enabled: bool = True) -> Iterator[None]:
         return
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            try:  # from before the redirection: a Ctrl-C right after it must not leave fd 2 in the sink
+                os.dup2(sink.fileno(), 2)
+                yield
+            finally:
+                try:
+                    sys.stderr.flush()  # Python's own lines into the sink, not after the restore
+                finally:  # fd 2 comes back even when a Ctrl-C interrupts the flush
+                    os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def quiet_opencv() -> None:
