@@ -99,22 +99,21 @@ class FloatWindows:
         long_logits = logits[0]
         if p.short not in by_tail:
             return long_logits
-        long_probabilities = softmax(long_logits)
         leader = int(np.argmax(long_logits))
         kept = by_tail.get(p.keep)
-        if self._confirmed(leader, long_probabilities, by_tail[p.short]) or (
-            kept is not None and p.kept_confirm is not None and self._gone(leader, long_probabilities, kept)
+        if self._confirmed(leader, long_logits, by_tail[p.short]) or (
+            kept is not None and p.kept_confirm is not None and self._gone(leader, long_logits, kept)
         ):
             self.keep_last(p.keep)
             self._held, self._candidate = 0, None
             return long_logits if kept is None else kept
         rolled = by_tail.get(roll)
-        if rolled is not None and self._new(leader, long_probabilities, rolled, 0.0, 1.0) is not None:
+        if rolled is not None and self._new(leader, long_logits, rolled, 0.0, 1.0) is not None:
             self.keep_last(roll)
             return rolled
         return long_logits
 
-    def _new(self, leader: int, long_probabilities: np.ndarray, logits: np.ndarray, sure: float, old: float) -> int | None:
+    def _new(self, leader: int, long_logits: np.ndarray, logits: np.ndarray, sure: float, old: float) -> int | None:
         """The challenger a window's logits name over the long window's leader, if it is at least
         ``sure``, leaves the leader at most ``old`` and is not familiar; else None."""
         challenger = int(np.argmax(logits))
@@ -123,21 +122,22 @@ class FloatWindows:
         probabilities = softmax(logits)
         if probabilities[challenger] < sure or probabilities[leader] > old:
             return None
-        familiar = self.policy.familiar is not None and long_probabilities[challenger] >= self.policy.familiar
+        # The long window's softmax only now: most frames have no challenger to weigh.
+        familiar = self.policy.familiar is not None and softmax(long_logits)[challenger] >= self.policy.familiar
         return None if familiar else challenger
 
-    def _confirmed(self, leader: int, long_probabilities: np.ndarray, short_logits: np.ndarray) -> bool:
+    def _confirmed(self, leader: int, long_logits: np.ndarray, short_logits: np.ndarray) -> bool:
         """Whether the short window has confirmed a change for ``hold`` frames now."""
         p = self.policy
-        challenger = self._new(leader, long_probabilities, short_logits, p.confirm, p.old)
+        challenger = self._new(leader, long_logits, short_logits, p.confirm, p.old)
         self._held = 0 if challenger is None else self._held + 1 if challenger == self._candidate else 1
         self._candidate = challenger
         return self._held >= p.hold
 
-    def _gone(self, leader: int, long_probabilities: np.ndarray, kept_logits: np.ndarray) -> bool:
+    def _gone(self, leader: int, long_logits: np.ndarray, kept_logits: np.ndarray) -> bool:
         """Whether the frames a cut would keep name a new top-1 and have let go of the old one."""
         p = self.policy
-        return self._new(leader, long_probabilities, kept_logits, p.kept_confirm, p.kept_old) is not None
+        return self._new(leader, long_logits, kept_logits, p.kept_confirm, p.kept_old) is not None
 
     def keep_last(self, frames: int) -> None:
         """Forget all but the long window's last ``frames`` frames."""
