@@ -358,3 +358,16 @@ def test_a_head_cut_short_in_the_cache_never_reaches_tflite_runtime(a0_path, tmp
     (entry,) = (tmp_path / "movinet" / "heads").glob("*.tflite")
     entry.write_bytes(entry.read_bytes()[:50_000])
     assert answers() == fresh
+
+
+def test_a_model_for_taught_actions_gives_the_same_frame_features_without_a_head_or_window(a0_path, runtime, pancake):
+    """Taught actions pool the frames' own features themselves: the model keeps its pool empty as
+    the windows do, but cuts no head and classifies no window (no head call a frame)."""
+    windowed = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=25, switch_keep=None)
+    plain = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=25, switch_keep=None, features_only=True)
+    assert plain.head is None and windowed.head is not None
+    for frame in pancake[:12]:
+        windowed.step(frame)
+        logits = plain.step(frame)
+        np.testing.assert_array_equal(plain.frame_features(), windowed.frame_features())
+        np.testing.assert_array_equal(logits, windowed.head.logits(windowed.frame_features()))  # the frame alone

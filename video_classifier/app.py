@@ -27,7 +27,8 @@ def open_model(settings: Settings):
     from video_classifier.runtime import load_runtime
     from video_classifier.windows import SWITCH_KEEP_FRAMES
 
-    # The cut on a change of action follows the Kinetics top-1; taught actions are not those.
+    # The cut on a change of action follows the Kinetics top-1; taught actions are not those, and
+    # their scorer pools the frames' own features itself: no Kinetics window to keep for them.
     switch_keep = None if settings.actions else SWITCH_KEEP_FRAMES
     return MovinetStream(
         settings.model,
@@ -36,6 +37,7 @@ def open_model(settings: Settings):
         settings.crop,
         settings.window_frames or None,
         switch_keep=switch_keep,
+        features_only=bool(settings.actions),
     )
 
 

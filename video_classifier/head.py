@@ -100,20 +100,19 @@ class Head:
         logits: str,
         interpreter_class: Any,
         batch: int = BATCH,
-        cache: bool = True,
         refresh: bool = False,
     ) -> Head:
         """The head of the model at ``path``: the ops from the DIV of the signature output
         ``pool_sum`` (the head pool's running sum) to the output ``logits``, for ``batch`` pooled
         vectors a call, run by a new ``interpreter_class``. Raises :class:`HeadMismatch` when the
-        graph has another shape. With ``cache`` a head cut at an earlier start of the same model
-        file is read from the user's cache (:func:`cache_folder`) instead of cut again: 45 ms of
+        graph has another shape. A head cut at an earlier start of the same model file is read
+        from the user's cache (:func:`cache_folder`) instead of cut again: 45 ms of
         a start here; the wrapper's check against the model's own logits vouches for it as for
         a fresh one. With ``refresh`` the entry is not read but cut afresh and written over (an
         entry that failed that check)."""
         path = Path(path)
         key = (signature_key, pool_sum, logits, batch)
-        found = _read_cached(path, key) if cache and not refresh else None
+        found = None if refresh else _read_cached(path, key)
         if found:
             try:
                 return cls(_interpreter(found[0], interpreter_class), found[1], cached=True)
@@ -121,8 +120,7 @@ class Head:
                 pass  # a damaged entry: cut afresh, and replace it
         content, description = _cut(path.read_bytes(), *key)
         head = cls(_interpreter(content, interpreter_class), description)
-        if cache:
-            _write_cached(path, key, content, description)
+        _write_cached(path, key, content, description)
         return head
 
 

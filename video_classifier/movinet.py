@@ -157,6 +157,10 @@ class MovinetStream:
     frames are then pooled in float32 and a short window confirms a change (:class:`FloatWindows`;
     ``policy`` overrides its parameters). Otherwise, or with ``head="model"``, the model's own
     head classifies its pool, bounded by :class:`SlidingHead`. :attr:`head` tells which.
+
+    ``features_only`` is for a caller that pools the frames' own features itself (taught actions):
+    the model's own pool is kept empty (when it is a state of its own), nothing is windowed and no
+    head is cut, and each step's logits are the model's own for that frame alone, at no cost.
     """
 
     def __init__(
@@ -169,6 +173,7 @@ class MovinetStream:
         switch_keep: int | None = SWITCH_KEEP_FRAMES,
         policy: WindowPolicy | None = None,
         head: str = "auto",
+        features_only: bool = False,
     ) -> None:
         self.path = Path(model_path)
         self.runtime = runtime or load_runtime("auto")
@@ -210,11 +215,13 @@ class MovinetStream:
         self.head: Head | None = None
         self._window: SlidingHead | None = None
         self._windows: FloatWindows | None = None
-        if window_frames and head == "auto":
+        self._features_only = features_only and self._pool is not None and self._pool.separate
+        if window_frames and head == "auto" and not self._features_only:
             self.head = self._cut_head()
-        if self.head is not None:
-            policy = policy or WindowPolicy(long=window_frames, keep=switch_keep)
-            self._windows = FloatWindows(self.head, replace(policy, long=window_frames, keep=switch_keep))
+        if self.head is not None or self._features_only:
+            if self.head is not None:
+                policy = policy or WindowPolicy(long=window_frames, keep=switch_keep)
+                self._windows = FloatWindows(self.head, replace(policy, long=window_frames, keep=switch_keep))
             # The model's own pool then sees one frame at a time: its sum and count stay at zero.
             pool_inputs = {self._pool.sum_index, self._pool.count_index}
             self._feedback = [
