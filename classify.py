@@ -75,7 +75,7 @@ def _run(argv: list[str] | None) -> int:
         from utils.stderr_log import log_to_stderr
         from video_classifier.app import run
         from video_classifier.errors import UserError
-        from video_classifier.runtime import load_runtime
+        from video_classifier.model.runtime import load_runtime
 
         settings = settings_from(argv)
         # The runtime too: an interrupted import of LiteRT is an ImportError, and --runtime auto

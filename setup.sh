@@ -110,7 +110,7 @@ fi
 # is set). A changed file is simply compiled again in memory.
 "$VENV/bin/python" -m compileall -q classify.py video_classifier utils >/dev/null
 "$VENV/bin/python" - <<'PY'
-from video_classifier.runtime import load_runtime
+from video_classifier.model.runtime import load_runtime
 import cv2, numpy
 print(f"runtime {load_runtime()}, numpy {numpy.__version__}, opencv {cv2.__version__}")
 PY

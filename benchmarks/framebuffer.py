@@ -25,8 +25,8 @@ from benchmarks.media import A0, KINETICS_LABELS, MEDIA
 from benchmarks.stats import markdown_table, summarize_ms
 from video_classifier.app import App
 from video_classifier.data import Category
-from video_classifier.framebuffer import Framebuffer
-from video_classifier.overlay import OverlayStatus, draw_overlay
+from video_classifier.display.framebuffer import Framebuffer
+from video_classifier.display.overlay import OverlayStatus, draw_overlay
 from video_classifier.settings import Settings
 
 

@@ -36,8 +36,8 @@ from benchmarks.stats import markdown_table, summarize_ms
 
 sys.path.insert(0, str(ROOT / "tests" / "fakes"))  # the picamera2 stand-in, before any real one
 
-from video_classifier.preprocess import fill_input, resize_rgb  # noqa: E402
-from video_classifier.sources import Picamera2Source  # noqa: E402
+from video_classifier.model.preprocess import fill_input, resize_rgb  # noqa: E402
+from video_classifier.sources.pi_camera import Picamera2Source  # noqa: E402
 
 MAIN_SIZES = [(640, 480), (1280, 720), (1920, 1080)]
 MODEL_SIDES = [172, 224]

@@ -72,10 +72,10 @@ def timing_frames(clips: dict[str, list[np.ndarray]], count: int = 16) -> list[n
 
 def worker(model_path: str, runtime_name: str, threads: int, frames_n: int, media: str | None) -> dict:
     """Measure one configuration in this process; returns one result row."""
-    from video_classifier.classifier import ActionClassifier
-    from video_classifier.movinet import MovinetStream
-    from video_classifier.runtime import load_runtime
-    from video_classifier.scores import softmax, top_k
+    from video_classifier.model.classifier import ActionClassifier
+    from video_classifier.model.movinet import MovinetStream
+    from video_classifier.model.runtime import load_runtime
+    from video_classifier.model.scores import softmax, top_k
 
     media_dir = Path(media) if media else None
     frames = timing_frames(clip_frames(media_dir, per_clip=4))
@@ -158,7 +158,7 @@ def worker(model_path: str, runtime_name: str, threads: int, frames_n: int, medi
 
 
 def available_runtimes(requested: list[str]) -> list[str]:
-    from video_classifier.runtime import load_runtime
+    from video_classifier.model.runtime import load_runtime
 
     found = []
     for name in requested:
@@ -173,7 +173,7 @@ def available_runtimes(requested: list[str]) -> list[str]:
 def find_models(folder: Path) -> list[Path]:
     """Every MoViNet stream model under ``folder``; other .tflite files are skipped with a note."""
     from video_classifier.errors import ModelError
-    from video_classifier.movinet import MovinetStream
+    from video_classifier.model.movinet import MovinetStream
 
     models = []
     for path in sorted(folder.rglob("*.tflite")):

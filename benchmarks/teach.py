@@ -58,16 +58,16 @@ import numpy as np
 
 from benchmarks.media import A0, MEDIA
 from benchmarks.stats import markdown_table
-from video_classifier.action_library import RESERVED, UNKNOWN, ActionLibrary, Example, ModelIdentity
 from video_classifier.data import Category, Prediction
 from video_classifier.events import EventDetector
-from video_classifier.library_keeper import LibraryKeeper
-from video_classifier.movinet import MovinetStream
+from video_classifier.model.movinet import MovinetStream
 from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
 from video_classifier.settings import TEACH_EXAMPLES, TEACH_SECONDS
-from video_classifier.sources import VideoFileSource
-from video_classifier.taught import (
+from video_classifier.sources.video_file import VideoFileSource
+from video_classifier.teach.keeper import LibraryKeeper
+from video_classifier.teach.library import RESERVED, UNKNOWN, ActionLibrary, Example, ModelIdentity
+from video_classifier.teach.scorer import (
     FULL_WINDOW,
     SHARPNESS,
     SHORT_WINDOW,
@@ -78,7 +78,7 @@ from video_classifier.taught import (
     WarmUp,
     mean_of,
 )
-from video_classifier.teacher import Lesson, Teacher
+from video_classifier.teach.teacher import Lesson, Teacher
 
 FPS = 5.0
 TEST_SECONDS = 12.0
@@ -589,8 +589,8 @@ def same_room(
 
 def room_rows(room: dict, level: float, short_window: ShortWindow | None, warm_up: WarmUp | None) -> dict[str, dict]:
     """One decision rule in the room, before and after the one correction (see :func:`same_room`)."""
-    from video_classifier.corrections import Corrector
-    from video_classifier.recent_events import EventFile, RecentEvents
+    from video_classifier.teach.corrections import Corrector
+    from video_classifier.teach.recent_events import EventFile, RecentEvents
 
     name, model = SAME_ROOM["taught"][0], room["model"]
     with tempfile.TemporaryDirectory() as tmp:

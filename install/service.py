@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from video_classifier.camera_url import identity, is_network, redacted
+from video_classifier.sources.camera_url import identity, is_network, redacted
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "movinet@.service"

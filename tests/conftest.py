@@ -94,14 +94,14 @@ def labels_path() -> Path:
 
 @pytest.fixture(scope="session")
 def kinetics_labels(labels_path) -> list[str]:
-    from video_classifier.labels import read_label_file
+    from video_classifier.model.labels import read_label_file
 
     return read_label_file(labels_path)
 
 
 @pytest.fixture(scope="session")
 def runtime():
-    from video_classifier.runtime import load_runtime
+    from video_classifier.model.runtime import load_runtime
 
     return load_runtime("auto")
 
@@ -134,7 +134,7 @@ def to_model_input(frame, size: tuple[int, int], crop: str = "center"):
     MoViNet stream model takes it (for feeding the interpreter directly)."""
     import numpy as np
 
-    from video_classifier.preprocess import fill_input, resize_rgb
+    from video_classifier.model.preprocess import fill_input, resize_rgb
 
     width, height = size
     out = np.empty((1, 1, height, width, 3), np.float32)

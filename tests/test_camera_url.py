@@ -2,7 +2,7 @@
 
 import pytest
 
-from video_classifier.camera_url import (
+from video_classifier.sources.camera_url import (
     has_login,
     host_and_port,
     is_camera,

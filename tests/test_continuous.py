@@ -7,9 +7,9 @@ from conftest import EXPECTED, media_path, open_classifier, read_frames
 
 from video_classifier.data import Category, Prediction
 from video_classifier.events import EventDetector
-from video_classifier.movinet import MovinetStream
+from video_classifier.model.movinet import MovinetStream
+from video_classifier.model.windows import WindowPolicy
 from video_classifier.outputs import Output
-from video_classifier.windows import WindowPolicy
 
 FPS = 5
 DEFAULT_WINDOW = 60  # frames: classify.py's --window 12 (seconds) at 5 fps

@@ -2,7 +2,7 @@
 
 import pytest
 
-from video_classifier.display import display_candidates, find_display, xauthority_candidates
+from video_classifier.display.screen import display_candidates, find_display, xauthority_candidates
 from video_classifier.errors import DisplayError
 
 

@@ -17,8 +17,8 @@ import pytest
 from conftest import app_env, classify_command, media_path, read_frames
 
 from video_classifier.data import Category
-from video_classifier.framebuffer import Framebuffer
-from video_classifier.overlay import BAR, OverlayStatus, draw_overlay
+from video_classifier.display.framebuffer import Framebuffer
+from video_classifier.display.overlay import BAR, OverlayStatus, draw_overlay
 
 PADDING = 0xAA  # what the bytes past the visible width hold before, and must hold after
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, app_env, media_path, model_path, read_frames, require_module
 
-from video_classifier import windows as windows_module
-from video_classifier.head import Head, HeadMismatch
-from video_classifier.movinet import MovinetStream
-from video_classifier.runtime import load_runtime
-from video_classifier.windows import FloatWindows, WindowPolicy
+from video_classifier.model import windows as windows_module
+from video_classifier.model.head import Head, HeadMismatch
+from video_classifier.model.movinet import MovinetStream
+from video_classifier.model.runtime import load_runtime
+from video_classifier.model.windows import FloatWindows, WindowPolicy
 
 # (model, the head it should find)
 MODELS = [
@@ -50,7 +50,7 @@ def test_the_cut_head_gives_the_models_own_logits_on_real_frames(name, ops, runt
 def test_the_cut_head_keeps_the_weights_int8(a0_path, runtime):
     """The cut is a model of the head's own ops: A0's 2048x480 and 600x2048 int8 weights, 2.2 MB
     (a float copy of them was 8.8 MB)."""
-    from video_classifier.head import _cut
+    from video_classifier.model.head import _cut
 
     content, _ = _cut(Path(a0_path).read_bytes(), "serving_default", "state_head_pool_buffer", "logits")
     assert 2_170_000 < len(content) < 2_400_000

@@ -1,4 +1,4 @@
-"""Why an IP camera cannot be opened, asked of the server itself (video_classifier.ip_camera.diagnose):
+"""Why an IP camera cannot be opened, asked of the server itself (video_classifier.sources.ip_camera.diagnose):
 over TLS as FFmpeg asks, so that a camera's self-signed certificate (the usual case) does not hide a
 wrong password, and a camera without TLS is named as such; within its time whatever the server
 does, and without keeping what it sends."""
@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import require_program
 
-from video_classifier.ip_camera import diagnose
+from video_classifier.sources.ip_camera import diagnose
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import pytest
 
 from video_classifier.errors import LabelsError
-from video_classifier.labels import load_labels, parse_labels, read_label_file
+from video_classifier.model.labels import load_labels, parse_labels, read_label_file
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_labels_embedded_in_the_model_metadata_are_used(tmp_path, a0_path, kinet
     """TFLite metadata packs label files as a zip appended to the model; the model still loads."""
     import zipfile
 
-    from video_classifier.movinet import MovinetStream
+    from video_classifier.model.movinet import MovinetStream
 
     model = tmp_path / "with_labels.tflite"
     model.write_bytes(a0_path.read_bytes())

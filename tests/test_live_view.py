@@ -16,7 +16,7 @@ import numpy as np
 from conftest import ARTIFACTS, app_env, classify_command, media_path, require_program, start_live_app, write_clip
 
 PAGE_BAR_RGB = (0x50, 0xC8, 0x78)  # the page's own score bars (#50c878)
-OVERLAY_BAR_RGB = (120, 200, 80)  # the overlay's bars drawn into the picture (video_classifier.overlay.BAR, which is BGR)
+OVERLAY_BAR_RGB = (120, 200, 80)  # the overlay's bars drawn into the picture (video_classifier.display.overlay.BAR, which is BGR)
 
 
 def start_app(*args, clip: Path | None = None) -> tuple[subprocess.Popen, str]:

@@ -315,7 +315,7 @@ def test_clients_dribbling_their_headers_are_dropped_at_the_request_deadline(tmp
 
 def test_a_slow_reader_cannot_stretch_an_answer_past_its_deadline():
     """A reader taking 4 KB a second never lets a socket time-out fire; the answer's deadline does."""
-    from video_classifier.http_guard import write_by
+    from video_classifier.live_view.http_guard import write_by
 
     server, reader = socket.socketpair()
     reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -6,8 +6,8 @@ import pytest
 from conftest import EXPECTED, media_path, model_path, open_classifier, read_frames, require_module, to_model_input, top_actions
 
 from video_classifier.errors import ModelError
-from video_classifier.movinet import MovinetStream
-from video_classifier.scores import softmax
+from video_classifier.model.movinet import MovinetStream
+from video_classifier.model.scores import softmax
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ RUNTIME_TOLERANCE = 0.1
 
 
 def test_tflite_runtime_gives_the_same_answers_on_every_clip(a0_path, runtime):
-    from video_classifier.runtime import load_runtime
+    from video_classifier.model.runtime import load_runtime
 
     require_module("tflite_runtime", "pip install tflite-runtime; .ci/run installs it")
     other = MovinetStream(a0_path, num_threads=2, runtime=load_runtime("tflite-runtime"))

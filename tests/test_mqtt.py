@@ -12,7 +12,7 @@ from hashlib import sha1
 import pytest
 from conftest import FAKES_DIR, Broker, Subscriber, app_env, classify_command, free_port, media_path, require_program
 
-from video_classifier.home_assistant import action_key
+from video_classifier.home_assistant.publisher import action_key
 
 TOPIC = "test/pi"
 
@@ -126,7 +126,7 @@ def test_events_during_a_broker_outage_arrive_when_it_returns(broker, subscriber
 
 def test_a_full_queue_keeps_the_oldest_events_and_counts_the_rest(tmp_path):
     from video_classifier.data import ActionEvent
-    from video_classifier.home_assistant import MqttPublisher, MqttSettings
+    from video_classifier.home_assistant.publisher import MqttPublisher, MqttSettings
 
     folder = tmp_path / "broker"
     folder.mkdir()
@@ -254,7 +254,7 @@ def test_a_broker_that_is_down_at_start_is_not_fatal(two_action_clip):
 
 
 def test_every_distinct_topic_gets_its_own_short_client_and_node_id_and_plain_topics_keep_theirs(broker, caplog):
-    from video_classifier.mqtt import MqttConnection, MqttSettings, node_id
+    from video_classifier.home_assistant.mqtt import MqttConnection, MqttSettings, node_id
 
     assert node_id("movinet/cam-1") == "movinet_cam-1" and node_id("movinet/raspberrypi") == "movinet_raspberrypi"
     assert node_id("test/pi") == "test_pi"  # the device the other tests know
@@ -288,7 +288,7 @@ def test_every_distinct_topic_gets_its_own_short_client_and_node_id_and_plain_to
 def test_discovery_sends_only_the_configs_that_changed(broker, subscriber):
     """19 taught actions: a change sends the one config it changes, not all of them again."""
     from video_classifier.data import Category, Prediction
-    from video_classifier.home_assistant import MqttPublisher, MqttSettings
+    from video_classifier.home_assistant.publisher import MqttPublisher, MqttSettings
 
     taught = [f"action {i}" for i in range(19)]
     settings = MqttSettings("127.0.0.1", broker.port, topic=TOPIC, state_interval_s=0.0)
@@ -363,7 +363,7 @@ def test_a_flood_of_valid_commands_is_logged_once_per_kind_and_a_refused_correct
 
 
 def test_commands_are_still_heard_after_the_broker_restarts(broker, subscriber, caplog):
-    from video_classifier.home_assistant import MqttPublisher, MqttSettings
+    from video_classifier.home_assistant.publisher import MqttPublisher, MqttSettings
 
     publisher = MqttPublisher(MqttSettings("127.0.0.1", broker.port, topic=TOPIC)).connect()
     try:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from video_classifier.data import Category
-from video_classifier.overlay import BAR, OverlayStatus, draw_overlay
+from video_classifier.display.overlay import BAR, OverlayStatus, draw_overlay
 
 STATUS = OverlayStatus(
     top=[Category("carving ice", 0.9), Category("sawing wood", 0.05)],

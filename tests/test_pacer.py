@@ -57,7 +57,7 @@ def test_frames_nobody_watches_are_passed_over_and_the_model_gets_the_same_ones(
 
     from video_classifier.outputs import Output
     from video_classifier.pipeline import Pipeline
-    from video_classifier.sources import VideoFileSource
+    from video_classifier.sources.video_file import VideoFileSource
 
     class Collect(Output):
         def __init__(self):

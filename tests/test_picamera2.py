@@ -48,7 +48,7 @@ class Recorder(Output):
 
 
 def test_model_gets_frames_200_ms_apart_by_sensor_time(fake_picamera2):
-    from video_classifier.sources import Picamera2Source
+    from video_classifier.sources.pi_camera import Picamera2Source
 
     classifier = open_classifier()
     recorder = Recorder()
@@ -69,7 +69,7 @@ def test_model_gets_frames_200_ms_apart_by_sensor_time(fake_picamera2):
 
 
 def test_no_camera_attached_is_a_clear_error(fake_picamera2, monkeypatch):
-    from video_classifier.sources import Picamera2Source
+    from video_classifier.sources.pi_camera import Picamera2Source
 
     monkeypatch.setenv("FAKE_PICAMERA2_CAMERAS", "0")
     with pytest.raises(SourceError, match="no Pi camera detected"):
@@ -205,8 +205,8 @@ def test_a_flipped_camera_gives_flipped_pixels_to_the_model(fake_picamera2, a0_p
     import cv2
     import numpy as np
 
-    from video_classifier.movinet import MovinetStream
-    from video_classifier.sources import Picamera2Source
+    from video_classifier.model.movinet import MovinetStream
+    from video_classifier.sources.pi_camera import Picamera2Source
 
     def first_input(**options):
         with Picamera2Source(640, 480, fps=30, **options) as camera:
@@ -241,14 +241,14 @@ def test_a_flipped_camera_gives_flipped_pixels_to_the_model(fake_picamera2, a0_p
     ],
 )
 def test_the_lores_stream_is_the_model_size_scaled_from_mains_whole_view(main, model, crop, lores):
-    from video_classifier.sources import lores_size
+    from video_classifier.sources.pi_camera import lores_size
 
     assert lores_size(main, model, crop) == lores
 
 
 def test_the_model_is_fed_the_lores_picture_and_the_window_gets_the_main_one(fake_picamera2):
-    from video_classifier.reconnect import ReconnectingSource
     from video_classifier.sources import open_source
+    from video_classifier.sources.reconnect import ReconnectingSource
 
     classifier, fed = open_classifier(), []
     scores = classifier.scores
@@ -258,7 +258,7 @@ def test_the_model_is_fed_the_lores_picture_and_the_window_gets_the_main_one(fak
     recorder = Recorder()
 
     def reopen():
-        return open_source("picamera2", 640, 480, 30, model_size=size)
+        return open_source("picamera2", width=640, height=480, camera_fps=30, model_size=size)
 
     camera = reopen()
     with ReconnectingSource(camera, reopen) as source:  # wrapped as the app wraps a live camera
@@ -281,8 +281,8 @@ def test_the_model_is_fed_the_lores_picture_and_the_window_gets_the_main_one(fak
 def test_the_lores_picture_is_the_main_picture_scaled_and_goes_to_the_model_unresized(
     fake_picamera2, a0_path, runtime, size, crop
 ):
-    from video_classifier.movinet import MovinetStream
-    from video_classifier.sources import Picamera2Source
+    from video_classifier.model.movinet import MovinetStream
+    from video_classifier.sources.pi_camera import Picamera2Source
 
     with Picamera2Source(*size, fps=30, hflip=True, model_size=(172, 172), model_crop=crop) as camera:
         for _ in range(15):  # past the clip's black first frames
@@ -305,7 +305,7 @@ def test_the_lores_picture_is_the_main_picture_scaled_and_goes_to_the_model_unre
 def test_a_camera_that_refuses_the_lores_stream_feeds_the_model_from_main_after_one_warning(
     fake_picamera2, monkeypatch, tmp_path, caplog
 ):
-    from video_classifier.sources import Picamera2Source
+    from video_classifier.sources.pi_camera import Picamera2Source
 
     monkeypatch.setenv("FAKE_PICAMERA2_REFUSE_LORES", "1")
     with caplog.at_level(logging.INFO), Picamera2Source(640, 480, fps=30, model_size=(172, 172)) as camera:
@@ -319,7 +319,7 @@ def test_a_camera_that_refuses_the_lores_stream_feeds_the_model_from_main_after_
 
 
 def test_a_main_picture_no_larger_than_the_model_needs_asks_for_no_lores_stream(fake_picamera2, caplog):
-    from video_classifier.sources import Picamera2Source
+    from video_classifier.sources.pi_camera import Picamera2Source
 
     with caplog.at_level(logging.WARNING), Picamera2Source(160, 120, fps=30, model_size=(172, 172)) as camera:
         frame = camera.read()

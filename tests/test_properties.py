@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from video_classifier.errors import LabelsError
+from video_classifier.model.preprocess import resize_rgb
 from video_classifier.options import parse_settings
-from video_classifier.preprocess import resize_rgb
 
 label_text = (
     st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=30).map(str.strip).filter(bool)
@@ -23,14 +23,14 @@ label_text = (
 def test_labels_survive_any_line_ending_bom_and_final_newline(labels, newline, bom, final_newline):
     text = newline.join(labels) + (newline if final_newline else "")
     data = (b"\xef\xbb\xbf" if bom else b"") + text.encode()
-    from video_classifier.labels import parse_labels
+    from video_classifier.model.labels import parse_labels
 
     assert parse_labels(data, "x") == labels
 
 
 @given(st.binary(max_size=300))
 def test_any_bytes_either_parse_or_raise_a_labels_error(data):
-    from video_classifier.labels import parse_labels
+    from video_classifier.model.labels import parse_labels
 
     try:
         labels = parse_labels(data, "x")

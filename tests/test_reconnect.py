@@ -5,8 +5,8 @@ import time
 import pytest
 
 from video_classifier.errors import SourceError
-from video_classifier.reconnect import ReconnectingSource
-from video_classifier.sources import FrameSource
+from video_classifier.sources.base import FrameSource
+from video_classifier.sources.reconnect import ReconnectingSource
 
 
 class Lost(FrameSource):

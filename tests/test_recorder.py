@@ -82,7 +82,7 @@ def pictures_from(name: str, seconds: float):
 
 def test_disk_use_stays_within_the_budget_by_deleting_the_oldest_clips(tmp_path):
     from video_classifier.data import ActionEvent
-    from video_classifier.recorder import EventRecorder
+    from video_classifier.outputs.recorder import EventRecorder
 
     pictures = pictures_from("carving_ice.mp4", 60)
     own_video = tmp_path / "holiday.mp4"  # the user's own file in the same folder is never touched
@@ -144,7 +144,7 @@ def test_an_unwritable_record_folder_is_a_clear_error(tmp_path):
 
 def test_pictures_the_compositor_dropped_do_not_shorten_the_clip(tmp_path):
     from video_classifier.data import ActionEvent
-    from video_classifier.recorder import EventRecorder
+    from video_classifier.outputs.recorder import EventRecorder
 
     pictures = [p for i, p in enumerate(pictures_from("carving_ice.mp4", 10)) if i % 3 != 2]  # a third lost
     recorder = EventRecorder(tmp_path, pre_roll_s=2, post_roll_s=2, confirm_s=1)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from video_classifier.scores import softmax, top_k
+from video_classifier.model.scores import softmax, top_k
 
 
 def test_softmax_is_stable_for_huge_logits():

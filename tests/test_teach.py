@@ -27,10 +27,10 @@ from conftest import (
     write_half,
 )
 
-from video_classifier.action_library import ActionLibrary, Example, LibraryError, ModelIdentity
 from video_classifier.data import Prediction
-from video_classifier.library_keeper import LibraryKeeper
-from video_classifier.teacher import Lesson, Teacher
+from video_classifier.teach.keeper import LibraryKeeper
+from video_classifier.teach.library import ActionLibrary, Example, LibraryError, ModelIdentity
+from video_classifier.teach.teacher import Lesson, Teacher
 
 FPS = 5
 WINDOW_S = 5.0  # the default --window: frames count once it is full
@@ -283,7 +283,7 @@ def test_a_damaged_or_foreign_library_is_refused_and_left_untouched(library, for
 WRITER = """
 import sys
 import numpy as np
-from video_classifier.action_library import ActionLibrary, Example, ModelIdentity
+from video_classifier.teach.library import ActionLibrary, Example, ModelIdentity
 library = ActionLibrary(sys.argv[1], ModelIdentity("m.tflite", "0" * 64, 480))
 rng = np.random.default_rng(int(sys.argv[2]))
 for i in range(10_000):
@@ -383,7 +383,7 @@ def test_forgetting_the_action_of_a_lesson_ends_it_and_cancel_keeps_what_was_sav
 
 
 def test_recognition_sees_actions_another_process_taught(tmp_path):
-    from video_classifier.taught import TaughtScorer
+    from video_classifier.teach.scorer import TaughtScorer
 
     identity = ModelIdentity("m.tflite", "0" * 64, 3)
     keeper = LibraryKeeper(ActionLibrary(tmp_path / "a.json", identity), poll_s=0.05)
@@ -431,7 +431,7 @@ def test_teaching_from_the_camera_counts_down_records_and_pauses_on_stderr(tmp_p
 def test_teaching_from_the_camera_draws_the_countdown_on_the_window(xvfb, tmp_path):
     import cv2
 
-    from video_classifier.overlay import NOTE
+    from video_classifier.display.overlay import NOTE
 
     path = tmp_path / "actions.json"
     proc = subprocess.Popen(

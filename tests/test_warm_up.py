@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import app_env, classify_command, media_path, open_classifier, read_frames, write_half
 
-from video_classifier.action_library import OTHER, Example, Library, ModelIdentity
 from video_classifier.data import Category, Prediction
-from video_classifier.taught import WARM_UP, taught_window
+from video_classifier.teach.library import OTHER, Example, Library, ModelIdentity
+from video_classifier.teach.scorer import WARM_UP, taught_window
 
 FPS = 5
 NAMED_WITHIN_S = 2.5
@@ -126,9 +126,9 @@ def test_the_log_says_warming_up_then_names_the_action_and_its_event_starts(libr
 
 
 def test_the_overlay_the_terminal_and_home_assistant_say_warming_up_not_unknown():
-    from video_classifier.home_assistant import MqttPublisher
-    from video_classifier.mqtt import MqttSettings
-    from video_classifier.overlay import OverlayStatus, draw_overlay, pipeline_status
+    from video_classifier.display.overlay import OverlayStatus, draw_overlay, pipeline_status
+    from video_classifier.home_assistant.mqtt import MqttSettings
+    from video_classifier.home_assistant.publisher import MqttPublisher
 
     warming = Prediction(7, 1.4, [], 9.0, warming_up_s=0.4)
     assert warming.to_json() == {"frame": 7, "time_s": 1.4, "warming_up_s": 0.4, "inference_ms": 9.0}
@@ -157,9 +157,9 @@ def test_the_overlay_the_terminal_and_home_assistant_say_warming_up_not_unknown(
 
 
 def test_the_first_frames_are_never_pooled_and_a_short_window_is_waited_for_whole(tmp_path):
-    from video_classifier.action_library import ActionLibrary
-    from video_classifier.library_keeper import LibraryKeeper
-    from video_classifier.taught import TaughtScorer
+    from video_classifier.teach.keeper import LibraryKeeper
+    from video_classifier.teach.library import ActionLibrary
+    from video_classifier.teach.scorer import TaughtScorer
 
     identity = ModelIdentity("m.tflite", "0" * 64, 3)
 

@@ -23,8 +23,8 @@ from conftest import (
     top_actions,
 )
 
-from video_classifier.overlay import BAR, NOTE
-from video_classifier.window import fit_within, letterboxed
+from video_classifier.display.overlay import BAR, NOTE
+from video_classifier.display.window import fit_within, letterboxed
 
 TITLE = "MoViNet action recognition"
 
@@ -175,7 +175,7 @@ def test_r_resets_the_models_memory(xvfb, tmp_path):
     after = [r for r in records[reset_at + 1 :] if "top" in r][:5]
     assert len(after) == 5 and after[0]["time_s"] == records[reset_at]["time_s"]
     # The outputs after the reset are a fresh model's on the same frames.
-    from video_classifier.sources import VideoFileSource
+    from video_classifier.sources.video_file import VideoFileSource
 
     fresh = open_classifier()
     frames = {}

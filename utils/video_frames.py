@@ -12,7 +12,7 @@ def paced_frames(path: str | Path, fps: float = 5.0, limit: int | None = None, l
     """The BGR frames of ``path`` that the app gives the model at ``fps`` (at most ``limit``;
     ``loop``: played again and again as ``--loop`` does, so give a limit)."""
     from video_classifier.pacer import Pacer
-    from video_classifier.sources import VideoFileSource
+    from video_classifier.sources.video_file import VideoFileSource
 
     pacer, frames = Pacer(fps), []
     with VideoFileSource(path, loop=loop) as source:

@@ -23,9 +23,9 @@ from video_classifier.settings import DEFAULT_LABELS, Settings
 
 def open_model(settings: Settings):
     """The MoViNet stream model, with the memory window the app uses."""
-    from video_classifier.movinet import MovinetStream
-    from video_classifier.runtime import load_runtime
-    from video_classifier.windows import SWITCH_KEEP_FRAMES
+    from video_classifier.model.movinet import MovinetStream
+    from video_classifier.model.runtime import load_runtime
+    from video_classifier.model.windows import SWITCH_KEEP_FRAMES
 
     # The cut on a change of action follows the Kinetics top-1; taught actions are not those, and
     # their scorer pools the frames' own features itself: no Kinetics window to keep for them.
@@ -43,7 +43,7 @@ def open_model(settings: Settings):
 
 def action_library(settings: Settings, model):
     """The ``--actions`` file, for this model."""
-    from video_classifier.action_library import ActionLibrary, ModelIdentity
+    from video_classifier.teach.library import ActionLibrary, ModelIdentity
 
     if model.feature_size is None:
         raise ModelError(
@@ -55,13 +55,13 @@ def action_library(settings: Settings, model):
 def open_classifier(settings: Settings, model=None):
     """The classifier: the model's own classes, or with ``--actions`` the taught actions (and
     ``other``, ``unknown``). Described on stderr."""
-    from video_classifier.classifier import ActionClassifier
-    from video_classifier.labels import load_labels
+    from video_classifier.model.classifier import ActionClassifier
+    from video_classifier.model.labels import load_labels
 
     model = model or open_model(settings)
     if settings.actions:
-        from video_classifier.library_keeper import LibraryKeeper
-        from video_classifier.taught import TaughtScorer
+        from video_classifier.teach.keeper import LibraryKeeper
+        from video_classifier.teach.scorer import TaughtScorer
 
         library = action_library(settings, model)
         # A damaged or foreign file is refused here, before any change. The window follows the
@@ -97,18 +97,19 @@ def open_classifier(settings: Settings, model=None):
 def open_camera(settings: Settings, on_status=None, model_size: tuple[int, int] | None = None):
     """The ``--camera`` source; a live camera is reopened if it is lost (``on_status`` hears of it).
     ``model_size`` lets the Pi camera's ISP scale the model's pictures (its lores stream)."""
-    from video_classifier.camera_url import has_login, is_network
-    from video_classifier.reconnect import ReconnectingSource
-    from video_classifier.sources import default_camera, open_source
+    from video_classifier.sources import SourceOptions, default_camera, open_source
+    from video_classifier.sources.camera_url import has_login, is_network
+    from video_classifier.sources.reconnect import ReconnectingSource
 
     spec = settings.camera or default_camera()
 
+    s = settings
+    options = SourceOptions(
+        s.width, s.height, s.camera_fps, s.hflip, s.vflip, s.loop, s.rtsp_transport, model_size=model_size, model_crop=s.crop
+    )
+
     def reopen():
-        s = settings
-        return open_source(
-            spec, s.width, s.height, s.camera_fps, s.hflip, s.vflip, s.loop, s.rtsp_transport,
-            model_size=model_size, model_crop=s.crop,
-        )  # fmt: skip
+        return open_source(spec, options)
 
     if is_network(spec) and has_login(spec) and any(spec in arg for arg in sys.argv):
         print(
@@ -124,14 +125,14 @@ def run_job(settings: Settings) -> int:
     """A job instead of the camera: ``--list-actions``, ``--forget``, ``--list-events``,
     ``--correct`` (the library file, from SSH, while the app runs or not) or ``--mqtt-forget``."""
     if settings.mqtt_forget:
-        from video_classifier.home_assistant import MqttPublisher
+        from video_classifier.home_assistant.publisher import MqttPublisher
 
         publisher = MqttPublisher(mqtt_settings(settings)).connect(background=False)
         removed = publisher.forget()
         print(f"mqtt: removed {removed} entities of device {publisher.node} from Home Assistant", file=sys.stderr)
         return 0
-    from video_classifier.corrections import correct_offline, list_events
-    from video_classifier.recent_events import EventFile, events_path
+    from video_classifier.teach.corrections import correct_offline, list_events
+    from video_classifier.teach.recent_events import EventFile, events_path
 
     library = action_library(settings, open_model(settings))
     events = EventFile(events_path(library.path), library.model)
@@ -153,7 +154,7 @@ def run_job(settings: Settings) -> int:
 
 def mqtt_settings(settings: Settings):
     """Broker, login and topic prefix from the ``--mqtt*`` flags (and ``$MQTT_PASSWORD``)."""
-    from video_classifier.mqtt import MqttSettings
+    from video_classifier.home_assistant.mqtt import MqttSettings
 
     return MqttSettings.parse_address(
         settings.mqtt,
@@ -174,19 +175,19 @@ class App:
     """
 
     def __init__(self, settings: Settings, extra_outputs: Sequence[Output] = ()) -> None:
-        from video_classifier.camera_url import is_camera
         from video_classifier.sources import default_camera
+        from video_classifier.sources.camera_url import is_camera
 
         self.settings = s = settings
         if s.learn is not None:
-            from video_classifier.action_library import check_name
+            from video_classifier.teach.library import check_name
 
             check_name(s.learn)  # a bad name costs no model, camera or window time
         # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
         self.headless = s.no_display or (s.learn is not None and not is_camera(s.camera or default_camera()))
         self.display = None
         if not self.headless:
-            from video_classifier.display import choose_display, use_display
+            from video_classifier.display.screen import choose_display, use_display
 
             self.display = choose_display(s.display)  # before anything slow: fail fast without a screen
             if self.display.kind == "x11":
@@ -211,15 +212,15 @@ class App:
         s, outputs = self.settings, self.outputs
         ignored: frozenset[str] = frozenset()
         if s.actions:
-            from video_classifier.action_library import RESERVED
+            from video_classifier.teach.library import RESERVED
 
             ignored = RESERVED  # "nothing taught is close", "something else": no event
         if s.log:
-            from video_classifier.json_log import JsonLinesLog
+            from video_classifier.outputs.json_log import JsonLinesLog
 
             outputs.add(JsonLinesLog(s.log))
         if s.record:
-            from video_classifier.recorder import EventRecorder
+            from video_classifier.outputs.recorder import EventRecorder
 
             confirm_s = max(s.hold, s.grace) + 1  # an event's start and end are told this long after
             self.recorder = outputs.add(
@@ -248,7 +249,7 @@ class App:
         if s.actions and (s.learn is not None or s.serve):
             self.tutor = outputs.add(self._teacher())
         if s.serve or self.recorder:
-            from video_classifier.compositor import Compositor
+            from video_classifier.display.compositor import Compositor
 
             self.compositor = outputs.add(Compositor(self.pipeline, self.name, output=outputs, note=self.note))
         if s.serve:
@@ -258,7 +259,7 @@ class App:
         if self.publisher:
             self.publisher.control(self.controls)  # Home Assistant's buttons
         if self.headless:
-            from video_classifier.console import EventAnnouncer
+            from video_classifier.outputs.console import EventAnnouncer
 
             outputs.add(EventAnnouncer())
 
@@ -270,7 +271,7 @@ class App:
 
     def _mqtt_publisher(self, ignored: frozenset[str]):
         """The ``--mqtt`` publisher, connected (or retrying in the background)."""
-        from video_classifier.home_assistant import MqttPublisher
+        from video_classifier.home_assistant.publisher import MqttPublisher
 
         classifier = self.classifier
         taught = (lambda: [label for label in classifier.labels if label not in ignored]) if self.settings.actions else None
@@ -281,8 +282,8 @@ class App:
 
     def _recent_events(self):
         """The events of taught actions, with their features, for corrections; the corrector."""
-        from video_classifier.corrections import Corrector
-        from video_classifier.recent_events import EventFile, RecentEvents, events_path
+        from video_classifier.teach.corrections import Corrector
+        from video_classifier.teach.recent_events import EventFile, RecentEvents, events_path
 
         keeper, s = self.keeper, self.settings
         file = EventFile(events_path(keeper.library.path), keeper.library.model)
@@ -293,7 +294,7 @@ class App:
     def _teacher(self):
         """The teacher: with ``--learn`` it teaches that action now (a countdown on a camera, the
         first seconds of a video), then stops the app; with ``--serve`` the Teach panel uses it."""
-        from video_classifier.teacher import Lesson, Teacher
+        from video_classifier.teach.teacher import Lesson, Teacher
 
         s, pipeline = self.settings, self.pipeline
         on_done = (lambda lesson: pipeline.request_stop()) if s.learn is not None else None
@@ -307,8 +308,8 @@ class App:
     def _live_view(self):
         """The ``--serve`` web server; away from 127.0.0.1 reading asks for a token, and changing
         anything (the Teach panel, corrections) always does."""
-        from video_classifier.http_guard import MIN_TOKEN_LENGTH
-        from video_classifier.live_view import LiveView, is_loopback, parse_bind
+        from video_classifier.live_view.http_guard import MIN_TOKEN_LENGTH
+        from video_classifier.live_view.server import LiveView, is_loopback, parse_bind
 
         s = self.settings
         host, port = parse_bind(s.serve)
@@ -332,11 +333,11 @@ class App:
             self.outputs.start()
             self.pipeline.start()
             if self.headless:
-                from video_classifier.console import report_headless
+                from video_classifier.outputs.console import report_headless
 
                 report_headless(self.pipeline, note=self.note)
             else:  # the screen is opened last: Viewer.run always closes it (cursor and terminal restored)
-                from video_classifier.window import ConsoleScreen, CvWindow, Viewer
+                from video_classifier.display.window import ConsoleScreen, CvWindow, Viewer
 
                 kind, target = self.display.kind, self.display.target
                 screen = CvWindow(fullscreen=self.settings.fullscreen) if kind == "x11" else ConsoleScreen(target)

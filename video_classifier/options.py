@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from video_classifier.camera_url import is_camera, is_network, problem, redacted, unknown_scheme
-from video_classifier.preprocess import CROP_CHOICES
-from video_classifier.runtime import RUNTIME_CHOICES
+from video_classifier.model.preprocess import CROP_CHOICES
+from video_classifier.model.runtime import RUNTIME_CHOICES
 from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MAX_THREADS, MIN_TEACH_SECONDS, ROOT, WINDOW_S, Settings
+from video_classifier.sources.camera_url import is_camera, is_network, problem, redacted, unknown_scheme
 
 DEFAULTS = Settings()
 

@@ -14,13 +14,13 @@ import threading
 import time
 
 from utils.rates import RateMeter
-from video_classifier.classifier import ActionClassifier
 from video_classifier.data import Frame, Prediction
 from video_classifier.events import EventDetector
 from video_classifier.handoff import Closed, Handoff
+from video_classifier.model.classifier import ActionClassifier
 from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
-from video_classifier.sources import FrameSource
+from video_classifier.sources.base import FrameSource
 
 
 class Pipeline:

@@ -142,7 +142,7 @@ class Settings:
     @property
     def taught_window(self) -> int | None:
         """With ``--actions``, the model frames compared with the taught examples: ``--window``,
-        or None to follow the examples' length (see :func:`video_classifier.taught.taught_window`)."""
+        or None to follow the examples' length (see :func:`video_classifier.teach.scorer.taught_window`)."""
         return _frames(self.window, self.fps) if self.window is not None else None
 
     @property

@@ -4,7 +4,7 @@ A reader thread decodes the stream as fast as it arrives and keeps only the newe
 FFmpeg's buffer never grows: the model always gets a picture that is a fraction of a second old,
 however long it takes per frame. Frames are timestamped by their arrival, like a USB camera's.
 When the stream stops, :meth:`NetworkCameraSource.read` raises :class:`SourceError` and the app's
-:class:`~video_classifier.reconnect.ReconnectingSource` opens it again. When it cannot be opened,
+:class:`~video_classifier.sources.reconnect.ReconnectingSource` opens it again. When it cannot be opened,
 :func:`diagnose` asks the server itself why (refused, no answer, wrong password, no such path),
 since OpenCV only says that it failed. The URL's user, password and query are never shown.
 """
@@ -26,10 +26,10 @@ from urllib.parse import unquote
 
 import cv2
 
-from video_classifier.camera_url import host_and_port, parts, redacted
 from video_classifier.data import Frame
 from video_classifier.errors import SourceError
-from video_classifier.sources import FrameSource
+from video_classifier.sources.base import FrameSource
+from video_classifier.sources.camera_url import host_and_port, parts, redacted
 
 OPEN_TIMEOUT_S = 10.0  # a dead host is reported after this long, never hangs the app
 READ_TIMEOUT_S = 5.0  # no frame for this long: the stream is lost (and reconnected)
@@ -316,3 +316,8 @@ def _http_status(connection: socket.socket, url: str, timeout_s: float) -> int |
         if isinstance(exc.reason, (ssl.SSLError, TimeoutError)):
             raise exc.reason from None
         raise
+
+
+def open_spec(spec: str, options) -> NetworkCameraSource:
+    """A ``--camera`` URL: the IP camera behind it."""
+    return NetworkCameraSource(spec, options.rtsp_transport)

@@ -16,13 +16,13 @@ import threading
 from collections import deque
 from http import HTTPStatus
 
-from video_classifier.action_library import LibraryError, check_name
-from video_classifier.clips import ClipLibrary
 from video_classifier.controls import Controls
-from video_classifier.corrections import VERDICTS
 from video_classifier.data import ActionEvent
 from video_classifier.errors import UserError
-from video_classifier.recent_events import RecentEvents
+from video_classifier.outputs.clips import ClipLibrary
+from video_classifier.teach.corrections import VERDICTS
+from video_classifier.teach.library import LibraryError, check_name
+from video_classifier.teach.recent_events import RecentEvents
 
 SHOWN = 20  # events listed on the page
 MAX_ID_LENGTH = 64

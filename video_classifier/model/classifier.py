@@ -9,12 +9,12 @@ import numpy as np
 
 from video_classifier.data import Category
 from video_classifier.errors import UserError
-from video_classifier.scores import softmax, top_k
+from video_classifier.model.scores import softmax, top_k
 
 
 class StreamModel(Protocol):
     """A model that sees one frame at a time and remembers the ones before (a MoViNet stream,
-    :class:`~video_classifier.movinet.MovinetStream`, is one)."""
+    :class:`~video_classifier.model.movinet.MovinetStream`, is one)."""
 
     path: Path
     input_size: tuple[int, int]  # (width, height) of the model's frames

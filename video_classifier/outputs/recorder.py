@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 
 from utils.priority import lower_this_thread
-from video_classifier.clips import ClipLibrary
 from video_classifier.data import ActionEvent, Picture
 from video_classifier.errors import UserError
 from video_classifier.outputs import Output
+from video_classifier.outputs.clips import ClipLibrary
 
 log = logging.getLogger("record")
 

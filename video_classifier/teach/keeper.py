@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-from video_classifier.action_library import ActionLibrary, Library, LibraryError
+from video_classifier.teach.library import ActionLibrary, Library, LibraryError
 
 log = logging.getLogger("teach")
 

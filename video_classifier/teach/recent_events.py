@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from utils.safe_files import UnsafeFile, loads_strict, read_regular_file
-from video_classifier.action_library import LibraryError, ModelIdentity, atomic_write
-from video_classifier.clips import ClipLibrary
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
-from video_classifier.library_keeper import LibraryKeeper
 from video_classifier.outputs import Output
+from video_classifier.outputs.clips import ClipLibrary
+from video_classifier.teach.keeper import LibraryKeeper
+from video_classifier.teach.library import LibraryError, ModelIdentity, atomic_write
 
 log = logging.getLogger("teach")
 

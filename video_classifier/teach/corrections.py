@@ -17,7 +17,9 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from video_classifier.action_library import (
+from video_classifier.data import shown
+from video_classifier.teach.keeper import LibraryKeeper
+from video_classifier.teach.library import (
     OTHER,
     ActionLibrary,
     Example,
@@ -25,9 +27,7 @@ from video_classifier.action_library import (
     add_to,
     check_name,
 )
-from video_classifier.data import shown
-from video_classifier.library_keeper import LibraryKeeper
-from video_classifier.recent_events import EventFile, EventRecord, RecentEvents, find
+from video_classifier.teach.recent_events import EventFile, EventRecord, RecentEvents, find
 
 log = logging.getLogger("teach")
 

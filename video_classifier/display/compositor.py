@@ -18,9 +18,9 @@ import cv2
 from utils.priority import lower_this_thread
 from utils.rates import RateMeter
 from video_classifier.data import Frame, Picture
+from video_classifier.display.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.handoff import Closed, Handoff
 from video_classifier.outputs import Output
-from video_classifier.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.pacer import Pacer
 from video_classifier.pipeline import Pipeline
 

@@ -20,10 +20,10 @@ import numpy as np
 
 from utils.quiet import native_stderr_silenced
 from video_classifier.errors import ModelError
-from video_classifier.head import Head, HeadMismatch
-from video_classifier.preprocess import fill_input, resize_rgb
-from video_classifier.runtime import Runtime, load_runtime
-from video_classifier.windows import SWITCH_KEEP_FRAMES, FloatWindows, SlidingHead, WindowPolicy
+from video_classifier.model.head import Head, HeadMismatch
+from video_classifier.model.preprocess import fill_input, resize_rgb
+from video_classifier.model.runtime import Runtime, load_runtime
+from video_classifier.model.windows import SWITCH_KEEP_FRAMES, FloatWindows, SlidingHead, WindowPolicy
 
 _TFLITE_MAGIC = b"TFL3"
 log = logging.getLogger("model")
@@ -153,7 +153,7 @@ class MovinetStream:
     window the model remembers everything since the reset.
 
     With a window, the model's classifier head is cut into a model of its own when the graph
-    allows it (:mod:`video_classifier.head`, checked against the model's own logits at load): the
+    allows it (:mod:`video_classifier.model.head`, checked against the model's own logits at load): the
     frames are then pooled in float32 and a short window confirms a change (:class:`FloatWindows`;
     ``policy`` overrides its parameters). Otherwise, or with ``head="model"``, the model's own
     head classifies its pool, bounded by :class:`SlidingHead`. :attr:`head` tells which.

@@ -33,18 +33,18 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from video_classifier.action_library import LibraryError
-from video_classifier.clips import ClipLibrary
-from video_classifier.compositor import Compositor
 from video_classifier.controls import Controls
 from video_classifier.data import ActionEvent
+from video_classifier.display.compositor import Compositor
 from video_classifier.errors import UserError
-from video_classifier.http_guard import SECURITY_HEADERS, DeadlineReader, Guard, GuardedServer, write_by
-from video_classifier.live_events import EventList
+from video_classifier.live_view.event_list import EventList
+from video_classifier.live_view.http_guard import SECURITY_HEADERS, DeadlineReader, Guard, GuardedServer, write_by
 from video_classifier.outputs import Output
+from video_classifier.outputs.clips import ClipLibrary
 from video_classifier.pipeline import Pipeline
-from video_classifier.recent_events import RecentEvents
-from video_classifier.teacher import Lesson, Teacher
+from video_classifier.teach.library import LibraryError
+from video_classifier.teach.recent_events import RecentEvents
+from video_classifier.teach.teacher import Lesson, Teacher
 
 log = logging.getLogger("live")
 

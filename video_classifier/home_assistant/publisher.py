@@ -39,12 +39,12 @@ from collections.abc import Callable, Sequence
 
 from utils.rates import RateMeter
 from video_classifier import __version__
-from video_classifier.action_library import RESERVED
 from video_classifier.controls import Controls
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
-from video_classifier.mqtt import MqttConnection, MqttSettings, node_id
+from video_classifier.home_assistant.mqtt import MqttConnection, MqttSettings, node_id
 from video_classifier.outputs import Output
+from video_classifier.teach.library import RESERVED
 
 log = logging.getLogger("mqtt")
 

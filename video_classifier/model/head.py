@@ -4,7 +4,7 @@ The head is everything after the head pool's division (pooled sum / frame count)
 quantize -> reshape -> 1x1 conv 480->2048 -> 1x1 conv 2048->600 -> reshape -> dequantize;
 fine-tuned exports add a swish, dynamic-range models run the convs in float with int8 weights.
 With it the app can classify *any* pooled vector, so one inference gives a long and a short
-window of the same frames (:mod:`video_classifier.windows`), all of them in one batch: the
+window of the same frames (:mod:`video_classifier.model.windows`), all of them in one batch: the
 head's 2.2 MB of weights are read once a frame, not once a window (on a Pi 4, with a few GB/s
 of memory bandwidth, reading them is most of the head's cost).
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from video_classifier.data import Frame
 from video_classifier.errors import SourceError
-from video_classifier.sources import FrameSource
+from video_classifier.sources.base import FrameSource
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ import numpy as np
 
 from utils.rates import RateMeter
 from video_classifier.controls import Controls
-from video_classifier.display import screen_size
-from video_classifier.framebuffer import Framebuffer
-from video_classifier.overlay import draw_overlay, pipeline_note, pipeline_status
+from video_classifier.display.framebuffer import Framebuffer
+from video_classifier.display.overlay import draw_overlay, pipeline_note, pipeline_status
+from video_classifier.display.screen import screen_size
+from video_classifier.display.terminal import ConsoleCursor, TerminalKeys
 from video_classifier.pipeline import Pipeline
-from video_classifier.terminal import ConsoleCursor, TerminalKeys
 
 TITLE = "MoViNet action recognition"
 # Share of the screen a window may take: room is left for the title bar and a task bar.

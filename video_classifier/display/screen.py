@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from video_classifier.display.framebuffer import Geometry, default_device
 from video_classifier.errors import DisplayError
-from video_classifier.framebuffer import Geometry, default_device
 
 _HINT = "log in to the Pi's desktop (or pass --display :0), or run with --no-display"
 

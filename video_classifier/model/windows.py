@@ -3,7 +3,7 @@ confirms a change of action, and the cut that follows one (frames at 5 fps).
 
 A frame's contribution to the head pool depends only on the frames before it, so the windows pool
 the contributions in float32 and classify any of those pools with the model's own head, cut into a
-model of its own (:mod:`video_classifier.head`): one inference per frame feeds every window.
+model of its own (:mod:`video_classifier.model.head`): one inference per frame feeds every window.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from video_classifier.head import Head
-from video_classifier.scores import softmax
+from video_classifier.model.head import Head
+from video_classifier.model.scores import softmax
 
 # The memory policy of the windows (benchmarks/policies.py chose them over all pairs of actions
 # and 21 looped clips: steady at least as the model's own memory on each, then the quickest switch):
