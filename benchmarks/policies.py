@@ -52,7 +52,7 @@ STEADY_S = 60
 NEVER = float("inf")
 DEFAULT = "window 60 + familiar + roll (default)"
 BEFORE = "window 30 + short window or kept frames (before)"
-# The classes A0 scores at least 0.5 at the end of their own clip played once (README, Continuous use).
+# The classes A0 scores at least 0.5 at the end of their own clip played once (docs/how-it-works.md, Continuous use).
 SURE_CLASSES = ("arm wrestling", "cleaning pool", "flipping pancake", "carving ice", "playing cricket")
 
 # name -> ("model", window frames or None, switch_keep or None) or ("float", WindowPolicy)

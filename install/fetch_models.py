@@ -188,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             print(f"error: cannot write {args.dest / item.name}: {exc.strerror}", file=sys.stderr)
     if failed:
-        print("Some files are missing: see README.md, 'Fetching the models by hand'.", file=sys.stderr)
+        print(
+            "Some files are missing. Offline, copy them from a folder: ./setup.sh --models-from DIR"
+            " (DIR holds the .tflite and label files); or fetch them by hand: docs/models.md.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -1,8 +1,8 @@
 """Install classify.py as systemd services, one instance per camera: ``movinet@NAME``.
 
     python -m install.service install NAME [--desktop | --console] [--user USER] [--python FILE]
-                                           [--root DIR] [--cores N] [-- classify.py flags...]
-    python -m install.service remove NAME [--desktop] [--root DIR] [--cores N]
+                                           [--root DIR] [--cores N] [--dry-run] [-- classify.py flags...]
+    python -m install.service remove NAME [--desktop] [--root DIR] [--cores N] [--dry-run]
 
 One template, ``movinet@.service``, serves every instance and is rewritten on each install. An
 instance's flags are in ``/etc/movinet/NAME.args``, one per line, readable only by the user the
@@ -17,7 +17,8 @@ monitor's console framebuffer (Pi OS Lite).
 
 Nothing here calls systemctl: ``setup.sh --install-service NAME`` and ``--remove-service NAME`` run
 this, then start or stop the instance. ``--root DIR`` writes under DIR instead of / (with
-``--desktop``: instead of your home folder).
+``--desktop``: instead of your home folder). ``--dry-run`` makes every check against what is
+installed and prints the files it would write, with their text, and changes nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ THREADS = "threads.env"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 # What two instances cannot share, and how an error names it.
 SHARED = {"--camera": "camera", "--serve": "live view port", "--actions": "actions file", "--record": "clips folder"}
+# Values a dry run does not print (they are in the args file, readable only by the service's user).
+SECRET_FLAGS = ("--mqtt-password", "--serve-token")
 
 
 class InstallError(Exception):
@@ -200,6 +203,26 @@ def _shown(value: str) -> str:
     return redacted(value) if is_network(value) else value
 
 
+def shown_args(flags: list[str]) -> list[str]:
+    """``flags`` fit to print: a camera URL without its login or query, a password or token hidden."""
+    shown = []
+    for i, arg in enumerate(flags):
+        flag, eq, value = arg.partition("=")
+        if i and flags[i - 1] in SECRET_FLAGS:
+            shown.append("(hidden)")
+        elif arg.startswith("--") and eq:
+            shown.append(f"{flag}={'(hidden)' if flag in SECRET_FLAGS else _shown(value)}")
+        else:
+            shown.append(_shown(arg))
+    return shown
+
+
+def would_write(path: Path, text: str, mode: int, note: str = "") -> str:
+    """A dry run's account of one file: where, with what mode, and its text, indented."""
+    body = "\n".join(f"    {line}" if line else "" for line in text.splitlines())
+    return f"would write {path} (mode {mode:04o}{note}):\n{body}"
+
+
 def check_shared(name: str, args: list[str], others: dict[str, list[str]], remove_hint: str) -> None:
     """Refuse flags that would share a camera, port, actions file or clips folder with another instance."""
     mine = held(args)
@@ -238,14 +261,17 @@ def thread_budget(cores: int, instances: int) -> int:
     return max(1, cores // max(1, instances))
 
 
+def threads_text(cores: int, count: int) -> str:
+    """The thread budget's file for ``count`` instances on ``cores`` cores."""
+    note = f"# Rewritten by setup.sh --install-service and --remove-service: {cores} cores, {count} instance(s)."
+    return f"{note}\nMOVINET_NUM_THREADS={thread_budget(cores, count)}\n"
+
+
 def write_threads(layout: Layout, cores: int) -> str:
     """Rewrite the thread budget for the installed instances; a line saying what it is."""
     count = len(layout.instances())
-    threads = thread_budget(cores, count)
-    note = f"# Rewritten by setup.sh --install-service and --remove-service: {cores} cores, {count} instance(s)."
-    text = f"{note}\nMOVINET_NUM_THREADS={threads}\n"
-    _write(layout.threads, text, 0o644)
-    return f"{count} instance(s) on {cores} cores: MOVINET_NUM_THREADS={threads} in {layout.threads}"
+    _write(layout.threads, threads_text(cores, count), 0o644)
+    return f"{count} instance(s) on {cores} cores: MOVINET_NUM_THREADS={thread_budget(cores, count)} in {layout.threads}"
 
 
 def _uid(user: str) -> int:
@@ -295,8 +321,10 @@ def install(
     cores: int,
     desktop: bool = False,
     console: bool = False,
+    dry_run: bool = False,
 ) -> list[str]:
-    """Write the template, instance ``name``'s args file and the thread budget; lines saying what was written.
+    """Write the template, instance ``name``'s args file and the thread budget; lines saying what was written
+    (with ``dry_run``, what would be written: nothing is).
 
     Checks everything before writing anything: a refused instance leaves the installed ones as they were.
     """
@@ -315,16 +343,26 @@ def install(
             owner = uid, pwd.getpwuid(uid).pw_gid
     check_shared(name, flags, others, remove_hint)
 
+    unit = unit_text(python, layout.conf, desktop, user, console)
+    args_file = layout.args_file(name)
+    if dry_run:
+        whose = f", owned by {user}" if not desktop else ""
+        return [
+            would_write(layout.template, unit, 0o644),
+            would_write(args_file, "\n".join(shown_args(flags)), 0o600, f"{whose}; logins, passwords and tokens not shown"),
+            would_write(layout.threads, threads_text(cores, len(others) + 1), 0o644),
+            "dry run: nothing was written",
+        ]
     layout.units.mkdir(parents=True, exist_ok=True)
     layout.conf.mkdir(parents=True, exist_ok=True)
-    _write(layout.template, unit_text(python, layout.conf, desktop, user, console), 0o644)
-    args_file = layout.args_file(name)
+    _write(layout.template, unit, 0o644)
     _write(args_file, "".join(f"{arg}\n" for arg in flags), 0o600, owner)
     return [f"wrote {layout.template}", f"wrote {args_file} ({len(flags)} argument(s), mode 0600)", write_threads(layout, cores)]
 
 
-def remove(name: str, layout: Layout, cores: int, desktop: bool = False) -> list[str]:
-    """Delete instance ``name``'s args file and share the cores among the others; lines saying what was done.
+def remove(name: str, layout: Layout, cores: int, desktop: bool = False, dry_run: bool = False) -> list[str]:
+    """Delete instance ``name``'s args file and share the cores among the others; lines saying what was done
+    (with ``dry_run``, what would be done: nothing is).
 
     The template stays: it starts nothing by itself, and ``systemctl disable`` needs it.
     """
@@ -334,6 +372,13 @@ def remove(name: str, layout: Layout, cores: int, desktop: bool = False) -> list
         installed = ", ".join(layout.instances()) or "none"
         hint = "" if desktop else "; a desktop one? add --desktop"
         raise InstallError(f"no instance {name} in {layout.conf} (installed: {installed}){hint}")
+    if dry_run:
+        count = len(layout.instances()) - 1
+        return [
+            f"would remove {args_file}",
+            would_write(layout.threads, threads_text(cores, count), 0o644),
+            "dry run: nothing was written",
+        ]
     args_file.unlink()
     return [f"removed {args_file}", write_threads(layout, cores)]
 
@@ -374,6 +419,7 @@ def _parser() -> _Parser:
         job.add_argument("name", metavar="NAME", help="the instance: 1-32 letters, digits, '_' or '-'")
         job.add_argument("--root", type=Path, default=None, metavar="DIR", help="write under DIR instead of / (or ~)")
         job.add_argument("--cores", type=int, default=os.cpu_count() or 1, metavar="N", help="cores the instances share")
+        job.add_argument("--dry-run", action="store_true", help="check, print the files it would write, change nothing")
     mode = add.add_mutually_exclusive_group()
     mode.add_argument("--desktop", action="store_true", help="user service with the window on the HDMI desktop")
     mode.add_argument("--console", action="store_true", help="system service drawing on the HDMI console (no desktop)")
@@ -401,11 +447,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.cores < 1:
             raise InstallError(f"--cores: expected a whole number of at least 1, got {args.cores}")
         if args.job == "install":
-            lines = install(args.name, flags, layout, args.python, args.user, args.cores, args.desktop, args.console)
+            lines = install(
+                args.name, flags, layout, args.python, args.user, args.cores, args.desktop, args.console, args.dry_run
+            )
         elif flags:
             raise InstallError("remove takes no classify.py flags: give the instance NAME only")
         else:
-            lines = remove(args.name, layout, args.cores, args.desktop)
+            lines = remove(args.name, layout, args.cores, args.desktop, args.dry_run)
     except InstallError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

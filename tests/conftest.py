@@ -55,7 +55,7 @@ def require(path: Path) -> Path:
     """``path`` if it exists; otherwise fail under CI, skip elsewhere."""
     if path.exists():
         return path
-    message = f"{path} not found: run tests/fetch_test_data.py, or set MOVINET_MODELS / MOVINET_MEDIA (see README, Tests)"
+    message = f"{path} not found: run tests/fetch_test_data.py, or set MOVINET_MODELS / MOVINET_MEDIA (see docs/testing.md)"
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)

@@ -15,9 +15,9 @@ FPS = 5
 DEFAULT_WINDOW = 60  # frames: classify.py's --window 12 (seconds) at 5 fps
 # The seven actions of the policy benchmark (benchmarks/policies.py), one clip each.
 CLIPS = {label: clip for clip, label in EXPECTED.items() if clip != "carving_ice_rpi.mp4"}
-REACTION_BOUND_S = 3.5  # first top-1 on these clear switches (all 126 of the benchmark: README, Continuous use)
+REACTION_BOUND_S = 3.5  # first top-1 on these clear switches (all 126 of the benchmark: docs/how-it-works.md, Continuous use)
 STRONG_FOR_GOOD_S = 3.0  # top-1 for good between the clearest classes (the benchmark's worst into these: 2.6 s)
-SURE_WORST_FOR_GOOD_S = 5.0  # the README's promise: the worst switch into a class A0 scores at least 0.5
+SURE_WORST_FOR_GOOD_S = 5.0  # the documented promise: the worst switch into a class A0 scores at least 0.5
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,7 @@ def test_an_unreachable_server_gives_a_clear_message(tmp_path):
     )
     assert result.returncode == 1
     assert f"error: cannot reach http://127.0.0.1:{port}/movinet_a0_stream_int8.tflite" in result.stderr
+    assert "Offline, copy them from a folder: ./setup.sh --models-from DIR" in result.stderr  # what to do, said here
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "m" / "movinet_a0_stream_int8.tflite").exists()
 

@@ -1,4 +1,4 @@
-"""``--help`` and the README's *Flags* section describe the same flags, in the same words."""
+"""``--help`` and docs/cli.md describe the same flags, in the same words."""
 
 import re
 import subprocess
@@ -7,13 +7,25 @@ import sys
 from conftest import ROOT
 
 import classify
-from video_classifier.options import build_parser, synopsis
+from video_classifier.options import HelpFormatter, build_parser
 
-README = (ROOT / "README.md").read_text()
+CLI = (ROOT / "docs" / "cli.md").read_text()
 
 
-def flags_section() -> str:
-    return README[README.index("## Flags") : README.index("\n## ", README.index("## Flags") + 1)]
+def section(title: str) -> str:
+    """The text of docs/cli.md's section ``## title``, up to the next one."""
+    start = CLI.index(f"## {title}\n")
+    end = CLI.find("\n## ", start + 1)
+    return CLI[start : end if end != -1 else len(CLI)]
+
+
+def synopsis(width: int = 100) -> str:
+    """The usage line of ``--help`` at ``width`` columns: docs/cli.md's *Synopsis* block is this text."""
+    parser = build_parser()
+    parser.prog = "python classify.py"
+    parser.formatter_class = lambda prog: HelpFormatter(prog, width=width)
+    first, *rest = parser.format_usage().removeprefix("usage: ").rstrip("\n").split("\n")
+    return "\n".join([first, *(line.removeprefix(" " * len("usage: ")) for line in rest)])
 
 
 def parser_flags() -> set[str]:
@@ -26,13 +38,13 @@ def parser_flags() -> set[str]:
     }
 
 
-def test_the_readme_synopsis_is_the_usage_of_help():
-    block = flags_section().split("```\n")[1]
+def test_the_documented_synopsis_is_the_usage_of_help():
+    block = section("Synopsis").split("```\n")[1]
     assert block.rstrip("\n") == synopsis()
 
 
-def test_the_readme_table_has_a_row_for_every_flag_and_no_other():
-    rows = [line.split("|")[1] for line in flags_section().splitlines() if line.startswith("| `--")]
+def test_the_documented_table_has_a_row_for_every_flag_and_no_other():
+    rows = [line.split("|")[1] for line in section("Flags").splitlines() if line.startswith("| `--")]
     in_table = {flag for cell in rows for flag in re.findall(r"--[a-z0-9-]+", cell)}
     assert in_table == parser_flags()
 

@@ -52,17 +52,17 @@ def ha(broker, tmp_path_factory):
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    home = HomeAssistant(tmp_path_factory.mktemp("ha"), broker.port, config=readme_automations("pi-6")).start()
+    home = HomeAssistant(tmp_path_factory.mktemp("ha"), broker.port, config=documented_automations("pi-6")).start()
     yield home
     home.stop()
     errors = [line for line in home.output().splitlines() if "ERROR" in line and ("mqtt" in line.lower() or "template" in line)]
     assert not errors, errors  # Home Assistant accepted every config and message
 
 
-def readme_automations(device: str) -> str:
-    """The README's automations for answering a notification with "Wrong", for ``device``."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("#### Correcting a false event from Home Assistant") :]
+def documented_automations(device: str) -> str:
+    """docs/home-assistant.md's automations for answering a notification with "Wrong", for ``device``."""
+    page = (ROOT / "docs" / "home-assistant.md").read_text()
+    section = page[page.index("## Correcting a false event from Home Assistant") :]
     yaml = section[section.index("```yaml\n") + len("```yaml\n") : section.index("```\n", section.index("```yaml"))]
     return yaml.replace("movinet/pi/", f"movinet/{device}/").replace("movinet_pi_", f"movinet_{device.replace('-', '_')}_")
 
@@ -344,7 +344,7 @@ def test_a_false_event_corrected_with_the_wrong_button_reads_as_something_else_f
         false_id = ha.states()[event]["attributes"]["id"]
         ha.call("button", "press", entity("button", device, "last action was wrong"))
         assert ha.wait_for(lambda: ha.state(drink) == "off", 20), ha.state(drink)
-        # The README's automations: the false event's notification, its "Wrong" answered on the
+        # The documented automations: the false event's notification, its "Wrong" answered on the
         # phone sends "wrong <id>" (the same correction again: it replaces the first). Then an id
         # that does not exist.
         assert ha.wait_for(lambda: ha.notifications(), 10)

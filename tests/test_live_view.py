@@ -81,6 +81,27 @@ def get(url: str, **headers: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+def test_every_file_the_page_asks_for_is_served_its_icon_included(tmp_path):
+    """A page that names no icon makes every browser ask for /favicon.ico, a 404; a data: icon is
+    refused by the page's own Content-Security-Policy. The page names one the app serves."""
+    proc, url = start_app("--serve", "0")
+    try:
+        status, page = get(url)
+        head = page.decode()[: page.decode().index("</head>")]
+        asked = re.findall(r'(?:href|src)="([^"]+)"', head)
+        answers = {path: get(url + path) for path in asked}
+        browser = chromium(tmp_path, url, "--dump-dom", "--enable-logging=stderr", "--v=0")
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert status == 200
+    (icon,) = re.findall(r'<link rel="icon" href="([^"]+)"', head)
+    assert {path: answer[0] for path, answer in answers.items()} == dict.fromkeys(asked, 200)
+    assert {"live_view.css", "live_view.js", icon} <= set(asked)
+    assert answers[icon][1].startswith(b"<svg ")
+    assert "Content Security Policy" not in browser.stderr, browser.stderr  # nothing the page loads is refused
+
+
 def test_off_loopback_every_request_needs_the_printed_token():
     proc, url = start_app("--serve", "0.0.0.0:0")
     try:

@@ -218,6 +218,41 @@ def test_a_folder_that_cannot_be_written_is_one_error_line(tmp_path):
     refused(service("install", "front", "--root", str(tmp_path), "--", "--camera", "0"), "cannot use", "etc")
 
 
+def files_under(folder):
+    """Every file under ``folder``: its bytes and mode, by path."""
+    return {p: (p.read_bytes(), p.stat().st_mode) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_dry_run_checks_everything_prints_the_files_and_writes_nothing(tmp_path):
+    root = str(tmp_path)
+    assert service("install", "front", "--root", root, "--", "--camera", "1", "--serve", "8000").returncode == 0
+    before = files_under(tmp_path)
+    door = ["--camera", CAMERA, "--serve", "0.0.0.0:8001", "--mqtt-password", PASSWORD, f"--serve-token={PASSWORD}"]
+    install = ["install", "door", "--root", root, "--python", sys.executable]
+    result = service(*install, "--dry-run", "--", *door)
+    assert result.returncode == 0, result.stderr
+    assert files_under(tmp_path) == before
+    shown = result.stdout
+    assert PASSWORD not in shown and "viewer" not in shown  # the camera's login, the password and the token
+    conf = tmp_path / "etc/movinet"
+    assert f"would write {conf}/door.args (mode 0600" in shown and "\n    rtsp://192.168.1.20:554/stream1\n" in shown
+
+    # What it printed is what the install then writes.
+    assert service(*install, "--", *door).returncode == 0
+    for written in (tmp_path / "etc/systemd/system/movinet@.service", conf / "threads.env"):
+        text = "\n".join(f"    {line}" if line else "" for line in written.read_text().splitlines())
+        assert f"would write {written} (mode 0644):\n{text}\n" in shown
+    assert budget(conf) == max(1, os.cpu_count() // 2)
+
+    # A dry run refuses what an install would refuse, and a removal's dry run removes nothing.
+    before = files_under(tmp_path)
+    refused(service("install", "side", "--root", root, "--dry-run", "--", "--serve", "8000"), "instance front", "port 8000")
+    result = service("remove", "front", "--root", root, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"would remove {conf}/front.args" in result.stdout and "MOVINET_NUM_THREADS=" in result.stdout
+    assert files_under(tmp_path) == before
+
+
 def test_thread_budget_shares_the_cores():
     assert [thread_budget(4, n) for n in (0, 1, 2, 3, 4, 5)] == [4, 4, 2, 1, 1, 1]
 

@@ -398,7 +398,7 @@ def start_painted(display, launch, *args, attempts=4):
     """The app, started again while its window stays unpainted (the whole screen black for 20 s).
 
     With no window manager, the Qt in opencv-python now and then misses its window's first map
-    on a busy CPU and never paints it (the README's black window; here 5 of 43 full-screen starts
+    on a busy CPU and never paints it (docs/monitor.md's black window; here 5 of 43 full-screen starts
     with both cores busy, none of 37 when idle; mapping the window again paints it): a Qt bug apart
     from full screen, which a window manager avoids."""
     for _ in range(attempts):

@@ -311,15 +311,6 @@ def _check_camera(p: CliParser, spec: str, where: str) -> None:
         )
 
 
-def synopsis(width: int = 100) -> str:
-    """The usage line of ``--help`` at ``width`` columns: the README's *Flags* block is this text."""
-    parser = build_parser()
-    parser.prog = "python classify.py"
-    parser.formatter_class = lambda prog: HelpFormatter(prog, width=width)
-    first, *rest = parser.format_usage().removeprefix("usage: ").rstrip("\n").split("\n")
-    return "\n".join([first, *(line.removeprefix(" " * len("usage: ")) for line in rest)])
-
-
 def parse_settings(argv: list[str] | None = None, description: str = "") -> Settings:
     """The app's flags, checked, as :class:`Settings`: a bad value exits 2 with one ``error:`` line."""
     p = build_parser(description)

@@ -1,7 +1,7 @@
 """A live view for phones and laptops: the overlaid picture as an MJPEG stream, one page with
 the current actions and the recent events, and with ``--actions`` a Teach panel.
 
-    GET  /                  the page (live_view.html, .js, .css; it polls status.json)
+    GET  /                  the page (live_view.html, .js, .css, .svg; it polls status.json)
     GET  /stream.mjpg       multipart/x-mixed-replace JPEG stream of the overlaid picture
     GET  /snapshot.jpg      the newest picture
     GET  /status.json       current top-k (or the seconds of warm-up left), fps, camera state, events, clips, teaching
@@ -52,6 +52,7 @@ HERE = Path(__file__).parent
 STATIC = {
     "/live_view.js": ("live_view.js", "text/javascript; charset=utf-8"),
     "/live_view.css": ("live_view.css", "text/css; charset=utf-8"),
+    "/live_view.svg": ("live_view.svg", "image/svg+xml"),  # the page's icon: else browsers ask for /favicon.ico
 }
 PAGE = (HERE / "live_view.html").read_text(encoding="utf-8")
 BOUNDARY = "frame"
