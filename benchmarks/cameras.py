@@ -5,7 +5,7 @@
 Each instance is ``classify.py --no-display`` as the ``movinet@NAME`` service runs it
 (``MOVINET_INSTANCE=NAME``, ``MOVINET_NUM_THREADS`` = the cores shared out), on its own camera:
 the first on the Pi camera stand-in (tests/fakes/picamera2.py: a clip at 640x480, 30 fps, in real
-time), the others on real RTSP cameras (utils/rtsp_camera.py, H.264 640x480 at 30 fps, on
+time), the others on real RTSP cameras (tests/support/rtsp_camera.py, H.264 640x480 at 30 fps, on
 loopback, run by the system Python; their encoding is not counted). Per instance, over
 ``--seconds`` after a 5 s warm-up: model frames per second, CPU time as a share of one core, and
 paced frames the model had no time for.
@@ -58,7 +58,7 @@ def run_instances(count: int, seconds: float, folder: Path) -> list[dict]:
                 env.update(PYTHONPATH=str(ROOT / "tests" / "fakes"), FAKE_PICAMERA2_CLIP=str(clip), MOVINET_CAMERA="picamera2")
                 source = "Pi camera (stand-in)"
             else:
-                command = [SYSTEM_PYTHON, "utils/rtsp_camera.py", "--clip", str(clip), "--port", str(free_port())]
+                command = [SYSTEM_PYTHON, "tests/support/rtsp_camera.py", "--clip", str(clip), "--port", str(free_port())]
                 command += ["--width", "640", "--height", "480", "--fps", "30"]
                 camera = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
                 cameras.append(camera)

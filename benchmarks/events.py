@@ -202,7 +202,7 @@ def new_detector(release: float = RELEASE, grace_s: float = GRACE_S):
 # -- the streams --------------------------------------------------------------------------------
 def _paced(path: Path, fps: float) -> tuple[list[np.ndarray], float]:
     """The frames of ``path`` the app's pacer would take at ``fps``, and the rate they come at."""
-    from utils.video_frames import paced_frames
+    from tests.support.video_frames import paced_frames
 
     capture = cv2.VideoCapture(str(path))
     source_fps = capture.get(cv2.CAP_PROP_FPS)

@@ -2,9 +2,9 @@
 
     python -m benchmarks.ip_camera [--clip media/carving_ice.mp4] [--seconds 20] [--json FILE]
 
-A real RTSP camera (utils/rtsp_camera.py: GStreamer, H.264, 640x480 at 30 fps, on loopback, run
-by the system Python) and an MJPEG one over HTTP (utils/mjpeg_camera.py) stamp each frame's send
-time into its pixels (utils/frame_stamp.py). The app, as it ships (A0, one thread, no window),
+A real RTSP camera (tests/support/rtsp_camera.py: GStreamer, H.264, 640x480 at 30 fps, on loopback, run
+by the system Python) and an MJPEG one over HTTP (tests/support/mjpeg_camera.py) stamp each frame's send
+time into its pixels (tests/support/frame_stamp.py). The app, as it ships (A0, one thread, no window),
 reads the stream; for every model frame it reports the picture's age when it left the source
 (camera -> model) and when its result was out (camera -> result), p50/p95/max, over ``--seconds``
 after a 3 s warm-up. Cases: RTSP over TCP and UDP, MJPEG, and RTSP with the model slowed by 400 ms
@@ -28,7 +28,7 @@ import cv2
 
 from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT
 from benchmarks.stats import markdown_table, summarize_ms
-from utils.frame_stamp import read_stamp
+from tests.support.frame_stamp import read_stamp
 from video_classifier.app import App
 from video_classifier.outputs import Output
 from video_classifier.settings import Settings
@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     size = ["--width", "640", "--height", "480", "--fps", "30", "--stamp", "--clip", str(args.clip)]
-    rtsp, rtsp_url = start_camera([SYSTEM_PYTHON, "utils/rtsp_camera.py", "--port", str(free_port()), *size])
-    mjpeg, mjpeg_url = start_camera([sys.executable, "utils/mjpeg_camera.py", "--port", str(free_port()), *size])
+    rtsp, rtsp_url = start_camera([SYSTEM_PYTHON, "tests/support/rtsp_camera.py", "--port", str(free_port()), *size])
+    mjpeg, mjpeg_url = start_camera([sys.executable, "tests/support/mjpeg_camera.py", "--port", str(free_port()), *size])
     rows = []
     try:
         for case, url, transport, delay in [

@@ -58,7 +58,7 @@ COLUMNS = [
 
 def clip_frames(media: Path | None, fps: float = 5.0, per_clip: int = 60) -> dict[str, list[np.ndarray]]:
     """Paced frames of each clip in ``media`` (at most ``per_clip`` each)."""
-    from utils.video_frames import paced_frames
+    from tests.support.video_frames import paced_frames
 
     clips = sorted(media.iterdir()) if media and media.is_dir() else []
     return {p.name: paced_frames(p, fps, per_clip) for p in clips if p.suffix.lower() in VIDEO_SUFFIXES}

@@ -39,7 +39,7 @@ import numpy as np
 
 from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA
 from benchmarks.stats import markdown_table
-from utils.video_frames import paced_frames
+from tests.support.video_frames import paced_frames
 from video_classifier.model.labels import read_label_file
 from video_classifier.model.movinet import MovinetStream
 from video_classifier.model.windows import SWITCH_KEEP_FRAMES, FloatWindows, WindowPolicy

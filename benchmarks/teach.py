@@ -65,8 +65,9 @@ from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
 from video_classifier.settings import TEACH_EXAMPLES, TEACH_SECONDS
 from video_classifier.sources.video_file import VideoFileSource
+from video_classifier.teach.examples import RESERVED, UNKNOWN, Example, ModelIdentity
 from video_classifier.teach.keeper import LibraryKeeper
-from video_classifier.teach.library import RESERVED, UNKNOWN, ActionLibrary, Example, ModelIdentity
+from video_classifier.teach.library import ActionLibrary
 from video_classifier.teach.scorer import (
     FULL_WINDOW,
     SHARPNESS,

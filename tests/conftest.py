@@ -108,7 +108,7 @@ def runtime():
 
 def read_frames(path: Path, fps: float = 5.0) -> list:
     """The frames of a clip that the pacer gives the model, as BGR arrays."""
-    from utils.video_frames import paced_frames
+    from tests.support.video_frames import paced_frames
 
     return paced_frames(path, fps)
 

@@ -1,4 +1,4 @@
-"""Real IP cameras for the tests: the RTSP test server (utils/rtsp_camera.py) in its own process.
+"""Real IP cameras for the tests: the RTSP test server (tests/support/rtsp_camera.py) in its own process.
 
 The RTSP server needs GStreamer's Python bindings, which only the system Python has
 (``/usr/bin/python3``; a virtual environment cannot import them), so it runs there:
@@ -9,7 +9,7 @@ The RTSP server needs GStreamer's Python bindings, which only the system Python 
         camera.start()  # ...and comes back on the same port
 
 Under CI (CI=true) a machine without those bindings fails the test; elsewhere it is skipped,
-with the command that installs them. The MJPEG camera runs in-process: see utils/mjpeg_camera.py.
+with the command that installs them. The MJPEG camera runs in-process: see tests/support/mjpeg_camera.py.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pytest
 from conftest import IN_CI, free_port
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-SERVER = Path(__file__).resolve().parent.parent / "utils" / "rtsp_camera.py"
+SERVER = Path(__file__).resolve().parent / "support" / "rtsp_camera.py"
 INSTALL = (
     "apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 "
     "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav"
@@ -70,7 +70,7 @@ def require_rtsp_server() -> None:
 class RtspServer:
     """The RTSP test server serving ``clip`` on a free loopback port, which it keeps across restarts.
 
-    ``stamp``: each frame carries its send time (read it with ``utils.frame_stamp.read_stamp``).
+    ``stamp``: each frame carries its send time (read it with ``tests.support.frame_stamp.read_stamp``).
     ``fps``, ``width``, ``height``: the stream's, by default the clip's own.
     """
 

@@ -33,7 +33,8 @@ from ip_cameras import RtspServer
 
 from video_classifier import __version__
 from video_classifier.data import Category, Prediction
-from video_classifier.home_assistant.publisher import EXPIRE_AFTER_S, MqttPublisher, MqttSettings
+from video_classifier.home_assistant.discovery import EXPIRE_AFTER_S
+from video_classifier.home_assistant.publisher import MqttPublisher, MqttSettings
 
 
 @pytest.fixture(scope="module")

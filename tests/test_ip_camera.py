@@ -14,7 +14,7 @@ import pytest
 from conftest import A0, KINETICS_LABELS, app_env, classify_command, free_port, media_path, model_path
 from ip_cameras import RtspServer, udp_sockets
 
-from utils.mjpeg_camera import MjpegServer
+from tests.support.mjpeg_camera import MjpegServer
 
 USER, PASSWORD = "alice", "Pa55-w0rd-9x"  # searched for in every output
 
@@ -192,7 +192,7 @@ def test_a_slow_model_gets_the_newest_frame_not_a_growing_backlog():
     """Each model frame takes 0.4 s longer: the model keeps up with 2 frames a second of a 30 fps
     stream. A reader that does not drain FFmpeg's buffer falls further behind with every frame
     (seconds after ten); the app's model frames stay a fraction of a second old."""
-    from utils.frame_stamp import read_stamp
+    from tests.support.frame_stamp import read_stamp
     from video_classifier.app import App
     from video_classifier.outputs import Output
     from video_classifier.settings import Settings

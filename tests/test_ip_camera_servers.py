@@ -9,8 +9,8 @@ import pytest
 from conftest import media_path
 from ip_cameras import RtspServer, udp_sockets
 
-from utils.frame_stamp import read_stamp
-from utils.mjpeg_camera import MjpegServer
+from tests.support.frame_stamp import read_stamp
+from tests.support.mjpeg_camera import MjpegServer
 
 CLIP = "carving_ice.mp4"  # 360x360, 30 fps
 USER, PASSWORD = "alice", "s3cret"

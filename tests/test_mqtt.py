@@ -12,7 +12,7 @@ from hashlib import sha1
 import pytest
 from conftest import FAKES_DIR, Broker, Subscriber, app_env, classify_command, free_port, media_path, require_program
 
-from video_classifier.home_assistant.publisher import action_key
+from video_classifier.home_assistant.discovery import action_key
 
 TOPIC = "test/pi"
 

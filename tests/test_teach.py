@@ -28,8 +28,9 @@ from conftest import (
 )
 
 from video_classifier.data import Prediction
+from video_classifier.teach.examples import Example, LibraryError, ModelIdentity
 from video_classifier.teach.keeper import LibraryKeeper
-from video_classifier.teach.library import ActionLibrary, Example, LibraryError, ModelIdentity
+from video_classifier.teach.library import ActionLibrary
 from video_classifier.teach.teacher import Lesson, Teacher
 
 FPS = 5
@@ -283,7 +284,8 @@ def test_a_damaged_or_foreign_library_is_refused_and_left_untouched(library, for
 WRITER = """
 import sys
 import numpy as np
-from video_classifier.teach.library import ActionLibrary, Example, ModelIdentity
+from video_classifier.teach.library import ActionLibrary
+from video_classifier.teach.examples import Example, ModelIdentity
 library = ActionLibrary(sys.argv[1], ModelIdentity("m.tflite", "0" * 64, 480))
 rng = np.random.default_rng(int(sys.argv[2]))
 for i in range(10_000):

@@ -14,7 +14,8 @@ import pytest
 from conftest import app_env, classify_command, media_path, open_classifier, read_frames, write_half
 
 from video_classifier.data import Category, Prediction
-from video_classifier.teach.library import OTHER, Example, Library, ModelIdentity
+from video_classifier.teach.examples import Example, Library, ModelIdentity
+from video_classifier.teach.library import OTHER
 from video_classifier.teach.scorer import WARM_UP, taught_window
 
 FPS = 5

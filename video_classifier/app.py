@@ -43,7 +43,8 @@ def open_model(settings: Settings):
 
 def action_library(settings: Settings, model):
     """The ``--actions`` file, for this model."""
-    from video_classifier.teach.library import ActionLibrary, ModelIdentity
+    from video_classifier.teach.examples import ModelIdentity
+    from video_classifier.teach.library import ActionLibrary
 
     if model.feature_size is None:
         raise ModelError(
@@ -180,7 +181,7 @@ class App:
 
         self.settings = s = settings
         if s.learn is not None:
-            from video_classifier.teach.library import check_name
+            from video_classifier.teach.examples import check_name
 
             check_name(s.learn)  # a bad name costs no model, camera or window time
         # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
@@ -212,7 +213,7 @@ class App:
         s, outputs = self.settings, self.outputs
         ignored: frozenset[str] = frozenset()
         if s.actions:
-            from video_classifier.teach.library import RESERVED
+            from video_classifier.teach.examples import RESERVED
 
             ignored = RESERVED  # "nothing taught is close", "something else": no event
         if s.log:

@@ -20,7 +20,7 @@ one device with the sensors "Current action", "Action score" and "Model FPS", th
 "Action detected", the event entity "Action", the button "Reset model" and the switch "Pause";
 with ``--actions`` also the button "Last action was wrong" and one binary sensor per taught
 action (never for ``other`` or ``unknown``). The sensors expire (read unavailable) when no state
-came for :data:`EXPIRE_AFTER_S`: a hung pipeline cannot leave a stale action on show.
+came for ``discovery.EXPIRE_AFTER_S``: a hung pipeline cannot leave a stale action on show.
 
 No template compares a user's action name: "Action detected" reads ``detected`` and a taught
 action's binary sensor compares ``action_key`` with its own key (ASCII, made here), so that any
@@ -29,7 +29,6 @@ name (``none``, ``on``, quotes, emoji) works. JSON is sent as UTF-8, not as esca
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -38,18 +37,16 @@ import time
 from collections.abc import Callable, Sequence
 
 from utils.rates import RateMeter
-from video_classifier import __version__
 from video_classifier.controls import Controls
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
+from video_classifier.home_assistant.discovery import DISCOVERY_PREFIX, Device, action_key, discovery_configs
 from video_classifier.home_assistant.mqtt import MqttConnection, MqttSettings, node_id
 from video_classifier.outputs import Output
-from video_classifier.teach.library import RESERVED
+from video_classifier.teach.examples import RESERVED
 
 log = logging.getLogger("mqtt")
 
-DISCOVERY_PREFIX = "homeassistant"
-EXPIRE_AFTER_S = 10  # ten missed state messages: the model has stopped, not just slowed down
 ATTRIBUTE_MIN_SCORE = 0.1  # top-k labels below this score are left out of the attributes
 MAX_COMMAND_BYTES = 16  # "wrong 3f9a1c2e" is 14
 # An event id, or a unique start of it (4 characters at least), as on the command line.
@@ -58,13 +55,6 @@ COMMAND_LOG_EVERY_S = 60.0  # a valid command is logged once a minute per kind: 
 # Names Home Assistant reads as something else on a sensor ("None" is no value), or that read
 # as "no action": shown in quotes on the Current action sensor.
 _SPECIAL_STATES = frozenset({"none", "unavailable", "unknown"})
-
-
-def action_key(name: str) -> str:
-    """A taught action's key: its binary sensor's object id and the state's ``action_key``.
-    Readable, ASCII only, and distinct for distinct names."""
-    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:32]
-    return f"taught_{slug}_{hashlib.sha1(name.encode()).hexdigest()[:6]}"
 
 
 def shown(name: str) -> str:
@@ -144,94 +134,8 @@ class MqttPublisher(Output):
 
     def discovery_configs(self) -> dict[str, dict]:
         """Home Assistant MQTT discovery: topic -> config for each entity of the device."""
-        device = {
-            "identifiers": [self.node],
-            "name": f"MoViNet {self.topic.rsplit('/', 1)[-1]}",
-            "model": self.model_name,
-            "manufacturer": "movinet-pi",
-            "sw_version": __version__,
-        }
-        if self.live_view_url:
-            device["configuration_url"] = self.live_view_url
-        common = {
-            "availability_topic": self._topic("availability"),
-            "device": device,
-            "origin": {"name": "movinet-pi", "sw_version": __version__},
-        }
-        state = {"state_topic": self._topic("state"), "expire_after": EXPIRE_AFTER_S}
-        command = self._topic("command")
-        entities = {
-            ("sensor", "action"): {
-                **state,
-                "name": "Current action",
-                "value_template": "{{ value_json.shown }}",
-                "json_attributes_topic": self._topic("attributes"),
-                "icon": "mdi:run",
-            },
-            ("sensor", "score"): {
-                **state,
-                "name": "Action score",
-                "value_template": "{{ (value_json.score * 100) | round(0) }}",
-                "unit_of_measurement": "%",
-                "state_class": "measurement",
-                "icon": "mdi:percent",
-            },
-            ("sensor", "fps"): {
-                **state,
-                "name": "Model FPS",
-                "value_template": "{{ value_json.fps }}",
-                "unit_of_measurement": "fps",
-                "state_class": "measurement",
-                "entity_category": "diagnostic",
-            },
-            ("binary_sensor", "detected"): {
-                **state,
-                "name": "Action detected",
-                "value_template": "{{ 'ON' if value_json.detected else 'OFF' }}",
-                "device_class": "occupancy",
-            },
-            ("event", "action"): {
-                "state_topic": self._topic("events"),
-                "name": "Action",
-                "event_types": ["start", "end"],
-                "icon": "mdi:run-fast",
-            },
-            ("button", "reset"): {
-                "command_topic": command,
-                "payload_press": "reset",
-                "name": "Reset model",
-                "icon": "mdi:restart",
-            },
-            ("switch", "pause"): {
-                "state_topic": self._topic("state"),
-                "value_template": "{{ 'ON' if value_json.paused else 'OFF' }}",
-                "command_topic": command,
-                "payload_on": "pause",
-                "payload_off": "resume",
-                "state_on": "ON",
-                "state_off": "OFF",
-                "name": "Pause",
-                "icon": "mdi:pause",
-            },
-        }
-        if self._taught is not None:  # corrections need taught actions
-            wrong = {"command_topic": command, "payload_press": "wrong", "name": "Last action was wrong"}
-            entities["button", "wrong"] = {**wrong, "icon": "mdi:thumb-down-outline"}
-        for name in self._taught_names:
-            key = action_key(name)  # [a-z0-9_] only: safe inside the template's quotes
-            entities["binary_sensor", key] = {
-                **state,
-                "name": name,
-                "value_template": f"{{{{ 'ON' if value_json.action_key == '{key}' else 'OFF' }}}}",
-                "device_class": "occupancy",
-            }
-        return {
-            self._config_topic(component, key): {**common, **entity, "unique_id": f"{self.node}_{key}"}
-            for (component, key), entity in entities.items()
-        }
-
-    def _config_topic(self, component: str, key: str) -> str:
-        return f"{DISCOVERY_PREFIX}/{component}/{self.node}/{key}/config"
+        device = Device(self.node, self.topic, self.model_name, self.live_view_url)
+        return discovery_configs(device, corrections=self._taught is not None, taught=self._taught_names)
 
     def _sync_discovery(self, everything: bool) -> None:
         """Publish the configs that changed since last time (``everything``: all of them), and an

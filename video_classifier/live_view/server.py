@@ -42,7 +42,7 @@ from video_classifier.live_view.http_guard import SECURITY_HEADERS, DeadlineRead
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import ClipLibrary
 from video_classifier.pipeline import Pipeline
-from video_classifier.teach.library import LibraryError
+from video_classifier.teach.examples import LibraryError
 from video_classifier.teach.recent_events import RecentEvents
 from video_classifier.teach.teacher import Lesson, Teacher
 

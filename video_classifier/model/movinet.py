@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,120 +22,10 @@ from video_classifier.errors import ModelError
 from video_classifier.model.head import Head, HeadMismatch
 from video_classifier.model.preprocess import fill_input, resize_rgb
 from video_classifier.model.runtime import Runtime, load_runtime
+from video_classifier.model.signature import StreamSignature, check_model_file, find_stream_signature
 from video_classifier.model.windows import SWITCH_KEEP_FRAMES, FloatWindows, SlidingHead, WindowPolicy
 
-_TFLITE_MAGIC = b"TFL3"
 log = logging.getLogger("model")
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """What the wrapper needs to know about one signature tensor."""
-
-    name: str
-    index: int
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    scale: float
-    zero_point: int
-
-    @classmethod
-    def from_details(cls, name: str, details: dict[str, Any]) -> TensorSpec:
-        scale, zero_point = details.get("quantization", (0.0, 0))
-        return cls(
-            name,
-            details["index"],
-            tuple(int(d) for d in details["shape"]),
-            np.dtype(details["dtype"]),
-            float(scale),
-            int(zero_point),
-        )
-
-    @property
-    def quantized(self) -> bool:
-        return self.scale != 0.0
-
-    @property
-    def nbytes(self) -> int:
-        return self.dtype.itemsize * int(np.prod(self.shape))
-
-
-@dataclass(frozen=True)
-class StreamSignature:
-    """The roles of a stream model's tensors, found from one signature."""
-
-    key: str
-    image: TensorSpec
-    logits: TensorSpec
-    states: tuple[tuple[TensorSpec, TensorSpec], ...]  # (input, output) pairs, same name
-
-
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise ModelError(f"model file not found: {path}: run ./setup.sh to download the models or pass --model PATH")
-    if path.is_dir():
-        raise ModelError(f"model path is a directory: {path}: pass the .tflite file inside it with --model")
-    if not path.is_file():  # a FIFO would block the start for good
-        raise ModelError(f"model path is not a regular file (a device or a FIFO): {path}: pass a .tflite file with --model")
-    try:
-        with path.open("rb") as f:
-            head = f.read(8)
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {path}: {exc.strerror}") from None
-    if len(head) < 8 or head[4:8] != _TFLITE_MAGIC:
-        what = "empty" if not head else "not a TFLite model"
-        # A .tflite that is not one was cut short; anything else is the wrong path.
-        advice = (
-            "download it again (./setup.sh fetches the default model)"
-            if path.suffix == ".tflite"
-            else "check the path given to --model: it should name a MoViNet stream .tflite file"
-        )
-        raise ModelError(f"model file {path} is {what}: {advice}")
-
-
-def find_stream_signature(signatures: dict[str, tuple[dict, dict]], path: Path) -> StreamSignature:
-    """Pick the signature that looks like a MoViNet stream model and pair its states.
-
-    ``signatures`` maps a signature key to its (input details, output details) by name.
-    Raises :class:`ModelError` naming what is missing when no signature fits.
-    """
-    if not signatures:
-        raise ModelError(f"{path} is not a MoViNet stream model: it has no signature; export it with one")
-    problems = []
-    # Official models use 'serving_default'; fine-tuned exports often use 'call'.
-    for key in sorted(signatures, key=lambda k: k != "serving_default"):
-        inputs, outputs = signatures[key]
-        try:
-            return _match_roles(key, inputs, outputs)
-        except ValueError as exc:
-            problems.append(f"signature {key!r}: {exc}")
-    raise ModelError(f"{path} is not a MoViNet stream model ({'; '.join(problems)}): pass a MoViNet *stream* .tflite")
-
-
-def _match_roles(key: str, inputs: dict, outputs: dict) -> StreamSignature:
-    specs_in = {n: TensorSpec.from_details(n, d) for n, d in inputs.items()}
-    specs_out = {n: TensorSpec.from_details(n, d) for n, d in outputs.items()}
-    images = [s for s in specs_in.values() if len(s.shape) == 5 and s.shape[1] == 1 and s.shape[4] == 3]
-    if not images:
-        raise ValueError("no [1, 1, H, W, 3] image input")
-    image = next((s for s in images if s.name == "image"), images[0])
-    states = []
-    for name, spec in specs_in.items():
-        if spec is image:
-            continue
-        out = specs_out.get(name)
-        if out is None:
-            raise ValueError(f"input {name!r} has no output of the same name to feed back")
-        if out.shape != spec.shape or out.dtype != spec.dtype:
-            raise ValueError(f"state {name!r} is {spec.shape} {spec.dtype} in but {out.shape} {out.dtype} out")
-        states.append((spec, out))
-    if not states:
-        raise ValueError("no state inputs (is this a base model rather than a stream model?)")
-    heads = [s for n, s in specs_out.items() if n not in specs_in and len(s.shape) == 2]
-    if not heads:
-        raise ValueError("no [1, classes] logits output")
-    logits = next((s for s in heads if s.name == "logits"), heads[0])
-    return StreamSignature(key, image, logits, tuple(states))
 
 
 class MovinetStream:
@@ -178,17 +67,7 @@ class MovinetStream:
         self.path = Path(model_path)
         self.runtime = runtime or load_runtime("auto")
         self.crop = crop
-        _check_file(self.path)
-        try:
-            # The runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate" here (shown with --verbose).
-            with native_stderr_silenced(not log.isEnabledFor(logging.DEBUG)):
-                self._interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=num_threads)
-                self._interpreter.allocate_tensors()
-            signatures = self._read_signatures()
-        except (ValueError, RuntimeError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load model {self.path} ({first_line}): download it again with ./setup.sh") from None
-        self.signature = find_stream_signature(signatures, self.path)
+        self.signature = self._open(num_threads)
         sig = self.signature
         self.input_size = (sig.image.shape[3], sig.image.shape[2])  # (width, height)
         self.num_classes = sig.logits.shape[1]
@@ -204,6 +83,28 @@ class MovinetStream:
         self._state_inputs = [(tensor(i.index), i.zero_point if i.quantized else 0) for i, _ in sig.states]
         self.fed_back_bytes = sum(i.nbytes for i, o in sig.states if i.index != o.index)
         self.frames_since_reset = 0
+        self._choose_windows(window_frames, switch_keep, policy, head, features_only)
+        self.reset()
+
+    def _open(self, num_threads: int) -> StreamSignature:
+        """Load the interpreter; the signature that makes the file a MoViNet stream model."""
+        check_model_file(self.path)
+        try:
+            # The runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate" here (shown with --verbose).
+            with native_stderr_silenced(not log.isEnabledFor(logging.DEBUG)):
+                self._interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=num_threads)
+                self._interpreter.allocate_tensors()
+            signatures = self._read_signatures()
+        except (ValueError, RuntimeError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load model {self.path} ({first_line}): download it again with ./setup.sh") from None
+        return find_stream_signature(signatures, self.path)
+
+    def _choose_windows(
+        self, window_frames: int | None, switch_keep: int | None, policy: WindowPolicy | None, head: str, features_only: bool
+    ) -> None:
+        """The memory: float windows over the cut head, the model's own pool windowed, or none."""
+        sig, tensor = self.signature, self._interpreter.tensor
         try:
             self._pool: _HeadPool | None = _HeadPool(sig, tensor)
         except ValueError:
@@ -229,7 +130,6 @@ class MovinetStream:
             ]
         elif window_frames:
             self._window = SlidingHead(self._pool, window_frames, switch_keep)
-        self.reset()
 
     def _cut_head(self) -> Head | None:
         """The head as a model of its own, if it gives the model's own logits on a test frame

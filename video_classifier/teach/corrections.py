@@ -18,15 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from video_classifier.data import shown
+from video_classifier.teach.examples import Example, Library, add_to, check_name
 from video_classifier.teach.keeper import LibraryKeeper
-from video_classifier.teach.library import (
-    OTHER,
-    ActionLibrary,
-    Example,
-    Library,
-    add_to,
-    check_name,
-)
+from video_classifier.teach.library import OTHER, ActionLibrary
 from video_classifier.teach.recent_events import EventFile, EventRecord, RecentEvents, find
 
 log = logging.getLogger("teach")

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-from video_classifier.teach.library import ActionLibrary, Library, LibraryError
+from video_classifier.teach.examples import Library, LibraryError
+from video_classifier.teach.library import ActionLibrary
 
 log = logging.getLogger("teach")
 

@@ -29,8 +29,9 @@ from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import ClipLibrary
+from video_classifier.teach.examples import LibraryError, ModelIdentity
 from video_classifier.teach.keeper import LibraryKeeper
-from video_classifier.teach.library import LibraryError, ModelIdentity, atomic_write
+from video_classifier.teach.library import atomic_write
 
 log = logging.getLogger("teach")
 

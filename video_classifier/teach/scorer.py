@@ -36,8 +36,9 @@ import numpy as np
 
 from video_classifier.model.scores import softmax
 from video_classifier.settings import MAX_TEACH_SECONDS, MIN_TEACH_SECONDS, TEACH_SECONDS
+from video_classifier.teach.examples import UNKNOWN, Library
 from video_classifier.teach.keeper import LibraryKeeper
-from video_classifier.teach.library import OTHER, UNKNOWN, Library
+from video_classifier.teach.library import OTHER
 
 UNKNOWN_AT = 0.5  # cosine similarity at which a taught action and "unknown" are even
 SHARPNESS = 0.04  # softmax temperature over similarities: a 0.1 lead is a factor of e^2.5

@@ -26,8 +26,8 @@ import numpy as np
 
 from video_classifier.data import Prediction
 from video_classifier.outputs import Output
+from video_classifier.teach.examples import Example, LibraryError, add_to, check_name, check_room, forget_from
 from video_classifier.teach.keeper import LibraryKeeper
-from video_classifier.teach.library import Example, LibraryError, add_to, check_name, check_room, forget_from
 
 LESSON_FIELDS = ("name", "phase", "progress", "saved", "examples", "seconds", "error", "cancelled")
 ANSWER_WAIT_S = 8.0  # how long a request from the browser waits for the library to be written

@@ -1,6 +1,6 @@
 """A real RTSP IP camera for the tests and benchmarks: a clip served as H.264, looped, in real time.
 
-    /usr/bin/python3 utils/rtsp_camera.py --clip FILE [--port 8554] [--path /cam]
+    /usr/bin/python3 tests/support/rtsp_camera.py --clip FILE [--port 8554] [--path /cam]
         [--user alice --password s3cret] [--stamp] [--fps 30] [--width 640 --height 480]
 
 It runs under the system Python, which has GStreamer's bindings (python3-gi,

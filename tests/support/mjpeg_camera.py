@@ -1,6 +1,6 @@
 """A real HTTP MJPEG IP camera for the tests and benchmarks: a clip's frames, looped, in real time.
 
-    python utils/mjpeg_camera.py --clip FILE [--port 8080] [--path /stream.mjpg]
+    python tests/support/mjpeg_camera.py --clip FILE [--port 8080] [--path /stream.mjpg]
         [--user alice --password s3cret] [--stamp] [--fps 30] [--width 640 --height 480]
 
 or in-process:

@@ -1,0 +1,1 @@
+"""Test-only code the tests and the benchmarks share: camera servers, frame stamps, paced clips."""
