@@ -259,6 +259,7 @@ class App:
                 self.publisher.live_view_url = self.view.url(token=False)  # Home Assistant's link: never the token
         if self.publisher:
             self.publisher.control(self.controls)  # Home Assistant's buttons
+            self.publisher.region = self.framing.label  # which region this device watches
         if self.headless:
             from video_classifier.console import EventAnnouncer
 

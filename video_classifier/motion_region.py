@@ -1,11 +1,12 @@
 """``--region auto``: the model watches where the picture changes, the action, not the room.
 
-Per model frame (a fraction of a millisecond here at 640x480: ``benchmarks/regions.py``): the picture (or the hand-set region, its limit) is
-shrunk to a 160-pixel-wide grey copy and compared with the previous one; the pixels that changed
-are counted in cells of 4x4, and a cell that changed stays "recent" for the last few seconds.
-The largest group of recent cells, with a margin (and as wide as high when it is taller), is
-where the model looks, then takes its usual centre crop of it; the box
-moves there smoothly, not in jumps that the stream model would take for a scene cut.
+Per model frame (a fraction of a millisecond here at 640x480, ``benchmarks/regions.py``), the
+picture (or the hand-set region, its limit) is shrunk to a 160-pixel-wide grey copy and compared
+with the previous one; the pixels that changed are counted in cells of 4x4, and a cell that
+changed stays "recent" for the last few seconds. The largest group of recent cells, with a
+margin (and as wide as high when it is taller), is where the model looks, then takes its usual
+centre crop of it; the box moves there smoothly, not in jumps that the stream model would take
+for a scene cut.
 
 The first box is chosen a second after a start or a new limit: the first moments of a gesture
 would give a box too small for the rest of it. It falls back to the whole picture (or the

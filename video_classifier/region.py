@@ -173,6 +173,7 @@ class Framing:
         self._drawn: Region | None = None
         self._saved = file.load() if file else None  # checked against the picture at the first frame
         self._current: Region | None = None  # what the model saw last
+        self._checked = False  # the regions were checked against the picture
         if self._saved and region is not None:
             log.info("the region drawn in the live view replaces --region %s until it is cleared", region)
 
@@ -199,13 +200,22 @@ class Framing:
             return f"region: the model sees only {hand} ({CONVENTION})"
         return "region: the whole picture (--region or the live view choose a part)"
 
+    def label(self) -> str:
+        """The region watched in a word (Home Assistant's attribute): ``whole``, ``X,Y,W,H``,
+        ``auto`` or ``auto within X,Y,W,H``."""
+        limit = self.limit
+        if self.tracker is not None:
+            return f"auto within {limit}" if limit else AUTO
+        return str(limit) if limit else "whole"
+
     def crop(self, frame: Frame) -> tuple[np.ndarray, Region | None]:
         """The picture the model gets for ``frame``, and the region it is (None: the whole)."""
-        if not self.active:
-            return frame.model_image, None
         size = (frame.image.shape[1], frame.image.shape[0])
+        if not self.active:
+            self.picture, self._current = size, None  # the size: for a region drawn later
+            return frame.model_image, None
         with self._lock:
-            if size != self.picture:
+            if size != self.picture or not self._checked:
                 self._first_picture(size)
             limit = self.limit
             region = self.tracker.update(frame.image, limit or Region.whole(size)) if self.tracker else limit
@@ -223,9 +233,9 @@ class Framing:
             region, drawn_on = self._saved
             self._drawn = region if drawn_on == size else region.scaled(drawn_on, size)
             self._saved = None
-        elif self._drawn is not None and self.picture is not None:
+        elif self._drawn is not None and self.picture not in (None, size):
             self._drawn = self._drawn.scaled(self.picture, size)
-        self.picture = size
+        self.picture, self._checked = size, True
         if self.tracker is not None:
             self.tracker.reset()
 
@@ -248,6 +258,7 @@ class Framing:
         """Forget the drawn region: ``--region`` (or the whole picture) again."""
         with self._lock:
             self._drawn = self._saved = None
+            self._current = self.flag_region  # until the next model frame says what it saw
             if self.tracker is not None:
                 self.tracker.reset()
         if self.file:
