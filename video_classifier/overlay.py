@@ -45,7 +45,8 @@ def pipeline_status(
     pipeline: Pipeline, prediction: Prediction | None, display_fps: float, model_name: str, note: str
 ) -> OverlayStatus:
     """What the overlay shows of ``prediction`` and of the pipeline's vital signs."""
-    region = pipeline.framing.shown() if pipeline.framing else None
+    framing = getattr(pipeline, "framing", None)  # a stand-in pipeline may have none
+    region = framing.shown() if framing else None
     return OverlayStatus(
         top=prediction.top if prediction else [],
         warming_up=prediction.warming_up_line() if prediction and prediction.warming_up else "",
