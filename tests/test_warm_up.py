@@ -154,7 +154,7 @@ def test_the_overlay_the_terminal_and_home_assistant_say_warming_up_not_unknown(
     publisher = MqttPublisher(MqttSettings("127.0.0.1", 1, topic="test/warm"))
     state = publisher.state(warming)
     assert state["top"] == [] and state["warming_up_s"] == 0.4 and state["action"] == "none"
-    assert publisher.attributes(warming) == {"top": [], "event_id": None}
+    assert publisher.attributes(warming) == {"top": [], "event_id": None, "region": "whole"}
 
 
 def test_the_first_frames_are_never_pooled_and_a_short_window_is_waited_for_whole(tmp_path):

@@ -197,7 +197,7 @@ class App:
         self.name = self.classifier.model.path.stem
         self.outputs = Outputs(*extra_outputs)
         self.keeper = self.classifier.scorer.keeper if s.actions else None
-        self.source = self.pipeline = self.compositor = self.viewer = self.recorder = None
+        self.source = self.pipeline = self.framing = self.compositor = self.viewer = self.recorder = None
         self.tutor = self.publisher = self.events = self.view = self.controls = None
         try:
             self._assemble()
@@ -233,6 +233,7 @@ class App:
         if self.keeper is not None:
             corrector = self._recent_events()
             self.keeper.start()
+        self.framing = self._framing()
         self.source = open_camera(s, on_status=outputs.on_camera, model_size=self.classifier.model.input_size)
         watched = not self.headless or s.serve is not None
         self.pipeline = Pipeline(
@@ -245,6 +246,7 @@ class App:
             model_delay_s=s.simulate_model_delay_ms / 1000.0,
             max_predictions=s.max_frames,
             frames_watched=watched or s.record is not None,
+            framing=self.framing,
         )
         self.controls = Controls(self.pipeline, corrector)  # one meaning for the keys, MQTT and the live view
         if s.actions and (s.learn is not None or s.serve):
@@ -259,10 +261,31 @@ class App:
                 self.publisher.live_view_url = self.view.url(token=False)  # Home Assistant's link: never the token
         if self.publisher:
             self.publisher.control(self.controls)  # Home Assistant's buttons
+            self.publisher.region = self.framing.label  # which region this device watches
         if self.headless:
             from video_classifier.outputs.console import EventAnnouncer
 
             outputs.add(EventAnnouncer())
+
+    def _framing(self):
+        """The part of the picture the model sees: ``--region``, a region drawn in the live view
+        (kept for this camera), or ``--region auto``; checked against the model's input here and
+        against the picture at its first frame."""
+        from video_classifier.motion_region import MotionRegion
+        from video_classifier.region import Framing, Region, RegionFile, check_size, smallest_side
+        from video_classifier.settings import instance_name
+        from video_classifier.sources import default_camera
+
+        s, size = self.settings, self.classifier.model.input_size
+        region = Region(*s.region) if s.region else None
+        if region is not None:
+            check_size(region, size)
+        tracker = MotionRegion(s.fps, smallest_side(size)) if s.region_auto else None
+        file = RegionFile.for_camera(s.camera or default_camera(), instance_name())
+        framing = Framing(region, tracker, file, size)
+        if framing.active:
+            print(framing.describe(), file=sys.stderr)
+        return framing
 
     @property
     def note(self):

@@ -9,9 +9,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from video_classifier.region import Region
 
 # The reserved label for "something else happens here" (teach mode): taught by corrections or
 # --learn other, scored like an action, but never an event, a sensor or a notification.
@@ -75,6 +79,7 @@ class Prediction:
     received_at: float = 0.0  # time.monotonic() when the frame left the source, for latency
     features: np.ndarray | None = None  # the frame's own pooled features, when teaching needs them
     warming_up_s: float | None = None  # while warming up (top empty), the seconds until the first scores
+    region: Region | None = None  # the part of the picture the model saw (a Region), None: the whole
 
     @property
     def warming_up(self) -> bool:
@@ -92,6 +97,8 @@ class Prediction:
         else:
             record["top"] = [{"label": c.label, "score": round(c.score, 5)} for c in self.top]
         record["inference_ms"] = round(self.inference_ms, 2)
+        if self.region is not None:
+            record["region"] = self.region.as_list()  # X,Y,W,H in pixels of the camera picture
         return record
 
 

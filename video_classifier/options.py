@@ -16,6 +16,7 @@ from pathlib import Path
 
 from video_classifier.model.preprocess import CROP_CHOICES
 from video_classifier.model.runtime import RUNTIME_CHOICES
+from video_classifier.region import AUTO, CONVENTION, parse_region
 from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MAX_THREADS, MIN_TEACH_SECONDS, ROOT, WINDOW_S, Settings
 from video_classifier.sources.camera_url import is_camera, is_network, problem, redacted, unknown_scheme
 
@@ -198,6 +199,14 @@ def build_parser(description: str = "") -> CliParser:
         "with the examples (default: as long as the taught examples, their median; --seconds until one is taught)",
     )
     model.add_argument("--crop", choices=CROP_CHOICES, help="centre square crop, or squash the whole frame")
+    model.add_argument(
+        "--region",
+        action="append",
+        metavar="X,Y,W,H|auto",
+        help=f"the model sees only this part of the picture, then its --crop: {CONVENTION}; 'auto': where "
+        "the action is, found from what moves (give both to keep auto within the region); a region drawn in the "
+        "live view replaces X,Y,W,H until it is cleared there",
+    )
     model.add_argument("--top-k", type=_positive_int, metavar="K", help="how many actions to show")
     model.add_argument(
         "--smooth",
@@ -311,6 +320,21 @@ def _check_camera(p: CliParser, spec: str, where: str) -> None:
         )
 
 
+def _region(p: CliParser, given: list[str]) -> tuple[tuple[int, int, int, int] | None, bool]:
+    """``--region`` (given once, or twice as a box and ``auto``): the box and whether auto."""
+    auto = [text for text in given if text.strip().lower() == AUTO]
+    boxes = [text for text in given if text.strip().lower() != AUTO]
+    if len(auto) > 1 or len(boxes) > 1:
+        p.error("--region: give one X,Y,W,H and/or auto (auto then stays within X,Y,W,H)")
+    if not boxes:
+        return None, bool(auto)
+    try:
+        region = parse_region(boxes[0])
+    except ValueError as exc:
+        p.error(f"--region: {exc}")
+    return (region.x, region.y, region.w, region.h), bool(auto)
+
+
 def parse_settings(argv: list[str] | None = None, description: str = "") -> Settings:
     """The app's flags, checked, as :class:`Settings`: a bad value exits 2 with one ``error:`` line."""
     p = build_parser(description)
@@ -343,6 +367,7 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
         p.error("--mqtt-forget needs --mqtt HOST, the broker Home Assistant listens to")
     if args.actions and args.window == 0:
         p.error("--actions compares the last seconds with what was taught: give --window a length above 0")
+    args.region, args.region_auto = _region(p, args.region or [])
     settings = Settings(**vars(args))
     frames = settings.window_s * settings.fps  # a float: 1e308 x 5 is infinite, not an error
     if frames > MAX_WINDOW_FRAMES + 0.5:  # its frames are kept in memory and pooled every frame

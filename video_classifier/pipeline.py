@@ -20,6 +20,7 @@ from video_classifier.handoff import Closed, Handoff
 from video_classifier.model.classifier import ActionClassifier
 from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
+from video_classifier.region import Framing
 from video_classifier.sources.base import FrameSource
 
 
@@ -45,6 +46,7 @@ class Pipeline:
         model_delay_s: float = 0.0,
         max_predictions: int | None = None,
         frames_watched: bool = True,
+        framing: Framing | None = None,
     ) -> None:
         self.source = source
         self.classifier = classifier
@@ -55,6 +57,7 @@ class Pipeline:
         self.model_delay_s = model_delay_s  # test hook: simulates a slower board
         self.max_predictions = max_predictions
         self.frames_watched = frames_watched
+        self.framing = framing  # the part of the picture the model sees (None: the whole)
         self.model_rate = RateMeter()
         self.error: BaseException | None = None
         self.frames_captured = 0
@@ -210,12 +213,13 @@ class Pipeline:
                 self._reset_requested.clear()
                 self.classifier.reset()
                 self.output.on_reset(frame.timestamp)
-            probabilities, ms = self.classifier.scores(frame.model_image)
+            image, region = self.framing.crop(frame) if self.framing else (frame.model_image, None)
+            probabilities, ms = self.classifier.scores(image)
             if self.model_delay_s:
                 time.sleep(self.model_delay_s)
             top = self.classifier.top(probabilities)
             features, warming_up = self.classifier.features, self.classifier.warming_up
-            prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at, features, warming_up)
+            prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at, features, warming_up, region)
             self.predictions += 1
             self.model_rate.tick()
             with self._lock:

@@ -82,6 +82,8 @@ class Settings:
     fps: float = 5.0
     window: float | None = None  # seconds remembered; None: WINDOW_S, or with --actions the taught examples' length
     crop: str = "center"
+    region: tuple[int, int, int, int] | None = None  # X,Y,W,H in pixels of the camera picture
+    region_auto: bool = False  # --region auto: the model watches where the action is (within region)
     top_k: int = 3
     smooth: float = 0.0
     # display

@@ -37,12 +37,16 @@ class OverlayStatus:
     skipped: int = 0
     model_name: str = ""
     note: str = ""  # e.g. "paused"; drawn prominently
+    region: tuple[float, float, float, float] | None = None  # what the model sees: x0, y0, x1, y1 as fractions
+    region_auto: bool = False  # found by --region auto (drawn in another colour)
 
 
 def pipeline_status(
     pipeline: Pipeline, prediction: Prediction | None, display_fps: float, model_name: str, note: str
 ) -> OverlayStatus:
     """What the overlay shows of ``prediction`` and of the pipeline's vital signs."""
+    framing = getattr(pipeline, "framing", None)  # a stand-in pipeline may have none
+    region = framing.shown() if framing else None
     return OverlayStatus(
         top=prediction.top if prediction else [],
         warming_up=prediction.warming_up_line() if prediction and prediction.warming_up else "",
@@ -52,6 +56,8 @@ def pipeline_status(
         skipped=pipeline.skipped,
         model_name=model_name,
         note=note,
+        region=region[0] if region else None,
+        region_auto=bool(region and region[1]),
     )
 
 
@@ -84,6 +90,14 @@ def draw_overlay(frame: np.ndarray, status: OverlayStatus) -> np.ndarray:
     line = int(30 * scale)
     pad = int(10 * scale)
     bar_h = max(3, int(6 * scale))
+
+    if status.region:  # first: the text panels stay readable over it
+        x0, y0, x1, y1 = status.region
+        corner0, corner1 = (round(x0 * w), round(y0 * h)), (round(x1 * w) - 1, round(y1 * h) - 1)
+        cv2.rectangle(frame, corner0, corner1, BAR if status.region_auto else NOTE, thick + 1, cv2.LINE_AA)
+        label = "auto" if status.region_auto else "region"
+        place = (corner0[0] + pad // 2, corner1[1] - pad // 2)
+        cv2.putText(frame, label, place, FONT, max(font * 0.7, MIN_FONT), BAR if status.region_auto else NOTE, thick)
 
     if status.top:
         panel_w = min(w, int(360 * scale))

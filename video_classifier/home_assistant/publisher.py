@@ -7,7 +7,8 @@ Topics, under a prefix (``movinet/<hostname>`` by default):
     <prefix>/state          current action, whether one is detected, its key, top-k, fps, paused
                             (retained JSON, once a second while frames reach the model or it is
                             paused, and at once on a change)
-    <prefix>/attributes     top-k labels and the current event's id (retained JSON, sent only
+    <prefix>/attributes     top-k labels, the current event's id and the region watched ("whole",
+                            "X,Y,W,H", "auto", "auto within X,Y,W,H"; retained JSON, sent only
                             when one of them changes)
     <prefix>/events         {"type"/"event_type": "start"|"end", "id": ..., "label": ..., ...}
                             (QoS 1, not retained)
@@ -89,6 +90,7 @@ class MqttPublisher(Output):
         self.node = node_id(self.topic)
         self.active: str | None = None  # the action of the current event, if any
         self.live_view_url = live_view_url
+        self.region: Callable[[], str] = lambda: "whole"  # the region watched, as the app sets it
         self._event_id = ""
         self._clock = clock
         self._rate = RateMeter(clock=clock)
@@ -179,6 +181,7 @@ class MqttPublisher(Output):
             "warming_up_s": round(prediction.warming_up_s, 1) if prediction.warming_up else None,
             "fps": round(self._rate.rate(), 2),
             "inference_ms": round(prediction.inference_ms, 2),
+            "region": prediction.region.as_list() if prediction.region else None,  # X,Y,W,H of the picture; None: whole
             "time_s": round(prediction.time_s, 3),
             "events_dropped": self.dropped,
             "paused": self._paused,
@@ -190,7 +193,7 @@ class MqttPublisher(Output):
         Not the scores or the clock (Home Assistant would record a row a second), nor the order
         of the near-zero runners-up, which reshuffles every frame."""
         likely = [c.label for c in prediction.top if c.score >= ATTRIBUTE_MIN_SCORE]
-        return {"top": likely, "event_id": self._event_id if self.active else None}
+        return {"top": likely, "event_id": self._event_id if self.active else None, "region": self.region()}
 
     def on_prediction(self, prediction: Prediction) -> None:
         """A state message at most every ``state_interval_s``."""

@@ -173,6 +173,64 @@ async function correct(id, verdict) {
   refresh();
 }
 
+// -- the region the model watches: drag a box on the picture ---------------------------------
+let region = null;  // status.json's region: what is watched, what is set, the picture's size
+let dragFrom = null;
+
+function showRegion(r) {
+  region = r;
+  if (!r) return;
+  const box = (b) => `${b[0]},${b[1]},${b[2]},${b[3]}`;
+  const what = r.auto ? (r.watched ? `auto, now ${box(r.watched)}` : "auto, now the whole picture")
+    : r.watched ? box(r.watched) : "the whole picture";
+  const limit = r.auto && r.set ? ` within ${box(r.set)}` : "";
+  $("region-text").textContent = `The model watches ${what}${limit}${r.drawn ? " (drawn here)" : ""}. ` +
+    "Drag a box on the picture to choose a part.";
+  $("region-clear").hidden = !r.drawn;
+}
+
+// A point of the page as pixels of the camera picture (X,Y from its top-left corner).
+function picturePoint(event) {
+  const rect = $("stream").getBoundingClientRect();
+  const [width, height] = region.picture;
+  const x = Math.min(Math.max(event.clientX - rect.left, 0), rect.width);
+  const y = Math.min(Math.max(event.clientY - rect.top, 0), rect.height);
+  return {x: x * width / rect.width, y: y * height / rect.height, px: x, py: y};
+}
+
+$("picture").addEventListener("pointerdown", (event) => {
+  if (!region || !region.picture) return;
+  dragFrom = picturePoint(event);
+  $("picture").setPointerCapture(event.pointerId);
+  event.preventDefault();
+});
+
+$("picture").addEventListener("pointermove", (event) => {
+  if (!dragFrom) return;
+  const to = picturePoint(event);
+  const box = $("drag-box");
+  box.hidden = false;
+  box.style.left = Math.min(dragFrom.px, to.px) + "px";
+  box.style.top = Math.min(dragFrom.py, to.py) + "px";
+  box.style.width = Math.abs(to.px - dragFrom.px) + "px";
+  box.style.height = Math.abs(to.py - dragFrom.py) + "px";
+});
+
+$("picture").addEventListener("pointerup", async (event) => {
+  if (!dragFrom) return;
+  const from = dragFrom, to = picturePoint(event);
+  dragFrom = null;
+  $("drag-box").hidden = true;
+  const x = Math.round(Math.min(from.x, to.x)), y = Math.round(Math.min(from.y, to.y));
+  const w = Math.round(Math.abs(to.x - from.x)), h = Math.round(Math.abs(to.y - from.y));
+  if (w < 4 || h < 4) return;  // a tap, not a box
+  try { showRegion(await change("POST", "region", {x, y, w, h})); } catch (err) { $("region-text").textContent = err.message; }
+});
+
+$("region-clear").addEventListener("click", async () => {
+  try { showRegion(await change("DELETE", "region")); } catch (err) { $("region-text").textContent = err.message; }
+});
+
 async function refresh() {
   try {
     const seen = libraryVersion === "" ? "" : (q ? "&" : "?") + "library=" + libraryVersion;
@@ -202,6 +260,7 @@ async function refresh() {
       return item;
     }));
     showTeach(s.teach);
+    showRegion(s.region);
   } catch (err) {
     $("active").textContent = "app not reachable";
   }

@@ -9,6 +9,9 @@ the current actions and the recent events, and with ``--actions`` a Teach panel.
     POST /teach             {"name": ..., "seconds": 5, "examples": 1}: record an example now
     POST /teach/cancel      end the lesson in progress (examples saved so far stay)
     POST /events/ID/correct {"as": "wrong" | "right" | NAME}: correct an event (live_events.py)
+    POST /region            {"x", "y", "w", "h"}: the model watches this part of the picture (pixels
+                            of the camera picture, X,Y its top-left corner), kept for restarts
+    DELETE /region          forget the drawn region (--region, or the whole picture, again)
     DELETE /teach/actions/NAME[/examples/ID]   forget an action, or one of its examples
 
 Standard library only (``http.server``, a thread per client, at most 32 at once). Each client
@@ -42,6 +45,7 @@ from video_classifier.live_view.http_guard import SECURITY_HEADERS, DeadlineRead
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import ClipLibrary
 from video_classifier.pipeline import Pipeline
+from video_classifier.region import Region, RegionError
 from video_classifier.teach.examples import LibraryError
 from video_classifier.teach.recent_events import RecentEvents
 from video_classifier.teach.teacher import Lesson, Teacher
@@ -162,7 +166,25 @@ class LiveView(Output):
             "events": self.events.listing(),
             "clips": [p.name for p in self.clips.recent()] if self.clips else [],
             "teach": self.teacher.state(library_seen) if self.teacher else None,
+            "region": self.pipeline.framing.state() if self.pipeline.framing else None,
         }
+
+    def draw_region(self, body: dict) -> tuple[HTTPStatus, dict]:
+        """``POST /region``: watch the region drawn on the picture, and keep it."""
+        framing = self.pipeline.framing
+        if framing is None:
+            return HTTPStatus.NOT_FOUND, {"error": "this app has no region to set"}
+        values = [body.get(key) for key in ("x", "y", "w", "h")]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 100_000 for v in values):
+            return HTTPStatus.BAD_REQUEST, {"error": "x, y, w and h must be pixels of the camera picture"}
+        try:
+            framing.set_drawn(Region(*(round(v) for v in values)))
+        except RegionError as exc:
+            return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
+        except OSError as exc:  # watched from now on, but not kept
+            log.warning("the drawn region cannot be kept in %s (%s)", framing.file.path, exc.strerror)
+            return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"watched, but it cannot be kept for a restart ({exc.strerror})"}
+        return HTTPStatus.OK, framing.state()
 
     # -- HTTP ------------------------------------------------------------------------------
     def _handler_class(self):
@@ -248,6 +270,11 @@ class LiveView(Output):
                 if not self._allowed(changes=True):
                     return
                 path = urlsplit(self.path).path
+                if path == "/region":
+                    body = self._json_body()
+                    if body is not None:
+                        self._send_json(*view.draw_region(body))
+                    return
                 if path.startswith("/events/") and path.endswith("/correct"):
                     body = self._json_body()
                     if body is not None:
@@ -281,6 +308,9 @@ class LiveView(Output):
                 if not self._allowed(changes=True):
                     return
                 parts = [unquote(p) for p in urlsplit(self.path).path.split("/")[1:]]
+                if parts == ["region"] and view.pipeline.framing is not None:
+                    view.pipeline.framing.clear_drawn()
+                    return self._send_json(HTTPStatus.OK, view.pipeline.framing.state())
                 if view.teacher is None or parts[:2] != ["teach", "actions"] or len(parts) not in (3, 5):
                     return self._send(HTTPStatus.NOT_FOUND, b"not found\n")
                 if len(parts) == 5 and parts[3] != "examples":
