@@ -77,69 +77,102 @@ def _shade(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int, alpha: float =
         np.multiply(region, 1.0 - alpha, out=region, casting="unsafe")
 
 
+@dataclass(frozen=True)
+class _Sizes:
+    """Text and panel sizes for a frame ``h`` pixels high (never smaller than ``MIN_FONT``)."""
+
+    scale: float
+    font: float
+    thick: int
+    line: int
+    pad: int
+    bar_h: int
+
+    @classmethod
+    def for_height(cls, h: int) -> _Sizes:
+        scale = max(h / 480.0, MIN_FONT / 0.6)
+        return cls(scale, 0.6 * scale, max(1, round(1.4 * scale)), int(30 * scale), int(10 * scale), max(3, int(6 * scale)))
+
+
 def draw_overlay(frame: np.ndarray, status: OverlayStatus) -> np.ndarray:
     """Draw ``status`` onto ``frame`` (BGR, modified in place and returned).
 
     Sizes follow the frame height, so text is as legible on 640x480 as on 1920x1080, and never
     smaller than ``MIN_FONT`` on small frames; a label too long for its panel ends in "...".
     """
-    h, w = frame.shape[:2]
-    scale = max(h / 480.0, MIN_FONT / 0.6)
-    font = 0.6 * scale
-    thick = max(1, round(1.4 * scale))
-    line = int(30 * scale)
-    pad = int(10 * scale)
-    bar_h = max(3, int(6 * scale))
-
+    sizes = _Sizes.for_height(frame.shape[0])
     if status.region:  # first: the text panels stay readable over it
-        x0, y0, x1, y1 = status.region
-        corner0, corner1 = (round(x0 * w), round(y0 * h)), (round(x1 * w) - 1, round(y1 * h) - 1)
-        cv2.rectangle(frame, corner0, corner1, BAR if status.region_auto else NOTE, thick + 1, cv2.LINE_AA)
-        label = "auto" if status.region_auto else "region"
-        place = (corner0[0] + pad // 2, corner1[1] - pad // 2)
-        cv2.putText(frame, label, place, FONT, max(font * 0.7, MIN_FONT), BAR if status.region_auto else NOTE, thick)
-
+        _draw_region(frame, status.region, status.region_auto, sizes)
     if status.top:
-        panel_w = min(w, int(360 * scale))
-        panel_h = pad + len(status.top) * (line + bar_h) + pad
-        _shade(frame, 0, 0, panel_w, panel_h)
-        y = pad
-        for category in status.top:
-            y += line - bar_h
-            score = f"  {category.score * 100:.0f}%"
-            room = panel_w - 2 * pad - cv2.getTextSize(score, FONT, font, thick)[0][0]
-            text = _ellipsised(shown(category.label), room, font, thick) + score
-            cv2.putText(frame, text, (pad, y), FONT, font, WHITE, thick, cv2.LINE_AA)
-            y += bar_h
-            bar_w = panel_w - 2 * pad
-            cv2.rectangle(frame, (pad, y), (pad + bar_w, y + bar_h), BAR_TRACK, -1)
-            cv2.rectangle(frame, (pad, y), (pad + int(bar_w * min(max(category.score, 0.0), 1.0)), y + bar_h), BAR, -1)
-            y += bar_h
+        _draw_top(frame, status.top, sizes)
     elif status.warming_up:  # one line where the actions will be, no bars: nothing is scored yet
-        panel_w = min(w, int(360 * scale))
-        _shade(frame, 0, 0, panel_w, pad + line + pad)
-        text = _ellipsised(status.warming_up, panel_w - 2 * pad, font, thick)
-        cv2.putText(frame, text, (pad, pad + line - bar_h), FONT, font, WHITE, thick, cv2.LINE_AA)
+        _draw_warming_up(frame, status.warming_up, sizes)
+    _draw_status_line(frame, status, sizes)
+    if status.note:
+        _draw_note(frame, status.note, sizes)
+    return frame
 
+
+def _draw_region(frame: np.ndarray, region: tuple[float, float, float, float], auto: bool, s: _Sizes) -> None:
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = region
+    corner0, corner1 = (round(x0 * w), round(y0 * h)), (round(x1 * w) - 1, round(y1 * h) - 1)
+    colour = BAR if auto else NOTE
+    cv2.rectangle(frame, corner0, corner1, colour, s.thick + 1, cv2.LINE_AA)
+    place = (corner0[0] + s.pad // 2, corner1[1] - s.pad // 2)
+    cv2.putText(frame, "auto" if auto else "region", place, FONT, max(s.font * 0.7, MIN_FONT), colour, s.thick)
+
+
+def _draw_top(frame: np.ndarray, top, s: _Sizes) -> None:
+    """The top-k actions, each a line of text over a bar of its score."""
+    panel_w = min(frame.shape[1], int(360 * s.scale))
+    _shade(frame, 0, 0, panel_w, s.pad + len(top) * (s.line + s.bar_h) + s.pad)
+    y = s.pad
+    for category in top:
+        y += s.line - s.bar_h
+        score = f"  {category.score * 100:.0f}%"
+        room = panel_w - 2 * s.pad - cv2.getTextSize(score, FONT, s.font, s.thick)[0][0]
+        text = _ellipsised(shown(category.label), room, s.font, s.thick) + score
+        cv2.putText(frame, text, (s.pad, y), FONT, s.font, WHITE, s.thick, cv2.LINE_AA)
+        y += s.bar_h
+        bar_w = panel_w - 2 * s.pad
+        cv2.rectangle(frame, (s.pad, y), (s.pad + bar_w, y + s.bar_h), BAR_TRACK, -1)
+        filled = int(bar_w * min(max(category.score, 0.0), 1.0))
+        cv2.rectangle(frame, (s.pad, y), (s.pad + filled, y + s.bar_h), BAR, -1)
+        y += s.bar_h
+
+
+def _draw_warming_up(frame: np.ndarray, text: str, s: _Sizes) -> None:
+    panel_w = min(frame.shape[1], int(360 * s.scale))
+    _shade(frame, 0, 0, panel_w, s.pad + s.line + s.pad)
+    text = _ellipsised(text, panel_w - 2 * s.pad, s.font, s.thick)
+    cv2.putText(frame, text, (s.pad, s.pad + s.line - s.bar_h), FONT, s.font, WHITE, s.thick, cv2.LINE_AA)
+
+
+def _draw_status_line(frame: np.ndarray, status: OverlayStatus, s: _Sizes) -> None:
+    """FPS, inference time, frames skipped and the model, at the bottom."""
+    h, w = frame.shape[:2]
     parts = [f"display {status.display_fps:.1f} fps", f"model {status.model_fps:.1f} fps", f"{status.inference_ms:.1f} ms"]
     if status.skipped:
         parts.append(f"skipped {status.skipped}")
     if status.model_name:
         parts.append(status.model_name)
-    small = max(font * 0.8, MIN_FONT)
-    lines = _wrapped(parts, w - 2 * pad, small, thick)  # on narrow frames: two lines, not smaller text
-    (_, text_h), base = cv2.getTextSize("Ag", FONT, small, thick)
-    step = text_h + base + pad // 2
-    _shade(frame, 0, h - len(lines) * step - pad, w, h)
+    small = max(s.font * 0.8, MIN_FONT)
+    lines = _wrapped(parts, w - 2 * s.pad, small, s.thick)  # on narrow frames: two lines, not smaller text
+    (_, text_h), base = cv2.getTextSize("Ag", FONT, small, s.thick)
+    step = text_h + base + s.pad // 2
+    _shade(frame, 0, h - len(lines) * step - s.pad, w, h)
     for i, text in enumerate(reversed(lines)):
-        cv2.putText(frame, text, (pad, h - pad - base - i * step), FONT, small, WHITE, thick, cv2.LINE_AA)
+        cv2.putText(frame, text, (s.pad, h - s.pad - base - i * step), FONT, small, WHITE, s.thick, cv2.LINE_AA)
 
-    if status.note:
-        (text_w, text_h), base = cv2.getTextSize(status.note, FONT, font * 1.3, thick + 1)
-        x, y = max(0, (w - text_w) // 2), h // 2
-        _shade(frame, x - pad, y - text_h - pad, x + text_w + pad, y + base + pad)
-        cv2.putText(frame, status.note, (x, y), FONT, font * 1.3, NOTE, thick + 1, cv2.LINE_AA)
-    return frame
+
+def _draw_note(frame: np.ndarray, note: str, s: _Sizes) -> None:
+    """A line in the middle, such as the teaching countdown."""
+    h, w = frame.shape[:2]
+    (text_w, text_h), base = cv2.getTextSize(note, FONT, s.font * 1.3, s.thick + 1)
+    x, y = max(0, (w - text_w) // 2), h // 2
+    _shade(frame, x - s.pad, y - text_h - s.pad, x + text_w + s.pad, y + base + s.pad)
+    cv2.putText(frame, note, (x, y), FONT, s.font * 1.3, NOTE, s.thick + 1, cv2.LINE_AA)
 
 
 @functools.lru_cache(maxsize=256)
