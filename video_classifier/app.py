@@ -11,10 +11,9 @@ for the parts it asked for (start-up time on a Pi).
 
 from __future__ import annotations
 
-import os
-import secrets
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from video_classifier.errors import ModelError, UserError
 from video_classifier.outputs import Output, Outputs, close_all
@@ -126,9 +125,10 @@ def run_job(settings: Settings) -> int:
     """A job instead of the camera: ``--list-actions``, ``--forget``, ``--list-events``,
     ``--correct`` (the library file, from SSH, while the app runs or not) or ``--mqtt-forget``."""
     if settings.mqtt_forget:
+        from video_classifier.home_assistant.mqtt import MqttSettings
         from video_classifier.home_assistant.publisher import MqttPublisher
 
-        publisher = MqttPublisher(mqtt_settings(settings)).connect(background=False)
+        publisher = MqttPublisher(MqttSettings.from_settings(settings)).connect(background=False)
         removed = publisher.forget()
         print(f"mqtt: removed {removed} entities of device {publisher.node} from Home Assistant", file=sys.stderr)
         return 0
@@ -153,18 +153,21 @@ def run_job(settings: Settings) -> int:
     return 0
 
 
-def mqtt_settings(settings: Settings):
-    """Broker, login and topic prefix from the ``--mqtt*`` flags (and ``$MQTT_PASSWORD``)."""
-    from video_classifier.home_assistant.mqtt import MqttSettings
-
-    return MqttSettings.parse_address(
-        settings.mqtt,
-        tls=settings.mqtt_tls or settings.mqtt_ca is not None,
-        topic=settings.mqtt_topic,
-        username=settings.mqtt_user,
-        password=settings.mqtt_password or os.environ.get("MQTT_PASSWORD"),
-        ca_file=settings.mqtt_ca,
-    )
+# Every output a run can attach, in order (a later one may use an earlier one: the live view the
+# compositor): the App attribute that keeps it, whether this run wants it, and the module whose
+# ``attach(app)`` makes it. The first ones are made before the camera opens (a mistake costs no
+# camera time); ``after_pipeline`` ones use the pipeline. A new output is a module with an
+# ``attach`` function and one line here.
+OUTPUTS: tuple[tuple[str, Callable[[App], object], str, bool], ...] = (
+    ("log", lambda app: app.settings.log, "video_classifier.outputs.json_log", False),
+    ("recorder", lambda app: app.settings.record, "video_classifier.outputs.recorder", False),
+    ("publisher", lambda app: app.settings.mqtt, "video_classifier.home_assistant.publisher", False),
+    ("events", lambda app: app.keeper, "video_classifier.teach.recent_events", False),
+    ("tutor", lambda app: app.keeper and app.teaches, "video_classifier.teach.teacher", True),
+    ("compositor", lambda app: app.settings.serve or app.recorder, "video_classifier.display.compositor", True),
+    ("view", lambda app: app.settings.serve, "video_classifier.live_view.server", True),
+    ("announcer", lambda app: app.headless, "video_classifier.outputs.console", True),
+)
 
 
 class App:
@@ -198,7 +201,7 @@ class App:
         self.outputs = Outputs(*extra_outputs)
         self.keeper = self.classifier.scorer.keeper if s.actions else None
         self.source = self.pipeline = self.framing = self.compositor = self.viewer = self.recorder = None
-        self.tutor = self.publisher = self.events = self.view = self.controls = None
+        self.tutor = self.publisher = self.events = self.view = self.controls = self.log = self.announcer = None
         try:
             self._assemble()
         except BaseException:
@@ -211,31 +214,21 @@ class App:
         from video_classifier.pipeline import Pipeline
 
         s, outputs = self.settings, self.outputs
+        self._attach(after_pipeline=False)
+        corrector = None
+        if self.events is not None:
+            from video_classifier.teach.corrections import Corrector
+
+            corrector = Corrector(self.keeper, self.events, s.fps)
+            self.keeper.start()
+        self.framing = self._framing()
+        self.source = open_camera(s, on_status=outputs.on_camera, model_size=self.classifier.model.input_size)
+        watched = not self.headless or s.serve is not None
         ignored: frozenset[str] = frozenset()
         if s.actions:
             from video_classifier.teach.examples import RESERVED
 
             ignored = RESERVED  # "nothing taught is close", "something else": no event
-        if s.log:
-            from video_classifier.outputs.json_log import JsonLinesLog
-
-            outputs.add(JsonLinesLog(s.log))
-        if s.record:
-            from video_classifier.outputs.recorder import EventRecorder
-
-            confirm_s = max(s.hold, s.grace) + 1  # an event's start and end are told this long after
-            self.recorder = outputs.add(
-                EventRecorder(s.record, s.pre_roll, s.post_roll, s.record_max_mb, model_name=self.name, confirm_s=confirm_s)
-            )
-        if s.mqtt:
-            self.publisher = outputs.add(self._mqtt_publisher(ignored))
-        corrector = None
-        if self.keeper is not None:
-            corrector = self._recent_events()
-            self.keeper.start()
-        self.framing = self._framing()
-        self.source = open_camera(s, on_status=outputs.on_camera, model_size=self.classifier.model.input_size)
-        watched = not self.headless or s.serve is not None
         self.pipeline = Pipeline(
             self.source,
             self.classifier,
@@ -249,23 +242,18 @@ class App:
             framing=self.framing,
         )
         self.controls = Controls(self.pipeline, corrector)  # one meaning for the keys, MQTT and the live view
-        if s.actions and (s.learn is not None or s.serve):
-            self.tutor = outputs.add(self._teacher())
-        if s.serve or self.recorder:
-            from video_classifier.display.compositor import Compositor
-
-            self.compositor = outputs.add(Compositor(self.pipeline, self.name, output=outputs, note=self.note))
-        if s.serve:
-            self.view = outputs.add(self._live_view())
-            if self.publisher:
-                self.publisher.live_view_url = self.view.url(token=False)  # Home Assistant's link: never the token
+        self._attach(after_pipeline=True)
         if self.publisher:
+            if self.view:
+                self.publisher.live_view_url = self.view.url(token=False)  # Home Assistant's link: never the token
             self.publisher.control(self.controls)  # Home Assistant's buttons
             self.publisher.region = self.framing.label  # which region this device watches
-        if self.headless:
-            from video_classifier.outputs.console import EventAnnouncer
 
-            outputs.add(EventAnnouncer())
+    def _attach(self, after_pipeline: bool) -> None:
+        """Make and attach the outputs of :data:`OUTPUTS` this run wants, in their order."""
+        for attribute, wanted, module, late in OUTPUTS:
+            if late == after_pipeline and wanted(self):
+                setattr(self, attribute, self.outputs.add(importlib.import_module(module).attach(self)))
 
     def _framing(self):
         """The part of the picture the model sees: ``--region``, a region drawn in the live view
@@ -288,65 +276,15 @@ class App:
         return framing
 
     @property
+    def teaches(self) -> bool:
+        """Whether this run teaches: ``--learn`` now, or the live view's Teach panel."""
+        return self.settings.learn is not None or bool(self.settings.serve)
+
+    @property
     def note(self):
         """The teaching countdown line, when teaching is possible (else None)."""
         tutor = self.tutor
         return tutor and (lambda: tutor.status)
-
-    def _mqtt_publisher(self, ignored: frozenset[str]):
-        """The ``--mqtt`` publisher, connected (or retrying in the background)."""
-        from video_classifier.home_assistant.publisher import MqttPublisher
-
-        classifier = self.classifier
-        taught = (lambda: [label for label in classifier.labels if label not in ignored]) if self.settings.actions else None
-        settings = mqtt_settings(self.settings)
-        publisher = MqttPublisher(settings, self.name, taught=taught).connect()
-        print(f"mqtt: {settings.host}:{settings.port}, topics {publisher.topic}/...", file=sys.stderr)
-        return publisher
-
-    def _recent_events(self):
-        """The events of taught actions, with their features, for corrections; the corrector."""
-        from video_classifier.teach.corrections import Corrector
-        from video_classifier.teach.recent_events import EventFile, RecentEvents, events_path
-
-        keeper, s = self.keeper, self.settings
-        file = EventFile(events_path(keeper.library.path), keeper.library.model)
-        clips = self.recorder.library if self.recorder else None
-        self.events = self.outputs.add(RecentEvents(keeper, file, self.classifier.scorer.window, clips))
-        return Corrector(keeper, self.events, s.fps)
-
-    def _teacher(self):
-        """The teacher: with ``--learn`` it teaches that action now (a countdown on a camera, the
-        first seconds of a video), then stops the app; with ``--serve`` the Teach panel uses it."""
-        from video_classifier.teach.teacher import Lesson, Teacher
-
-        s, pipeline = self.settings, self.pipeline
-        on_done = (lambda lesson: pipeline.request_stop()) if s.learn is not None else None
-        tutor = Teacher(self.keeper, s.fps, on_done=on_done)
-        if s.learn is not None:
-            live = self.source.live
-            what = "camera" if live else self.source.name
-            tutor.teach(Lesson(s.learn, s.seconds, s.examples, 3.0 if live else 0.0, 2.0 if live else 0.0, what))
-        return tutor
-
-    def _live_view(self):
-        """The ``--serve`` web server; away from 127.0.0.1 reading asks for a token, and changing
-        anything (the Teach panel, corrections) always does."""
-        from video_classifier.live_view.http_guard import MIN_TOKEN_LENGTH
-        from video_classifier.live_view.server import LiveView, is_loopback, parse_bind
-
-        s = self.settings
-        host, port = parse_bind(s.serve)
-        chosen = s.serve_token if s.serve_token is not None else os.environ.get("MOVINET_SERVE_TOKEN")
-        if chosen is not None and len(chosen) < MIN_TOKEN_LENGTH:
-            where = "--serve-token" if s.serve_token is not None else "MOVINET_SERVE_TOKEN"
-            raise UserError(f"{where} must be at least {MIN_TOKEN_LENGTH} characters (it is {len(chosen)}): choose a longer one")
-        token = chosen or secrets.token_urlsafe(12)
-        reads = chosen is not None or not is_loopback(host)
-        clips = self.recorder.library if self.recorder else None
-        view = LiveView(self.pipeline, self.compositor, host, port, token, reads, clips, self.tutor, self.controls, self.events)
-        print(f"live view: {view.url()}", file=sys.stderr)
-        return view
 
     def run(self) -> None:
         """Run until the stream ends, the user quits (window, Ctrl-C, SIGTERM) or

@@ -103,3 +103,8 @@ class Compositor(Output):
         self._handoff.close()
         if self._thread.is_alive():
             self._thread.join(5.0)
+
+
+def attach(app) -> Compositor:
+    """The overlaid pictures for the live view and the clips, made once for both."""
+    return Compositor(app.pipeline, app.name, output=app.outputs, note=app.note)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import socket
 import ssl
@@ -53,6 +54,18 @@ class MqttSettings:
     def __post_init__(self) -> None:
         if not self.topic.strip("/") or "+" in self.topic or "#" in self.topic:
             raise UserError(f"--mqtt-topic {self.topic!r}: give a plain topic prefix such as movinet/garden (no + or #)")
+
+    @classmethod
+    def from_settings(cls, settings) -> MqttSettings:
+        """Broker, login and topic prefix from the app's ``--mqtt*`` settings (and ``$MQTT_PASSWORD``)."""
+        return cls.parse_address(
+            settings.mqtt,
+            tls=settings.mqtt_tls or settings.mqtt_ca is not None,
+            topic=settings.mqtt_topic,
+            username=settings.mqtt_user,
+            password=settings.mqtt_password or os.environ.get("MQTT_PASSWORD"),
+            ca_file=settings.mqtt_ca,
+        )
 
     @classmethod
     def parse_address(cls, address: str, tls: bool = False, **options) -> MqttSettings:

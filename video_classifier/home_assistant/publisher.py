@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -322,3 +323,13 @@ class MqttPublisher(Output):
         """Say "offline", give queued events ``timeout`` seconds to go out, and disconnect."""
         self._closing.set()
         self.connection.close(timeout)
+
+
+def attach(app) -> MqttPublisher:
+    """``--mqtt``: the publisher, connected (or retrying in the background)."""
+    s, labels = app.settings, app.classifier.labels
+    taught = (lambda: [label for label in labels if label not in RESERVED]) if s.actions else None
+    settings = MqttSettings.from_settings(s)
+    publisher = MqttPublisher(settings, app.name, taught=taught).connect()
+    print(f"mqtt: {settings.host}:{settings.port}, topics {publisher.topic}/...", file=sys.stderr)
+    return publisher

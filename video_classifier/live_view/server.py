@@ -28,7 +28,9 @@ import ipaddress
 import json
 import logging
 import os
+import secrets
 import socket
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -41,7 +43,14 @@ from video_classifier.data import ActionEvent
 from video_classifier.display.compositor import Compositor
 from video_classifier.errors import UserError
 from video_classifier.live_view.event_list import EventList
-from video_classifier.live_view.http_guard import SECURITY_HEADERS, DeadlineReader, Guard, GuardedServer, write_by
+from video_classifier.live_view.http_guard import (
+    MIN_TOKEN_LENGTH,
+    SECURITY_HEADERS,
+    DeadlineReader,
+    Guard,
+    GuardedServer,
+    write_by,
+)
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import ClipLibrary
 from video_classifier.pipeline import Pipeline
@@ -408,3 +417,20 @@ def _lan_address() -> str:
             return probe.getsockname()[0]
         except OSError:
             return socket.gethostname()
+
+
+def attach(app) -> LiveView:
+    """``--serve``: the web server. Away from 127.0.0.1 reading asks for a token, and changing
+    anything (the Teach panel, corrections, the region) always does."""
+    s = app.settings
+    host, port = parse_bind(s.serve)
+    chosen = s.serve_token if s.serve_token is not None else os.environ.get("MOVINET_SERVE_TOKEN")
+    if chosen is not None and len(chosen) < MIN_TOKEN_LENGTH:
+        where = "--serve-token" if s.serve_token is not None else "MOVINET_SERVE_TOKEN"
+        raise UserError(f"{where} must be at least {MIN_TOKEN_LENGTH} characters (it is {len(chosen)}): choose a longer one")
+    token = chosen or secrets.token_urlsafe(12)
+    reads = chosen is not None or not is_loopback(host)
+    clips = app.recorder.library if app.recorder else None
+    view = LiveView(app.pipeline, app.compositor, host, port, token, reads, clips, app.tutor, app.controls, app.events)
+    print(f"live view: {view.url()}", file=sys.stderr)
+    return view

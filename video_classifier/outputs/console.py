@@ -50,3 +50,8 @@ def report_headless(
             file=stream,
             flush=True,
         )
+
+
+def attach(app) -> EventAnnouncer:
+    """Without a window: each event's start and end, told on stderr."""
+    return EventAnnouncer()

@@ -63,3 +63,8 @@ class JsonLinesLog(Output):
                 self._stream.close()
         except OSError:
             pass  # a failed write was already reported by write_record
+
+
+def attach(app) -> JsonLinesLog:
+    """``--log``: the output the app (being assembled) attaches."""
+    return JsonLinesLog(app.settings.log)

@@ -282,3 +282,10 @@ class ClipFile:
         if self._writer is not None:
             self._writer.release()
         self.partial.unlink(missing_ok=True)
+
+
+def attach(app) -> EventRecorder:
+    """``--record``: the output the app (being assembled) attaches."""
+    s = app.settings
+    confirm_s = max(s.hold, s.grace) + 1  # an event's start and end are told this long after
+    return EventRecorder(s.record, s.pre_roll, s.post_roll, s.record_max_mb, model_name=app.name, confirm_s=confirm_s)

@@ -272,3 +272,11 @@ class RecentEvents(Output):
             self.file.save(records)
         except LibraryError as exc:
             log.warning("%s; the recent events are kept in memory", exc)
+
+
+def attach(app) -> RecentEvents:
+    """With ``--actions``: the events of taught actions, with their features, for corrections."""
+    keeper = app.keeper
+    file = EventFile(events_path(keeper.library.path), keeper.library.model)
+    clips = app.recorder.library if app.recorder else None
+    return RecentEvents(keeper, file, app.classifier.scorer.window, clips)

@@ -230,3 +230,16 @@ def wait_for(future: Future):
         raise LibraryError(
             "the action library is busy (another program holds its lock?): the change will be made when it is free"
         ) from None
+
+
+def attach(app) -> Teacher:
+    """The teacher: with ``--learn`` it teaches that action now (a countdown on a camera, the
+    first seconds of a video), then stops the app; with ``--serve`` the Teach panel uses it."""
+    s, pipeline, source = app.settings, app.pipeline, app.source
+    on_done = (lambda lesson: pipeline.request_stop()) if s.learn is not None else None
+    tutor = Teacher(app.keeper, s.fps, on_done=on_done)
+    if s.learn is not None:
+        live = source.live
+        what = "camera" if live else source.name
+        tutor.teach(Lesson(s.learn, s.seconds, s.examples, 3.0 if live else 0.0, 2.0 if live else 0.0, what))
+    return tutor
