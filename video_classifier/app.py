@@ -131,10 +131,10 @@ def run_job(settings: Settings) -> int:
         print(f"mqtt: removed {removed} entities of device {publisher.node} from Home Assistant", file=sys.stderr)
         return 0
     from video_classifier.corrections import correct_offline, list_events
-    from video_classifier.recent_events import EventFile, events_path
+    from video_classifier.recent_events import EventFile
 
     library = action_library(settings, open_model(settings))
-    events = EventFile(events_path(library.path), library.model)
+    events = EventFile.beside(library)
     if settings.list_events:
         print(list_events(library.load(), events.load()))
         return 0
@@ -282,10 +282,10 @@ class App:
     def _recent_events(self):
         """The events of taught actions, with their features, for corrections; the corrector."""
         from video_classifier.corrections import Corrector
-        from video_classifier.recent_events import EventFile, RecentEvents, events_path
+        from video_classifier.recent_events import EventFile, RecentEvents
 
         keeper, s = self.keeper, self.settings
-        file = EventFile(events_path(keeper.library.path), keeper.library.model)
+        file = EventFile.beside(keeper.library)
         clips = self.recorder.library if self.recorder else None
         self.events = self.outputs.add(RecentEvents(keeper, file, self.classifier.scorer.window, clips))
         return Corrector(keeper, self.events, s.fps)
