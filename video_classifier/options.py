@@ -338,6 +338,8 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
         if not args.correct.strip():
             p.error("--correct needs an event id (from --list-events) or 'last'")
         args.correct = args.correct.strip()
+        if args.as_name is not None and not args.as_name.strip():
+            p.error("--as needs what the event was: wrong, right, undo or an action's name (leave --as out for wrong)")
         args.as_name = args.as_name or "wrong"
     where = "--camera"
     if args.camera is None:
