@@ -81,6 +81,11 @@ def test_no_value_in_a_path_parameter_a_path_query_or_fragment_is_shown_whatever
     assert all(text.startswith(("rtsp://cam.local:554/", "http://cam.local/x#...")) for text in shown)
 
 
+def test_a_host_or_path_of_100000_characters_is_cut_short():
+    shown = redacted("rtsp://" + "h" * 100_000 + "/" + "p" * 100_000)
+    assert shown.startswith("rtsp://hhh") and "/ppp" in shown and len(shown) < 400
+
+
 def test_the_port_is_the_schemes_default_unless_given():
     assert host_and_port("rtsp://cam/x") == ("cam", 554)
     assert host_and_port("rtsps://cam/x") == ("cam", 322)

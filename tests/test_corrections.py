@@ -144,6 +144,21 @@ def test_a_correction_that_cannot_be_made_is_one_clear_line(room, tmp_path, args
     assert actions.read_bytes() == before
 
 
+def test_a_100000_character_id_or_name_is_cut_short_in_the_error_line(room, tmp_path):
+    actions = tmp_path / "actions.json"
+    actions.write_bytes((room / "actions.json").read_bytes())
+    done = run_app("--actions", actions, "--camera", room / "drink-second.mp4", "--no-display")  # events to look among
+    assert done.returncode == 0, done.stderr
+    long = "a" * 100_000
+    for args, start in [
+        (["--correct", long], f"error: no event {'a' * 60!r}... among the last 100 events"),
+        (["--forget", long], f"error: no action called {'a' * 60!r}... (taught: drink)"),
+        (["--correct", "last", "--as", long], f"error: action name {'a' * 20!r}... is 100000 characters long"),
+    ]:
+        line = one_error_line(run_app("--actions", actions, *args))
+        assert line.startswith(start) and len(line) < 300, line[:400]
+
+
 def small_disk() -> None:
     """In the app's process: no file may grow past 1 kB (the kernel refuses the rest of a write,
     as on a full disk); the library, a few kB, cannot be written."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from urllib.parse import SplitResult, urlsplit
 
+from video_classifier.errors import cut
+
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 
@@ -32,9 +34,10 @@ def parts(url: str) -> SplitResult:
 
 def redacted(url: str) -> str:
     """``url`` as it may be shown anywhere: scheme, host, port and the path's names only, e.g.
-    ``rtsp://192.168.1.20:554/stream1``. No user or password, and no value of a query, a fragment,
-    a path parameter (``;key=value``) or a ``key=value`` in the path, whatever its key: cameras
-    take tokens and logins under any name there (``/live;apikey=...``, ``/user=admin&password=...``).
+    ``rtsp://192.168.1.20:554/stream1`` (a path of thousands of characters cut short). No user or
+    password, and no value of a query, a fragment, a path parameter (``;key=value``) or a
+    ``key=value`` in the path, whatever its key: cameras take tokens and logins under any name
+    there (``/live;apikey=...``, ``/user=admin&password=...``).
     A login whose ``/``, ``?`` or ``#`` were not written as %XX ends the host early
     (``rtsp://bob:12/34@cam/x``): all up to the last ``@`` is left out then too, so that no piece
     of it is shown as a host or a path."""
@@ -42,11 +45,11 @@ def redacted(url: str) -> str:
         split = _after_login(url)
     except ValueError:  # e.g. an IPv6 address without its closing bracket
         return f"{url.strip().partition('://')[0].lower()}://?"
-    host = _bracketed(split.hostname) or "?"
+    host = cut(_bracketed(split.hostname)) or "?"
     port = f":{split.port}" if _port(split) else ""
     query = "?..." if split.query else ""
     fragment = "#..." if split.fragment else ""
-    return f"{split.scheme}://{host}{port}{path_names(split.path)}{query}{fragment}"
+    return f"{split.scheme}://{host}{port}{cut(path_names(split.path))}{query}{fragment}"
 
 
 # A path parameter (";" up to the next "/"), and a value after "=" (up to "&", ";" or "/"), also

@@ -31,7 +31,7 @@ from utils.safe_files import UnsafeFile, loads_strict, read_regular_file
 from video_classifier.action_library import ActionLibrary, LibraryError, ModelIdentity, atomic_write
 from video_classifier.clips import ClipLibrary
 from video_classifier.data import ActionEvent, Prediction
-from video_classifier.errors import UserError
+from video_classifier.errors import UserError, quoted
 from video_classifier.library_keeper import LibraryKeeper
 from video_classifier.outputs import Output
 
@@ -189,7 +189,7 @@ def find(records: list[EventRecord], event_id: str | None) -> EventRecord:
     if len(matches) != 1:
         what = "more than one event starts with" if matches else "no event"
         raise UserError(
-            f"{what} {event_id!r} among the last {EVENTS_KEPT} events of taught actions "
+            f"{what} {quoted(event_id)} among the last {EVENTS_KEPT} events of taught actions "
             "(an event of the model's own classes cannot be corrected): --list-events shows them"
         )
     return matches[0]
