@@ -13,7 +13,7 @@ with the command that installs them. The MJPEG camera runs in-process: see utils
 
 :class:`HostileCamera` is an HTTP camera on loopback that answers what no camera should: bytes
 that are not HTTP, a status line of another protocol, a 200 kB header line, more than 100
-headers, or garbage after good frames.
+headers, a redirect whose body would not fit in memory, or garbage after good frames.
 """
 
 from __future__ import annotations
@@ -188,6 +188,7 @@ HOSTILE_ANSWERS = {
     "a 200 kB header line": b"HTTP/1.0 200 OK\r\nX-Junk: " + b"j" * 200_000 + b"\r\n\r\n",
     "101 headers": b"HTTP/1.0 200 OK\r\n" + b"".join(b"X-Junk-%d: 1\r\n" % i for i in range(101)) + b"\r\n",
     "a status that is no number": b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n",
+    "a redirect with an endless body": b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
 }
 GARBAGE = bytes(range(256)) * 64  # 16 kB with no boundary and no JPEG in it
 

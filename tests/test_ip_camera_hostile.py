@@ -1,6 +1,6 @@
 """A camera that answers what no camera should (tests/ip_cameras.HostileCamera, on loopback):
 bytes that are not HTTP, another protocol's status line, a 200 kB header line, more than 100
-headers, a status that is no number, garbage after good frames. At start that is one ``error:``
+headers, a status that is no number, a redirect with an endless body, garbage after good frames. At start that is one ``error:``
 line and exit status 2; while the app runs it is a lost camera, retried until it streams again
 or ``--camera-timeout`` runs out; never a traceback."""
 

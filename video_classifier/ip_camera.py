@@ -174,7 +174,7 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
         ask = _rtsp_status if split.scheme.startswith("rtsp") else _http_status
         try:
             status = _within(timeout_s, ask, connection, url, timeout_s)
-        except (ValueError, http.client.HTTPException):  # not RTSP, or not HTTP: no status line, endless headers...
+        except (ValueError, OverflowError, http.client.HTTPException):  # not RTSP or HTTP: no status line, endless headers...
             kind = "an RTSP" if split.scheme.startswith("rtsp") else "an HTTP"
             return f"port {port} of {host} answers, but not as {kind} camera: check the port and the scheme"
         except TimeoutError:
