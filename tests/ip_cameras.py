@@ -10,6 +10,10 @@ The RTSP server needs GStreamer's Python bindings, which only the system Python 
 
 Under CI (CI=true) a machine without those bindings fails the test; elsewhere it is skipped,
 with the command that installs them. The MJPEG camera runs in-process: see tests/support/mjpeg_camera.py.
+
+:class:`HostileCamera` is an HTTP camera on loopback that answers what no camera should: bytes
+that are not HTTP, a status line of another protocol, a 200 kB header line, more than 100
+headers, a redirect whose body would not fit in memory, or garbage after good frames.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import contextlib
 import functools
 import os
 import selectors
+import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -172,3 +179,83 @@ def udp_sockets() -> int:
         with contextlib.suppress(OSError):  # closed meanwhile (the listing's own descriptor)
             count += os.readlink(f"/proc/self/fd/{fd}").removeprefix("socket:[").removesuffix("]") in inodes
     return count
+
+
+# What a hostile or broken server may answer an HTTP camera's request with.
+HOSTILE_ANSWERS = {
+    "bytes that are not HTTP": b"\x16\x03\x01\x00\xa5\x01\x00 not HTTP at all\r\n\r\n",
+    "a non-HTTP status line": b"ICY 200 OK\r\nicy-name: radio\r\n\r\n",
+    "a 200 kB header line": b"HTTP/1.0 200 OK\r\nX-Junk: " + b"j" * 200_000 + b"\r\n\r\n",
+    "101 headers": b"HTTP/1.0 200 OK\r\n" + b"".join(b"X-Junk-%d: 1\r\n" % i for i in range(101)) + b"\r\n",
+    "a status that is no number": b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n",
+    "a redirect with an endless body": b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+}
+GARBAGE = bytes(range(256)) * 64  # 16 kB with no boundary and no JPEG in it
+
+
+class HostileCamera:
+    """An MJPEG camera on 127.0.0.1 that plays a part, one per connection, set by :attr:`answer`:
+    ``"frames"`` streams ``clip`` (as a camera does), a key of :data:`HOSTILE_ANSWERS` sends those
+    bytes and hangs up. A stream in progress when :attr:`answer` changes goes on with garbage
+    (no boundary, no JPEG) until its client hangs up. :attr:`served` counts connections per answer.
+
+        with HostileCamera(clip) as camera:
+            camera.answer = "101 headers"
+    """
+
+    def __init__(self, clip: Path | str, fps: float = 15.0, size: tuple[int, int] = (320, 240)) -> None:
+        import cv2
+
+        from tests.support.mjpeg_camera import read_clip
+
+        frames, _ = read_clip(Path(clip), size)
+        self.jpegs = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes() for f in frames[:150]]
+        self.fps = fps
+        self.answer = "frames"
+        self.served: Counter[str] = Counter()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._closed = threading.Event()
+
+    def url(self, path: str = "/stream.mjpg") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _serve(self, client: socket.socket) -> None:
+        with contextlib.suppress(OSError), client:
+            client.settimeout(10)
+            request = b""
+            while b"\r\n\r\n" not in request and len(request) < 65536:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            answer = self.answer
+            self.served[answer] += 1
+            if answer != "frames":
+                client.sendall(HOSTILE_ANSWERS[answer])
+                return
+            client.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+            index = 0
+            while not self._closed.is_set():
+                if self.answer != "frames":  # the camera turns hostile mid-stream
+                    client.sendall(GARBAGE)
+                else:
+                    jpeg = self.jpegs[index % len(self.jpegs)]
+                    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                    client.sendall(head + jpeg + b"\r\n")
+                    index += 1
+                time.sleep(1 / self.fps)
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._server.accept()
+                threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def __enter__(self) -> HostileCamera:
+        threading.Thread(target=self._accept, name="hostile-camera", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._closed.set()
+        self._server.close()

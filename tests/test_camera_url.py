@@ -1,4 +1,5 @@
-"""What a --camera string names, and an IP camera's URL as it may be shown (no login, no query)."""
+"""What a --camera string names, and an IP camera's URL as it may be shown (scheme, host, port and
+the path's names: no login, and no value of a query, fragment or path parameter)."""
 
 import pytest
 
@@ -45,17 +46,44 @@ def test_what_a_camera_string_names(spec, network, camera):
         ("rtsp://bob:se#cret@cam/x", "rtsp://cam/x"),
         ("rtsp://bob:se?cret@cam/x", "rtsp://cam/x"),
         ("rtsp://bob:pw@[::1/x", "rtsp://?"),  # not a URL Python can split
-        # a login in the path (XMEye cameras)
+        # a login in the path (XMEye cameras): every value left out, whatever its key
         (
             "rtsp://192.168.1.10:554/user=admin&password=s3cret&channel=1&stream=0.sdp",
-            "rtsp://192.168.1.10:554/user=...&password=...&channel=1&stream=0.sdp",
+            "rtsp://192.168.1.10:554/user=...&password=...&channel=...&stream=...",
         ),
         ("rtsp://cam/user=admin_password=s3cret_channel=1", "rtsp://cam/user=..."),
-        ("rtsp://cam/live;pwd=s3cret;x=1", "rtsp://cam/live;pwd=...;x=1"),
+        ("rtsp://cam/live;pwd=s3cret;x=1", "rtsp://cam/live;..."),
+        ("rtsp://cam/live;apikey=SECRET&pw=SECRET2", "rtsp://cam/live;..."),
+        ("rtsp://cam/a;session=SECRET/b/c=SECRET2", "rtsp://cam/a;.../b/c=..."),
+        ("rtsp://cam/live%3Bk%3DSECRET/x%3dSECRET2", "rtsp://cam/live;.../x=..."),  # written as %XX
+        ("http://cam/video.mjpg#token=SECRET", "http://cam/video.mjpg#..."),
+        ("rtsp://cam:8554/Streaming/Channels/101", "rtsp://cam:8554/Streaming/Channels/101"),  # names stay
     ],
 )
 def test_a_shown_url_has_no_login_and_no_query(url, shown):
     assert redacted(url) == shown
+
+
+# The names cameras (and their cloud services) really take a login or token under.
+KEYS = ["user", "password", "pwd", "pw", "pass", "key", "apikey", "token", "auth", "sig", "Signature", "X-Amz-Credential"]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_no_value_in_a_path_parameter_a_path_query_or_fragment_is_shown_whatever_its_key(key):
+    secret = "SeCrEt-7x9"
+    shown = []
+    for place in (f"/live;{key}={secret}", f"/live;x=1&{key}={secret}", f"/{key}={secret}&channel=1", f"/a;{key}={secret}/b"):
+        shown.append(redacted(f"rtsp://cam.local:554{place}"))
+        shown.append(redacted(f"rtsp://cam.local:554/x?{key}={secret}"))
+        shown.append(redacted(f"http://cam.local/x#{key}={secret}"))
+        assert has_login(f"rtsp://cam.local:554{place}")
+    assert not any(secret in text or secret.lower() in text.lower() for text in shown), shown
+    assert all(text.startswith(("rtsp://cam.local:554/", "http://cam.local/x#...")) for text in shown)
+
+
+def test_a_host_or_path_of_100000_characters_is_cut_short():
+    shown = redacted("rtsp://" + "h" * 100_000 + "/" + "p" * 100_000)
+    assert shown.startswith("rtsp://hhh") and "/ppp" in shown and len(shown) < 400
 
 
 def test_the_port_is_the_schemes_default_unless_given():
@@ -113,6 +141,8 @@ def test_a_url_of_another_scheme_is_told_apart_from_a_file(spec, scheme):
         ("rtsp://alice:s3cret@cam/x", True),
         ("http://cam/video.cgi?user=alice&pwd=s3cret", True),
         ("rtsp://cam/user=admin&password=s3cret&channel=1&stream=0.sdp", True),
+        ("rtsp://cam/live;apikey=s3cret", True),
+        ("http://cam/video.mjpg#token=s3cret", True),
         ("rtsp://cam:554/stream1", False),
         ("RTSP://cam/live", False),
     ],

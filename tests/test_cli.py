@@ -207,6 +207,24 @@ def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
         assert words in line, f"{name}: {line}"
 
 
+@pytest.mark.parametrize("flag", ["--model", "--labels", "--actions", "--log", "--record", "--camera", "$MOVINET_CAMERA"])
+def test_a_path_too_long_for_the_file_system_is_one_short_error_line(tmp_path, flag):
+    path = str(tmp_path / ("x" * 100_000))  # no file system takes a name of more than 255 bytes
+    if flag == "$MOVINET_CAMERA":
+        result = classify(*model_args(), "--no-display", MOVINET_CAMERA=path)
+    else:  # the last of a flag given twice is the one taken
+        result = classify(*model_args(), "--camera", media_path("carving_ice.mp4"), flag, path, "--no-display")
+    line = error_line(result)
+    assert line.startswith(f"error: {flag} {tmp_path}/xxx") and "a name longer than the file system takes" in line
+    assert len(line) < 400
+
+
+def test_a_100000_character_value_is_not_echoed_whole():
+    clip = media_path("carving_ice.mp4")
+    line = error_line(classify(*model_args(), "--camera", clip, "--width", "9" * 100_000, "--no-display"))
+    assert line.startswith("error: --width: expected a whole number") and len(line) < 200
+
+
 def test_action_events_go_to_the_log_and_stderr(tmp_path):
     log = tmp_path / "run.jsonl"
     result = classify(*model_args(), "--camera", media_path("flipping_a_pancake.mkv"), "--no-display", "--log", log)

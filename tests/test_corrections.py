@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import resource
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -123,11 +125,14 @@ def test_correcting_again_replaces_the_earlier_correction_and_right_adds_to_its_
         (["--correct", "last", "--as", "a/b"], "has a control character or a slash"),
         (["--correct", "last", "--as", "Something Else"], "is reserved for corrections"),
         (["--correct", ""], "--correct needs an event id (from --list-events) or 'last'"),
+        (["--correct", "last", "--as", ""], "--as needs what the event was: wrong, right, undo or an action's name"),
+        (["--correct", "last", "--as", " \t"], "--as needs what the event was: wrong, right, undo or an action's name"),
         (["--list-events", "--correct", "last"], "--list-events and --correct are two different jobs"),
         (["--as", "drink"], "--as says what an event was: give the event with --correct ID"),
         (["--learn", "wrong", "--camera", "x.mp4"], "'wrong' is reserved for corrections"),
     ],
-    ids=["unknown id", "reserved name", "bad name", "a verdict's name", "empty id", "two jobs", "as alone", "learn wrong"],
+    ids=["unknown id", "reserved name", "bad name", "a verdict's name", "empty id", "empty as", "blank as"]
+    + ["two jobs", "as alone", "learn wrong"],
 )
 def test_a_correction_that_cannot_be_made_is_one_clear_line(room, tmp_path, args, expected):
     actions = tmp_path / "actions.json"
@@ -137,6 +142,49 @@ def test_a_correction_that_cannot_be_made_is_one_clear_line(room, tmp_path, args
     before = actions.read_bytes()
     assert expected in one_error_line(run_app("--actions", actions, *args))
     assert actions.read_bytes() == before
+
+
+def test_a_100000_character_id_or_name_is_cut_short_in_the_error_line(room, tmp_path):
+    actions = tmp_path / "actions.json"
+    actions.write_bytes((room / "actions.json").read_bytes())
+    done = run_app("--actions", actions, "--camera", room / "drink-second.mp4", "--no-display")  # events to look among
+    assert done.returncode == 0, done.stderr
+    long = "a" * 100_000
+    for args, start in [
+        (["--correct", long], f"error: no event {'a' * 60!r}... among the last 100 events"),
+        (["--forget", long], f"error: no action called {'a' * 60!r}... (taught: drink)"),
+        (["--correct", "last", "--as", long], f"error: action name {'a' * 20!r}... is 100000 characters long"),
+    ]:
+        line = one_error_line(run_app("--actions", actions, *args))
+        assert line.startswith(start) and len(line) < 300, line[:400]
+
+
+def small_disk() -> None:
+    """In the app's process: no file may grow past 1 kB (the kernel refuses the rest of a write,
+    as on a full disk); the library, a few kB, cannot be written."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the app
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+
+def test_a_correction_that_cannot_be_saved_is_one_error_line_and_changes_nothing(room, tmp_path):
+    actions = tmp_path / "actions.json"
+    actions.write_bytes((room / "actions.json").read_bytes())
+    done = run_app("--actions", actions, "--camera", room / "drink-second.mp4", "--no-display")
+    assert done.returncode == 0, done.stderr
+    before = actions.read_bytes()
+    full = subprocess.run(
+        classify_command("--actions", actions, "--correct", "last"),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        timeout=120,
+        preexec_fn=small_disk,
+    )
+    assert f"cannot save {actions} (File too large); what was saved before is kept" in one_error_line(full)
+    assert actions.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+    actions.unlink()
+    actions.mkdir()  # the action file replaced by a folder
+    assert f"--actions {actions} is a folder" in one_error_line(run_app("--actions", actions, "--correct", "last"))
 
 
 def test_without_events_or_with_a_damaged_events_file_the_answer_is_one_line(room, tmp_path):

@@ -101,6 +101,32 @@ def test_a_wrong_or_missing_login_is_one_error_line(camera, login, words):
     assert "wrong-password" not in done.stderr and PASSWORD not in line
 
 
+# The names cameras take a login or token under, in the path, its parameters, the query or the fragment.
+KEYS = ("user", "password", "pwd", "pw", "pass", "key", "apikey", "token", "auth", "sig")
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "/cam;apikey=SECRET0&pw=SECRET1",  # a path parameter
+        "/cam;" + ";".join(f"{key}=SECRET{i}" for i, key in enumerate(KEYS)),
+        "/" + "&".join(f"{key}=SECRET{i}" for i, key in enumerate(KEYS)) + "&channel=1",  # a login as the path
+        "/cam?" + "&".join(f"{key}=SECRET{i}" for i, key in enumerate(KEYS)),
+        "/cam#" + "&".join(f"{key}=SECRET{i}" for i, key in enumerate(KEYS)),
+    ],
+    ids=["the issue's", "path parameters", "the path", "the query", "the fragment"],
+)
+def test_a_secret_in_the_urls_path_query_or_fragment_is_never_shown_whatever_its_key(camera, tmp_path, where):
+    log = tmp_path / "log.jsonl"
+    url = camera.url(USER, PASSWORD).removesuffix("/cam") + where
+    done = run("--log", log, "--max-frames", "2", timeout=60, MOVINET_CAMERA=url)
+    shown = done.stdout + done.stderr + (log.read_text() if log.exists() else "")
+    assert "SECRET" not in shown and PASSWORD not in shown, shown
+    assert "Traceback" not in done.stderr
+    if done.returncode:  # the server has no such stream: the error line names the path's names only
+        assert_one_error_line(done, f"rtsp://127.0.0.1:{camera.port}/")
+
+
 def test_nothing_listening_is_one_error_line():
     port = free_port()
     done = run("--camera", f"rtsp://{USER}:{PASSWORD}@127.0.0.1:{port}/cam", timeout=60)

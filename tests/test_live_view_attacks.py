@@ -279,6 +279,38 @@ def test_a_change_takes_the_token_from_its_header_only(tmp_path):
     assert in_header == 404  # past the guard: this app has no Teach panel (no --actions)
 
 
+def test_a_body_whose_length_is_not_one_number_is_refused_with_400(tmp_path):
+    """Two Content-Length headers that differ (the first used to win), a list that differs, one
+    that is not a number, or a Transfer-Encoding: refused before anything reads the body. The
+    same length written twice is one length, and the request goes on (404: no taught actions)."""
+    proc, url, _ = start_app(tmp_path, "--serve", "0", "--serve-token", "a-long-enough-token")
+    port, token = port_of(url), url.split("token=")[1]
+    body = b'{"as": "wrong"}'
+
+    def post(*lengths: bytes, path: bytes = b"/events/0123abcd/correct") -> tuple[int, bytes]:
+        head = b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token.encode() + b"\r\n"
+        answer = raw(port, head + b"".join(b"%s\r\n" % line for line in lengths) + b"Connection: close\r\n\r\n" + body)
+        return int(answer.split(b" ", 2)[1]), answer.partition(b"\r\n\r\n")[2]
+
+    try:
+        refused = {
+            "two that differ": post(b"Content-Length: 15", b"Content-Length: 2"),
+            "the short one first": post(b"Content-Length: 2", b"Content-Length: 15"),
+            "a list that differs": post(b"Content-Length: 15, 2"),
+            "not a number": post(b"Content-Length: 1e1"),
+            "negative": post(b"Content-Length: -1"),
+            "chunked": post(b"Transfer-Encoding: chunked", b"Content-Length: 15"),
+            "any path": post(b"Content-Length: 15", b"Content-Length: 2", path=b"/status.json"),
+        }
+        one = post(b"Content-Length: 15")
+        twice = post(b"Content-Length: 15", b"Content-Length: 15")
+    finally:
+        stop_app(proc)
+    assert {what: status for what, (status, _) in refused.items()} == dict.fromkeys(refused, 400)
+    assert all(json.loads(answer) == {"error": "send a body with one Content-Length"} for _, answer in refused.values())
+    assert one[0] == twice[0] == 404 and b"only events of taught actions can be corrected" in twice[1]
+
+
 def test_clients_dribbling_their_headers_are_dropped_at_the_request_deadline(tmp_path):
     """32 clients hold every slot by sending one header byte every 2 s, which no per-read time-out
     ends; the request deadline (10 s) drops them all, and the next request is served."""

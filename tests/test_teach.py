@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -232,6 +233,27 @@ def test_an_unwritable_folder_or_a_file_in_the_way_is_one_clear_line(tmp_path):
     blocker.write_text("")
     line = one_error_line(run_app("--actions", blocker / "a.json", "--learn", "carving", "--camera", clip))
     assert "Not a directory" in line and "--actions" in line
+
+
+def test_a_lesson_the_disk_cannot_take_is_one_clear_line_and_leaves_nothing_behind(tmp_path):
+    """The lesson is recorded, then no file may grow past 1 kB (RLIMIT_FSIZE: the kernel refuses
+    the rest of a write, as a full disk does): the example is not saved and the app says so."""
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the app
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    library = tmp_path / "a.json"
+    done = subprocess.run(
+        classify_command("--actions", library, "--learn", "carving", "--camera", media_path("carving_ice.mp4")),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        timeout=120,
+        preexec_fn=small_disk,
+    )
+    assert one_error_line(done) == f"error: cannot save {library} (File too large); what was saved before is kept"
+    assert not library.exists() and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_window_0_and_a_model_that_is_not_movinet_are_one_clear_line(tmp_path):

@@ -1,11 +1,17 @@
-"""Reading files that someone else may have written: only regular files, only up to a size, and
-JSON whose numbers and nesting cannot overflow or exhaust the reader."""
+"""Files in folders that someone else may write to. Reading: only regular files, only up to a
+size, and JSON whose numbers and nesting cannot overflow or exhaust the reader. Writing: never
+through a symbolic link planted where a file is made or replaced (it would make the app create or
+overwrite the link's target), and a file is whole or not there at all.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 MAX_NUMBER_LENGTH = 40  # characters in one JSON number: a float needs ~25, an int far less
@@ -37,6 +43,49 @@ def read_regular_file(path: str | Path, max_bytes: int) -> bytes:
         return data
     finally:
         os.close(fd)
+
+
+def open_regular(path: str | Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open(path, flags, mode)`` for a regular file only, never through a link: a symbolic
+    link at ``path`` is not followed (``O_NOFOLLOW``) and, like a FIFO, a device, a socket or a
+    folder there, raises :class:`UnsafeFile` and is left as it is. Other failures raise
+    :class:`OSError`. Opening never blocks (a FIFO is refused, not waited on)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFile("is a symbolic link") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeFile("is not a regular file")
+    return fd
+
+
+def replace_file(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash, ``kill -9`` or a full disk leaves either the
+    old or the new file whole: written to a new temporary file beside it (created exclusively, so
+    never through a link), fsynced, renamed over ``path`` (which replaces a link there instead of
+    following it), the folder synced. On failure the temporary file is removed and the
+    :class:`OSError` raised."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:  # a half-written file is never left behind, whatever stopped the write
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    with contextlib.suppress(OSError):  # the rename itself survives a power cut once the folder is synced
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def _integer(text: str) -> int:

@@ -133,10 +133,10 @@ def run_job(settings: Settings) -> int:
         print(f"mqtt: removed {removed} entities of device {publisher.node} from Home Assistant", file=sys.stderr)
         return 0
     from video_classifier.teach.corrections import correct_offline, list_events
-    from video_classifier.teach.recent_events import EventFile, events_path
+    from video_classifier.teach.recent_events import EventFile
 
     library = action_library(settings, open_model(settings))
-    events = EventFile(events_path(library.path), library.model)
+    events = EventFile.beside(library)
     if settings.list_events:
         print(list_events(library.load(), events.load()))
         return 0

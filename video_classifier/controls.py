@@ -2,8 +2,9 @@
 
 The window's keys, the MQTT command topic and the live view all go through one
 :class:`Controls`, so that each request has one meaning and one effect wherever it comes from.
-Every method may be called from any thread and returns quickly: slow work (writing the action
-library) happens in the library's own thread, never in the caller's or the model's.
+Every method may be called from any thread, and all but :meth:`Controls.correct` return at once;
+that one waits (a few seconds at most) to say whether the correction was saved. Writing the
+action library happens in the library's own thread, never in the caller's or the model's.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ class Controls:
 
         ``verdict`` is ``"wrong"`` (something else happened: taught as ``other``), ``"right"``
         (an example of the event's own action), or the name of the action it was (taught or new).
-        Returns one line saying what was done; raises :class:`UserError` with one line when the
-        event is unknown or cannot be corrected. The running app scores with the correction
-        within a second.
+        Returns one line saying what was done, once it is saved; raises :class:`UserError` with
+        one line when the event is unknown or cannot be corrected, or the correction was not
+        saved (``corrections.NotSaved``). The running app scores with the correction within a
+        second.
         """
         if self.corrector is None:
             raise UserError("corrections need taught actions: run with --actions FILE")

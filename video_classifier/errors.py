@@ -1,8 +1,22 @@
 """Errors a user can cause, each carrying a message meant for that user.
 
 The CLI turns any :class:`UserError` into one ``error: ...`` line and exit status 2;
-the library never exits the process itself.
+the library never exits the process itself. A message quotes what the user gave through
+:func:`quoted` or :func:`cut`: a 100,000-character id is not echoed whole.
 """
+
+SHOWN_LENGTH = 60  # characters of an id, a name or a path that a message quotes
+
+
+def quoted(text: str, limit: int = SHOWN_LENGTH) -> str:
+    """``text`` in quotes, as a message shows an id or a name: cut to ``limit`` characters
+    (``'abc'...``) when longer."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}..."
+
+
+def cut(text: str, limit: int = 3 * SHOWN_LENGTH) -> str:
+    """``text`` as a message shows a path: cut to ``limit`` characters (``abc...``) when longer."""
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 class UserError(Exception):

@@ -6,6 +6,7 @@ A bad flag gives one ``error:`` line and exit status 2, like every other mistake
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import re
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
+from video_classifier.errors import cut, quoted
 from video_classifier.model.preprocess import CROP_CHOICES
 from video_classifier.model.runtime import RUNTIME_CHOICES
 from video_classifier.region import AUTO, CONVENTION, parse_region
@@ -64,7 +66,7 @@ class CliParser(argparse.ArgumentParser):
             except UnicodeDecodeError:
                 self.error(f"{after}the file of flags {arg} is not UTF-8 text: save it as UTF-8")
             except OSError as exc:
-                self.error(f"{after}cannot read the file of flags {arg} ({exc.strerror}): check its path{hint}")
+                self.error(f"{after}cannot read the file of flags {cut(arg)} ({exc.strerror}): check its path{hint}")
             expanded += self._expand(lines, depth + 1)
         return expanded
 
@@ -76,7 +78,7 @@ def _plain(message: str) -> str:
     message = re.sub(r"invalid choice: (\S+) \(choose from (.*)\)", r"expected one of \2, got \1", message)
     message = message.replace("expected one argument", "expected a value")
     message = re.sub(r"^ambiguous option: (-[^=\s]*)=.*? could match", r"ambiguous option: \1 could match", message)
-    return re.sub(r"'([^']*)'", lambda m: repr(_shown_value(m.group(1))), message)
+    return re.sub(r"'([^']*)'", lambda m: quoted(_shown_value(m.group(1))), message)
 
 
 def _shown_value(value: str) -> str:
@@ -307,6 +309,17 @@ def build_parser(description: str = "") -> CliParser:
     return p
 
 
+def _too_long(path: str) -> bool:
+    """Whether ``path`` is too long to name a file (a name over 255 bytes, a path over 4096)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ENAMETOOLONG
+    except ValueError:  # a NUL character: argparse cannot receive one, a file of flags could
+        return False
+    return False
+
+
 def _check_camera(p: CliParser, spec: str, where: str) -> None:
     """Refuse an IP camera's URL that cannot work as written, quoting none of it (a password)."""
     if is_network(spec):
@@ -353,11 +366,18 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
         if not args.correct.strip():
             p.error("--correct needs an event id (from --list-events) or 'last'")
         args.correct = args.correct.strip()
+        if args.as_name is not None and not args.as_name.strip():
+            p.error("--as needs what the event was: wrong, right, undo or an action's name (leave --as out for wrong)")
         args.as_name = args.as_name or "wrong"
     where = "--camera"
     if args.camera is None:
         args.camera = os.environ.get("MOVINET_CAMERA") or None  # keeps a URL with a password out of `ps`
         where = "$MOVINET_CAMERA"
+    for flag in ("model", "labels", "actions", "log", "record", "camera"):
+        value = getattr(args, flag)
+        if isinstance(value, str) and not is_network(value.strip()) and _too_long(value):
+            name = where if flag == "camera" else f"--{flag}"
+            p.error(f"{name} {cut(value)}: a name longer than the file system takes: give a shorter path")
     if args.camera is not None:
         _check_camera(p, args.camera.strip(), where)
         args.camera = args.camera.strip() if is_network(args.camera.strip()) else args.camera

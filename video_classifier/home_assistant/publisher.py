@@ -4,12 +4,13 @@ Topics, under a prefix (``movinet/<hostname>`` by default):
 
     <prefix>/availability   "online" / "offline" (retained; "offline" is also the last will, and
                             is sent while the camera is lost)
-    <prefix>/state          current action, whether one is detected, its key, top-k, fps, paused
-                            (retained JSON, once a second while frames reach the model or it is
-                            paused, and at once on a change)
-    <prefix>/attributes     top-k labels, the current event's id and the region watched ("whole",
-                            "X,Y,W,H", "auto", "auto within X,Y,W,H"; retained JSON, sent only
-                            when one of them changes)
+    <prefix>/state          current action, whether one is detected, its key, top-k, fps, paused,
+                            and the last correction asked for on the command topic: {"command",
+                            "saved": true/false, "message"} (retained JSON, once a second while
+                            frames reach the model or it is paused, and at once on a change)
+    <prefix>/attributes     top-k labels, the current event's id, the region watched ("whole",
+                            "X,Y,W,H", "auto", "auto within X,Y,W,H") and the last correction
+                            (retained JSON, sent only when one of them changes)
     <prefix>/events         {"type"/"event_type": "start"|"end", "id": ..., "label": ..., ...}
                             (QoS 1, not retained)
     <prefix>/command        listened to: "reset", "pause", "resume", "wrong" (the newest event of
@@ -107,6 +108,7 @@ class MqttPublisher(Output):
         self._closing = threading.Event()
         self._ignored = 0  # command messages that were not a known command
         self._said: dict[str, tuple[float, int]] = {}  # log line kind -> (when last said, left unsaid since)
+        self._correction: dict | None = None  # the last correction asked for, and whether it was saved
         self._started = False  # the device is announced from start() on, when all it links to is known
         self._camera_ok = True
         self.connection = MqttConnection(
@@ -186,6 +188,7 @@ class MqttPublisher(Output):
             "time_s": round(prediction.time_s, 3),
             "events_dropped": self.dropped,
             "paused": self._paused,
+            "correction": self._correction,
             "timestamp": time.time(),
         }
 
@@ -194,7 +197,10 @@ class MqttPublisher(Output):
         Not the scores or the clock (Home Assistant would record a row a second), nor the order
         of the near-zero runners-up, which reshuffles every frame."""
         likely = [c.label for c in prediction.top if c.score >= ATTRIBUTE_MIN_SCORE]
-        return {"top": likely, "event_id": self._event_id if self.active else None, "region": self.region()}
+        attributes = {"top": likely, "event_id": self._event_id if self.active else None, "region": self.region()}
+        if self._correction is not None:
+            attributes["correction"] = self._correction
+        return attributes
 
     def on_prediction(self, prediction: Prediction) -> None:
         """A state message at most every ``state_interval_s``."""
@@ -236,12 +242,15 @@ class MqttPublisher(Output):
             return
         if match[1] is None:  # wrong, wrong <id>: kinds of their own, the button's and a notification's
             kind = "wrong <id>" if match[2] else "wrong"
-            try:
-                controls.correct(match[2], "wrong")
+            try:  # waits until it is saved (a few seconds at most): the state says whether it was
+                done = controls.correct(match[2], "wrong")
             except UserError as exc:
+                self._correction = {"command": text, "saved": False, "message": str(exc)}
                 self._say(f"{kind} refused", logging.WARNING, f"MQTT command {text!r} not done: {exc}")
-                return
-            self._say(kind, logging.INFO, f"MQTT command: {text}")  # what was done, the corrector says
+            else:
+                self._correction = {"command": text, "saved": True, "message": done}
+                self._say(kind, logging.INFO, f"MQTT command: {text}")  # what was done, the corrector says
+            self._publish_state()
             return
         self._say(match[1], logging.INFO, f"MQTT command: {match[1]}")
         if match[1] == "reset":

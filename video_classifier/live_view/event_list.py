@@ -1,9 +1,11 @@
 """The live view's recent events, and the corrections a user makes on them from the page.
 
     GET  /status.json "events"     newest first, the one in progress first (its ``end_s`` null)
-    POST /events/ID/correct        {"as": "wrong" | "right" | NAME}; 202 and one line when done,
+    POST /events/ID/correct        {"as": "wrong" | "right" | NAME}; 200 and one line once saved,
+                                   202 and why when the library is busy (saved when it is free),
                                    else one JSON error: 404 (no such event of a taught action),
-                                   400 (a bad verdict or name), 409 (the action cannot take it)
+                                   400 (a bad verdict or name), 409 (the action cannot take it),
+                                   500 (it could not be saved: the action file is a folder...)
 
 With ``--actions`` the events are those of taught actions, from :class:`RecentEvents` (each with
 its clip, if one was recorded, and what it was corrected as); without, the model's own events,
@@ -20,7 +22,7 @@ from video_classifier.controls import Controls
 from video_classifier.data import ActionEvent
 from video_classifier.errors import UserError
 from video_classifier.outputs.clips import ClipLibrary
-from video_classifier.teach.corrections import VERDICTS
+from video_classifier.teach.corrections import VERDICTS, NotSaved
 from video_classifier.teach.examples import LibraryError, check_name
 from video_classifier.teach.recent_events import RecentEvents
 
@@ -93,8 +95,12 @@ class EventList:
             return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
         try:
             message = self.controls.correct(event_id, verdict)
+        except NotSaved as exc:
+            if exc.pending:
+                return HTTPStatus.ACCEPTED, {"message": str(exc)}
+            return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(exc)}
         except LibraryError as exc:
             return HTTPStatus.CONFLICT, {"error": str(exc)}
         except UserError as exc:
             return HTTPStatus.NOT_FOUND, {"error": str(exc)}
-        return HTTPStatus.ACCEPTED, {"message": message}
+        return HTTPStatus.OK, {"message": message}

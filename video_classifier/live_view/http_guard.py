@@ -10,6 +10,9 @@
   dribbles in, and one for writing a whole answer to a slow reader; a cap on clients served at
   once (503 past it), a listen backlog, and an accept loop that waits instead of spinning when
   descriptors run out.
+- A body's length only from one ``Content-Length`` (the same value repeated is one): two that
+  differ, one that is not a number, or ``Transfer-Encoding`` are refused, since a proxy in front
+  and this server could then disagree on where the body ends.
 - Security headers on every answer.
 """
 
@@ -19,6 +22,7 @@ import errno
 import hmac
 import io
 import logging
+import re
 import socket
 import threading
 import time
@@ -164,3 +168,16 @@ def write_by(sock: socket.socket, data: bytes, deadline: float) -> None:
         raise TimeoutError("answer not taken in time")
     sock.settimeout(remaining)  # sendall's time-out bounds the whole call, not each send
     sock.sendall(data)
+
+
+def body_length(headers) -> int | None:
+    """The length of a request's body from its headers: 0 without a ``Content-Length``, None when
+    it cannot be trusted (two that differ, not a number, or a ``Transfer-Encoding`` besides)."""
+    if headers.get("Transfer-Encoding") is not None:
+        return None
+    values = {part.strip() for value in headers.get_all("Content-Length") or [] for part in value.split(",")}
+    if not values:
+        return 0
+    if len(values) > 1 or not re.fullmatch(r"[0-9]{1,12}", next(iter(values))):
+        return None
+    return int(next(iter(values)))

@@ -49,6 +49,7 @@ from video_classifier.live_view.http_guard import (
     DeadlineReader,
     Guard,
     GuardedServer,
+    body_length,
     write_by,
 )
 from video_classifier.outputs import Output
@@ -213,6 +214,14 @@ class LiveView(Output):
                 self._reader.deadline = time.monotonic() + CLIENT_TIMEOUT_S
                 super().handle_one_request()
 
+            def parse_request(self) -> bool:
+                if not super().parse_request():
+                    return False
+                if body_length(self.headers) is None:  # whatever the request: where its body ends is unclear
+                    self._send_json(HTTPStatus.BAD_REQUEST, {"error": "send a body with one Content-Length"})
+                    return False
+                return True
+
             def version_string(self) -> str:
                 return "movinet-live"  # no Python version for the curious
 
@@ -336,11 +345,8 @@ class LiveView(Output):
             do_PATCH = do_PUT
 
             def _json_body(self) -> dict | None:
-                try:
-                    length = int(self.headers.get("Content-Length", "0"))
-                except ValueError:
-                    length = -1
-                if not 0 <= length <= MAX_BODY:
+                length = body_length(self.headers) or 0  # one that cannot be trusted was refused already
+                if length > MAX_BODY:
                     self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"a small JSON body, please\n")
                     return None
                 try:

@@ -20,6 +20,7 @@ import logging
 import os
 import queue
 import re
+import tempfile
 import threading
 import time
 from collections import deque
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 
 from utils.priority import lower_this_thread
+from utils.safe_files import UnsafeFile, open_regular, replace_file
 from video_classifier.data import ActionEvent, Picture
 from video_classifier.errors import UserError
 from video_classifier.outputs import Output
@@ -163,7 +165,7 @@ class EventRecorder(Output):
                     if path is not None:
                         self.library.add(path, event_id)
                         self._enforce_budget(keep=path)
-            except (OSError, cv2.error) as exc:  # a full or vanished disk must not stop the app
+            except (OSError, UnsafeFile, cv2.error) as exc:  # a full or vanished disk must not stop the app
                 log.warning("could not save the clip of %s: %s", file.clip.event.label if file else "an event", exc)
                 if file is not None:
                     file.discard()
@@ -214,9 +216,7 @@ def _size(path: Path) -> int:
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        tempfile.TemporaryFile(dir=folder).close()  # a new, unnamed file: never through a link
     except OSError as exc:
         raise UserError(f"cannot write clips to {folder} ({exc.strerror}): choose a writable folder for --record") from None
 
@@ -236,6 +236,7 @@ class ClipFile:
         self.size: tuple[int, int] = (0, 0)
         self.first_at = self.last_at = 0.0
         self._writer: cv2.VideoWriter | None = None
+        self._claimed: os.stat_result | None = None  # the partial file made for the encoder
         self._previous: np.ndarray | None = None
         self._slot = 0.0  # capture time of the next output frame
 
@@ -243,6 +244,13 @@ class ClipFile:
         image = cv2.imdecode(np.frombuffer(picture.jpeg, np.uint8), cv2.IMREAD_COLOR)
         if self._writer is None:
             self.size, self.first_at, self._slot = picture.size, picture.timestamp, picture.timestamp
+            # Made here, never through a link (UnsafeFile): the encoder opens it by name and would follow one.
+            try:
+                fd = open_regular(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            except UnsafeFile as exc:
+                raise UnsafeFile(f"{self.partial} {exc}") from None
+            self._claimed = os.fstat(fd)
+            os.close(fd)
             self._writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
             if not self._writer.isOpened():
                 raise OSError(f"cannot write {self.partial}")
@@ -267,12 +275,18 @@ class ClipFile:
         if self.frames < 2:
             self.partial.unlink(missing_ok=True)
             return None
-        if not self.partial.exists() or self.partial.stat().st_size == 0:
+        try:
+            written = os.lstat(self.partial)
+        except FileNotFoundError:
+            written = None
+        if written is None or (written.st_dev, written.st_ino) != (self._claimed.st_dev, self._claimed.st_ino):
+            raise UnsafeFile(f"{self.partial} was removed or replaced while it was written")
+        if written.st_size == 0:
             self.partial.unlink(missing_ok=True)
             raise OSError(f"the encoder wrote nothing to {self.partial} (disk full?)")
-        os.replace(self.partial, self.path)
-        try:
-            self.path.with_suffix(".json").write_text(json.dumps(sidecar(self), indent=1) + "\n", encoding="utf-8")
+        os.replace(self.partial, self.path)  # a link at the clip's name is replaced, not followed
+        try:  # whole or not at all: a full disk leaves no half-written sidecar
+            replace_file(self.path.with_suffix(".json"), (json.dumps(sidecar(self), indent=1) + "\n").encode())
         except OSError:
             self.path.unlink(missing_ok=True)  # a clip without its sidecar would never be cleaned up by name
             raise

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from urllib.parse import SplitResult, urlsplit
 
+from video_classifier.errors import cut
+
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 
@@ -31,23 +33,35 @@ def parts(url: str) -> SplitResult:
 
 
 def redacted(url: str) -> str:
-    """``url`` as it may be shown anywhere: no user, password or query (a query often holds a
-    token), e.g. ``rtsp://192.168.1.20:554/stream1``. A login whose ``/``, ``?`` or ``#`` were not
-    written as %XX ends the host early (``rtsp://bob:12/34@cam/x``): all up to the last ``@`` is
-    left out then too, so that no piece of it is shown as a host or a path."""
+    """``url`` as it may be shown anywhere: scheme, host, port and the path's names only, e.g.
+    ``rtsp://192.168.1.20:554/stream1`` (a path of thousands of characters cut short). No user or
+    password, and no value of a query, a fragment, a path parameter (``;key=value``) or a
+    ``key=value`` in the path, whatever its key: cameras take tokens and logins under any name
+    there (``/live;apikey=...``, ``/user=admin&password=...``).
+    A login whose ``/``, ``?`` or ``#`` were not written as %XX ends the host early
+    (``rtsp://bob:12/34@cam/x``): all up to the last ``@`` is left out then too, so that no piece
+    of it is shown as a host or a path."""
     try:
         split = _after_login(url)
     except ValueError:  # e.g. an IPv6 address without its closing bracket
         return f"{url.strip().partition('://')[0].lower()}://?"
-    host = _bracketed(split.hostname) or "?"
+    host = cut(_bracketed(split.hostname)) or "?"
     port = f":{split.port}" if _port(split) else ""
     query = "?..." if split.query else ""
-    path = _LOGIN_IN_PATH.sub(r"\1=...", split.path)
-    return f"{split.scheme}://{host}{port}{path}{query}"
+    fragment = "#..." if split.fragment else ""
+    return f"{split.scheme}://{host}{port}{cut(path_names(split.path))}{query}{fragment}"
 
 
-# Some cameras take their login in the path, e.g. /user=admin&password=PW&channel=1&stream=0.sdp
-_LOGIN_IN_PATH = re.compile(r"(?i)\b(user|username|usr|login|pass|passwd|password|pwd|token|auth|key)=[^&;/]*")
+# A path parameter (";" up to the next "/"), and a value after "=" (up to "&", ";" or "/"), also
+# written as %XX: what a path may hold besides names.
+_PATH_PARAMETER = re.compile(r"(?i)(;|%3B)[^/]*")
+_PATH_VALUE = re.compile(r"(?i)(=|%3D)[^/&;]*")
+
+
+def path_names(path: str) -> str:
+    """``path`` with every path parameter and every ``=`` value left out: ``/live;...``,
+    ``/user=...&password=...``."""
+    return _PATH_VALUE.sub("=...", _PATH_PARAMETER.sub(";...", path))
 
 
 def identity(url: str) -> str:
@@ -113,10 +127,11 @@ def _port(split: SplitResult) -> int | None:
 
 
 def has_login(url: str) -> bool:
-    """Whether ``url`` holds a password or token: a login before the host, a query, or a login
-    written in the path."""
+    """Whether ``url`` may hold a password or token: a login before the host, a query, a
+    fragment, or anything :func:`redacted` hides in the path."""
     split = parts(url.strip())
-    return bool(split.password or split.query or "@" in split.netloc or _LOGIN_IN_PATH.search(split.path))
+    hidden = path_names(split.path) != split.path
+    return bool(split.password or split.query or split.fragment or "@" in split.netloc or hidden)
 
 
 def host_and_port(url: str) -> tuple[str, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import os
 import re
 import secrets
@@ -22,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from urllib.parse import unquote
 
 import cv2
@@ -29,7 +31,10 @@ import cv2
 from video_classifier.data import Frame
 from video_classifier.errors import SourceError
 from video_classifier.sources.base import FrameSource
-from video_classifier.sources.camera_url import host_and_port, parts, redacted
+from video_classifier.sources.camera_url import host_and_port, parts, path_names, redacted
+
+# urllib warns on stderr of a camera's unquoted realm (Basic realm=cam): the camera's fault, not the user's.
+warnings.filterwarnings("ignore", "Basic Auth Realm was unquoted", UserWarning)
 
 OPEN_TIMEOUT_S = 10.0  # a dead host is reported after this long, never hangs the app
 READ_TIMEOUT_S = 5.0  # no frame for this long: the stream is lost (and reconnected)
@@ -159,7 +164,7 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
         return "the URL has no host: write it as rtsp://HOST[:PORT]/PATH"
     try:
         connection = socket.create_connection((host, port), timeout=timeout_s)
-    except socket.gaierror:
+    except (socket.gaierror, UnicodeError):  # UnicodeError: a name that is no host name (a label over 63)
         return f"unknown host {host}: check the camera's address"
     except ConnectionRefusedError:
         return f"nothing answers on port {port} of {host}: check the port, and that the camera's stream is on"
@@ -169,8 +174,9 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
         ask = _rtsp_status if split.scheme.startswith("rtsp") else _http_status
         try:
             status = _within(timeout_s, ask, connection, url, timeout_s)
-        except ValueError:
-            return f"port {port} of {host} answers, but not as an RTSP camera: check the port and the scheme"
+        except (ValueError, OverflowError, http.client.HTTPException):  # not RTSP or HTTP: no status line, endless headers...
+            kind = "an RTSP" if split.scheme.startswith("rtsp") else "an HTTP"
+            return f"port {port} of {host} answers, but not as {kind} camera: check the port and the scheme"
         except TimeoutError:
             return f"port {port} of {host} accepts a connection but gives no answer ({waited()}): is it the camera's port?"
         except ssl.SSLError:
@@ -186,7 +192,7 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
             return f"the camera asks for a user name and password: put them in the URL ({split.scheme}://USER:PASSWORD@HOST/PATH)"
         return "the camera refused the user name or password: check them (special characters as %XX in the URL)"
     if status == 404:
-        return f"the camera has no stream at {split.path or '/'}: check the path in its manual or web page"
+        return f"the camera has no stream at {path_names(split.path) or '/'}: check the path in its manual or web page"
     if status is not None and status >= 400:
         return f"the camera answered {status}: check the URL"
     return "the camera answers but its stream cannot be decoded: check the URL, or try another of its streams"

@@ -6,9 +6,10 @@
     "undo"         take back the event's correction
 
 An event corrected again replaces its earlier correction, so a slip of the finger is mended by
-correcting once more. The same edit serves the running app (:class:`Corrector`, through the
-library keeper's thread: the caller never waits for the disk) and the command line
-(:func:`correct_offline`, ``--correct ID --as NAME``), so both have one effect.
+correcting once more. The same edit serves the running app (:class:`Corrector`, saved in the
+library keeper's thread: the model never waits for the disk, the one who asked does, to hear
+whether it was saved) and the command line (:func:`correct_offline`, ``--correct ID --as NAME``),
+so both have one effect.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from video_classifier.data import shown
-from video_classifier.teach.examples import Example, Library, add_to, check_name
+from video_classifier.teach.examples import Example, Library, LibraryError, add_to, check_name
 from video_classifier.teach.keeper import LibraryKeeper
 from video_classifier.teach.library import OTHER, ActionLibrary
 from video_classifier.teach.recent_events import EventFile, EventRecord, RecentEvents, find
+from video_classifier.teach.teacher import wait_for
 
 log = logging.getLogger("teach")
 
@@ -60,8 +62,21 @@ def correction(record: EventRecord, name: str | None, fps: float) -> Callable[[L
     return edit
 
 
+class NotSaved(LibraryError):
+    """A correction was checked but not saved; ``pending``: the library is busy and it will be
+    saved when its lock is free, else it never will (the message says why)."""
+
+    def __init__(self, message: str, pending: bool = False) -> None:
+        super().__init__(message)
+        self.pending = pending
+
+
+def _event(record: EventRecord) -> str:
+    return f"event {record.id} ({record.label!r} at {record.when})"
+
+
 def describe(record: EventRecord, name: str | None, fps: float) -> str:
-    what = f"event {record.id} ({record.label!r} at {record.when})"
+    what = _event(record)
     if name is None:
         return f"{what}: its correction taken back"
     seconds = record.frames / fps
@@ -76,7 +91,7 @@ def describe(record: EventRecord, name: str | None, fps: float) -> str:
 
 class Corrector:
     """Corrections in the running app: checked at once (an unknown event, a bad name or a full
-    action is an error for the caller), saved in the keeper's thread."""
+    action is an error for the caller), saved in the keeper's thread while the caller waits."""
 
     def __init__(self, keeper: LibraryKeeper, events: RecentEvents, fps: float) -> None:
         self.keeper = keeper
@@ -84,6 +99,10 @@ class Corrector:
         self.fps = fps
 
     def correct(self, event_id: str | None, verdict: str) -> str:
+        """What was done, once it is saved (the caller waits for the keeper, a few seconds at
+        most). Raises :class:`UserError` for a correction that cannot be made, and
+        :class:`NotSaved` for one that was not saved (the action file replaced by a folder, a
+        full disk) or not yet (another program holds the library's lock)."""
         record = self.events.find(event_id)
         name = target_of(verdict, record)
         edit = correction(record, name, self.fps)
@@ -91,14 +110,23 @@ class Corrector:
         edit(Library(current.model, {k: list(v) for k, v in current.actions.items()}))  # limits: fail now, not later
         done = describe(record, name, self.fps)
 
-        def saved(future: Future) -> None:
+        def saved(future: Future) -> None:  # heard by the log only: the caller has its answer
             error = future.exception()
-            if error is not None:
-                log.warning("correction not saved: %s", error)
-            else:
+            if error is None:
                 log.info("corrected: %s", done)
+            else:
+                log.warning("correction not saved: %s", error)
 
-        self.keeper.change(edit).add_done_callback(saved)
+        future = self.keeper.change(edit)
+        try:
+            wait_for(future)
+        except LibraryError as exc:
+            if not future.done():
+                future.add_done_callback(saved)  # still waiting for the lock: saved later, or not
+                raise NotSaved(f"{_event(record)} is not corrected yet: {exc}", pending=True) from None
+        if (error := future.exception()) is not None:
+            raise NotSaved(f"{_event(record)} was not corrected: {error}") from None
+        log.info("corrected: %s", done)
         return done
 
 

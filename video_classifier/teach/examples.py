@@ -18,7 +18,7 @@ import numpy as np
 
 from utils.checksum import sha256_of
 from video_classifier.data import OTHER, OTHER_SHOWN
-from video_classifier.errors import UserError
+from video_classifier.errors import UserError, quoted
 
 UNKNOWN = "unknown"  # the reserved name for "nothing taught is close enough"
 RESERVED = frozenset({UNKNOWN, OTHER})  # labels that never make an event
@@ -138,13 +138,13 @@ def forget_from(library: Library, name: str, example_id: str | None = None) -> N
     """Delete the action ``name`` (or only its example ``example_id``) from ``library``."""
     if name not in library.actions:
         taught = ", ".join(library.actions) or "none"
-        raise LibraryError(f"no action called {name!r} (taught: {taught})")
+        raise LibraryError(f"no action called {quoted(name)} (taught: {taught})")
     if example_id is None:
         del library.actions[name]
         return
     kept = [e for e in library.actions[name] if e.id != example_id]
     if len(kept) == len(library.actions[name]):
-        raise LibraryError(f"action {name!r} has no example {example_id!r}")
+        raise LibraryError(f"action {quoted(name)} has no example {quoted(example_id)}")
     if kept:
         library.actions[name] = kept
     else:

@@ -34,14 +34,13 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from utils.safe_files import UnsafeFile, loads_strict, read_regular_file
+from utils.safe_files import UnsafeFile, loads_strict, open_regular, read_regular_file, replace_file
 from video_classifier.data import OTHER
 from video_classifier.teach.examples import (
     MAX_ACTIONS,
@@ -195,7 +194,7 @@ class ActionLibrary:
         (without waiting for the lock: another program may hold it for a while)."""
         folder = self.path.parent
         try:
-            os.close(os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644))
+            os.close(self._open_lock())
             writable = os.access(folder, os.W_OK)
         except OSError as exc:
             raise LibraryError(
@@ -206,10 +205,21 @@ class ActionLibrary:
                 f"cannot write the action library in {folder} (permission denied): choose a writable --actions path"
             )
 
-    @contextlib.contextmanager
-    def _locked(self, wait_s: float) -> Iterator[None]:
+    def _open_lock(self) -> int:
+        """The lock file, made if need be; never through a link planted in its place."""
         try:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            return open_regular(self._lock_path, os.O_RDWR | os.O_CREAT)
+        except UnsafeFile as exc:
+            raise LibraryError(
+                f"the action library's lock file {self._lock_path} {exc}: remove it (the app makes a new one)"
+            ) from None
+
+    @contextlib.contextmanager
+    def locked(self, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+        """Hold the library's exclusive lock (waiting up to ``wait_s`` for another writer): for
+        every read-modify-write of the library or of a file kept beside it."""
+        try:
+            fd = self._open_lock()
         except OSError as exc:
             raise LibraryError(
                 f"cannot write the action library in {self.path.parent or '.'} ({exc.strerror}): choose a writable --actions path"
@@ -234,7 +244,7 @@ class ActionLibrary:
     def change(self, edit: Callable[[Library], None], wait_s: float = LOCK_WAIT_S) -> Library:
         """Apply ``edit`` to the newest library on disk and save it; returns what was saved.
         Waits up to ``wait_s`` for another writer's lock."""
-        with self._locked(wait_s):
+        with self.locked(wait_s):
             library = self.load()
             edit(library)
             self._save(library)
@@ -263,29 +273,12 @@ class ActionLibrary:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a crash, ``kill -9`` or a full disk leaves either the
-    old or the new file whole (a temporary file, fsynced, renamed over it, the folder synced)."""
-    folder = path.parent
+    """Replace ``path`` with ``text`` whole or not at all, never through a link (see
+    :func:`~utils.safe_files.replace_file`); a :class:`LibraryError` when it cannot be."""
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        replace_file(path, text.encode("utf-8"))
     except OSError as exc:
-        raise LibraryError(f"cannot write in {folder} ({exc.strerror}): choose a writable --actions path") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
         raise LibraryError(f"cannot save {path} ({exc.strerror}); what was saved before is kept") from None
-    with contextlib.suppress(OSError):  # the rename itself survives a power cut once the folder is synced
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def _dumps(doc: dict) -> str:

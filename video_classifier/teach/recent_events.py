@@ -8,16 +8,19 @@ action. A correction makes that an example of what it really was (see ``correcti
 
 The file keeps the newest :data:`EVENTS_KEPT` events; it is written in the library keeper's
 thread (never the model's), read with the same limits as the action library, and merged by id
-with what is on disk, so that two cameras sharing one action file keep each other's events.
+with what is on disk under the library's own lock, so that two cameras sharing one action file
+keep each other's events.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +29,12 @@ import numpy as np
 
 from utils.safe_files import UnsafeFile, loads_strict, read_regular_file
 from video_classifier.data import ActionEvent, Prediction
-from video_classifier.errors import UserError
+from video_classifier.errors import UserError, quoted
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import ClipLibrary
 from video_classifier.teach.examples import LibraryError, ModelIdentity
 from video_classifier.teach.keeper import LibraryKeeper
-from video_classifier.teach.library import atomic_write
+from video_classifier.teach.library import ActionLibrary, atomic_write
 
 log = logging.getLogger("teach")
 
@@ -118,11 +121,21 @@ def _record(item: dict, size: int) -> EventRecord:
 
 
 class EventFile:
-    """The file of recent events, for one model."""
+    """The file of recent events, for one model; ``lock`` (a context manager's factory) is held
+    while it is read, merged and written."""
 
-    def __init__(self, path: str | Path, model: ModelIdentity) -> None:
+    def __init__(
+        self, path: str | Path, model: ModelIdentity, lock: Callable[[], contextlib.AbstractContextManager] | None = None
+    ) -> None:
         self.path = Path(path)
         self.model = model
+        self._lock = lock or contextlib.nullcontext
+
+    @classmethod
+    def beside(cls, library: ActionLibrary) -> EventFile:
+        """The recent events kept beside ``library``, saved under its lock: another app writing
+        the same files at once cannot make either lose the other's events."""
+        return cls(events_path(library.path), library.model, library.locked)
 
     def load(self) -> list[EventRecord]:
         """The events on disk, oldest first (none when there is no file). Raises :class:`LibraryError`."""
@@ -149,15 +162,18 @@ class EventFile:
             raise LibraryError(f"{where} is damaged ({exc}): {FIX}") from None
 
     def save(self, records: list[EventRecord]) -> None:
-        """Merge ``records`` with what is on disk (these win), keep the newest, write atomically."""
-        try:
-            on_disk = self.load()
-        except LibraryError:
-            on_disk = []  # a damaged file of recent events is replaced, not worth stopping for
-        merged = {r.id: r for r in on_disk} | {r.id: r for r in records}
-        newest = sorted(merged.values(), key=lambda r: r.started_at)[-EVENTS_KEPT:]
-        doc = {"format": FORMAT, "version": VERSION, "model": self.model.__dict__, "events": [r.to_json() for r in newest]}
-        atomic_write(self.path, json.dumps(doc, ensure_ascii=False) + "\n")
+        """Merge ``records`` with what is on disk (these win), keep the newest, write atomically,
+        all under the lock. Raises :class:`LibraryError` when it cannot be saved."""
+        with self._lock():
+            try:
+                on_disk = self.load()
+            except LibraryError:
+                on_disk = []  # a damaged file of recent events is replaced, not worth stopping for
+            merged = {r.id: r for r in on_disk} | {r.id: r for r in records}
+            newest = sorted(merged.values(), key=lambda r: r.started_at)[-EVENTS_KEPT:]
+            events = [r.to_json() for r in newest]
+            doc = {"format": FORMAT, "version": VERSION, "model": self.model.__dict__, "events": events}
+            atomic_write(self.path, json.dumps(doc, ensure_ascii=False) + "\n")
 
 
 def find(records: list[EventRecord], event_id: str | None) -> EventRecord:
@@ -174,7 +190,7 @@ def find(records: list[EventRecord], event_id: str | None) -> EventRecord:
     if len(matches) != 1:
         what = "more than one event starts with" if matches else "no event"
         raise UserError(
-            f"{what} {event_id!r} among the last {EVENTS_KEPT} events of taught actions "
+            f"{what} {quoted(event_id)} among the last {EVENTS_KEPT} events of taught actions "
             "(an event of the model's own classes cannot be corrected): --list-events shows them"
         )
     return matches[0]
@@ -277,6 +293,6 @@ class RecentEvents(Output):
 def attach(app) -> RecentEvents:
     """With ``--actions``: the events of taught actions, with their features, for corrections."""
     keeper = app.keeper
-    file = EventFile(events_path(keeper.library.path), keeper.library.model)
+    file = EventFile.beside(keeper.library)
     clips = app.recorder.library if app.recorder else None
     return RecentEvents(keeper, file, app.classifier.scorer.window, clips)
