@@ -162,8 +162,8 @@ def classify(path: Path, region: tuple[int, int, int, int] | None = None, auto: 
 
 def auto_cost(paths: list[Path]) -> dict[str, float]:
     """:meth:`MotionRegion.update` per model frame, in ms, over the frames of ``paths``."""
+    from video_classifier.data import Region
     from video_classifier.motion_region import MotionRegion
-    from video_classifier.region import Region
 
     cv2.setNumThreads(1)
     samples: list[float] = []

@@ -259,8 +259,9 @@ class App:
         """The part of the picture the model sees: ``--region``, a region drawn in the live view
         (kept for this camera), or ``--region auto``; checked against the model's input here and
         against the picture at its first frame."""
+        from video_classifier.data import Region
         from video_classifier.motion_region import MotionRegion
-        from video_classifier.region import Framing, Region, RegionFile, check_size, smallest_side
+        from video_classifier.region import Framing, RegionFile, check_size, smallest_side
         from video_classifier.settings import instance_name
         from video_classifier.sources import default_camera
 

@@ -9,13 +9,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-
-if TYPE_CHECKING:
-    from video_classifier.region import Region
 
 # The reserved label for "something else happens here" (teach mode): taught by corrections or
 # --learn other, scored like an action, but never an event, a sensor or a notification.
@@ -26,6 +22,44 @@ OTHER_SHOWN = "something else"
 def shown(label: str) -> str:
     """A label as people read it: ``other`` is "something else"."""
     return OTHER_SHOWN if label == OTHER else label
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle of the camera picture, in whole pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def __str__(self) -> str:
+        return f"{self.x},{self.y},{self.w},{self.h}"
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+    def fits(self, size: tuple[int, int]) -> bool:
+        """Whether it lies wholly inside a picture of ``size`` (width, height)."""
+        return self.x >= 0 and self.y >= 0 and self.x + self.w <= size[0] and self.y + self.h <= size[1]
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        """Its part of ``image`` (a view, no copy)."""
+        return image[self.y : self.y + self.h, self.x : self.x + self.w]
+
+    def scaled(self, old: tuple[int, int], new: tuple[int, int]) -> Region:
+        """The same part of a picture of size ``new`` that it is of a picture of size ``old``."""
+        sx, sy = new[0] / old[0], new[1] / old[1]
+        x, y = round(self.x * sx), round(self.y * sy)
+        return Region(x, y, min(round(self.w * sx), new[0] - x), min(round(self.h * sy), new[1] - y))
+
+    def fractions(self, size: tuple[int, int]) -> tuple[float, float, float, float]:
+        """Its corners as fractions of a picture of ``size``: x0, y0, x1, y1 (for drawing at any scale)."""
+        return self.x / size[0], self.y / size[1], (self.x + self.w) / size[0], (self.y + self.h) / size[1]
+
+    @staticmethod
+    def whole(size: tuple[int, int]) -> Region:
+        return Region(0, 0, size[0], size[1])
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from video_classifier.region import Region
+from video_classifier.data import Region
 
 SMALL_WIDTH = 160  # the grey copy compared from frame to frame
 CELL = 4  # small pixels per cell side

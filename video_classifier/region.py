@@ -14,12 +14,11 @@ import logging
 import os
 import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from video_classifier.data import Frame
+from video_classifier.data import Frame, Region
 from video_classifier.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -30,44 +29,6 @@ CONVENTION = "X,Y,W,H in pixels of the camera picture as it arrives: X,Y its top
 
 class RegionError(UserError):
     """A region that cannot be watched: its message says why and what to give instead."""
-
-
-@dataclass(frozen=True)
-class Region:
-    """A rectangle of the camera picture, in whole pixels."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-
-    def __str__(self) -> str:
-        return f"{self.x},{self.y},{self.w},{self.h}"
-
-    def as_list(self) -> list[int]:
-        return [self.x, self.y, self.w, self.h]
-
-    def fits(self, size: tuple[int, int]) -> bool:
-        """Whether it lies wholly inside a picture of ``size`` (width, height)."""
-        return self.x >= 0 and self.y >= 0 and self.x + self.w <= size[0] and self.y + self.h <= size[1]
-
-    def crop(self, image: np.ndarray) -> np.ndarray:
-        """Its part of ``image`` (a view, no copy)."""
-        return image[self.y : self.y + self.h, self.x : self.x + self.w]
-
-    def scaled(self, old: tuple[int, int], new: tuple[int, int]) -> Region:
-        """The same part of a picture of size ``new`` that it is of a picture of size ``old``."""
-        sx, sy = new[0] / old[0], new[1] / old[1]
-        x, y = round(self.x * sx), round(self.y * sy)
-        return Region(x, y, min(round(self.w * sx), new[0] - x), min(round(self.h * sy), new[1] - y))
-
-    def fractions(self, size: tuple[int, int]) -> tuple[float, float, float, float]:
-        """Its corners as fractions of a picture of ``size``: x0, y0, x1, y1 (for drawing at any scale)."""
-        return self.x / size[0], self.y / size[1], (self.x + self.w) / size[0], (self.y + self.h) / size[1]
-
-    @staticmethod
-    def whole(size: tuple[int, int]) -> Region:
-        return Region(0, 0, size[0], size[1])
 
 
 def parse_region(text: str) -> Region:

@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from video_classifier.controls import Controls
-from video_classifier.data import ActionEvent
+from video_classifier.data import ActionEvent, Region
 from video_classifier.display.compositor import Compositor
 from video_classifier.errors import UserError
 from video_classifier.live_view.event_list import EventList
@@ -55,7 +55,7 @@ from video_classifier.live_view.http_guard import (
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import ClipLibrary
 from video_classifier.pipeline import Pipeline
-from video_classifier.region import Region, RegionError
+from video_classifier.region import RegionError
 from video_classifier.teach.examples import LibraryError
 from video_classifier.teach.recent_events import RecentEvents
 from video_classifier.teach.teacher import Lesson, Teacher

@@ -4,7 +4,11 @@
         def on_event_start(self, event: ActionEvent) -> None:
             print("\\a", end="", flush=True)
 
-and in ``classify.py``: ``outputs.add(Beeper())``. That is all an output takes.
+    def attach(app) -> Beeper:
+        return Beeper()
+
+in a module of its own, and one line in :data:`video_classifier.app.OUTPUTS` saying when a run
+wants it. That is all an output takes (docs/extending.md has the worked example).
 
 The hooks, and the thread each is called in (a hook must return quickly; slow work such as
 disk or network belongs in the output's own thread or queue):
