@@ -77,7 +77,11 @@ def _run(argv: list[str] | None) -> int:
         from video_classifier.errors import UserError
         from video_classifier.model.runtime import load_runtime
 
-        settings = settings_from(argv)
+        try:
+            settings = settings_from(argv)
+        except UserError as exc:  # a flag or its value not understood
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         # The runtime too: an interrupted import of LiteRT is an ImportError, and --runtime auto
         # then went on with tflite-runtime, the Ctrl-C lost. A runtime that cannot be imported is
         # said where the app loads the model.

@@ -24,9 +24,7 @@ installed and prints the files it would write, with their text, and changes noth
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
-import io
 import os
 import pwd
 import re
@@ -145,15 +143,13 @@ def check_args(args: list[str]) -> None:
 def check_flags(flags: list[str]) -> None:
     """Refuse flags classify.py itself would refuse (a typo would make a service that fails at
     every start), with classify.py's own words."""
+    from video_classifier.errors import FlagError
     from video_classifier.options import parse_settings
 
-    said = io.StringIO()
     try:
-        with contextlib.redirect_stderr(said):
-            parse_settings(flags)
-    except SystemExit:
-        why = said.getvalue().strip().splitlines()[-1].removeprefix("error: ").removesuffix(" (see python classify.py --help)")
-        raise InstallError(f"{why} (in the classify.py flags after --)") from None
+        parse_settings(flags)
+    except FlagError as exc:
+        raise InstallError(f"{exc.reason} (in the classify.py flags after --)") from None
 
 
 class _FlagReader(argparse.ArgumentParser):

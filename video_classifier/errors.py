@@ -35,5 +35,14 @@ class SourceError(UserError):
     """The camera or video cannot be opened or stopped delivering frames."""
 
 
+class FlagError(UserError):
+    """A flag or its value is not understood; ``reason`` is the message without the pointer to
+    ``--help`` (for a caller that checks flags on the app's behalf, such as the installer)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason} (see python classify.py --help)")
+        self.reason = reason
+
+
 class DisplayError(UserError):
     """No window can be opened on any display."""

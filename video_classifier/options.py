@@ -14,8 +14,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
+from typing import NoReturn
 
-from video_classifier.errors import cut, quoted
+from video_classifier.errors import FlagError, cut, quoted
 from video_classifier.model.preprocess import CROP_CHOICES
 from video_classifier.model.runtime import RUNTIME_CHOICES
 from video_classifier.region import AUTO, CONVENTION, parse_region
@@ -26,11 +27,11 @@ DEFAULTS = Settings()
 
 
 class CliParser(argparse.ArgumentParser):
-    """argparse, but a bad flag gives one ``error:`` line in the app's words (and exit 2)."""
+    """argparse, but a bad flag raises :class:`FlagError` in the app's words (the CLI makes it
+    one ``error:`` line and exit status 2)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {_plain(message)} (see python classify.py --help)", file=sys.stderr)
-        sys.exit(2)
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise FlagError(_plain(message))
 
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         """argparse's, but what is not understood is named by its flags only: the value after a
