@@ -29,8 +29,13 @@ def install(monkeypatch, name: str, source: str) -> types.ModuleType:
     return module
 
 
-def table_row(line: str) -> tuple:
-    return eval(compile(ast.parse(line.strip().rstrip(","), mode="eval"), "docs/extending.md", "eval"))
+def new_row(block: str, table: tuple) -> tuple:
+    """The one row the page's ``TABLE = (..., row, ...)`` block adds to ``table``."""
+    (statement,) = ast.parse(block).body
+    rows = [eval(compile(ast.Expression(element), "docs/extending.md", "eval")) for element in statement.value.elts
+            if not (isinstance(element, ast.Constant) and element.value is Ellipsis)]  # fmt: skip
+    (row,) = [row for row in rows if row[0] not in {existing[0] for existing in table}]
+    return row
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class BellSettings(Settings):
 
 def test_the_bell_output_is_one_module_and_one_line(monkeypatch, capsys):
     install(monkeypatch, "video_classifier.outputs.bell", BELL_MODULE)
-    row = table_row(OUTPUTS_LINE)
+    row = new_row(OUTPUTS_LINE, app_module.OUTPUTS)
     assert row[0] == "bell" and row[2] == "video_classifier.outputs.bell"
     monkeypatch.setattr(app_module, "OUTPUTS", (*app_module.OUTPUTS, row))
     clip = str(media_path("carving_ice.mp4"))
@@ -53,7 +58,7 @@ def test_the_bell_output_is_one_module_and_one_line(monkeypatch, capsys):
 
 def test_the_pattern_source_is_one_module_and_one_line(monkeypatch):
     install(monkeypatch, "video_classifier.sources.pattern", PATTERN_MODULE)
-    row = table_row(KINDS_LINE)
+    row = new_row(KINDS_LINE, sources.KINDS)
     monkeypatch.setattr(sources, "KINDS", (*sources.KINDS[:-1], row, sources.KINDS[-1]))
     source = sources.open_source("pattern", width=320, height=240, camera_fps=50)
     frames = [source.read() for _ in range(3)]

@@ -270,7 +270,10 @@ class App:
         if region is not None:
             check_size(region, size)
         tracker = MotionRegion(s.fps, smallest_side(size)) if s.region_auto else None
-        file = RegionFile.for_camera(s.camera or default_camera(), instance_name())
+        try:
+            file = RegionFile.for_camera(s.camera or default_camera(), instance_name())
+        except OSError:  # no home to keep a drawn region in: the flags alone say what to watch
+            file = None
         framing = Framing(region, tracker, file, size)
         if framing.active:
             print(framing.describe(), file=sys.stderr)

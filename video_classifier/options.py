@@ -16,6 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import NoReturn
 
+from video_classifier import environment
 from video_classifier.errors import FlagError, cut, quoted
 from video_classifier.model.preprocess import CROP_CHOICES
 from video_classifier.model.runtime import RUNTIME_CHOICES
@@ -372,7 +373,7 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
         args.as_name = args.as_name or "wrong"
     where = "--camera"
     if args.camera is None:
-        args.camera = os.environ.get("MOVINET_CAMERA") or None  # keeps a URL with a password out of `ps`
+        args.camera = environment.value("MOVINET_CAMERA")  # keeps a URL with a password out of `ps`
         where = "$MOVINET_CAMERA"
     for flag in ("model", "labels", "actions", "log", "record", "camera"):
         value = getattr(args, flag)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from utils.safe_files import replace_file
 from video_classifier.data import Frame, Region
+from video_classifier.environment import user_folder
 from video_classifier.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -82,12 +83,11 @@ class RegionFile:
     def for_camera(cls, camera: str, instance: str = "") -> RegionFile:
         """The file of ``camera`` (a ``--camera`` value; a URL's password is hashed with it,
         never written) for this ``instance`` (``$MOVINET_INSTANCE``)."""
-        base = os.environ.get("XDG_STATE_HOME", "")
-        folder = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
+        folder = user_folder("XDG_STATE_HOME", ".local/state")  # OSError for a user with no home
         if Path(camera).is_file():
             camera = str(Path(camera).resolve())
         digest = hashlib.sha256(camera.encode()).hexdigest()[:12]
-        return cls(folder / "movinet" / f"region-{instance or 'main'}-{digest}.json")
+        return cls(folder / f"region-{instance or 'main'}-{digest}.json")
 
     def load(self) -> tuple[Region, tuple[int, int]] | None:
         """The drawn region and its picture's size, or None (none drawn, or a file that cannot be
@@ -107,9 +107,7 @@ class RegionFile:
     def save(self, region: Region, picture: tuple[int, int]) -> None:
         """Keep ``region``, drawn on a picture of ``picture`` size (written whole, then renamed)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"region": region.as_list(), "picture": list(picture)}), encoding="utf-8")
-        os.replace(temporary, self.path)
+        replace_file(self.path, json.dumps({"region": region.as_list(), "picture": list(picture)}).encode())
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

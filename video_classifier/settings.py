@@ -12,6 +12,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from video_classifier import environment
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "movinet_a0_stream_int8.tflite"
 DEFAULT_LABELS = ROOT / "models" / "kinetics600_label_map.txt"
@@ -33,7 +35,7 @@ MAX_TEACH_SECONDS = 60.0
 def instance_name() -> str:
     """This instance's name when several run on one Pi (``$MOVINET_INSTANCE``, set by the
     ``movinet@NAME`` service), else ``""``."""
-    return os.environ.get("MOVINET_INSTANCE", "").strip()
+    return (environment.value("MOVINET_INSTANCE") or "").strip()
 
 
 MAX_THREADS = 64  # the model's CPU threads at most (--num-threads)
@@ -43,8 +45,8 @@ def default_threads() -> int:
     """The model's CPU threads: ``$MOVINET_NUM_THREADS`` (the service's share of the cores when
     several cameras run), else up to 4."""
     try:
-        return min(max(1, int(os.environ["MOVINET_NUM_THREADS"])), MAX_THREADS)
-    except (KeyError, ValueError):
+        return min(max(1, int(environment.value("MOVINET_NUM_THREADS") or "")), MAX_THREADS)
+    except ValueError:
         return min(4, os.cpu_count() or 1)
 
 

@@ -12,20 +12,20 @@ Settings (for other devices, and for tests that stand a file in for the device):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from video_classifier import environment
 from video_classifier.errors import DisplayError
 
 DEFAULT_DEVICE = "/dev/fb0"
 
 
 def default_device() -> Path:
-    return Path(os.environ.get("MOVINET_FRAMEBUFFER") or DEFAULT_DEVICE)
+    return Path(environment.value("MOVINET_FRAMEBUFFER") or DEFAULT_DEVICE)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Geometry:
 
     @classmethod
     def of(cls, device: Path) -> Geometry:
-        folder = Path(os.environ.get("MOVINET_FB_SYSFS") or f"/sys/class/graphics/{device.name}")
+        folder = Path(environment.value("MOVINET_FB_SYSFS") or f"/sys/class/graphics/{device.name}")
         try:
             width, height = (int(v) for v in (folder / "virtual_size").read_text().strip().split(","))
             bpp = int((folder / "bits_per_pixel").read_text().strip())

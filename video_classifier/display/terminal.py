@@ -15,6 +15,8 @@ import termios
 import tty
 from pathlib import Path
 
+from video_classifier import environment
+
 HIDE_CURSOR = "\033[?25l"
 SHOW_CURSOR = "\033[?25h"
 
@@ -56,7 +58,7 @@ class TerminalKeys:
 
 def console_device() -> Path:
     """The terminal device the framebuffer console shows."""
-    configured = os.environ.get("MOVINET_CONSOLE")
+    configured = environment.value("MOVINET_CONSOLE")
     if configured:
         return Path(configured)
     try:

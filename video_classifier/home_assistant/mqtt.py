@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import socket
 import ssl
@@ -27,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from video_classifier import environment
 from video_classifier.errors import UserError
 
 log = logging.getLogger("mqtt")
@@ -63,7 +63,7 @@ class MqttSettings:
             tls=settings.mqtt_tls or settings.mqtt_ca is not None,
             topic=settings.mqtt_topic,
             username=settings.mqtt_user,
-            password=settings.mqtt_password or os.environ.get("MQTT_PASSWORD"),
+            password=settings.mqtt_password or environment.value("MQTT_PASSWORD"),
             ca_file=settings.mqtt_ca,
         )
 

@@ -38,6 +38,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from video_classifier import environment
 from video_classifier.controls import Controls
 from video_classifier.data import ActionEvent, Region
 from video_classifier.display.compositor import Compositor
@@ -430,7 +431,7 @@ def attach(app) -> LiveView:
     anything (the Teach panel, corrections, the region) always does."""
     s = app.settings
     host, port = parse_bind(s.serve)
-    chosen = s.serve_token if s.serve_token is not None else os.environ.get("MOVINET_SERVE_TOKEN")
+    chosen = s.serve_token if s.serve_token is not None else environment.value("MOVINET_SERVE_TOKEN")
     if chosen is not None and len(chosen) < MIN_TOKEN_LENGTH:
         where = "--serve-token" if s.serve_token is not None else "MOVINET_SERVE_TOKEN"
         raise UserError(f"{where} must be at least {MIN_TOKEN_LENGTH} characters (it is {len(chosen)}): choose a longer one")

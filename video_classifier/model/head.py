@@ -31,6 +31,7 @@ import numpy as np
 
 from utils.quiet import native_stderr_silenced
 from utils.safe_files import UnsafeFile, read_regular_file
+from video_classifier.environment import user_folder
 
 
 class HeadMismatch(ValueError):
@@ -138,13 +139,7 @@ def cache_folder() -> Path:
     """Where cut heads are kept between starts: ``$XDG_CACHE_HOME/movinet/heads`` (or ~/.cache;
     a relative ``$XDG_CACHE_HOME`` is ignored, as the XDG spec says). Raises :class:`OSError` for
     a user with no home (no ``$HOME`` and no passwd entry): no cache then."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        try:
-            base = Path.home() / ".cache"
-        except RuntimeError as exc:  # "Could not determine home directory."
-            raise OSError(str(exc)) from None
-    return Path(base) / "movinet" / "heads"
+    return user_folder("XDG_CACHE_HOME", ".cache") / "heads"
 
 
 # Part of every entry's name: a change in how heads are cut (or kept) starts anew. 2: the .txt
