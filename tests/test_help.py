@@ -72,3 +72,10 @@ def test_help_is_grouped_by_task_with_relative_defaults_and_examples():
     assert "tensorflow" not in text
     examples = text.split("\nexamples:\n")[1].splitlines()
     assert len(examples) >= 4 and all(line.startswith("  classify.py") for line in examples)
+
+
+def test_docs_cli_lists_every_environment_variable_the_app_reads():
+    from video_classifier.environment import VARIABLES
+
+    listed = dict(re.findall(r"^\| `(\w+)` \| (.+) \|$", section("Environment variables"), re.M))
+    assert listed == VARIABLES
