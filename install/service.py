@@ -24,7 +24,6 @@ installed and prints the files it would write, with their text, and changes noth
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import pwd
 import re
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from video_classifier.sources import default_camera
 from video_classifier.sources.camera_url import identity, is_network, redacted
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,11 +162,6 @@ class _FlagReader(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
         raise InstallError(f"{message} (in the classify.py flags after --)")
-
-
-def default_camera() -> str:
-    """classify.py's camera without --camera: the Pi camera with picamera2 installed, else USB camera 0."""
-    return "picamera2" if importlib.util.find_spec("picamera2") else "0"
 
 
 def held(args: list[str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ model of its own (:mod:`video_classifier.model.head`): one inference per frame f
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,6 +35,35 @@ FAMILIAR_PROBABILITY = 0.03
 ROLL_SHARE = 0.5
 # Without a head of its own, the model's own top-1 cuts its int8 window (SlidingHead):
 SWITCH_HOLD_FRAMES = 3  # a change that holds this many frames (0.6 s at 5 fps) is a change of action
+
+
+def challenger_over(leader: int, scores: np.ndarray, sure: float, old: float, probabilities=None) -> int | None:
+    """The top-1 of ``scores`` when it is not ``leader``, is at least ``sure`` and leaves ``leader``
+    at most ``old`` (``probabilities`` turns logits into probabilities, only when it is weighed);
+    else None. The rule by which a short window names a change of action, for the model's classes
+    and for taught actions alike."""
+    challenger = int(np.argmax(scores))
+    if challenger == leader:
+        return None
+    weighed = probabilities(scores) if probabilities else scores
+    return challenger if weighed[challenger] >= sure and weighed[leader] <= old else None
+
+
+@dataclass
+class Streak:
+    """The same challenger named frame after frame: which one, and for how many frames in a row."""
+
+    candidate: object = None
+    held: int = 0
+
+    def see(self, challenger) -> int:
+        """Count this frame's ``challenger`` (None ends the streak); the streak's length now."""
+        self.held = 0 if challenger is None else self.held + 1 if challenger == self.candidate else 1
+        self.candidate = challenger
+        return self.held
+
+    def clear(self) -> None:
+        self.candidate, self.held = None, 0
 
 
 @dataclass(frozen=True)
@@ -82,8 +111,7 @@ class FloatWindows:
         self._ring = np.zeros((policy.long, head.size), np.float32)
         self._next = 0
         self._count = 0  # frames in the long window (a cut shortens it)
-        self._candidate: int | None = None
-        self._held = 0
+        self._streak = Streak()
 
     def push(self, contribution: np.ndarray) -> np.ndarray:
         """Add one frame's contribution; the long window's logits (after a cut, if any)."""
@@ -105,7 +133,7 @@ class FloatWindows:
             kept is not None and p.kept_confirm is not None and self._gone(leader, long_logits, kept)
         ):
             self.keep_last(p.keep)
-            self._held, self._candidate = 0, None
+            self._streak.clear()
             return long_logits if kept is None else kept
         rolled = by_tail.get(roll)
         if rolled is not None and self._new(leader, long_logits, rolled, 0.0, 1.0) is not None:
@@ -116,11 +144,8 @@ class FloatWindows:
     def _new(self, leader: int, long_logits: np.ndarray, logits: np.ndarray, sure: float, old: float) -> int | None:
         """The challenger a window's logits name over the long window's leader, if it is at least
         ``sure``, leaves the leader at most ``old`` and is not familiar; else None."""
-        challenger = int(np.argmax(logits))
-        if challenger == leader:
-            return None
-        probabilities = softmax(logits)
-        if probabilities[challenger] < sure or probabilities[leader] > old:
+        challenger = challenger_over(leader, logits, sure, old, softmax)
+        if challenger is None:
             return None
         # The long window's softmax only now: most frames have no challenger to weigh.
         familiar = self.policy.familiar is not None and softmax(long_logits)[challenger] >= self.policy.familiar
@@ -130,9 +155,7 @@ class FloatWindows:
         """Whether the short window has confirmed a change for ``hold`` frames now."""
         p = self.policy
         challenger = self._new(leader, long_logits, short_logits, p.confirm, p.old)
-        self._held = 0 if challenger is None else self._held + 1 if challenger == self._candidate else 1
-        self._candidate = challenger
-        return self._held >= p.hold
+        return self._streak.see(challenger) >= p.hold
 
     def _gone(self, leader: int, long_logits: np.ndarray, kept_logits: np.ndarray) -> bool:
         """Whether the frames a cut would keep name a new top-1 and have let go of the old one."""
@@ -163,12 +186,12 @@ class FloatWindows:
         """Another window in the same state (the same head, not a copy of it)."""
         other = FloatWindows(self.head, self.policy)
         other._ring[...] = self._ring
-        other._next, other._count, other._candidate, other._held = self._next, self._count, self._candidate, self._held
+        other._next, other._count, other._streak = self._next, self._count, replace(self._streak)
         return other
 
     def clear(self) -> None:
         self._next = self._count = 0
-        self._candidate, self._held = None, 0
+        self._streak.clear()
 
 
 class SlidingHead:
@@ -197,8 +220,7 @@ class SlidingHead:
         self._deltas: deque[np.ndarray] = deque(maxlen=frames)
         self.switch_keep = switch_keep
         self._leader: int | None = None  # the top-1 that has held long enough
-        self._candidate: int | None = None
-        self._held = 0
+        self._streak = Streak()
 
     def apply(self, delta: np.ndarray) -> None:
         """After feedback: add this frame's contribution, and feed back the window's sum and
@@ -214,9 +236,7 @@ class SlidingHead:
 
     def observe(self, top: int) -> None:
         """After the logits: the frame's top-1 class. A new one that holds cuts the memory short."""
-        self._held = self._held + 1 if top == self._candidate else 1
-        self._candidate = top
-        if self._held < SWITCH_HOLD_FRAMES or top == self._leader:
+        if self._streak.see(top) < SWITCH_HOLD_FRAMES or top == self._leader:
             return
         if self._leader is not None and self.switch_keep:
             self.keep_last(self.switch_keep)  # the next frame is classified over the kept ones only
@@ -230,5 +250,5 @@ class SlidingHead:
 
     def clear(self) -> None:
         self._deltas.clear()
-        self._leader = self._candidate = None
-        self._held = 0
+        self._leader = None
+        self._streak.clear()

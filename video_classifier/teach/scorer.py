@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from video_classifier.model.scores import softmax
+from video_classifier.model.windows import Streak, challenger_over
 from video_classifier.settings import MAX_TEACH_SECONDS, MIN_TEACH_SECONDS, TEACH_SECONDS
 from video_classifier.teach.examples import UNKNOWN, Library
 from video_classifier.teach.keeper import LibraryKeeper
@@ -128,8 +129,7 @@ class TaughtScorer:
         self._warm = warm_up is None
         self._pool: deque[np.ndarray] = deque()
         self._recent: deque[np.ndarray] = deque(maxlen=short_window.short if short_window else 1)
-        self._candidate: str | None = None  # the short window's new action, and for how many frames
-        self._held = 0
+        self._streak = Streak()  # the short window's new action, and for how many frames
         self.use(keeper.current)
         keeper.on_change(self.use)
 
@@ -160,7 +160,7 @@ class TaughtScorer:
         """The model starts a fresh stream: warm up again."""
         self._pool.clear()
         self._recent.clear()
-        self._candidate, self._held = None, 0
+        self._streak.clear()
         self._fresh, self._warm = 0, self.warm_up is None
 
     def score(self, logits: np.ndarray, model) -> tuple[list[str], np.ndarray]:
@@ -219,16 +219,10 @@ class TaughtScorer:
         if len(self._recent) < p.short:
             return False
         short = self._scores(compiled, mean_of(self._recent))
-        leader, challenger = int(np.argmax(scores)), int(np.argmax(short))
-        changed = (
-            challenger != leader
-            and labels[challenger] != UNKNOWN  # "nothing I know" is not an action to switch to
-            and short[challenger] >= p.confirm
-            and short[leader] <= p.old
-        )
-        self._held = (self._held + 1 if labels[challenger] == self._candidate else 1) if changed else 0
-        self._candidate = labels[challenger] if changed else None
-        if self._held < p.hold:
+        challenger = challenger_over(int(np.argmax(scores)), short, p.confirm, p.old)
+        if challenger is not None and labels[challenger] == UNKNOWN:  # "nothing I know" is not an action to switch to
+            challenger = None
+        if self._streak.see(None if challenger is None else labels[challenger]) < p.hold:
             return False
-        self._candidate, self._held = None, 0
+        self._streak.clear()
         return True
