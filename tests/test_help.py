@@ -7,7 +7,8 @@ import sys
 from conftest import ROOT
 
 import classify
-from video_classifier.options import HelpFormatter, build_parser
+from video_classifier.flag_parser import HelpFormatter
+from video_classifier.options import build_parser
 
 CLI = (ROOT / "docs" / "cli.md").read_text()
 

@@ -9,15 +9,12 @@ import argparse
 import errno
 import math
 import os
-import re
-import sys
-from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import NoReturn
 
 from video_classifier import environment
-from video_classifier.errors import FlagError, cut, quoted
+from video_classifier.errors import cut
+from video_classifier.flag_parser import CliParser, HelpFormatter, _number
 from video_classifier.model.preprocess import CROP_CHOICES
 from video_classifier.model.runtime import RUNTIME_CHOICES
 from video_classifier.region import AUTO, CONVENTION, parse_region
@@ -25,98 +22,6 @@ from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MAX_THREADS
 from video_classifier.sources.camera_url import is_camera, is_network, problem, redacted, unknown_scheme
 
 DEFAULTS = Settings()
-
-
-class CliParser(argparse.ArgumentParser):
-    """argparse, but a bad flag raises :class:`FlagError` in the app's words (the CLI makes it
-    one ``error:`` line and exit status 2)."""
-
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        raise FlagError(_plain(message))
-
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
-        """argparse's, but what is not understood is named by its flags only: the value after a
-        mistyped flag (``--camra rtsp://user:password@...``) may be a secret."""
-        args = self._expand(sys.argv[1:] if args is None else [str(arg) for arg in args])
-        parsed, extra = self.parse_known_args(args, namespace)
-        flags = [arg.partition("=")[0] for arg in extra if arg.startswith("-")]
-        if flags:
-            self.error(f"unknown flag(s): {' '.join(flags)}")
-        if extra:
-            self.error(
-                f"{len(extra)} value(s) with no flag before them (not shown: they may hold a password): "
-                "give each after its flag, e.g. --camera URL"
-            )
-        return parsed
-
-    def _expand(self, args: list[str], depth: int = 0) -> list[str]:
-        """``args`` with each ``@FILE`` replaced by the file's lines, as argparse would, but a file
-        that cannot be read is one error line in the app's words (argparse: a traceback for a file
-        that is not UTF-8, its own wording for a missing one)."""
-        expanded: list[str] = []
-        for i, arg in enumerate(args):
-            if not arg.startswith("@"):
-                expanded.append(arg)
-                continue
-            after = f"{args[i - 1]}: " if i and args[i - 1].startswith("--") and "=" not in args[i - 1] else ""
-            hint = " (a value that starts with @ is read as a file of flags: write --flag=@...)" if after else ""
-            if depth >= 8:
-                self.error(f"{arg}: files of flags name each other more than 8 deep: is one naming itself?")
-            try:
-                with open(arg[1:], encoding="utf-8") as file:
-                    lines = file.read().splitlines()
-            except UnicodeDecodeError:
-                self.error(f"{after}the file of flags {arg} is not UTF-8 text: save it as UTF-8")
-            except OSError as exc:
-                self.error(f"{after}cannot read the file of flags {cut(arg)} ({exc.strerror}): check its path{hint}")
-            expanded += self._expand(lines, depth + 1)
-        return expanded
-
-
-def _plain(message: str) -> str:
-    """argparse's wording made plain: ``argument --fps: ...`` becomes ``--fps: ...``; a value it
-    quotes is shown without a URL's login or query (a camera URL given to the wrong flag)."""
-    message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[0] + ": ", message)
-    message = re.sub(r"invalid choice: (\S+) \(choose from (.*)\)", r"expected one of \2, got \1", message)
-    message = message.replace("expected one argument", "expected a value")
-    message = re.sub(r"^ambiguous option: (-[^=\s]*)=.*? could match", r"ambiguous option: \1 could match", message)
-    return re.sub(r"'([^']*)'", lambda m: quoted(_shown_value(m.group(1))), message)
-
-
-def _shown_value(value: str) -> str:
-    """``value`` as an error line may quote it: a URL without its login, path or query."""
-    if is_network(value.strip()):
-        return redacted(value)
-    scheme = unknown_scheme(value.strip())
-    return f"{scheme}:/..." if scheme else value
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Shows a flag's default unless it says nothing (None, off) or the help already names it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False) or "(default" in (action.help or ""):
-            return action.help or ""
-        return (
-            f"{action.help} (default: {action.default:g})"
-            if isinstance(action.default, float)
-            else super()._get_help_string(action)
-        )
-
-
-def _number(kind: type, expected: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
-    """An argparse type: ``text`` as ``kind`` when ``ok`` accepts it, else the app's own message."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    return parse
 
 
 _INF = float("inf")
@@ -151,50 +56,64 @@ def build_parser(description: str = "") -> CliParser:
     so that a camera URL with a password is not shown by ``ps``.
     """
     p = CliParser(description=description, formatter_class=HelpFormatter, epilog=EXAMPLES, fromfile_prefix_chars="@")
-    camera = p.add_argument_group("camera or video")
-    camera.add_argument(
+    for title, add_flags in SECTIONS:
+        add_flags(p.add_argument_group(title))
+    # Test hook: makes every model frame this much slower, to rehearse a slow board.
+    p.add_argument("--simulate-model-delay-ms", type=_milliseconds, help=argparse.SUPPRESS)
+    # Test hook: a video file plays at its own pace (or as fast as the model goes) whatever watches it.
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, help=argparse.SUPPRESS)
+    p.set_defaults(**{f.name: getattr(DEFAULTS, f.name) for f in fields(Settings)})
+    return p
+
+
+def _camera_flags(group) -> None:
+    """The camera or video flags."""
+    group.add_argument(
         "--camera",
         metavar="SOURCE",
         help="'picamera2', a USB camera index (0, 1, ...), a video file, or an IP camera's rtsp:// or http:// URL "
         "(default: $MOVINET_CAMERA, else picamera2 when installed, else 0)",
     )
-    camera.add_argument("--loop", action="store_true", help="play a video file again and again (a demo of the live view)")
-    camera.add_argument("--width", type=_positive_int, metavar="W", help="camera frame width")
-    camera.add_argument("--height", type=_positive_int, metavar="H", help="camera frame height")
-    camera.add_argument("--camera-fps", type=_positive_float, metavar="FPS", help="Pi camera frame rate")
-    camera.add_argument(
+    group.add_argument("--loop", action="store_true", help="play a video file again and again (a demo of the live view)")
+    group.add_argument("--width", type=_positive_int, metavar="W", help="camera frame width")
+    group.add_argument("--height", type=_positive_int, metavar="H", help="camera frame height")
+    group.add_argument("--camera-fps", type=_positive_float, metavar="FPS", help="Pi camera frame rate")
+    group.add_argument(
         "--camera-timeout",
         type=_non_negative_float,
         metavar="SECONDS",
         help="how long to keep trying to reconnect a lost camera before giving up",
     )
-    camera.add_argument(
+    group.add_argument(
         "--rtsp-transport",
         choices=("tcp", "udp"),
         help="how an rtsp:// camera sends its video: tcp loses nothing on Wi-Fi, udp may be faster on a cable",
     )
-    camera.add_argument("--hflip", action="store_true", help="mirror the Pi camera image")
-    camera.add_argument("--vflip", action="store_true", help="flip the Pi camera image upside down")
-    model = p.add_argument_group("model")
-    model.add_argument(
+    group.add_argument("--hflip", action="store_true", help="mirror the Pi camera image")
+    group.add_argument("--vflip", action="store_true", help="flip the Pi camera image upside down")
+
+
+def _model_flags(group) -> None:
+    """The model flags."""
+    group.add_argument(
         "--model",
         metavar="FILE",
         help=f"MoViNet stream .tflite model (default: {DEFAULT_MODEL.relative_to(ROOT)})",
     )
-    model.add_argument(
+    group.add_argument(
         "--labels",
         metavar="FILE",
         help=f"label file, one per line (default: labels embedded in the model, else {DEFAULT_LABELS.relative_to(ROOT)})",
     )
-    model.add_argument("--runtime", choices=RUNTIME_CHOICES, help="TFLite runtime to use")
-    model.add_argument("--num-threads", type=_threads, metavar="N", help="CPU threads for the model")
-    model.add_argument(
+    group.add_argument("--runtime", choices=RUNTIME_CHOICES, help="TFLite runtime to use")
+    group.add_argument("--num-threads", type=_threads, metavar="N", help="CPU threads for the model")
+    group.add_argument(
         "--fps",
         type=_positive_float,
         metavar="FPS",
         help="frames per second given to the model (the models were trained at 5)",
     )
-    model.add_argument(
+    group.add_argument(
         "--window",
         type=_non_negative_float,
         metavar="SECONDS",
@@ -202,8 +121,8 @@ def build_parser(description: str = "") -> CliParser:
         f"(default {WINDOW_S:g}; 0: everything since start or reset); with --actions, the seconds compared "
         "with the examples (default: as long as the taught examples, their median; --seconds until one is taught)",
     )
-    model.add_argument("--crop", choices=CROP_CHOICES, help="centre square crop, or squash the whole frame")
-    model.add_argument(
+    group.add_argument("--crop", choices=CROP_CHOICES, help="centre square crop, or squash the whole frame")
+    group.add_argument(
         "--region",
         action="append",
         metavar="X,Y,W,H|auto",
@@ -211,104 +130,125 @@ def build_parser(description: str = "") -> CliParser:
         "the action is, found from what moves (give both to keep auto within the region); a region drawn in the "
         "live view replaces X,Y,W,H until it is cleared there",
     )
-    model.add_argument("--top-k", type=_positive_int, metavar="K", help="how many actions to show")
-    model.add_argument(
+    group.add_argument("--top-k", type=_positive_int, metavar="K", help="how many actions to show")
+    group.add_argument(
         "--smooth",
         type=_weight,
         metavar="WEIGHT",
         help="exponential smoothing of the scores, weight of the past in [0, 1) (0: off)",
     )
-    display = p.add_argument_group("display")
-    display.add_argument("--no-display", action="store_true", help="no window: print actions to stderr")
-    display.add_argument(
+
+
+def _display_flags(group) -> None:
+    """The display flags."""
+    group.add_argument("--no-display", action="store_true", help="no window: print actions to stderr")
+    group.add_argument(
         "--display",
         metavar="DISPLAY",
         help="X display for the window (:0), or 'fb' or a device (/dev/fb0) for the console "
         "(default: the local desktop, else the console framebuffer)",
     )
-    display.add_argument("--fullscreen", action="store_true", help="start the window full screen")
-    out = p.add_argument_group("output and events")
-    out.add_argument("--log", metavar="FILE|-", help="write one JSON line per prediction")
-    out.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after this many model frames")
-    out.add_argument(
+    group.add_argument("--fullscreen", action="store_true", help="start the window full screen")
+
+
+def _output_flags(group) -> None:
+    """The output and events flags."""
+    group.add_argument("--log", metavar="FILE|-", help="write one JSON line per prediction")
+    group.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after this many model frames")
+    group.add_argument(
         "--threshold",
         type=_probability,
         metavar="SCORE",
         help="an action event starts when the top action holds this score for --hold seconds",
     )
-    out.add_argument("--hold", type=_positive_float, metavar="SECONDS", help="how long an action must hold")
-    out.add_argument(
+    group.add_argument("--hold", type=_positive_float, metavar="SECONDS", help="how long an action must hold")
+    group.add_argument(
         "--release",
         type=_probability,
         metavar="FRACTION",
         help="an event ends once its action scores under this fraction of --threshold (or another action "
         "holds the threshold) for --grace seconds",
     )
-    out.add_argument(
+    group.add_argument(
         "--grace",
         type=_non_negative_float,
         metavar="SECONDS",
         help="how long an event outlasts a dip; another action must hold this long to replace it",
     )
-    out.add_argument("--record", metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
-    out.add_argument("--record-max-mb", type=_megabytes, metavar="MB", help="disk space for clips; the oldest go first")
-    out.add_argument("--pre-roll", type=_non_negative_float, metavar="SECONDS", help="clip time before an event")
-    out.add_argument("--post-roll", type=_non_negative_float, metavar="SECONDS", help="clip time after an event")
-    out.add_argument("--verbose", action="store_true", help="debug lines, and what the runtime, OpenCV and FFmpeg say")
-    teach = p.add_argument_group("teach mode: your own actions")
-    teach.add_argument("--actions", metavar="FILE", help="recognise the actions taught in this file (JSON)")
-    teach.add_argument("--learn", metavar="NAME", help="teach the action NAME from the camera or a video file, then exit")
-    teach.add_argument(
+    group.add_argument("--record", metavar="DIR", help="save an MP4 clip and a JSON file for every action event")
+    group.add_argument("--record-max-mb", type=_megabytes, metavar="MB", help="disk space for clips; the oldest go first")
+    group.add_argument("--pre-roll", type=_non_negative_float, metavar="SECONDS", help="clip time before an event")
+    group.add_argument("--post-roll", type=_non_negative_float, metavar="SECONDS", help="clip time after an event")
+    group.add_argument("--verbose", action="store_true", help="debug lines, and what the runtime, OpenCV and FFmpeg say")
+
+
+def _teach_flags(group) -> None:
+    """The teach mode: your own actions flags."""
+    group.add_argument("--actions", metavar="FILE", help="recognise the actions taught in this file (JSON)")
+    group.add_argument("--learn", metavar="NAME", help="teach the action NAME from the camera or a video file, then exit")
+    group.add_argument(
         "--seconds",
         type=_teach_seconds,
         metavar="SECONDS",
         help="seconds in one example (a video: its first ones)",
     )
-    teach.add_argument("--examples", type=_positive_int, metavar="N", help="examples to record, one after another")
-    teach.add_argument("--list-actions", action="store_true", help="print the actions in --actions FILE and exit")
-    teach.add_argument("--forget", metavar="NAME", help="delete the action NAME from --actions FILE and exit")
-    teach.add_argument(
+    group.add_argument("--examples", type=_positive_int, metavar="N", help="examples to record, one after another")
+    group.add_argument("--list-actions", action="store_true", help="print the actions in --actions FILE and exit")
+    group.add_argument("--forget", metavar="NAME", help="delete the action NAME from --actions FILE and exit")
+    group.add_argument(
         "--list-events", action="store_true", help="print the recent events of taught actions (id, time, label, clip) and exit"
     )
-    teach.add_argument(
+    group.add_argument(
         "--correct",
         metavar="ID",
         help="correct the event ID (from --list-events, the log, MQTT or the live view; 'last': the newest), then exit",
     )
-    teach.add_argument(
+    group.add_argument(
         "--as",
         dest="as_name",
         metavar="NAME",
         help="with --correct: what the event really was: 'wrong' (something else, taught as 'other'; the default), "
         "'right', an action's name (taught or new), or 'undo' (take the correction back)",
     )
-    mqtt = p.add_argument_group("MQTT (Home Assistant)")
-    mqtt.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish actions and events to this MQTT broker")
-    mqtt.add_argument("--mqtt-topic", metavar="PREFIX", help="prefix of the topics published (default: movinet/HOSTNAME)")
-    mqtt.add_argument("--mqtt-user", metavar="USER", help="user name for the broker")
-    mqtt.add_argument("--mqtt-password", metavar="PASSWORD", help="password for the broker (default: $MQTT_PASSWORD)")
-    mqtt.add_argument("--mqtt-tls", action="store_true", help="connect with TLS (port 8883 unless given)")
-    mqtt.add_argument("--mqtt-ca", metavar="FILE", help="CA certificate of the broker (implies --mqtt-tls)")
-    mqtt.add_argument(
+
+
+def _mqtt_flags(group) -> None:
+    """The MQTT (Home Assistant) flags."""
+    group.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish actions and events to this MQTT broker")
+    group.add_argument("--mqtt-topic", metavar="PREFIX", help="prefix of the topics published (default: movinet/HOSTNAME)")
+    group.add_argument("--mqtt-user", metavar="USER", help="user name for the broker")
+    group.add_argument("--mqtt-password", metavar="PASSWORD", help="password for the broker (default: $MQTT_PASSWORD)")
+    group.add_argument("--mqtt-tls", action="store_true", help="connect with TLS (port 8883 unless given)")
+    group.add_argument("--mqtt-ca", metavar="FILE", help="CA certificate of the broker (implies --mqtt-tls)")
+    group.add_argument(
         "--mqtt-forget", action="store_true", help="remove this device (of --mqtt-topic) from Home Assistant, then exit"
     )
-    live = p.add_argument_group("browser live view")
-    live.add_argument(
+
+
+def _live_view_flags(group) -> None:
+    """The browser live view flags."""
+    group.add_argument(
         "--serve",
         metavar="[HOST:]PORT",
         help="live view in a browser on this port; 127.0.0.1 unless a host is given (0.0.0.0: every network)",
     )
-    live.add_argument(
+    group.add_argument(
         "--serve-token",
         metavar="TOKEN",
         help="token the live view asks for (default: $MOVINET_SERVE_TOKEN, else a random one when not on 127.0.0.1)",
     )
-    # Test hook: makes every model frame this much slower, to rehearse a slow board.
-    p.add_argument("--simulate-model-delay-ms", type=_milliseconds, help=argparse.SUPPRESS)
-    # Test hook: a video file plays at its own pace (or as fast as the model goes) whatever watches it.
-    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, help=argparse.SUPPRESS)
-    p.set_defaults(**{f.name: getattr(DEFAULTS, f.name) for f in fields(Settings)})
-    return p
+
+
+# The flags section by section, in the order of --help and of the sections of Settings.
+SECTIONS = (
+    ("camera or video", _camera_flags),
+    ("model", _model_flags),
+    ("display", _display_flags),
+    ("output and events", _output_flags),
+    ("teach mode: your own actions", _teach_flags),
+    ("MQTT (Home Assistant)", _mqtt_flags),
+    ("browser live view", _live_view_flags),
+)
 
 
 def _too_long(path: str) -> bool:

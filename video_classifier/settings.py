@@ -66,7 +66,7 @@ class Settings:
     out of ``repr`` so that a settings object printed by mistake shows none of them.
     """
 
-    # camera or video
+    # camera or video (each section of fields is a section of flags: options.SECTIONS)
     camera: str | None = field(default=None, repr=False)  # None: picamera2 when installed, else 0
     loop: bool = False
     width: int = 640
@@ -104,7 +104,7 @@ class Settings:
     pre_roll: float = 3.0
     post_roll: float = 3.0
     verbose: bool = False
-    # teach mode
+    # teach mode: your own actions
     actions: str | None = None
     learn: str | None = None
     seconds: float = TEACH_SECONDS
@@ -114,7 +114,7 @@ class Settings:
     list_events: bool = False
     correct: str | None = None
     as_name: str | None = None
-    # MQTT
+    # MQTT (Home Assistant)
     mqtt: str | None = None
     mqtt_topic: str = field(default_factory=default_topic)
     mqtt_user: str | None = None
@@ -122,7 +122,7 @@ class Settings:
     mqtt_tls: bool = False
     mqtt_ca: str | None = None
     mqtt_forget: bool = False
-    # live view
+    # browser live view
     serve: str | None = None
     serve_token: str | None = field(default=None, repr=False)
     # test hooks: a slower board; a video file played at its own pace (True) or as fast as the

@@ -1,0 +1,106 @@
+"""argparse in the app's words: a flag not understood is a :class:`FlagError` (one ``error:``
+line and exit status 2 from the CLI), never argparse's usage dump or a value that may be a
+secret; the help shows defaults; a value checker that says what it expected."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from video_classifier.errors import FlagError, cut, quoted
+from video_classifier.sources.camera_url import is_network, redacted, unknown_scheme
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse, but a bad flag raises :class:`FlagError` in the app's words (the CLI makes it
+    one ``error:`` line and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise FlagError(_plain(message))
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's, but what is not understood is named by its flags only: the value after a
+        mistyped flag (``--camra rtsp://user:password@...``) may be a secret."""
+        args = self._expand(sys.argv[1:] if args is None else [str(arg) for arg in args])
+        parsed, extra = self.parse_known_args(args, namespace)
+        flags = [arg.partition("=")[0] for arg in extra if arg.startswith("-")]
+        if flags:
+            self.error(f"unknown flag(s): {' '.join(flags)}")
+        if extra:
+            self.error(
+                f"{len(extra)} value(s) with no flag before them (not shown: they may hold a password): "
+                "give each after its flag, e.g. --camera URL"
+            )
+        return parsed
+
+    def _expand(self, args: list[str], depth: int = 0) -> list[str]:
+        """``args`` with each ``@FILE`` replaced by the file's lines, as argparse would, but a file
+        that cannot be read is one error line in the app's words (argparse: a traceback for a file
+        that is not UTF-8, its own wording for a missing one)."""
+        expanded: list[str] = []
+        for i, arg in enumerate(args):
+            if not arg.startswith("@"):
+                expanded.append(arg)
+                continue
+            after = f"{args[i - 1]}: " if i and args[i - 1].startswith("--") and "=" not in args[i - 1] else ""
+            hint = " (a value that starts with @ is read as a file of flags: write --flag=@...)" if after else ""
+            if depth >= 8:
+                self.error(f"{arg}: files of flags name each other more than 8 deep: is one naming itself?")
+            try:
+                with open(arg[1:], encoding="utf-8") as file:
+                    lines = file.read().splitlines()
+            except UnicodeDecodeError:
+                self.error(f"{after}the file of flags {arg} is not UTF-8 text: save it as UTF-8")
+            except OSError as exc:
+                self.error(f"{after}cannot read the file of flags {cut(arg)} ({exc.strerror}): check its path{hint}")
+            expanded += self._expand(lines, depth + 1)
+        return expanded
+
+
+def _plain(message: str) -> str:
+    """argparse's wording made plain: ``argument --fps: ...`` becomes ``--fps: ...``; a value it
+    quotes is shown without a URL's login or query (a camera URL given to the wrong flag)."""
+    message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[0] + ": ", message)
+    message = re.sub(r"invalid choice: (\S+) \(choose from (.*)\)", r"expected one of \2, got \1", message)
+    message = message.replace("expected one argument", "expected a value")
+    message = re.sub(r"^ambiguous option: (-[^=\s]*)=.*? could match", r"ambiguous option: \1 could match", message)
+    return re.sub(r"'([^']*)'", lambda m: quoted(_shown_value(m.group(1))), message)
+
+
+def _shown_value(value: str) -> str:
+    """``value`` as an error line may quote it: a URL without its login, path or query."""
+    if is_network(value.strip()):
+        return redacted(value)
+    scheme = unknown_scheme(value.strip())
+    return f"{scheme}:/..." if scheme else value
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless it says nothing (None, off) or the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or "(default" in (action.help or ""):
+            return action.help or ""
+        return (
+            f"{action.help} (default: {action.default:g})"
+            if isinstance(action.default, float)
+            else super()._get_help_string(action)
+        )
+
+
+def _number(kind: type, expected: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type: ``text`` as ``kind`` when ``ok`` accepts it, else the app's own message."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
