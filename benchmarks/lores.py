@@ -3,11 +3,11 @@ model's picture, with and without it, on the picamera2 stand-in.
 
     python -m benchmarks.lores [--frames 600] [--crop center] [--sizes 640x480,...] [--json FILE]
 
-For each main size (640x480, 1280x720, 1920x1080) and model input (172: A0 and A1; 224: A2),
-two ``Picamera2Source`` read the stand-in (``tests/fakes``, put first on the import path here)
-frame by frame in turn: one main only, one with a lores stream for the model. Timed, in CPU
-time of the thread (OpenCV on one thread, so that the time is the work itself, not the spinning
-of its pool):
+For each main size (640x480, 1280x720, 1920x1080) and model input (172: A0 and A1; 224: A2), two
+``Picamera2Source`` read the stand-in (``tests/fakes``: the benchmark starts itself again with
+it first on ``PYTHONPATH``, never a real camera) frame by frame in turn: one main only, one with
+a lores stream for the model. Timed, in CPU time of the thread (OpenCV on one thread, so that
+the time is the work itself, not the spinning of its pool):
 
 - *read*: the app's part of one camera frame: picamera2's copies of the buffers (main, and the
   lores one). The stand-in's own work (decoding the clip, scaling as the ISP does), which the
@@ -33,11 +33,10 @@ import numpy as np
 
 from benchmarks.media import MEDIA, ROOT
 from benchmarks.stats import markdown_table, summarize_ms
+from video_classifier.model.preprocess import fill_input, resize_rgb
+from video_classifier.sources.pi_camera import Picamera2Source
 
-sys.path.insert(0, str(ROOT / "tests" / "fakes"))  # the picamera2 stand-in, before any real one
-
-from video_classifier.model.preprocess import fill_input, resize_rgb  # noqa: E402
-from video_classifier.sources.pi_camera import Picamera2Source  # noqa: E402
+FAKES = ROOT / "tests" / "fakes"  # the picamera2 stand-in
 
 MAIN_SIZES = [(640, 480), (1280, 720), (1920, 1080)]
 MODEL_SIDES = [172, 224]
@@ -119,6 +118,10 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join("{}x{}".format(*s) for s in MAIN_SIZES), help="main sizes, WxH,...")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
+    paths = os.environ.get("PYTHONPATH", "")
+    if paths.split(os.pathsep)[0] != str(FAKES):  # the stand-in, before any real picamera2
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKES), paths]))}
+        os.execve(sys.executable, [sys.executable, "-m", "benchmarks.lores", *sys.argv[1:]], env)
     os.environ["FAKE_PICAMERA2_CLIP"] = args.clip
     cv2.setNumThreads(1)
     rows = []
