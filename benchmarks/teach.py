@@ -65,7 +65,7 @@ from video_classifier.outputs import Output
 from video_classifier.pacer import Pacer
 from video_classifier.settings import TEACH_EXAMPLES, TEACH_SECONDS
 from video_classifier.sources.video_file import VideoFileSource
-from video_classifier.teach.examples import RESERVED, UNKNOWN, Example, ModelIdentity
+from video_classifier.teach.examples import RESERVED, UNKNOWN, Example, ModelIdentity, add_to
 from video_classifier.teach.keeper import LibraryKeeper
 from video_classifier.teach.library import ActionLibrary
 from video_classifier.teach.scorer import (
@@ -503,7 +503,8 @@ def cost(actions: int = 20, examples: int = 20, frames: int = 2000, short_window
     with tempfile.TemporaryDirectory() as tmp:
         library = ActionLibrary(Path(tmp) / "actions.json", ModelIdentity("a0.tflite", "0" * 64, 480))
         for a in range(actions):
-            library.add_examples(f"action {a}", [Example(rng.random(480, np.float32), "benchmark", 5.0) for _ in range(examples)])
+            new = [Example(rng.random(480, np.float32), "benchmark", 5.0) for _ in range(examples)]
+            library.change(lambda content, a=a, new=new: add_to(content, f"action {a}", new))
         loads = []
         for _ in range(20):
             start = time.perf_counter()

@@ -29,7 +29,7 @@ from conftest import (
 )
 
 from video_classifier.data import Prediction
-from video_classifier.teach.examples import Example, LibraryError, ModelIdentity
+from video_classifier.teach.examples import Example, LibraryError, ModelIdentity, add_to
 from video_classifier.teach.keeper import LibraryKeeper
 from video_classifier.teach.library import ActionLibrary
 from video_classifier.teach.teacher import Lesson, Teacher
@@ -307,11 +307,12 @@ WRITER = """
 import sys
 import numpy as np
 from video_classifier.teach.library import ActionLibrary
-from video_classifier.teach.examples import Example, ModelIdentity
+from video_classifier.teach.examples import Example, ModelIdentity, add_to
 library = ActionLibrary(sys.argv[1], ModelIdentity("m.tflite", "0" * 64, 480))
 rng = np.random.default_rng(int(sys.argv[2]))
 for i in range(10_000):
-    library.add_examples(f"action {i % 50}", [Example(rng.random(480).astype(np.float32), "test", 5.0)])
+    new = [Example(rng.random(480).astype(np.float32), "test", 5.0)]
+    library.change(lambda content: add_to(content, f"action {i % 50}", new))
     print(i + 1, flush=True)
 """
 
@@ -414,7 +415,8 @@ def test_recognition_sees_actions_another_process_taught(tmp_path):
     scorer = TaughtScorer(keeper, warm_up=None)  # scores from the first frame
     keeper.start()
     assert scorer.labels == ["unknown"]
-    ActionLibrary(tmp_path / "a.json", identity).add_examples("wave", [Example(np.array([1, 0, 0], np.float32), "t", 5)])
+    wave = [Example(np.array([1, 0, 0], np.float32), "t", 5)]
+    ActionLibrary(tmp_path / "a.json", identity).change(lambda content: add_to(content, "wave", wave))
 
     class Model:
         def frame_features(self):

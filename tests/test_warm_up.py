@@ -14,7 +14,7 @@ import pytest
 from conftest import app_env, classify_command, media_path, open_classifier, read_frames, write_half
 
 from video_classifier.data import Category, Prediction
-from video_classifier.teach.examples import Example, Library, ModelIdentity
+from video_classifier.teach.examples import Example, Library, ModelIdentity, add_to
 from video_classifier.teach.library import OTHER
 from video_classifier.teach.scorer import WARM_UP, taught_window
 
@@ -172,7 +172,7 @@ def test_the_first_frames_are_never_pooled_and_a_short_window_is_waited_for_whol
 
     def first_scores(seconds: float) -> tuple[int, np.ndarray]:
         library = ActionLibrary(tmp_path / f"{seconds}.json", identity)
-        library.add_examples("wave", [Example(np.array([1, 0, 0], np.float32), "t", seconds)])
+        library.change(lambda content: add_to(content, "wave", [Example(np.array([1, 0, 0], np.float32), "t", seconds)]))
         scorer, model = TaughtScorer(LibraryKeeper(library)), Model()
         for frame in range(1, 30):
             model.frame = frame

@@ -50,7 +50,6 @@ from video_classifier.teach.examples import (
     Library,
     LibraryError,
     ModelIdentity,
-    add_to,
     check_name,
     forget_from,
 )
@@ -258,14 +257,6 @@ class ActionLibrary:
             "actions": {name: {"examples": [e.to_json() for e in examples]} for name, examples in library.actions.items()},
         }
         atomic_write(self.path, _dumps(doc))
-
-    def add_examples(self, name: str, examples: list[Example], wait_s: float = LOCK_WAIT_S) -> Library:
-        """Add ``examples`` to the action ``name`` (created if new)."""
-        name = check_name(name)
-        for example in examples:
-            if example.vector.shape != (self.model.feature_size,) or not np.isfinite(example.vector).all():
-                raise LibraryError(f"an example of {name!r} has no usable features")
-        return self.change(lambda library: add_to(library, name, examples), wait_s)
 
     def forget(self, name: str, example_id: str | None = None) -> Library:
         """Delete the action ``name`` (or only its example ``example_id``)."""
