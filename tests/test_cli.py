@@ -102,7 +102,7 @@ def test_startup_reports_runtime_and_model():
     assert "on litert" in result.stderr and "172x172, 600 classes" in result.stderr
 
 
-@pytest.mark.parametrize("runtime", ["litert", "tflite-runtime"])
+@pytest.mark.parametrize("runtime", ["litert", pytest.param("tflite-runtime", marks=pytest.mark.slow)])  # its import is long
 def test_runtime_flag_picks_the_runtime(runtime):
     if runtime == "tflite-runtime":
         require_module("tflite_runtime", "pip install tflite-runtime; .ci/run installs it")
@@ -200,6 +200,7 @@ def bad_inputs(tmp):
     ]
 
 
+@pytest.mark.slow  # 35 app starts
 def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
     for name, args, words in bad_inputs(tmp_path):
         result = classify(*args, "--no-display")
@@ -253,6 +254,7 @@ def test_a_window_shorter_than_a_frame_remembers_one_frame_not_everything(tmp_pa
     assert tops["0.05"] == tops["0.2"] != tops["0"]
 
 
+@pytest.mark.slow  # 12 app starts
 def test_ctrl_c_in_the_first_moments_of_a_start_is_a_quiet_stop():
     """Ctrl-C while Python imports the app was a KeyboardInterrupt traceback, or an ImportError one
     ("numpy._core.multiarray failed to import"), or, during LiteRT's import, went unnoticed while

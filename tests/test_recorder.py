@@ -33,6 +33,7 @@ def clips_in(folder: Path) -> list[tuple[Path, dict]]:
     return [(p, json.loads(p.with_suffix(".json").read_text())) for p in sorted(folder.glob("*.mp4"))]
 
 
+@pytest.mark.slow  # 16 s of video through the app, recorded
 def test_each_event_gives_a_decodable_clip_from_pre_roll_to_post_roll(tmp_path, two_action_clip):
     folder = tmp_path / "clips"
     log = tmp_path / "log.jsonl"
