@@ -8,6 +8,8 @@ import cv2
 import pytest
 from conftest import ROOT, app_env, media_path, model_path
 
+pytestmark = pytest.mark.slow  # each test runs a benchmark, as a user would
+
 
 def test_model_benchmark_prints_a_row_and_writes_json_and_a_chart(tmp_path):
     models, media = tmp_path / "models", tmp_path / "media"
@@ -70,7 +72,6 @@ def test_model_benchmark_prints_a_row_and_writes_json_and_a_chart(tmp_path):
     assert cv2.imread(str(chart)) is not None
 
 
-@pytest.mark.slow  # the app in real time, four times
 def test_live_view_benchmark_measures_each_set_up_with_real_viewers(tmp_path):
     out = tmp_path / "live.json"
     command = ["-m", "benchmarks.live_view", "--clip", str(media_path("carving_ice.mp4")), "--size", "320x240"]
@@ -90,7 +91,6 @@ def run_benchmark(module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 
-@pytest.mark.slow  # the app in real time
 def test_framebuffer_benchmark_draws_both_depths_and_runs_the_app(tmp_path):
     out = tmp_path / "fb.json"
     result = run_benchmark("benchmarks.framebuffer", "--seconds", "3", "--json", str(out))
@@ -102,7 +102,6 @@ def test_framebuffer_benchmark_draws_both_depths_and_runs_the_app(tmp_path):
     assert "| drawing | p50 ms | p95 ms |" in result.stdout
 
 
-@pytest.mark.slow  # builds and loads a 400-example library
 def test_teach_benchmark_measures_the_cost_of_a_20_by_20_library():
     result = run_benchmark("benchmarks.teach", "--cost-only")
     assert result.returncode == 0, result.stderr
@@ -111,7 +110,6 @@ def test_teach_benchmark_measures_the_cost_of_a_20_by_20_library():
     assert row.startswith("| 20 x 20 | 1.")
 
 
-@pytest.mark.slow  # the app and a naive loop over 130 s of video
 def test_pipeline_benchmark_reports_both_ratios_against_the_naive_loop_in_one_run(tmp_path):
     out = tmp_path / "naive.json"
     clip = str(media_path("carving_ice_rpi.mp4"))

@@ -79,6 +79,7 @@ def test_headless_json_log_names_the_action(clip, label):
     assert all(abs((b - a) - 0.2) < 0.04 for a, b in zip(times, times[1:]))  # 5 fps by timestamp
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app
 def test_log_file_gets_the_same_records(tmp_path):
     log = tmp_path / "run.jsonl"
     clip = media_path("carving_ice_rpi.mp4")
@@ -114,6 +115,7 @@ def test_runtime_flag_picks_the_runtime(runtime):
     assert frame_records(result.stdout)[-1]["top"][0]["label"] == "carving ice"
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app
 def test_fine_tuned_model_with_its_labels():
     result = classify(
         "--model",
@@ -208,6 +210,7 @@ def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
         assert words in line, f"{name}: {line}"
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app
 def test_action_events_go_to_the_log_and_stderr(tmp_path):
     log = tmp_path / "run.jsonl"
     result = classify(*model_args(), "--camera", media_path("flipping_a_pancake.mkv"), "--no-display", "--log", log)
@@ -235,6 +238,7 @@ def test_a_window_too_long_to_keep_is_one_error_line(args):
     assert "model frames to remember, over the 18000 allowed" in error_line(result)
 
 
+@pytest.mark.slow  # three app runs
 def test_a_window_shorter_than_a_frame_remembers_one_frame_not_everything(tmp_path):
     """--window 0.05 at 5 fps rounded to 0 frames, which meant everything since start (while the
     start-up line said 0.05 s)."""
@@ -291,6 +295,7 @@ def test_a_log_on_stdout_piped_into_head_ends_quietly():
     assert all(APP_LINE.match(line) for line in stderr.splitlines()), stderr
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app
 def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path):
     data = media_path("flipping_a_pancake.mkv").read_bytes()
     truncated = tmp_path / "half.mkv"
@@ -375,6 +380,7 @@ def test_a_mistyped_flag_does_not_show_the_password_after_it(args, line):
     assert line in shown and SECRET not in shown and "viewer" not in shown
 
 
+@pytest.mark.slow  # a clip played more than once, through the app
 def test_loop_plays_a_video_file_again_and_again():
     clip = media_path("carving_ice_rpi.mp4")
     once = paced_count(*decodable_frames(clip))

@@ -136,6 +136,7 @@ def test_single_clips_stay_correct_under_the_default_window(classifiers, clip):
     assert series[-1] == EXPECTED[clip]
 
 
+@pytest.mark.slow  # needs `frames`: seven clips decoded
 def test_reset_clears_the_window(a0_path, runtime, frames):
     model = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)
     fresh = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)

@@ -81,6 +81,7 @@ def pictures_from(name: str, seconds: float):
     return [Picture(frames[i % len(frames)], i / STREAM_FPS, (width, height)) for i in range(round(seconds * STREAM_FPS))]
 
 
+@pytest.mark.slow  # a minute of pictures encoded into clips
 def test_disk_use_stays_within_the_budget_by_deleting_the_oldest_clips(tmp_path):
     from video_classifier.data import ActionEvent
     from video_classifier.recorder import EventRecorder
