@@ -67,6 +67,7 @@ def error_line(result):
     return lines[-1]
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app, twice
 @pytest.mark.parametrize("clip, label", [("carving_ice.mp4", "carving ice"), ("flipping_a_pancake.mkv", "flipping pancake")])
 def test_headless_json_log_names_the_action(clip, label):
     result = classify(*model_args(), "--camera", media_path(clip), "--no-display", "--log", "-")
@@ -103,7 +104,8 @@ def test_startup_reports_runtime_and_model():
     assert "on litert" in result.stderr and "172x172, 600 classes" in result.stderr
 
 
-@pytest.mark.parametrize("runtime", ["litert", pytest.param("tflite-runtime", marks=pytest.mark.slow)])  # its import is long
+@pytest.mark.slow  # the model over a whole clip, through the app, twice (tflite-runtime's import is long)
+@pytest.mark.parametrize("runtime", ["litert", "tflite-runtime"])
 def test_runtime_flag_picks_the_runtime(runtime):
     if runtime == "tflite-runtime":
         require_module("tflite_runtime", "pip install tflite-runtime; .ci/run installs it")
@@ -223,6 +225,7 @@ def test_action_events_go_to_the_log_and_stderr(tmp_path):
     assert "remembers the last 12 s" in result.stderr
 
 
+@pytest.mark.slow  # 5 app starts
 @pytest.mark.parametrize(
     "flag, value", [("--window", "-1"), ("--threshold", "0"), ("--threshold", "1.5"), ("--hold", "0"), ("--smooth", "1")]
 )
@@ -231,6 +234,7 @@ def test_bad_policy_flags_are_refused(flag, value):
     assert flag in error_line(result) or "--smooth" in error_line(result)
 
 
+@pytest.mark.slow  # 4 app starts
 @pytest.mark.parametrize("args", [["--window", "1e9"], ["--fps", "1e6"], ["--window", "3601"], ["--fps", "1e308"]])
 def test_a_window_too_long_to_keep_is_one_error_line(args):
     """Its frames are kept in memory: a huge one was a MemoryError traceback, or gigabytes."""
@@ -314,6 +318,7 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
     assert frames[-1]["top"][0]["label"] == "flipping pancake"
 
 
+@pytest.mark.slow  # 11 app starts
 @pytest.mark.parametrize(
     "args, line",
     [
@@ -343,6 +348,7 @@ def test_argument_errors_are_in_the_apps_own_words(args, line):
 SECRET = "Pw12345"  # searched for in every line below
 
 
+@pytest.mark.slow  # 6 app starts
 @pytest.mark.parametrize(
     "camera, words",
     [
@@ -363,6 +369,7 @@ def test_a_camera_url_that_cannot_work_is_one_error_line_without_its_login(camer
         assert SECRET not in line and "viewer" not in line
 
 
+@pytest.mark.slow  # 5 app starts
 @pytest.mark.parametrize(
     "args, line",
     [

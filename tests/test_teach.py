@@ -190,6 +190,7 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
     return errors[0]
 
 
+@pytest.mark.slow  # 5 app starts
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
