@@ -23,6 +23,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The fast and the slow tier: which tests need a slow thing, found from their code (see tiers.py).
+from tiers import pytest_collection_modifyitems, pytest_runtest_protocol, pytest_terminal_summary  # noqa: E402, F401 (hooks)
+
 MODELS = Path(os.environ.get("MOVINET_MODELS", ROOT / "models")).resolve()
 MEDIA = Path(os.environ.get("MOVINET_MEDIA", ROOT / "media")).resolve()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

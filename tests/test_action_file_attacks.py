@@ -84,6 +84,7 @@ def write_damaged(path: Path, kind: str, good: str) -> None:
 ALL = [*DAMAGE, "FIFO", "60 MB file"]
 
 
+@pytest.mark.slow  # needs `taught`: a lesson through the app; then 13 app starts
 @pytest.mark.parametrize("kind", ALL)
 def test_a_damaged_file_at_start_is_one_error_line_and_left_untouched(taught, tmp_path, kind):
     path = tmp_path / "actions.json"

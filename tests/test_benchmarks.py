@@ -5,7 +5,10 @@ import subprocess
 import sys
 
 import cv2
+import pytest
 from conftest import ROOT, app_env, media_path, model_path
+
+pytestmark = pytest.mark.slow  # each test runs a benchmark, as a user would
 
 
 def test_model_benchmark_prints_a_row_and_writes_json_and_a_chart(tmp_path):

@@ -67,6 +67,7 @@ def error_line(result):
     return lines[-1]
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app, twice
 @pytest.mark.parametrize("clip, label", [("carving_ice.mp4", "carving ice"), ("flipping_a_pancake.mkv", "flipping pancake")])
 def test_headless_json_log_names_the_action(clip, label):
     result = classify(*model_args(), "--camera", media_path(clip), "--no-display", "--log", "-")
@@ -79,6 +80,7 @@ def test_headless_json_log_names_the_action(clip, label):
     assert all(abs((b - a) - 0.2) < 0.04 for a, b in zip(times, times[1:]))  # 5 fps by timestamp
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app
 def test_log_file_gets_the_same_records(tmp_path):
     log = tmp_path / "run.jsonl"
     clip = media_path("carving_ice_rpi.mp4")
@@ -102,6 +104,7 @@ def test_startup_reports_runtime_and_model():
     assert "on litert" in result.stderr and "172x172, 600 classes" in result.stderr
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app, twice (tflite-runtime's import is long)
 @pytest.mark.parametrize("runtime", ["litert", "tflite-runtime"])
 def test_runtime_flag_picks_the_runtime(runtime):
     if runtime == "tflite-runtime":
@@ -114,6 +117,7 @@ def test_runtime_flag_picks_the_runtime(runtime):
     assert frame_records(result.stdout)[-1]["top"][0]["label"] == "carving ice"
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app
 def test_fine_tuned_model_with_its_labels():
     result = classify(
         "--model",
@@ -200,6 +204,7 @@ def bad_inputs(tmp):
     ]
 
 
+@pytest.mark.slow  # 35 app starts
 def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
     for name, args, words in bad_inputs(tmp_path):
         result = classify(*args, "--no-display")
@@ -225,6 +230,7 @@ def test_a_100000_character_value_is_not_echoed_whole():
     assert line.startswith("error: --width: expected a whole number") and len(line) < 200
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app
 def test_action_events_go_to_the_log_and_stderr(tmp_path):
     log = tmp_path / "run.jsonl"
     result = classify(*model_args(), "--camera", media_path("flipping_a_pancake.mkv"), "--no-display", "--log", log)
@@ -237,6 +243,7 @@ def test_action_events_go_to_the_log_and_stderr(tmp_path):
     assert "remembers the last 12 s" in result.stderr
 
 
+@pytest.mark.slow  # 5 app starts
 @pytest.mark.parametrize(
     "flag, value", [("--window", "-1"), ("--threshold", "0"), ("--threshold", "1.5"), ("--hold", "0"), ("--smooth", "1")]
 )
@@ -245,6 +252,7 @@ def test_bad_policy_flags_are_refused(flag, value):
     assert flag in error_line(result) or "--smooth" in error_line(result)
 
 
+@pytest.mark.slow  # 4 app starts
 @pytest.mark.parametrize("args", [["--window", "1e9"], ["--fps", "1e6"], ["--window", "3601"], ["--fps", "1e308"]])
 def test_a_window_too_long_to_keep_is_one_error_line(args):
     """Its frames are kept in memory: a huge one was a MemoryError traceback, or gigabytes."""
@@ -252,6 +260,7 @@ def test_a_window_too_long_to_keep_is_one_error_line(args):
     assert "model frames to remember, over the 18000 allowed" in error_line(result)
 
 
+@pytest.mark.slow  # three app runs
 def test_a_window_shorter_than_a_frame_remembers_one_frame_not_everything(tmp_path):
     """--window 0.05 at 5 fps rounded to 0 frames, which meant everything since start (while the
     start-up line said 0.05 s)."""
@@ -271,6 +280,7 @@ def test_a_window_shorter_than_a_frame_remembers_one_frame_not_everything(tmp_pa
     assert tops["0.05"] == tops["0.2"] != tops["0"]
 
 
+@pytest.mark.slow  # 12 app starts
 def test_ctrl_c_in_the_first_moments_of_a_start_is_a_quiet_stop():
     """Ctrl-C while Python imports the app was a KeyboardInterrupt traceback, or an ImportError one
     ("numpy._core.multiarray failed to import"), or, during LiteRT's import, went unnoticed while
@@ -309,6 +319,7 @@ def test_a_log_on_stdout_piped_into_head_ends_quietly():
     assert all(APP_LINE.match(line) for line in stderr.splitlines()), stderr
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app
 def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path):
     data = media_path("flipping_a_pancake.mkv").read_bytes()
     truncated = tmp_path / "half.mkv"
@@ -327,6 +338,7 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
     assert frames[-1]["top"][0]["label"] == "flipping pancake"
 
 
+@pytest.mark.slow  # 11 app starts
 @pytest.mark.parametrize(
     "args, line",
     [
@@ -356,6 +368,7 @@ def test_argument_errors_are_in_the_apps_own_words(args, line):
 SECRET = "Pw12345"  # searched for in every line below
 
 
+@pytest.mark.slow  # 6 app starts
 @pytest.mark.parametrize(
     "camera, words",
     [
@@ -376,6 +389,7 @@ def test_a_camera_url_that_cannot_work_is_one_error_line_without_its_login(camer
         assert SECRET not in line and "viewer" not in line
 
 
+@pytest.mark.slow  # 5 app starts
 @pytest.mark.parametrize(
     "args, line",
     [
@@ -393,6 +407,7 @@ def test_a_mistyped_flag_does_not_show_the_password_after_it(args, line):
     assert line in shown and SECRET not in shown and "viewer" not in shown
 
 
+@pytest.mark.slow  # a clip played more than once, through the app
 def test_loop_plays_a_video_file_again_and_again():
     clip = media_path("carving_ice_rpi.mp4")
     once = paced_count(*decodable_frames(clip))

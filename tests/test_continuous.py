@@ -45,6 +45,7 @@ def top1_series(classifier, stream):
     return [classifier.labels[int(np.argmax(classifier.scores(frame)[0]))] for frame in stream]
 
 
+@pytest.mark.slow  # 350 model frames or more
 @pytest.mark.parametrize(
     "first, second, history_s",
     [
@@ -65,6 +66,7 @@ def test_a_new_action_is_top1_within_the_bound_after_any_history(classifiers, fr
     assert for_good_s([label == second for label in after]) <= STRONG_FOR_GOOD_S
 
 
+@pytest.mark.slow  # 350 model frames
 def test_the_models_own_memory_never_lets_go(classifiers, frames):
     """Why the window exists: with the model's cumulative pool, 60 s of arm wrestling outweigh
     10 s of cleaning pool for good."""
@@ -87,6 +89,7 @@ def history_of(frames, clip: str, phase: float) -> list:
     return looped(first, 60 + round(phase * len(first)) / FPS)
 
 
+@pytest.mark.slow  # a minute of history, then the switch
 def test_the_benchmarks_worst_switch_into_a_sure_class_settles_within_the_promise(a0_path, runtime, frames, kinetics_labels):
     """The slowest of the policy benchmark's switches into a class A0 scores at least 0.5: a
     minute of flipping pancake, then playing cricket (the backbone's buffers mix the two into
@@ -99,6 +102,7 @@ def test_the_benchmarks_worst_switch_into_a_sure_class_settles_within_the_promis
     )
 
 
+@pytest.mark.slow  # the model over long histories, twice
 def test_a_long_window_without_the_roll_would_hold_a_weak_new_action_back(a0_path, runtime, frames, kinetics_labels):
     """Jumping jacks, then playing cricket (2/3 into the loop): the mixed window reads as throwing
     discus and nothing is sure enough to confirm cricket; the last half of the 12 s window names
@@ -114,6 +118,7 @@ def test_a_long_window_without_the_roll_would_hold_a_weak_new_action_back(a0_pat
     assert seconds(WindowPolicy(roll=None)) > seconds(WindowPolicy()) + 1.0
 
 
+@pytest.mark.slow  # a minute of each clip, twice
 @pytest.mark.parametrize("label", sorted(CLIPS))
 def test_one_long_action_stays_recognised_as_well_as_without_window(classifiers, frames, label):
     """A minute of one action: top-1 right at least as often as with the model's own memory (for
@@ -124,12 +129,14 @@ def test_one_long_action_stays_recognised_as_well_as_without_window(classifiers,
     assert share[DEFAULT_WINDOW] >= 0.95
 
 
+@pytest.mark.slow  # every clip through the model
 @pytest.mark.parametrize("clip", sorted(EXPECTED))
 def test_single_clips_stay_correct_under_the_default_window(classifiers, clip):
     series = top1_series(classifiers[DEFAULT_WINDOW], read_frames(media_path(clip)))
     assert series[-1] == EXPECTED[clip]
 
 
+@pytest.mark.slow  # needs `frames`: seven clips decoded
 def test_reset_clears_the_window(a0_path, runtime, frames):
     model = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)
     fresh = MovinetStream(a0_path, runtime=runtime, num_threads=1, window_frames=DEFAULT_WINDOW)
@@ -140,6 +147,7 @@ def test_reset_clears_the_window(a0_path, runtime, frames):
         np.testing.assert_array_equal(model.step(frame), fresh.step(frame))
 
 
+@pytest.mark.slow  # 200 model frames
 def test_two_actions_give_exactly_two_events_with_sensible_boundaries(classifiers, frames):
     classifier = classifiers[DEFAULT_WINDOW]
     classifier.reset()

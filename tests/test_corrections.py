@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import FAKES_DIR, NTU_DRINK, NTU_HUGGING, app_env, classify_command, teach_drink, write_half
 
+# Every test needs an action taught through the app, then runs the app again on the room's clips.
+pytestmark = pytest.mark.slow
+
 DRINK, HUGGING = NTU_DRINK, NTU_HUGGING
 SIZE = (640, 360)
 

@@ -247,6 +247,7 @@ def write_switch(path, first, second, seconds_each):
     return path
 
 
+@pytest.mark.slow  # 300 model frames each
 @pytest.mark.parametrize(
     "clip, label",
     [(EYELINER, "putting on eyeliner"), (CRICKET, "playing cricket"), (PANCAKE, "flipping pancake")],
@@ -261,6 +262,7 @@ def test_a_minute_of_one_looped_action_is_one_event_with_its_name(clip, label):
     assert event.end_s - event.start_s >= 50
 
 
+@pytest.mark.slow  # 400 model frames
 def test_a_real_switch_is_two_events_with_the_right_names_in_order(tmp_path):
     """Before: pancake then eyeliner made 18 events (contact lenses, eyeliner, contact lenses...)."""
     clip = write_switch(tmp_path / "switch.avi", PANCAKE, EYELINER, 40)

@@ -111,6 +111,7 @@ def wait_for_picture(device: Path, proc: subprocess.Popen, timeout: float = 30) 
     pytest.fail("nothing was drawn on the framebuffer")
 
 
+@pytest.mark.slow  # the app on a clip played in real time
 def test_without_x_the_picture_goes_to_the_framebuffer_and_sigterm_restores_the_console(tmp_path):
     proc = start(tmp_path)
     screen = wait_for_picture(tmp_path / "fb0", proc)
@@ -127,6 +128,7 @@ def test_without_x_the_picture_goes_to_the_framebuffer_and_sigterm_restores_the_
     assert not np.fromfile(tmp_path / "fb0", np.uint8).any()  # cleared at exit: no stale picture
 
 
+@pytest.mark.slow  # the app on a clip played in real time
 def test_keys_come_from_the_terminal_the_app_runs_in(tmp_path):
     main, child = pty.openpty()
     device, sysfs = fake_device(tmp_path, 1920, 1080, 32, padding=0)

@@ -229,6 +229,7 @@ def test_the_old_keywords_still_work(a0_path, runtime):
     assert WindowPolicy().keep == windows_module.SWITCH_KEEP_FRAMES
 
 
+@pytest.mark.slow  # loads tflite-runtime, whose import is long
 def test_the_head_matches_under_tflite_runtime_too(a0_path, pancake):
     """tflite-runtime 2.14 runs A0's int8 head through other kernels than LiteRT's XNNPACK: the
     head cut from the model runs through the same ones, so it still gives the model's own logits,
@@ -339,6 +340,7 @@ def test_a_user_without_a_home_starts_without_the_cache(a0_path, runtime, tmp_pa
     assert len(list((tmp_path / "home" / ".cache" / "movinet" / "heads").glob("*.tflite"))) == 1
 
 
+@pytest.mark.slow  # loads tflite-runtime, whose import is long
 def test_a_head_cut_short_in_the_cache_never_reaches_tflite_runtime(a0_path, tmp_path):
     """tflite-runtime 2.14 does not check a model it is given: a cached head cut short (a power cut
     as it was written) was a segmentation fault at every start. Its SHA-256 no longer matches, so

@@ -134,6 +134,7 @@ def test_nothing_listening_is_one_error_line():
     assert PASSWORD not in done.stderr
 
 
+@pytest.mark.slow  # waits out the 10 s open time-out
 def test_a_host_that_never_answers_is_one_error_line_after_the_open_time_out():
     """A port that accepts connections and then says nothing: the app gives up, never hangs."""
     with socket.create_server(("127.0.0.1", 0)) as silent:
@@ -204,6 +205,7 @@ def wait_until(condition, timeout: float, proc: subprocess.Popen) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow  # the app on a camera that streams in real time
 def test_an_mjpeg_camera_over_http_with_a_login(tmp_path):
     log = tmp_path / "log.jsonl"
     with MjpegServer(media_path("carving_ice.mp4"), user=USER, password=PASSWORD) as server:

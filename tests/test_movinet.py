@@ -90,6 +90,7 @@ def independent_input(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 PARITY_TOLERANCE = 0.05
 
 
+@pytest.mark.slow  # every clip through the model and a reference loop
 @pytest.mark.parametrize("model_name", ["movinet_a0_stream_int8.tflite", "custom-cattle-a0/a0_dynamic.tflite"])
 def test_probabilities_match_a_reference_with_its_own_preprocessing_on_every_clip(model_name, runtime):
     path = model_path(model_name)
@@ -176,6 +177,7 @@ def test_a_truncated_model_is_refused(tmp_path, a0_path, runtime):
 RUNTIME_TOLERANCE = 0.1
 
 
+@pytest.mark.slow  # the model over every clip, twice
 def test_tflite_runtime_gives_the_same_answers_on_every_clip(a0_path, runtime):
     from video_classifier.model.runtime import load_runtime
 

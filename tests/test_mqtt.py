@@ -240,6 +240,7 @@ def test_the_sensors_are_unavailable_while_the_camera_is_lost(broker, subscriber
     assert subscriber.wait_for(lambda s: s.on(f"{TOPIC}/availability") == expected, 10), subscriber.on(f"{TOPIC}/availability")
 
 
+@pytest.mark.slow  # needs `two_action_clip`: a 16 s clip written first
 def test_a_broker_that_is_down_at_start_is_not_fatal(two_action_clip):
     port = free_port()
     proc = subprocess.run(

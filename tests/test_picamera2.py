@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, app_env, classify_command, media_path, open_classifier
+from conftest import FAKES_DIR, ROOT, app_env, classify_command, media_path, open_classifier
 
 from video_classifier.errors import SourceError
 from video_classifier.outputs import Output
@@ -79,9 +79,8 @@ def test_no_camera_attached_is_a_clear_error(fake_picamera2, monkeypatch):
 def run_app(tmp_path, *args, **env):
     record = tmp_path / "calls.txt"
     cmd = classify_command("--no-display", *args)
-    environment = app_env(
-        PYTHONPATH=str(FAKES), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")), FAKE_PICAMERA2_RECORD=str(record), **env
-    )
+    clip = str(media_path("carving_ice.mp4"))
+    environment = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=clip, FAKE_PICAMERA2_RECORD=str(record), **env)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment), record
 
 

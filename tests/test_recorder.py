@@ -33,6 +33,7 @@ def clips_in(folder: Path) -> list[tuple[Path, dict]]:
     return [(p, json.loads(p.with_suffix(".json").read_text())) for p in sorted(folder.glob("*.mp4"))]
 
 
+@pytest.mark.slow  # 16 s of video through the app, recorded
 def test_each_event_gives_a_decodable_clip_from_pre_roll_to_post_roll(tmp_path, two_action_clip):
     folder = tmp_path / "clips"
     log = tmp_path / "log.jsonl"
@@ -80,6 +81,7 @@ def pictures_from(name: str, seconds: float):
     return [Picture(frames[i % len(frames)], i / STREAM_FPS, (width, height)) for i in range(round(seconds * STREAM_FPS))]
 
 
+@pytest.mark.slow  # a minute of pictures encoded into clips
 def test_disk_use_stays_within_the_budget_by_deleting_the_oldest_clips(tmp_path):
     from video_classifier.data import ActionEvent
     from video_classifier.outputs.recorder import EventRecorder

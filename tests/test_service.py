@@ -90,6 +90,7 @@ def test_desktop_unit_opens_the_window_on_the_hdmi_display(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow  # the installer 5 times
 def test_console_unit_draws_on_the_hdmi_console_at_boot(tmp_path):
     user = pwd.getpwuid(os.geteuid()).pw_name
     result = service("install", "hall", "--console", "--root", str(tmp_path), "--python", sys.executable, "--", "--camera", "0")
@@ -107,6 +108,7 @@ def test_console_unit_draws_on_the_hdmi_console_at_boot(tmp_path):
     refused(service("install", "yard", "--console", "--root", str(tmp_path)), "instance hall", "without --console")
 
 
+@pytest.mark.slow  # the installer 8 times
 def test_two_cameras_each_with_its_own_args_file_and_a_share_of_the_cores(tmp_path):
     root = str(tmp_path)
     front = ["--camera", CAMERA, "--serve", "0.0.0.0:8000", "--record", "clips/front", "--mqtt", "ha.local"]
@@ -144,6 +146,7 @@ def test_two_cameras_each_with_its_own_args_file_and_a_share_of_the_cores(tmp_pa
     refused(service("remove", "front", "--root", root), "no instance front", "installed: back")
 
 
+@pytest.mark.slow  # the installer 24 times
 @pytest.mark.parametrize(
     ("mine", "theirs", "clash"),
     [

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import A0, KINETICS_LABELS, ROOT, media_path, model_path
 
 GROWTH_LIMIT_MB = 2.0
@@ -21,6 +22,7 @@ def soak(tmp_path, frames: int, warmup: int, *flags: str) -> tuple[subprocess.Co
     return done, json.loads(out.read_text()) if out.exists() else None
 
 
+@pytest.mark.slow  # 2500 model frames
 def test_2500_model_frames_leak_no_memory_or_descriptors(tmp_path):
     done, row = soak(tmp_path, 2500, 300)
     assert done.returncode == 0, done.stderr

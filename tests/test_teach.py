@@ -73,6 +73,7 @@ def library(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # the app over nine 10 s clips
 @pytest.mark.parametrize("variant", [{"mirror": True}, {"fps": 10.0}, {"fps": 60.0}], ids=["mirrored", "10 fps", "60 fps"])
 def test_second_halves_are_named_with_the_taught_names(library, tmp_path, variant):
     for name, clip in TAUGHT.items():
@@ -85,6 +86,7 @@ def test_second_halves_are_named_with_the_taught_names(library, tmp_path, varian
         assert [r["label"] for r in log if r.get("type") == "event"] == [name]
 
 
+@pytest.mark.slow  # needs `library`: three lessons through the app
 def test_an_untaught_action_reads_unknown_and_starts_no_event(library):
     done = run_app("--actions", library, "--camera", media_path("carving_ice.mp4"), "--no-display", "--log", "-")
     assert done.returncode == 0, done.stderr
@@ -95,6 +97,7 @@ def test_an_untaught_action_reads_unknown_and_starts_no_event(library):
     assert "action started" not in done.stderr
 
 
+@pytest.mark.slow  # two lessons and two clips through the app
 def test_the_two_ntu_clips_from_one_room_are_told_apart_once_both_are_taught(tmp_path):
     path = tmp_path / "ntu.json"
     for name, clip in NTU.items():
@@ -128,6 +131,7 @@ def test_events_and_mqtt_messages_carry_the_taught_names(library, two_action_cli
         subscriber.close()
 
 
+@pytest.mark.slow  # needs `library`: three lessons through the app
 def test_the_short_window_follows_a_switch_between_taught_actions_sooner(library):
     """10 s of one taught action's second half, then 10 s of another's, through the app's
     classifier (faster than real time): the new action is top-1 for good sooner with the short
@@ -157,6 +161,7 @@ def test_the_short_window_follows_a_switch_between_taught_actions_sooner(library
     assert frames_to_settle(shipped) < frames_to_settle(alone)
 
 
+@pytest.mark.slow  # needs `library`: three lessons through the app
 def test_list_and_forget_manage_the_file_from_ssh(library, tmp_path):
     copy = tmp_path / "copy.json"
     copy.write_bytes(library.read_bytes())
@@ -168,6 +173,7 @@ def test_list_and_forget_manage_the_file_from_ssh(library, tmp_path):
     assert "pancake" not in json.loads(copy.read_text())["actions"]
 
 
+@pytest.mark.slow  # needs `library`: three lessons through the app
 def test_an_existing_name_gets_more_examples(library, tmp_path):
     copy = tmp_path / "copy.json"
     copy.write_bytes(library.read_bytes())
@@ -186,6 +192,7 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
     return errors[0]
 
 
+@pytest.mark.slow  # 5 app starts
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
@@ -208,6 +215,7 @@ def test_teach_flags_without_an_action_file_are_one_clear_line():
         assert "needs --actions FILE" in one_error_line(run_app(*flags, "--camera", media_path("carving_ice.mp4")))
 
 
+@pytest.mark.slow  # needs `library`: three lessons through the app
 def test_forgetting_an_action_that_is_not_there_is_one_clear_line(library, tmp_path):
     copy = tmp_path / "copy.json"
     copy.write_bytes(library.read_bytes())
@@ -285,6 +293,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.slow  # 21 app starts, and a lesson with another model
 @pytest.mark.parametrize("kind", [*DAMAGE, "another model"])
 def test_a_damaged_or_foreign_library_is_refused_and_left_untouched(library, foreign_library, tmp_path, kind):
     path = tmp_path / "actions.json"
@@ -317,6 +326,7 @@ for i in range(10_000):
 """
 
 
+@pytest.mark.slow  # five writer processes, killed mid-save
 def test_a_writer_killed_mid_save_leaves_the_previous_library_valid(tmp_path):
     path = tmp_path / "actions.json"
     library = ActionLibrary(path, ModelIdentity("m.tflite", "0" * 64, 480))
@@ -337,6 +347,7 @@ def test_a_writer_killed_mid_save_leaves_the_previous_library_valid(tmp_path):
     assert saved > 5
 
 
+@pytest.mark.slow  # three processes saving 120 times in turn
 def test_three_writers_at_once_lose_nothing(tmp_path):
     path = tmp_path / "actions.json"
     writers = [

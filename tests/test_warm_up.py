@@ -66,6 +66,7 @@ def named_after(played, name: str) -> float:
     return first / FPS
 
 
+@pytest.mark.slow  # needs `library_3s`: three lessons through the app
 def test_the_window_follows_the_examples_length_unless_window_is_given(library_3s):
     classifier = open_classifier(labels=None, actions=str(library_3s))
     assert classifier.scorer.window == 3 * FPS
@@ -88,6 +89,7 @@ def test_the_window_is_the_median_taught_example_not_corrections_nor_other():
     assert taught_window(library(("a", 0.5, None)), FPS, 25) == 10  # within a lesson's lengths: 2 s at least
 
 
+@pytest.mark.slow  # needs `library_3s`: three lessons through the app
 def test_an_action_already_going_is_named_within_2_5_s_of_a_start_and_of_a_reset(library_3s):
     classifier = open_classifier(labels=None, actions=str(library_3s))
     assert classifier.scorer.warm_up == WARM_UP  # the app's
@@ -109,6 +111,7 @@ def test_an_action_already_going_is_named_within_2_5_s_of_a_start_and_of_a_reset
         assert [left for _, left in again] == [left for _, left in played] and named_after(again, name) == named
 
 
+@pytest.mark.slow  # needs `library_3s`: three lessons through the app
 def test_the_log_says_warming_up_then_names_the_action_and_its_event_starts(library_3s, tmp_path):
     name, clip = "pool cleaning", TAUGHT["pool cleaning"]
     second = write_half(tmp_path / "second.mp4", clip, 1, 8.0)
