@@ -1,7 +1,8 @@
 """Every environment variable the app reads, in one place (besides X's own ``DISPLAY`` and
 ``XAUTHORITY``, which ``display/screen.py`` reads and sets up for OpenCV's window).
 
-A value that is set but empty counts as not set.
+A value that is set but empty counts as not set, unless its reader keeps it (an empty token is
+a mistake to refuse, not a token to make up).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ VARIABLES = {
 }
 
 
-def value(name: str) -> str | None:
-    """The variable ``name`` (one of :data:`VARIABLES`), or None when it is not set or empty."""
+def value(name: str, keep_empty: bool = False) -> str | None:
+    """The variable ``name`` (one of :data:`VARIABLES`), or None when it is not set (or empty,
+    unless ``keep_empty``)."""
     if name not in VARIABLES:
         raise KeyError(f"{name} is not one of the app's environment variables: add it to VARIABLES")
-    return os.environ.get(name) or None
+    found = os.environ.get(name)
+    return found if keep_empty and found is not None else found or None
 
 
 def user_folder(variable: str, default: str) -> Path:

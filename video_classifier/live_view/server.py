@@ -431,7 +431,7 @@ def attach(app) -> LiveView:
     anything (the Teach panel, corrections, the region) always does."""
     s = app.settings
     host, port = parse_bind(s.serve)
-    chosen = s.serve_token if s.serve_token is not None else environment.value("MOVINET_SERVE_TOKEN")
+    chosen = s.serve_token if s.serve_token is not None else environment.value("MOVINET_SERVE_TOKEN", keep_empty=True)
     if chosen is not None and len(chosen) < MIN_TOKEN_LENGTH:
         where = "--serve-token" if s.serve_token is not None else "MOVINET_SERVE_TOKEN"
         raise UserError(f"{where} must be at least {MIN_TOKEN_LENGTH} characters (it is {len(chosen)}): choose a longer one")
