@@ -96,26 +96,21 @@ class MotionRegion:
         return Region(limit.x + x0, limit.y + y0, max(1, x1 - x0), max(1, y1 - y0))
 
     def _where(self, recent: np.ndarray, limit: Region, whole: np.ndarray) -> np.ndarray:
-        """Where the box should be (x0, y0, x1, y1 in the limit's pixels): where the largest group
-        of recently changed cells has moved over EXTENT_S, else the whole limit."""
-        active = (recent > 0.05).astype(np.uint8)
+        """Where the box should be (x0, y0, x1, y1 in the limit's pixels): where the action (the
+        group of changed cells with the most recent motion) went over EXTENT_S, else the whole limit."""
+        active = recent > 0.05
         if not active.any() or active.mean() > MOST:
             return whole
-        # Cells a cell apart are one group: an arm and the body that moved with it.
-        joined = cv2.dilate(active, np.ones((3, 3), np.uint8))
-        count, labels = cv2.connectedComponents(joined, connectivity=8)
-        heat = np.bincount(labels.ravel(), weights=recent.ravel(), minlength=count)
-        best = int(np.argmax(heat[1:])) + 1
-        hottest = np.unravel_index(int(np.argmax(recent * (labels == best))), recent.shape)
-        # The cells that changed over EXTENT_S, grouped the same way: the group of the hottest
-        # recent cell is where this action went (a gesture's hands now, and the body before).
+        # The cells that changed over EXTENT_S, those a cell apart joined into one group (an arm
+        # and the body that moved with it): the group with the most recent motion is the action,
+        # and where it went (a gesture's hands now, and the whole body before).
         since = self._seen - self._extent_frames
-        extent = self._cell_changed_at > since
-        _, groups = cv2.connectedComponents(cv2.dilate(extent.astype(np.uint8), np.ones((3, 3), np.uint8)), connectivity=8)
-        ys, xs = np.nonzero((groups == groups[hottest]) & extent)
-        # To the pixel of the grey copy: where those cells' pixels changed.
-        top, left = ys.min() * CELL, xs.min() * CELL
-        window = self._changed_at[top : (ys.max() + 1) * CELL, left : (xs.max() + 1) * CELL]
+        extent = (self._cell_changed_at > since).astype(np.uint8)
+        count, groups, boxes, _ = cv2.connectedComponentsWithStats(cv2.dilate(extent, np.ones((3, 3), np.uint8)), connectivity=8)
+        heat = np.bincount(groups.ravel(), weights=recent.ravel(), minlength=count)
+        left, top, w, h = boxes[int(np.argmax(heat[1:])) + 1, :4] * CELL
+        # To the pixel of the grey copy: where the pixels of those cells changed.
+        window = self._changed_at[top : top + h, left : left + w]
         x, y, w, h = cv2.boundingRect(cv2.compare(window, since, cv2.CMP_GT))
         sx, sy = limit.w / self._changed_at.shape[1], limit.h / self._changed_at.shape[0]
         x0, x1, y0, y1 = (left + x) * sx, (left + x + w) * sx, (top + y) * sy, (top + y + h) * sy
