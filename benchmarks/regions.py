@@ -6,7 +6,7 @@ and what ``auto`` costs per model frame.
 The app is built from settings as it ships (``App``, A0, one thread, a video file read as fast
 as the model goes) and plays clips it makes itself from the shared ones: each action clip, paced
 at 5 fps and shrunk to a fraction of the height of a 640x480 room, is pasted into a corner of it.
-The room is a real one: the still first frame of the NTU recording (a lab, a person seated), with
+The room is a real one: the still first frame of the NTU recording (a lab, a person standing), with
 camera noise (sigma 2 grey levels) added to every frame and MJPG compression. Some rooms also have
 a television: another clip, a fifth of the picture high, plays in the opposite corner.
 

@@ -38,6 +38,7 @@ FIRST_S = 1.0  # seconds of changes seen before the first box
 LARGE = 0.6  # a box whose shorter side is more than this of the picture's: watch the whole
 FOLLOW = 0.4  # per model frame, the share of the way the box moves towards where it should be
 STILL = 0.12  # a new target within this fraction of the box's side of the old one is ignored
+NEIGHBOURS = np.ones((3, 3), np.uint8)  # cells a cell apart are one group
 
 
 class MotionRegion:
@@ -59,6 +60,7 @@ class MotionRegion:
         self._cell_changed_at: np.ndarray | None = None  # the same per cell
         self._box: np.ndarray | None = None  # x0, y0, x1, y1 in the limit's pixels, smoothed
         self._target: np.ndarray | None = None
+        self._whole = self._target_whole = True  # the box, the target: the whole picture (or limit)
         self._seen = 0  # model frames compared since the reset
 
     def update(self, image: np.ndarray, limit: Region) -> Region:
@@ -86,10 +88,11 @@ class MotionRegion:
         self._cell_changed_at[now > 0] = self._seen
         # Not from the first moment of a gesture: it is a part of it.
         target = self._where(self._recent, limit, whole) if self._seen >= self._first_frames else whole
-        if np.abs(target - self._target).max() > STILL * (self._target[2] - self._target[0]):
-            self._target = target
-        if np.array_equal(self._target, whole) != np.array_equal(self._box, whole):
-            self._box = self._target  # from the whole picture to a box, or back: a cut
+        on_whole = target is whole
+        if on_whole != self._target_whole or np.abs(target - self._target).max() > STILL * (self._target[2] - self._target[0]):
+            self._target, self._target_whole = target, on_whole
+        if self._target_whole != self._whole:
+            self._box, self._whole = self._target, self._target_whole  # from the whole to a box, or back: a cut
         else:
             self._box = self._box + FOLLOW * (self._target - self._box)
         x0, y0, x1, y1 = (int(round(v)) for v in self._box)
@@ -99,14 +102,15 @@ class MotionRegion:
         """Where the box should be (x0, y0, x1, y1 in the limit's pixels): where the action (the
         group of changed cells with the most recent motion) went over EXTENT_S, else the whole limit."""
         active = recent > 0.05
-        if not active.any() or active.mean() > MOST:
+        moving = np.count_nonzero(active)
+        if not moving or moving > MOST * active.size:
             return whole
         # The cells that changed over EXTENT_S, those a cell apart joined into one group (an arm
         # and the body that moved with it): the group with the most recent motion is the action,
         # and where it went (a gesture's hands now, and the whole body before).
         since = self._seen - self._extent_frames
         extent = (self._cell_changed_at > since).astype(np.uint8)
-        count, groups, boxes, _ = cv2.connectedComponentsWithStats(cv2.dilate(extent, np.ones((3, 3), np.uint8)), connectivity=8)
+        count, groups, boxes, _ = cv2.connectedComponentsWithStats(cv2.dilate(extent, NEIGHBOURS), connectivity=8)
         heat = np.bincount(groups.ravel(), weights=recent.ravel(), minlength=count)
         left, top, w, h = boxes[int(np.argmax(heat[1:])) + 1, :4] * CELL
         # To the pixel of the grey copy: where the pixels of those cells changed.
