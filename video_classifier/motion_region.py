@@ -2,13 +2,13 @@
 
 Per model frame (a fraction of a millisecond here at 640x480, ``benchmarks/regions.py``), the
 picture (or the hand-set region, its limit) is shrunk to a 160-pixel-wide grey copy and compared
-with the previous one. The pixels that changed are counted in cells of 4x4; a cell that changed
-stays "recent" for a few seconds, and the largest group of recent cells is the action now. The
-box is where that group's motion went over the last 10 s, to the pixel of the grey copy, and no
-more: a Kinetics clip is framed around its whole action over its 10 s, not around the hands of
-the last moment, and the room around the action is no part of it (as wide as high when it is
-taller, so that the model's centre square keeps a raised arm). The model takes its usual centre
-crop of the box.
+with the previous one. The pixels that changed are counted in cells of 4x4, and the cells that
+changed over the last 10 s are grouped; the group with the most motion of the last few seconds is
+the action. The box is where it went over those 10 s, to the pixel of the grey copy, and no more:
+a Kinetics clip is framed around its whole action over its 10 s, not around the hands of the last
+moment, and the room around the action is no part of it (as wide as high when it is taller, so
+that the model's centre square keeps a raised arm). The model takes its usual centre crop of the
+box.
 
 The first box is chosen a second after a start or a new limit: the first moments of a gesture
 would give a box too small for the rest of it. Going from the whole picture to a box (or back) is
