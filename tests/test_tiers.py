@@ -17,6 +17,7 @@ from tiers import slow_because
         (tier_samples.through_another_helper, "a broker (mosquitto)"),  # ... called by another
         (tier_samples.opens_a_browser, "a browser (Chromium)"),  # the program's name
         (tier_samples.runs_home_assistant, "Home Assistant"),  # a path to the program
+        (tier_samples.serves_rtsp, "GStreamer (the RTSP test server)"),  # the server's script, by its path
         (tier_samples.plays_the_live_view, "the app in real time (the live view on the picamera2 stand-in)"),
         (tier_samples.Screen, "an X server"),  # a class of the suite, by its methods
         (tier_samples.in_a_lambda, "a broker (mosquitto)"),  # code nested in a function

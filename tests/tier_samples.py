@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conftest import Broker, classify_command, require_program, start_live_app, start_xvfb
 from home_assistant import HASS
+from ip_cameras import RtspServer
 
 
 def starts_a_broker(folder: Path) -> Broker:
@@ -23,6 +24,10 @@ def opens_a_browser() -> str:
 
 def runs_home_assistant(folder: Path) -> subprocess.Popen:
     return subprocess.Popen([str(HASS), "-c", str(folder)])
+
+
+def serves_rtsp(clip: Path) -> RtspServer:
+    return RtspServer(clip).start()
 
 
 def plays_the_live_view() -> None:
