@@ -6,8 +6,8 @@ pair says so, and how to move the examples where they belong: correcting their e
 
 Two examples are *alike* when the cosine similarity of their vectors (what the scorer compares)
 is at least :data:`ALIKE_AT`. ``benchmarks/conflicts.py`` chose it in one room (the two NTU clips,
-every variant): examples of one action 0.67-1.00 apart (0.77 and more when the example and the
-corrected event came from the same stretch of video), of the two different actions at most 0.71.
+every variant, lessons and corrected events): two examples of one action are 0.67-1.00 alike (0.76
+and more when both came from the same stretch of video), of the room's two actions at most 0.71.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from video_classifier.data import OTHER, shown
 from video_classifier.teach.examples import Example, Library
 
-ALIKE_AT = 0.74  # midway between two actions of one room (at most 0.71) and one action (0.77 and more)
+ALIKE_AT = 0.74  # between two actions of one room (at most 0.71) and one stretch of one action (0.76 and more)
 
 
 @dataclass(frozen=True)
