@@ -15,9 +15,25 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKES_DIR, NTU_DRINK, NTU_HUGGING, _frames_of, _write, app_env, classify_command, start_live_app, teach_drink
-from conftest import write_half as write_half_clip
+from conftest import (
+    FAKES_DIR,
+    NTU_DRINK,
+    NTU_HUGGING,
+    _frames_of,
+    _write,
+    app_env,
+    classify_command,
+    start_live_app,
+    teach_drink,
+    write_half,
+)
 from test_teach_panel import browser, stop_app  # noqa: F401 (browser: a fixture)
+
+from video_classifier.teach.corrections import Corrector
+from video_classifier.teach.examples import ModelIdentity
+from video_classifier.teach.keeper import LibraryKeeper
+from video_classifier.teach.library import ActionLibrary
+from video_classifier.teach.recent_events import EventFile, RecentEvents
 
 SIZE = (640, 360)
 WINDOW_FULL = 31  # model frames until the 5 s window is full after the warm-up (6 + 25)
@@ -47,9 +63,9 @@ def room(tmp_path_factory) -> Path:
     corrected as wrong (``corrected/``); clips of the room, the held-out ones mirrored."""
     folder = tmp_path_factory.mktemp("room")
     teach_drink(folder)
-    write_half_clip(folder / "hugging-first.mp4", NTU_HUGGING, 0, 30.0, size=SIZE)
-    write_half_clip(folder / "hugging-second.mp4", NTU_HUGGING, 1, 20.0, size=SIZE, mirror=True)
-    write_half_clip(folder / "drink-second.mp4", NTU_DRINK, 1, 20.0, size=SIZE, mirror=True)
+    write_half(folder / "hugging-first.mp4", NTU_HUGGING, 0, 30.0, size=SIZE)
+    write_half(folder / "hugging-second.mp4", NTU_HUGGING, 1, 20.0, size=SIZE, mirror=True)
+    write_half(folder / "drink-second.mp4", NTU_DRINK, 1, 20.0, size=SIZE, mirror=True)
     corrected = folder / "corrected"
     corrected.mkdir()
     shutil.copy(folder / "actions.json", corrected / "actions.json")
@@ -114,6 +130,20 @@ def test_correcting_an_event_that_looks_like_a_taught_action_as_wrong_says_so(ro
     back = run_app(*moves_printed(wrong.stderr)[0])
     assert back.returncode == 0 and "looks like" not in back.stderr, back.stderr
     assert sorted(json.loads(actions.read_text())["actions"]) == ["drink", "hugging"]
+
+    # The running app's corrections (live view, Home Assistant) answer the same, in one line.
+    model = json.loads(actions.read_text())["model"]
+    identity = ModelIdentity(model["file"], model["sha256"], model["feature_size"])
+    keeper = LibraryKeeper(ActionLibrary(actions, identity)).start()
+    try:
+        corrector = Corrector(keeper, RecentEvents(keeper, EventFile.beside(keeper.library), 25), 5.0)
+        answer = corrector.correct(event_id, "wrong")
+        assert "\n" not in answer and answer.startswith(f"event {event_id} ('hugging'")
+        assert "taught as 'something else'. Note: it looks like the examples of 'hugging' (cosine 0." in answer
+        assert f"If it was 'hugging', correct event {event_id} as 'hugging'" in answer
+        assert "Note" not in corrector.correct(event_id, "hugging")
+    finally:
+        keeper.close()
 
 
 def test_the_teach_panel_says_so_until_the_examples_are_moved(room, tmp_path, browser):  # noqa: F811
