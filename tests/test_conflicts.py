@@ -35,6 +35,9 @@ from video_classifier.teach.keeper import LibraryKeeper
 from video_classifier.teach.library import ActionLibrary
 from video_classifier.teach.recent_events import EventFile, RecentEvents
 
+# Every test needs actions taught through the app, then runs the app again on the room's clips.
+pytestmark = pytest.mark.slow
+
 SIZE = (640, 360)
 WINDOW_FULL = 31  # model frames until the 5 s window is full after the warm-up (6 + 25)
 
