@@ -96,7 +96,7 @@ def _event(record: EventRecord) -> str:
     return f"event {record.id} ({record.label!r} at {record.when})"
 
 
-def describe(record: EventRecord, name: str | None, fps: float, saved: Library | None = None) -> str:
+def describe(record: EventRecord, name: str | None, fps: float, *, saved: Library | None = None) -> str:
     """What a correction of ``record`` as ``name`` did, in a line; with the library ``saved``,
     also the examples on the other side of ``other`` it looks like (:func:`~.conflicts.advice`)."""
     what = _event(record)
@@ -165,7 +165,7 @@ class Corrector:
                 raise NotSaved(f"{_event(record)} is not corrected yet: {exc}", pending=True) from None
         if (error := future.exception()) is not None:
             raise NotSaved(f"{_event(record)} was not corrected: {error}") from None
-        done = describe(record, name, self.fps, future.result())
+        done = describe(record, name, self.fps, saved=future.result())
         log.info("corrected: %s", done)
         return done
 
@@ -177,7 +177,7 @@ def correct_offline(library: ActionLibrary, events: EventFile, event_id: str | N
     saved = library.change(correction(record, name, fps))
     found = alike_after(saved, record, name)
     moving = [(record.id, found[0].action)] if name == OTHER and found else moves(found)
-    return "\n".join([describe(record, name, fps, saved), *(f"  {command(library.path, *move)}" for move in moving)])
+    return "\n".join([describe(record, name, fps, saved=saved), *(f"  {command(library.path, *move)}" for move in moving)])
 
 
 def watch(keeper: LibraryKeeper, on_correction: Callable[[str, str | None], None]) -> None:
