@@ -354,6 +354,12 @@ class App:
                     "pass a longer clip or a smaller --seconds (at least 2)"
                 )
         print(f"{s.actions}:\n{self.keeper.library.load().summary()}")
+        found = self.tutor.alike(lesson)
+        if found:
+            from video_classifier.teach.conflicts import advice, command, moves
+
+            lines = [f"note: {advice(found)}", *(f"  {command(s.actions, *move)}" for move in moves(found))]
+            print("\n".join(lines), file=sys.stderr)
 
 
 def run(settings: Settings) -> int:

@@ -1,4 +1,5 @@
-"""The ``--log``: one JSON line per prediction, event, camera loss and reset, on stdout or in a file."""
+"""The ``--log``: one JSON line per prediction, event, camera loss and reset, on stdout or in a file;
+with ``--actions``, also one per correction of an event, whoever made it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class JsonLinesLog(Output):
 
     def __init__(self, target: str) -> None:
         self.target = target
+        self._time_s: float | None = None  # the last prediction's, for records that come from elsewhere
         self._lock = threading.Lock()  # predictions and camera notes come from different threads
         if target == "-":
             self._stream: TextIO = sys.stdout
@@ -44,6 +46,7 @@ class JsonLinesLog(Output):
             ) from None
 
     def on_prediction(self, prediction: Prediction) -> None:
+        self._time_s = prediction.time_s
         self.write_record(prediction.to_json())
 
     def on_event_end(self, event: ActionEvent) -> None:
@@ -54,6 +57,14 @@ class JsonLinesLog(Output):
 
     def on_reset(self, time_s: float) -> None:
         self.write_record({"type": "reset", "time_s": round(time_s, 3)})
+
+    def on_correction(self, event_id: str, name: str | None) -> None:
+        """The event ``event_id`` was corrected as ``name`` (``other``: "wrong"; None: its
+        correction taken back), seen at the last prediction's time."""
+        record = {"type": "correction", "id": event_id, "as": name}
+        if self._time_s is not None:
+            record["time_s"] = round(self._time_s, 3)
+        self.write_record(record)
 
     def close(self) -> None:
         try:
@@ -66,5 +77,11 @@ class JsonLinesLog(Output):
 
 
 def attach(app) -> JsonLinesLog:
-    """``--log``: the output the app (being assembled) attaches."""
-    return JsonLinesLog(app.settings.log)
+    """``--log``: the output the app (being assembled) attaches; with ``--actions`` it also hears
+    of every correction saved in the action library."""
+    log = JsonLinesLog(app.settings.log)
+    if app.keeper is not None:
+        from video_classifier.teach.corrections import watch
+
+        watch(app.keeper, log.on_correction)
+    return log

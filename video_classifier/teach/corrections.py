@@ -5,11 +5,15 @@
     NAME           it was NAME (a taught action or a new one; ``other`` as "wrong")
     "undo"         take back the event's correction
 
-An event corrected again replaces its earlier correction, so a slip of the finger is mended by
-correcting once more. The same edit serves the running app (:class:`Corrector`, saved in the
-library keeper's thread: the model never waits for the disk, the one who asked does, to hear
-whether it was saved) and the command line (:func:`correct_offline`, ``--correct ID --as NAME``),
-so both have one effect.
+An event corrected as anything but its own action teaches the part of it that did not look like
+its action's examples, when part of it did (one long event over the action, then something else
+taken for it): the action's own part stays out. An event corrected again replaces its earlier
+correction, so a slip of the finger is mended by correcting once more. A correction that leaves
+``other`` and a taught action with examples alike says so (``conflicts.py``).
+
+The same edit serves the running app (:class:`Corrector`, saved in the library keeper's thread:
+the model never waits for the disk, the one who asked does, to hear whether it was saved) and the
+command line (:func:`correct_offline`, ``--correct ID --as NAME``), so both have one effect.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 
+import numpy as np
+
 from video_classifier.data import shown
+from video_classifier.errors import UserError
+from video_classifier.teach.conflicts import Alike, advice, alike, command, moves
 from video_classifier.teach.examples import Example, Library, LibraryError, add_to, check_name
 from video_classifier.teach.keeper import LibraryKeeper
 from video_classifier.teach.library import OTHER, ActionLibrary
@@ -29,7 +37,7 @@ log = logging.getLogger("teach")
 
 WRONG, RIGHT, UNDO = "wrong", "right", "undo"
 VERDICTS = (WRONG, RIGHT, UNDO)
-LONG_EVENT_S = 20.0  # a correction of a longer event teaches everything in it: say how to take it back
+LONG_EVENT_S = 20.0  # a longer event taught whole by a correction: say how to take it back
 
 
 def target_of(verdict: str, record: EventRecord) -> str | None:
@@ -44,10 +52,23 @@ def target_of(verdict: str, record: EventRecord) -> str | None:
     return check_name(verdict)
 
 
+def _taught_part(record: EventRecord, name: str | None) -> bool:
+    """Whether a correction as ``name`` teaches only the part of the event unlike its action."""
+    return record.part is not None and name != record.label
+
+
+def example_of(record: EventRecord, name: str | None, fps: float) -> Example:
+    """The example a correction of ``record`` as ``name`` teaches: for anything but its own
+    action the part of it that did not look like its action (when part of it did), else all of it."""
+    if _taught_part(record, name):
+        return Example(record.part, "correction", max(0.2, record.part_frames / fps), event=record.id)
+    return Example(record.vector, "correction", max(0.2, record.frames / fps), event=record.id)
+
+
 def correction(record: EventRecord, name: str | None, fps: float) -> Callable[[Library], None]:
-    """The edit that teaches ``record``'s features as ``name``, replacing an earlier correction
-    of the same event (``name`` None: only removing it)."""
-    example = Example(record.vector, "correction", max(0.2, record.frames / fps), event=record.id)
+    """The edit that teaches ``record`` as ``name`` (see :func:`example_of`), replacing an
+    earlier correction of the same event (``name`` None: only removing it)."""
+    example = example_of(record, name, fps)
 
     def edit(library: Library) -> None:
         for action in list(library.actions):
@@ -75,18 +96,36 @@ def _event(record: EventRecord) -> str:
     return f"event {record.id} ({record.label!r} at {record.when})"
 
 
-def describe(record: EventRecord, name: str | None, fps: float) -> str:
+def describe(record: EventRecord, name: str | None, fps: float, *, saved: Library | None = None) -> str:
+    """What a correction of ``record`` as ``name`` did, in a line; with the library ``saved``,
+    also the examples on the other side of ``other`` it looks like (:func:`~.conflicts.advice`)."""
     what = _event(record)
     if name is None:
         return f"{what}: its correction taken back"
     seconds = record.frames / fps
     note = ""
-    if seconds > LONG_EVENT_S and name != record.label:
+    if _taught_part(record, name):
         note = (
-            f"; it lasted {seconds:.0f} s and all of it is taught: if part of it really was {record.label!r}, "
-            f"take this back (--correct {record.id} --as undo) and correct a shorter event"
+            f": the {record.part_frames / fps:.0f} s of its {seconds:.0f} s that did not look like {record.label!r} "
+            "(the rest did, and is left out)"
         )
-    return f"{what} taught as {shown(name)!r}{note}"
+    elif seconds > LONG_EVENT_S and name != record.label and not record.part_frames:
+        note = (
+            f"; it lasted {seconds:.0f} s and all of it looked like {record.label!r}, and is taught: if part of it "
+            f"really was {record.label!r}, take this back (--correct {record.id} --as undo) and correct a shorter event"
+        )
+    text = f"{what} taught as {shown(name)!r}{note}"
+    found = [] if saved is None else alike_after(saved, record, name)
+    if found:
+        text += ". Note: " + advice(found, corrected=record.id if name == OTHER else None)
+    return text
+
+
+def alike_after(saved: Library, record: EventRecord, name: str | None) -> list[Alike]:
+    """The examples across ``other`` that ``record``'s correction as ``name`` looks like in ``saved``."""
+    if name is None:
+        return []
+    return alike(saved, name, [e for e in saved.actions.get(name, []) if e.event == record.id])
 
 
 class Corrector:
@@ -108,7 +147,7 @@ class Corrector:
         edit = correction(record, name, self.fps)
         current = self.keeper.current
         edit(Library(current.model, {k: list(v) for k, v in current.actions.items()}))  # limits: fail now, not later
-        done = describe(record, name, self.fps)
+        done = describe(record, name, self.fps)  # for the log, if it is saved after the caller stops waiting
 
         def saved(future: Future) -> None:  # heard by the log only: the caller has its answer
             error = future.exception()
@@ -126,6 +165,7 @@ class Corrector:
                 raise NotSaved(f"{_event(record)} is not corrected yet: {exc}", pending=True) from None
         if (error := future.exception()) is not None:
             raise NotSaved(f"{_event(record)} was not corrected: {error}") from None
+        done = describe(record, name, self.fps, saved=future.result())
         log.info("corrected: %s", done)
         return done
 
@@ -134,19 +174,45 @@ def correct_offline(library: ActionLibrary, events: EventFile, event_id: str | N
     """``--correct``: the same correction from the command line, while the app runs or not."""
     record = find(events.load(), event_id)
     name = target_of(verdict, record)
-    library.change(correction(record, name, fps))
-    return describe(record, name, fps)
+    saved = library.change(correction(record, name, fps))
+    found = alike_after(saved, record, name)
+    moving = [(record.id, found[0].action)] if name == OTHER and found else moves(found)
+    return "\n".join([describe(record, name, fps, saved=saved), *(f"  {command(library.path, *move)}" for move in moving)])
+
+
+def watch(keeper: LibraryKeeper, on_correction: Callable[[str, str | None], None]) -> None:
+    """Tell ``on_correction(event id, action)`` of every correction that appears or changes in
+    the keeper's library, whoever made it (this app, the command line, another app), and
+    ``(event id, None)`` when one is no longer there (taken back, or its example deleted)."""
+    seen = keeper.current.corrected()
+
+    def changed(library: Library) -> None:  # in the keeper's thread
+        nonlocal seen
+        now = library.corrected()
+        for event in sorted(now.keys() | seen.keys()):
+            if now.get(event) != seen.get(event):
+                try:
+                    on_correction(event, now.get(event))
+                except UserError as exc:  # the change is saved all the same: the listener's failure is its own
+                    log.warning("%s", exc)
+        seen = now
+
+    keeper.on_change(changed)
 
 
 def list_events(library: Library, records: list[EventRecord]) -> str:
     """``--list-events``: one line per recent event, newest first, with its correction if any."""
     if not records:
         return "no events of taught actions yet"
-    corrected = library.corrected()
+    corrected = {e.event: (name, e) for name, examples in library.actions.items() for e in examples if e.event}
     lines = [f"{'id':8}  {'started':19}  {'label':24}  {'peak':>5}  {'seconds':>7}  clip / correction"]
     for r in sorted(records, key=lambda r: r.started_at, reverse=True):
         seconds = "now" if r.end_s is None else f"{r.end_s - r.start_s:.1f}"
-        note = f"corrected: {shown(corrected[r.id])}" if r.id in corrected else ""
+        note = ""
+        if r.id in corrected:
+            name, example = corrected[r.id]
+            part = r.part is not None and np.allclose(example.vector, r.part, atol=1e-4)  # as saved: 5 decimals
+            note = f"corrected: {shown(name)}" + (f" (the {example.seconds:.0f} s unlike {r.label[:24]!r})" if part else "")
         extra = "  ".join(x for x in (r.clip or "", note) if x)
         lines.append(f"{r.id:8}  {r.when:19}  {r.label[:24]:24}  {r.peak:5.2f}  {seconds:>7}  {extra}")
     return "\n".join(lines)

@@ -5,6 +5,9 @@ fact: from the live view, Home Assistant, or over SSH with ``--correct ID`` afte
 An event's features are the mean of the model's per-frame features over the window the scorer
 saw when the event started and every frame of the event after it: what the app took for the
 action. A correction makes that an example of what it really was (see ``corrections.py``).
+An event's *part* is the mean of the windows in it that did not look like its action's examples
+(no cosine of :data:`~.conflicts.ALIKE_AT` to any): when one event covers the action and then
+something else taken for it, a correction teaches that part, not the whole event.
 
 The file keeps the newest :data:`EVENTS_KEPT` events; it is written in the library keeper's
 thread (never the model's), read with the same limits as the action library, and merged by id
@@ -32,7 +35,8 @@ from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError, quoted
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import ClipLibrary
-from video_classifier.teach.examples import LibraryError, ModelIdentity
+from video_classifier.teach.conflicts import ALIKE_AT, unit_rows
+from video_classifier.teach.examples import Library, LibraryError, ModelIdentity
 from video_classifier.teach.keeper import LibraryKeeper
 from video_classifier.teach.library import ActionLibrary, atomic_write
 
@@ -65,6 +69,8 @@ class EventRecord:
     frames: int
     vector: np.ndarray
     clip: str | None = None
+    part: np.ndarray | None = None  # the mean of its windows unlike its action's examples (None: none, or all)
+    part_frames: int = 0  # how many windows were unlike
 
     def to_json(self, vector: bool = True) -> dict:
         record = {
@@ -79,6 +85,10 @@ class EventRecord:
         }
         if vector:
             record["vector"] = [round(float(x), 5) for x in self.vector]
+            if self.part is not None:
+                record["part"] = [round(float(x), 5) for x in self.part]
+            if self.part_frames:
+                record["part_frames"] = self.part_frames
         return record
 
     @property
@@ -100,12 +110,18 @@ def _record(item: dict, size: int) -> EventRecord:
     clip = item.get("clip")
     if clip is not None and (not isinstance(clip, str) or len(clip) > 200):
         raise ValueError("an event's clip is not a file name")
-    vector = item["vector"]
-    if not isinstance(vector, list) or len(vector) != size or not all(type(x) in (int, float) for x in vector):
-        raise ValueError(f"an event's vector does not have the model's {size} numbers")
-    array = np.asarray(vector, np.float32)
-    if not np.isfinite(array).all():
-        raise ValueError("an event's vector is out of range")
+
+    def features(key: str) -> np.ndarray:
+        vector = item[key]
+        if not isinstance(vector, list) or len(vector) != size or not all(type(x) in (int, float) for x in vector):
+            raise ValueError(f"an event's {key} does not have the model's {size} numbers")
+        array = np.asarray(vector, np.float32)
+        if not np.isfinite(array).all():
+            raise ValueError(f"an event's {key} is out of range")
+        return array
+
+    array = features("vector")
+    part = None if item.get("part") is None else features("part")
     end = None if item.get("end_s") is None else number("end_s", 0, 1e9)
     return EventRecord(
         texts["id"],
@@ -117,6 +133,8 @@ def _record(item: dict, size: int) -> EventRecord:
         int(number("frames", 0, 1e9)),
         array,
         clip,
+        part,
+        int(number("part_frames", 1, 1e9)) if "part_frames" in item or part is not None else 0,
     )
 
 
@@ -208,6 +226,9 @@ class RecentEvents(Output):
         self._records: deque[EventRecord] = deque(maxlen=EVENTS_KEPT)
         self._active: EventRecord | None = None
         self._sum: np.ndarray | None = None
+        self._part: np.ndarray | None = None  # the sum of the active event's windows unlike its action
+        self._windows = 0  # the active event's windows so far
+        self._examples: tuple[Library, str, np.ndarray | None] | None = None  # its action's, per library
         self._lock = threading.Lock()  # records are read by the browser's and MQTT's threads
         self._pending = False
         try:
@@ -221,16 +242,25 @@ class RecentEvents(Output):
         if features is None:
             return
         self._recent.append(features)
+        active = self._active  # set and cleared in this thread only
+        if active is None:
+            return
+        window = np.add.reduce(np.asarray(self._recent), axis=0, dtype=np.float64) / len(self._recent)
+        unlike = not self._looks_like(active.label, window)
         with self._lock:
-            if self._active is not None:
-                self._sum += features
-                self._active.frames += 1
+            self._sum += features
+            active.frames += 1
+            self._windows += 1
+            if unlike:
+                self._part += window
+                active.part_frames += 1
 
     def on_event_start(self, event: ActionEvent) -> None:
         if not self._recent:
             return
         with self._lock:
             self._sum = np.sum(self._recent, axis=0, dtype=np.float64)
+            self._part, self._windows = np.zeros_like(self._sum), 0
             self._active = EventRecord(
                 event.id, event.label, time.time(), event.start_s, None, max(event.scores), len(self._recent), np.empty(0)
             )
@@ -242,15 +272,15 @@ class RecentEvents(Output):
             active = self._active
             if active is None or active.id != event.id:
                 return
-            active.vector = self._mean()
+            self._mean()
             active.end_s, active.peak = event.end_s, max(event.scores)
-            self._active = self._sum = None
+            self._active = self._sum = self._part = None
         self._save_soon()
 
     def close(self) -> None:
         with self._lock:
             if self._active is not None:  # the stream ended mid-event: keep what there is
-                self._active.vector = self._mean()
+                self._mean()
         try:  # wait for it, a little: the command line may correct it next, but exit must not hang
             self.keeper.run(self._save).exception(timeout=CLOSE_WAIT_S)
         except FutureTimeout:
@@ -261,15 +291,29 @@ class RecentEvents(Output):
         """The recent events, newest first; the one in progress has its features so far."""
         with self._lock:
             if self._active is not None:
-                self._active.vector = self._mean()
+                self._mean()
             return list(reversed(self._records))
 
     def find(self, event_id: str | None) -> EventRecord:
         """See :func:`find`."""
         return find(self.records(), event_id)
 
-    def _mean(self) -> np.ndarray:
-        return (self._sum / max(1, self._active.frames)).astype(np.float32)
+    def _mean(self) -> None:
+        """The active event's features so far, and its part unlike its action (under the lock)."""
+        active = self._active
+        active.vector = (self._sum / max(1, active.frames)).astype(np.float32)
+        partial = 0 < active.part_frames < self._windows  # all of it unlike: the whole is that part
+        active.part = (self._part / active.part_frames).astype(np.float32) if partial else None
+
+    def _looks_like(self, label: str, window: np.ndarray) -> bool:
+        """Whether ``window`` is alike one of ``label``'s examples (an action without any: yes)."""
+        library = self.keeper.current
+        cached = self._examples
+        if cached is None or cached[0] is not library or cached[1] != label:
+            kept = library.actions.get(label)
+            cached = self._examples = (library, label, unit_rows(kept) if kept else None)
+        norm = float(np.linalg.norm(window))
+        return cached[2] is None or norm == 0 or float((cached[2] @ window).max()) / norm >= ALIKE_AT
 
     # -- saving (keeper's thread) ----------------------------------------------------------
     def _save_soon(self) -> None:

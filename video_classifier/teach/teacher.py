@@ -9,7 +9,9 @@ Driven by the predictions' capture times, so it works the same on a camera (with
 for the person to get ready), on a video file (no countdown: the clip's first seconds) and from
 the browser's Teach panel. Each example is saved as soon as it is recorded: stopping halfway
 keeps what was taught. Saving happens in the library keeper's thread: the model never waits
-for the disk.
+for the disk. A lesson whose examples look like examples of ``other`` (or, teaching ``other``,
+like a taught action's) says so when it ends, on the Teach panel and the command line, with how
+to move them (``conflicts.py``), for as long as they stay alike.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from video_classifier.data import Prediction
+from video_classifier.data import Prediction, shown
 from video_classifier.outputs import Output
+from video_classifier.teach.conflicts import Alike, advice, alike
 from video_classifier.teach.examples import Example, LibraryError, add_to, check_name, check_room, forget_from
 from video_classifier.teach.keeper import LibraryKeeper
 
@@ -53,6 +56,7 @@ class Lesson:
     error: str = ""
     _phase_start: float | None = None
     _features: list[np.ndarray] = field(default_factory=list)
+    _taught: list[Example] = field(default_factory=list)  # the examples saved
 
     @property
     def done(self) -> bool:
@@ -108,9 +112,10 @@ class Teacher(Output):
         (a page polling every second gets a few hundred bytes, not the whole library)."""
         lesson = self.lesson
         version, actions = self._summary()
+        notice = self.notice(lesson)
         state = {
-            "status": self.describe(),
-            "lesson": None if lesson is None else {k: getattr(lesson, k) for k in LESSON_FIELDS},
+            "status": self.describe() or notice,  # the page shows the status, or how the lesson ended
+            "lesson": None if lesson is None else {k: getattr(lesson, k) for k in LESSON_FIELDS} | {"notice": notice},
             "library_version": version,
         }
         if library_seen != version:
@@ -134,6 +139,25 @@ class Teacher(Output):
         ]
         self._state = (version, summary)
         return self._state
+
+    def alike(self, lesson: Lesson | None) -> list[Alike]:
+        """What ``lesson``'s examples (those still taught) look like across ``other`` now."""
+        if lesson is None:
+            return []
+        library = self.keeper.current
+        kept = {e.id for e in library.actions.get(lesson.name, [])}
+        return alike(library, lesson.name, [e for e in lesson._taught if e.id in kept])
+
+    def notice(self, lesson: Lesson | None) -> str:
+        """How ``lesson`` ended and what its examples look like across ``other`` ("" while it
+        runs, failed, or has nothing alike)."""
+        if lesson is None or not lesson.done or lesson.error:
+            return ""
+        found = self.alike(lesson)
+        if not found:
+            return ""
+        ended = "cancelled" if lesson.cancelled else "saved"
+        return f"{ended}: {lesson.saved} example(s) of {shown(lesson.name)}. {advice(found)}"
 
     @property
     def status(self) -> str:
@@ -205,6 +229,7 @@ class Teacher(Output):
                 self._end(lesson)
                 return
             lesson.saved += 1
+            lesson._taught.append(example)
             where = self.keeper.library.path
             log.info("taught %r: example %d of %d saved in %s", lesson.name, lesson.saved, lesson.examples, where)
             if last:
