@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from utils.rates import RateMeter
-from video_classifier.controls import Controls
+from video_classifier.controls import COMMANDS, Controls
 from video_classifier.display.framebuffer import Framebuffer
 from video_classifier.display.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.display.screen import screen_size
@@ -30,6 +30,9 @@ SCREEN_SHARE = 0.9
 # Seconds a window manager gets to make the window full screen (or give it its size) before it
 # is sized by hand (with no window manager nobody else does it), then before the check gives up.
 SETTLE_S = 1.0
+# The commands' keys (controls.py), and how the keys' help names them.
+KEYS = {ord(c.key[0]): c for c in COMMANDS if c.key}
+KEYS_HELP = ", ".join(f"{'space' if c.key[0] == ' ' else c.key[0]} {c.key[1]}" for c in KEYS.values())
 
 
 class Screen(Protocol):
@@ -68,7 +71,7 @@ class CvWindow:
     screen's, 1 in about 40 returns; cause not found).
     """
 
-    keys_help = "keys: q/Esc quit, r reset, f fullscreen, space pause"
+    keys_help = f"keys: q/Esc quit, {KEYS_HELP}, f fullscreen"
 
     def __init__(self, title: str = TITLE, fullscreen: bool = False) -> None:
         self.title = title
@@ -154,7 +157,7 @@ class ConsoleScreen:
         self.cursor = ConsoleCursor()
         self.max_size = None  # the framebuffer fits the picture to the screen itself
         self.fill = None  # nor is it ever a window
-        in_terminal = "keys in this terminal: q quit, r reset, space pause" if self.keys.active else "Ctrl-C quits"
+        in_terminal = f"keys in this terminal: q quit, {KEYS_HELP}" if self.keys.active else "Ctrl-C quits"
         self.keys_help = f"on the console framebuffer {self.framebuffer.device}; {in_terminal}"
 
     def show(self, image: np.ndarray) -> None:
@@ -231,16 +234,14 @@ class Viewer:
             self.screen.show(letterboxed(draw_overlay(fit_within(frame.image, fill, enlarge=True), status), fill))
 
     def _handle_key(self, key: int) -> bool:
-        """Act on a key press; False means quit."""
+        """Act on a key press: the window's own (quit, full screen) or a command's; False means quit."""
         if key in (ord("q"), 27):
             return False
-        if key == ord("r"):
-            self.controls.reset()
-        elif key == ord("f"):
+        if key == ord("f"):
             self.screen.toggle_fullscreen()
             self._redraw = True  # also when paused
-        elif key == ord(" "):
-            self.controls.toggle_pause()
+        elif key in KEYS:
+            self.controls.run(KEYS[key])
         return True
 
 
