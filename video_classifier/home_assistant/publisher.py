@@ -360,8 +360,9 @@ class MqttPublisher(Output):
 
 def attach(app) -> MqttPublisher:
     """``--mqtt``: the publisher, connected (or retrying in the background)."""
-    s, labels = app.settings, app.classifier.labels
-    taught = (lambda: [label for label in labels if label not in RESERVED]) if s.actions else None
+    s, classifier = app.settings, app.classifier
+    # The labels as they are now: a lesson or a correction that teaches a new action replaces the list.
+    taught = (lambda: [label for label in classifier.labels if label not in RESERVED]) if s.actions else None
     settings = MqttSettings.from_settings(s)
     publisher = MqttPublisher(settings, app.name, taught=taught).connect()
     print(f"mqtt: {settings.host}:{settings.port}, topics {publisher.topic}/...", file=sys.stderr)
