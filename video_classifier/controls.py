@@ -115,6 +115,12 @@ COMMANDS: tuple[Command, ...] = (
 )
 # fmt: on
 
+
+def commands() -> tuple[Command, ...]:
+    """The table as it is now: every surface reads it here, when it is used."""
+    return COMMANDS
+
+
 # Why a command is refused when the part it drives is not in this run.
 MISSING = {
     "framing": "this app has no region to set",

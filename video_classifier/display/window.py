@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from utils.rates import RateMeter
-from video_classifier.controls import COMMANDS, Controls
+from video_classifier.controls import Command, Controls, commands
 from video_classifier.display.framebuffer import Framebuffer
 from video_classifier.display.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.display.screen import screen_size
@@ -30,9 +30,6 @@ SCREEN_SHARE = 0.9
 # Seconds a window manager gets to make the window full screen (or give it its size) before it
 # is sized by hand (with no window manager nobody else does it), then before the check gives up.
 SETTLE_S = 1.0
-# The commands' keys (controls.py), and how the keys' help names them.
-KEYS = {ord(c.key[0]): c for c in COMMANDS if c.key}
-KEYS_HELP = ", ".join(f"{'space' if c.key[0] == ' ' else c.key[0]} {c.key[1]}" for c in KEYS.values())
 
 
 class Screen(Protocol):
@@ -71,7 +68,9 @@ class CvWindow:
     screen's, 1 in about 40 returns; cause not found).
     """
 
-    keys_help = f"keys: q/Esc quit, {KEYS_HELP}, f fullscreen"
+    @property
+    def keys_help(self) -> str:
+        return f"keys: q/Esc quit, {commands_keys_help()}, f fullscreen"
 
     def __init__(self, title: str = TITLE, fullscreen: bool = False) -> None:
         self.title = title
@@ -157,7 +156,7 @@ class ConsoleScreen:
         self.cursor = ConsoleCursor()
         self.max_size = None  # the framebuffer fits the picture to the screen itself
         self.fill = None  # nor is it ever a window
-        in_terminal = f"keys in this terminal: q quit, {KEYS_HELP}" if self.keys.active else "Ctrl-C quits"
+        in_terminal = f"keys in this terminal: q quit, {commands_keys_help()}" if self.keys.active else "Ctrl-C quits"
         self.keys_help = f"on the console framebuffer {self.framebuffer.device}; {in_terminal}"
 
     def show(self, image: np.ndarray) -> None:
@@ -240,9 +239,19 @@ class Viewer:
         if key == ord("f"):
             self.screen.toggle_fullscreen()
             self._redraw = True  # also when paused
-        elif key in KEYS:
-            self.controls.run(KEYS[key])
+        elif (command := commands_keys().get(key)) is not None:
+            self.controls.run(command)
         return True
+
+
+def commands_keys() -> dict[int, Command]:
+    """The commands' keys (controls.py's table), by key code."""
+    return {ord(c.key[0]): c for c in commands() if c.key}
+
+
+def commands_keys_help() -> str:
+    """The commands' keys as the keys' help names them: "r reset, space pause"."""
+    return ", ".join(f"{'space' if c.key[0] == ' ' else c.key[0]} {c.key[1]}" for c in commands_keys().values())
 
 
 def fit_within(image: np.ndarray, box: tuple[int, int] | None, enlarge: bool = False) -> np.ndarray:

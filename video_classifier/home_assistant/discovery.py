@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from video_classifier import __version__
-from video_classifier.controls import COMMANDS
+from video_classifier.controls import commands
 from video_classifier.teach.examples import MAX_NAME_LENGTH
 
 DISCOVERY_PREFIX = "homeassistant"
@@ -132,7 +132,7 @@ def command_entities(device: Device, parts: set[str]) -> dict[tuple[str, str], d
     sending the command topic one of the command's forms."""
     command = device.topic_of("command")
     entities = {}
-    for entity in (c.entity for c in COMMANDS if c.entity is not None and c.uses in parts):
+    for entity in (c.entity for c in commands() if c.entity is not None and c.uses in parts):
         config = {"command_topic": command, "name": entity.name, "icon": entity.icon}
         if entity.component == "button":
             config["payload_press"] = entity.payload

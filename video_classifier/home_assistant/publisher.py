@@ -13,7 +13,7 @@ Topics, under a prefix (``movinet/<hostname>`` by default):
                             (retained JSON, sent only when one of them changes)
     <prefix>/events         {"type"/"event_type": "start"|"end", "id": ..., "label": ..., ...}
                             (QoS 1, not retained)
-    <prefix>/command        listened to: the forms of controls.py's commands (:data:`USAGE`):
+    <prefix>/command        listened to: the forms of controls.py's commands (:func:`usage`):
                             "reset", "pause", "resume", and the corrections "wrong", "right",
                             "undo" (of the newest event; undo: of the last correction), each with
                             an event id ("wrong 3f9a1c2e"), "it was NAME" and "3f9a1c2e was NAME";
@@ -34,6 +34,7 @@ name (``none``, ``on``, quotes, emoji) works. JSON is sent as UTF-8, not as esca
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -43,7 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from utils.rates import RateMeter
-from video_classifier.controls import COMMANDS, Command, Controls
+from video_classifier.controls import Command, Controls, commands
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
 from video_classifier.home_assistant.discovery import DISCOVERY_PREFIX, Device, action_key, discovery_configs
@@ -61,21 +62,25 @@ MAX_COMMAND_BYTES = 16 + 4 * MAX_NAME_LENGTH
 _PARTS = {"ID": r"(?P<event_id>[0-9a-f]{4,8})", "NAME": r"(?P<name>.+)"}
 
 
+@functools.cache
 def _pattern(form: str) -> re.Pattern:
     return re.compile(" ".join(_PARTS.get(word, re.escape(word)) for word in form.split(" ")), re.DOTALL)
 
 
-# Every form of every command that the command topic offers, in the table's order.
-FORMS = [(form, _pattern(form), command) for command in COMMANDS for form in command.mqtt]
-USAGE = ", ".join(form for form, _, _ in FORMS[:-1]) + f" or {FORMS[-1][0]}"
-
-
 def parse_command(text: str) -> tuple[Command, dict[str, str]] | None:
-    """The command ``text`` asks for and its arguments, or None when it is none of the forms."""
-    for _, pattern, command in FORMS:
-        if match := pattern.fullmatch(text):
-            return command, {k: v for k, v in match.groupdict().items() if v is not None}
+    """The command ``text`` asks for and its arguments, or None when it is none of the forms of
+    the commands' table (controls.py)."""
+    for command in commands():
+        for form in command.mqtt:
+            if match := _pattern(form).fullmatch(text):
+                return command, {k: v for k, v in match.groupdict().items() if v is not None}
     return None
+
+
+def usage() -> str:
+    """Every form the command topic takes: "reset, pause, ... or undo ID"."""
+    forms = [form for command in commands() for form in command.mqtt]
+    return ", ".join(forms[:-1]) + f" or {forms[-1]}"
 
 
 COMMAND_LOG_EVERY_S = 60.0  # a valid command is logged once a minute per kind: a flood is one line
@@ -258,7 +263,7 @@ class MqttPublisher(Output):
             self._ignored += 1
             if self._ignored in (1, 10, 100) or self._ignored % 1000 == 0:  # a flood must not flood the log
                 what = "a retained message" if message.retain else repr(message.payload[:32])
-                log.warning("MQTT command ignored (%s on %s): send %s (%d ignored)", what, message.topic, USAGE, self._ignored)
+                log.warning("MQTT command ignored (%s on %s): send %s (%d ignored)", what, message.topic, usage(), self._ignored)
             return
         controls = self._controls
         if controls is None:

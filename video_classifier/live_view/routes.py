@@ -32,7 +32,7 @@ import time
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
-from video_classifier.controls import COMMANDS, MISSING, Command
+from video_classifier.controls import MISSING, Command
 from video_classifier.errors import UserError
 from video_classifier.live_view.handler import CLIENT_TIMEOUT_S, HERE, Answer, Handler, Route
 from video_classifier.region import RegionError
@@ -221,6 +221,3 @@ def _answer_of(command: Command) -> Answer:
 def routes_of(commands: tuple[Command, ...]) -> tuple[Route, ...]:
     """The reads, and the routes of ``commands``."""
     return READS + tuple(Route(route, _answer_of(c)) for c in commands for route in c.routes)
-
-
-ROUTES = routes_of(COMMANDS)

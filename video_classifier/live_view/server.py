@@ -19,14 +19,14 @@ import threading
 from urllib.parse import quote
 
 from video_classifier import environment
-from video_classifier.controls import Controls
+from video_classifier.controls import Controls, commands
 from video_classifier.data import ActionEvent
 from video_classifier.display.compositor import Compositor
 from video_classifier.errors import UserError
 from video_classifier.live_view.event_list import EventList
 from video_classifier.live_view.handler import Handler, Route
 from video_classifier.live_view.http_guard import MIN_TOKEN_LENGTH, Guard, GuardedServer
-from video_classifier.live_view.routes import ROUTES
+from video_classifier.live_view.routes import routes_of
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import ClipLibrary
 from video_classifier.pipeline import Pipeline
@@ -54,7 +54,7 @@ class LiveView(Output):
     """The HTTP server; as an output it keeps the current and the recent action events.
 
     ``token`` is always set: reads need it when ``token_for_reads`` (off loopback, or a token the
-    user chose), changes always do. ``routes``: what it answers (``routes.py``).
+    user chose), changes always do. ``routes``: what it answers (by default the reads and the commands' routes, ``routes.py``).
     """
 
     def __init__(
@@ -69,7 +69,7 @@ class LiveView(Output):
         teacher: Teacher | None = None,
         controls: Controls | None = None,
         events: RecentEvents | None = None,
-        routes: tuple[Route, ...] = ROUTES,
+        routes: tuple[Route, ...] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.compositor = compositor
@@ -81,7 +81,7 @@ class LiveView(Output):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::" listens on IPv6 (and IPv4)
         server_class = type("LiveViewServer", (GuardedServer,), {"address_family": family})
         try:
-            self._server = server_class((host, port), self._handler_class(routes))
+            self._server = server_class((host, port), self._handler_class(routes or routes_of(commands())))
         except socket.gaierror:
             raise UserError(f"--serve: unknown address {host}: use 0.0.0.0 (every network) or an address of this Pi") from None
         except OSError as exc:
