@@ -162,12 +162,13 @@ def test_undo_on_the_page_takes_a_long_events_correction_back_as_its_answer_says
 
     actions = teach_drink(tmp_path)
     before = actions.read_bytes()
-    hugging = write_half(tmp_path / "hugging.mp4", NTU_HUGGING, 0, 20.0, size=(640, 360))  # looped by the camera
-    proc, url = start_live_app("--serve", "0", "--actions", actions, clip=hugging)
+    drinking = write_half(tmp_path / "drinking.mp4", NTU_DRINK, 1, 20.0, size=(640, 360))  # looped by the camera
+    proc, url = start_live_app("--serve", "0", "--actions", actions, clip=drinking)
     base = re.sub(r"\?.*$", "", url)
     try:
         token = re.search(r'name="movinet-token" content="([^"]+)"', page(base)).group(1)
-        # The false "drink" event goes on while the hugging does: past 20 s, a correction says how to take it back.
+        # A "drink" event that all looks like drink, said wrong by mistake past 20 s: the answer says
+        # that all of it is taught, and how to take it back.
         event = wait_until(lambda: [e for e in status(base)["events"] if e["label"] == "drink"], 40, proc, "a drink event")[0]
         wait_until(lambda: status(base)["time_s"] > event["start_s"] + 22, 60, proc, "a 22 s event")
         nothing = request_json(base + f"events/{event['id']}/correct", {"as": "undo"}, {"Authorization": f"Bearer {token}"})
@@ -192,7 +193,7 @@ def test_undo_on_the_page_takes_a_long_events_correction_back_as_its_answer_says
     assert undo_before == [] and undo_after == []  # an Undo button only on a corrected event
     assert [e["event"] for e in corrected["other"]["examples"]] == [event["id"]]
     assert "it lasted" in answer and f"take this back (Undo on the event in the live view, or 'undo {event['id']}'" in answer
-    assert "--correct" not in answer  # no command line on a phone
+    assert "--as undo" not in answer  # how to take it back on the page, not on a command line
     assert undone.startswith(f"event {event['id']} ('drink' at ") and undone.endswith("): its correction taken back")
     assert listed["corrected"] is None  # as it was before the correction
     assert json.loads(actions.read_text())["actions"] == json.loads(before)["actions"]
