@@ -247,8 +247,9 @@ def test_taught_actions_get_a_binary_sensor_each_and_forget_removes_the_device(h
     assert "off" in on_off[on_off.index("on") :], on_off  # on during arm wrestling, off once the pool is cleaned
 
     known = [e for e in ha.states() if f"movinet_{device.replace('-', '_')}_" in e]
-    assert arm in known and len(known) == 9  # the seven, the action's sensor and "Last action was wrong"
-    assert entity("button", device, "last action was wrong") in known
+    assert arm in known and len(known) == 11  # the seven, the action's sensor and the corrections' three
+    assert {entity("button", device, "last action was wrong"), entity("button", device, "undo last correction")} <= set(known)
+    assert entity("text", device, "it was") in known
     forget = subprocess.run(
         classify_command("--mqtt", f"127.0.0.1:{broker.port}", "--mqtt-topic", topic, "--mqtt-forget"),
         capture_output=True,
@@ -257,7 +258,7 @@ def test_taught_actions_get_a_binary_sensor_each_and_forget_removes_the_device(h
         timeout=60,
     )
     assert forget.returncode == 0, forget.stderr
-    assert forget.stderr.strip().endswith(f"removed 9 entities of device movinet_{device} from Home Assistant")
+    assert forget.stderr.strip().endswith(f"removed 11 entities of device movinet_{device} from Home Assistant")
     assert ha.wait_for(lambda: not any(e in ha.states() for e in known), 20), [e for e in known if e in ha.states()]
     assert ha.template(f"{{{{ device_id('{arm}') }}}}") == "None"
 
@@ -370,9 +371,61 @@ def test_a_false_event_corrected_with_the_wrong_button_reads_as_something_else_f
     assert [e.get("event") for e in library["other"]["examples"]] == [false_id]  # corrected once, not twice
     on_off = [new for _, new, _ in changes(ha, drink, started) if new in ("on", "off")]
     assert on_off[on_off.index("on") :] == ["on", "off"], on_off  # on for the false event, then off for good
-    # "other" is taught now, and gets no sensor: the device keeps its 7 entities, drink's and the button.
+    # "other" is taught now, and gets no sensor: the device keeps its 7 entities, drink's and the corrections' 3.
     device_entities = json.loads(ha.template(f"{{{{ device_entities(device_id('{drink}')) | tojson }}}}"))
-    assert len(device_entities) == 9 and not any("other" in e for e in device_entities), device_entities
+    assert len(device_entities) == 11 and not any("other" in e for e in device_entities), device_entities
+
+
+def test_it_was_and_undo_from_home_assistant_teach_a_new_action_and_take_it_back_with_the_command_lines_refusals(
+    ha, broker, tmp_path
+):
+    """Only "drink" taught; two people hugging read "drink". Typing "hugging" in the device's "It
+    was ..." teaches the false event as a new action: its sensor appears and turns on while the
+    hugging goes on. "Undo last correction" takes it back, and the action and its sensor go. A
+    reserved name, and an undo with nothing left to take back, are refused as on the command
+    line, and the Current action sensor's ``correction`` attribute says why."""
+    device, actions = "pi-7", teach_drink(tmp_path)
+    topic = f"movinet/{device}"
+    hugging = write_clip(tmp_path / "hugging.mp4", [(NTU_HUGGING, 10.0)], size=(640, 360))  # looped by the camera
+    introduce(ha, device, run_app(broker, topic, hugging, "--actions", actions))
+    drink, hug = entity("binary_sensor", device, "drink"), entity("binary_sensor", device, "hugging")
+    it_was, undo = entity("text", device, "it was"), entity("button", device, "undo last correction")
+    current = entity("sensor", device, "current action")
+
+    def correction() -> dict:
+        return ha.states().get(current, {}).get("attributes", {}).get("correction") or {}
+
+    proc = run_app(broker, topic, hugging, "--actions", actions)
+    try:
+        assert ha.wait_for(lambda: ha.state(drink) == "on", 40), ha.state(drink)  # the false event
+        ha.call("text", "set_value", it_was, value="hugging")
+        assert ha.wait_for(lambda: ha.state(hug) == "on", 30), ha.state(hug)  # a new action: its sensor appears
+        assert correction()["saved"] is True and " taught as 'hugging'" in correction()["message"]
+        taught = list(json.loads(actions.read_text())["actions"])
+        ha.call("button", "press", undo)
+        assert ha.wait_for(lambda: hug not in ha.states(), 20)
+        assert correction()["message"].endswith("its correction taken back")
+        refused = {}
+        for command, press in (
+            ("it was unknown", lambda: ha.call("text", "set_value", it_was, value="unknown")),
+            ("undo", lambda: ha.call("button", "press", undo)),
+        ):
+            press()
+            assert ha.wait_for(lambda c=command: correction().get("command") == c and not correction()["saved"], 20)
+            refused[command] = correction()["message"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert taught == ["drink", "hugging"] and list(json.loads(actions.read_text())["actions"]) == ["drink"]
+    assert refused == {
+        "it was unknown": "'unknown' is reserved for what nothing taught is close to: choose another name",
+        "undo": "no recent event has a correction to take back",
+    }
+    lines = err.splitlines()
+    assert "MQTT command: it was hugging" in lines and "MQTT command: undo" in lines, err
+    assert f"warning: MQTT command 'it was unknown' not done: {refused['it was unknown']}" in lines, err
+    assert f"warning: MQTT command 'undo' not done: {refused['undo']}" in lines, err
 
 
 def test_two_cameras_on_one_pi_are_two_devices_each_showing_its_own_action(ha, broker):

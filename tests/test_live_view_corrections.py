@@ -155,6 +155,51 @@ def test_right_and_it_was_teach_the_event_as_its_action_then_as_another_with_its
     assert "Traceback" not in err
 
 
+def test_undo_on_the_page_takes_a_long_events_correction_back_as_its_answer_says(tmp_path, browser):  # noqa: F811
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    actions = teach_drink(tmp_path)
+    before = actions.read_bytes()
+    drinking = write_half(tmp_path / "drinking.mp4", NTU_DRINK, 1, 20.0, size=(640, 360))  # looped by the camera
+    proc, url = start_live_app("--serve", "0", "--actions", actions, clip=drinking)
+    base = re.sub(r"\?.*$", "", url)
+    try:
+        token = re.search(r'name="movinet-token" content="([^"]+)"', page(base)).group(1)
+        # A "drink" event that all looks like drink, said wrong by mistake past 20 s: the answer says
+        # that all of it is taught, and how to take it back.
+        event = wait_until(lambda: [e for e in status(base)["events"] if e["label"] == "drink"], 40, proc, "a drink event")[0]
+        wait_until(lambda: status(base)["time_s"] > event["start_s"] + 22, 60, proc, "a 22 s event")
+        nothing = request_json(base + f"events/{event['id']}/correct", {"as": "undo"}, {"Authorization": f"Bearer {token}"})
+        browser.get(url)
+        wait = WebDriverWait(browser, 40, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
+        item = f'#events li[data-event="{event["id"]}"]'
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"{item} button.wrong"))
+        undo_before = browser.find_elements(By.CSS_SELECTOR, f"{item} button.undo")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{item} button.wrong").click() or True)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"{item} .corrected"))
+        answer = browser.find_element(By.ID, "correction").text
+        corrected = json.loads(actions.read_text())["actions"]
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{item} button.undo").click() or True)
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, f"{item} .corrected"))
+        undone = browser.find_element(By.ID, "correction").text
+        undo_after = browser.find_elements(By.CSS_SELECTOR, f"{item} button.undo")
+        listed = next(e for e in status(base)["events"] if e["id"] == event["id"])
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert nothing[0] == 409 and nothing[1]["error"].endswith("has no correction to take back"), nothing
+    assert undo_before == [] and undo_after == []  # an Undo button only on a corrected event
+    assert [e["event"] for e in corrected["other"]["examples"]] == [event["id"]]
+    assert "it lasted" in answer and f"take this back (Undo on the event in the live view, or 'undo {event['id']}'" in answer
+    assert "--as undo" not in answer  # how to take it back on the page, not on a command line
+    assert undone.startswith(f"event {event['id']} ('drink' at ") and undone.endswith("): its correction taken back")
+    assert listed["corrected"] is None  # as it was before the correction
+    assert json.loads(actions.read_text())["actions"] == json.loads(before)["actions"]
+    assert "Traceback" not in err
+
+
 def test_corrections_without_the_token_from_another_site_or_of_unknown_events_are_refused(tmp_path):
     actions = teach_drink(tmp_path)
     before = actions.read_bytes()

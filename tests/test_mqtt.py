@@ -308,8 +308,8 @@ def test_discovery_sends_only_the_configs_that_changed(broker, subscriber):
 
     try:
         publisher.start()
-        assert subscriber.wait_for(lambda s: len(configs()) >= 7 + 1 + 19, 10)
-        assert len(configs()) == 7 + 1 + 19  # the device, the "wrong" button and one sensor per action, once
+        assert subscriber.wait_for(lambda s: len(configs()) >= 7 + 3 + 19, 10)
+        assert len(configs()) == 7 + 3 + 19  # the device, the corrections' 3 entities and one sensor per action, once
 
         assert next_state(lambda: None) == []
         added = next_state(lambda: taught.append("feeding the cat"))

@@ -243,6 +243,7 @@ class App:
         )
         self.controls = Controls(self.pipeline, corrector)  # one meaning for the keys, MQTT and the live view
         self._attach(after_pipeline=True)
+        self.controls.teacher = self.tutor  # made just now: the live view's teach, cancel and forget
         if self.publisher:
             if self.view:
                 self.publisher.live_view_url = self.view.url(token=False)  # Home Assistant's link: never the token

@@ -13,12 +13,13 @@ from dataclasses import fields
 from pathlib import Path
 
 from video_classifier import environment
+from video_classifier.controls import LESSON_EXAMPLES, LESSON_SECONDS
 from video_classifier.errors import cut
 from video_classifier.flag_parser import CliParser, HelpFormatter, _number
 from video_classifier.model.preprocess import CROP_CHOICES
 from video_classifier.model.runtime import RUNTIME_CHOICES
 from video_classifier.region import AUTO, CONVENTION, parse_region
-from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MAX_THREADS, MIN_TEACH_SECONDS, ROOT, WINDOW_S, Settings
+from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MAX_THREADS, ROOT, WINDOW_S, Settings
 from video_classifier.sources.camera_url import is_camera, is_network, problem, redacted, unknown_scheme
 
 DEFAULTS = Settings()
@@ -32,7 +33,8 @@ _positive_float = _number(float, "a number above 0", lambda v: 0 < v < _INF)
 _threads = _number(int, f"a whole number from 1 to {MAX_THREADS}", lambda v: 1 <= v <= MAX_THREADS)
 _megabytes = _number(float, "a number above 0 and at most 1e+09 (a petabyte)", lambda v: 0 < v <= 1e9)
 _non_negative_float = _number(float, "a number of at least 0", lambda v: 0 <= v < _INF)
-_teach_seconds = _number(float, f"seconds from {MIN_TEACH_SECONDS:g} to 60", lambda v: MIN_TEACH_SECONDS <= v <= 60)
+_teach_seconds = _number(float, f"seconds from {LESSON_SECONDS}", lambda v: v in LESSON_SECONDS)
+_teach_examples = _number(int, f"a whole number from {LESSON_EXAMPLES}", lambda v: v in LESSON_EXAMPLES)
 _probability = _number(float, "a number above 0 and at most 1", lambda v: 0 < v <= 1)
 _weight = _number(float, "a weight from 0 to below 1", lambda v: 0 <= v < 1)
 _milliseconds = _number(float, "milliseconds of at least 0", lambda v: 0 <= v < _INF)
@@ -192,7 +194,7 @@ def _teach_flags(group) -> None:
         metavar="SECONDS",
         help="seconds in one example (a video: its first ones)",
     )
-    group.add_argument("--examples", type=_positive_int, metavar="N", help="examples to record, one after another")
+    group.add_argument("--examples", type=_teach_examples, metavar="N", help="examples to record, one after another")
     group.add_argument("--list-actions", action="store_true", help="print the actions in --actions FILE and exit")
     group.add_argument("--forget", metavar="NAME", help="delete the action NAME from --actions FILE and exit")
     group.add_argument(

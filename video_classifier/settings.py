@@ -28,8 +28,10 @@ TEACH_EXAMPLES = 1
 HOLD_S = 1.0
 RELEASE = 0.5  # a fraction of --threshold
 GRACE_S = 5.0
+# A lesson's limits (see controls.check_lesson).
 MIN_TEACH_SECONDS = 2.0
 MAX_TEACH_SECONDS = 60.0
+MAX_TEACH_EXAMPLES = 10
 
 
 def instance_name() -> str:

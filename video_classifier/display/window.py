@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from utils.rates import RateMeter
-from video_classifier.controls import Controls
+from video_classifier.controls import Command, Controls, commands
 from video_classifier.display.framebuffer import Framebuffer
 from video_classifier.display.overlay import draw_overlay, pipeline_note, pipeline_status
 from video_classifier.display.screen import screen_size
@@ -68,7 +68,9 @@ class CvWindow:
     screen's, 1 in about 40 returns; cause not found).
     """
 
-    keys_help = "keys: q/Esc quit, r reset, f fullscreen, space pause"
+    @property
+    def keys_help(self) -> str:
+        return f"keys: q/Esc quit, {commands_keys_help()}, f fullscreen"
 
     def __init__(self, title: str = TITLE, fullscreen: bool = False) -> None:
         self.title = title
@@ -154,7 +156,7 @@ class ConsoleScreen:
         self.cursor = ConsoleCursor()
         self.max_size = None  # the framebuffer fits the picture to the screen itself
         self.fill = None  # nor is it ever a window
-        in_terminal = "keys in this terminal: q quit, r reset, space pause" if self.keys.active else "Ctrl-C quits"
+        in_terminal = f"keys in this terminal: q quit, {commands_keys_help()}" if self.keys.active else "Ctrl-C quits"
         self.keys_help = f"on the console framebuffer {self.framebuffer.device}; {in_terminal}"
 
     def show(self, image: np.ndarray) -> None:
@@ -231,17 +233,25 @@ class Viewer:
             self.screen.show(letterboxed(draw_overlay(fit_within(frame.image, fill, enlarge=True), status), fill))
 
     def _handle_key(self, key: int) -> bool:
-        """Act on a key press; False means quit."""
+        """Act on a key press: the window's own (quit, full screen) or a command's; False means quit."""
         if key in (ord("q"), 27):
             return False
-        if key == ord("r"):
-            self.controls.reset()
-        elif key == ord("f"):
+        if key == ord("f"):
             self.screen.toggle_fullscreen()
             self._redraw = True  # also when paused
-        elif key == ord(" "):
-            self.controls.toggle_pause()
+        elif (command := commands_keys().get(key)) is not None:
+            self.controls.run(command)
         return True
+
+
+def commands_keys() -> dict[int, Command]:
+    """The commands' keys (controls.py's table), by key code."""
+    return {ord(c.key[0]): c for c in commands() if c.key}
+
+
+def commands_keys_help() -> str:
+    """The commands' keys as the keys' help names them: "r reset, space pause"."""
+    return ", ".join(f"{'space' if c.key[0] == ' ' else c.key[0]} {c.key[1]}" for c in commands_keys().values())
 
 
 def fit_within(image: np.ndarray, box: tuple[int, int] | None, enlarge: bool = False) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Home Assistant MQTT discovery: the device's entities, as configs Home Assistant reads.
 
 One device with the sensors "Current action", "Action score" and "Model FPS", the binary sensor
-"Action detected", the event entity "Action", the button "Reset model" and the switch "Pause";
-with ``--actions`` also the button "Last action was wrong" and one binary sensor per taught
-action. The sensors expire (read unavailable) when no state came for :data:`EXPIRE_AFTER_S`.
+"Action detected", the event entity "Action", and the entities of the commands (controls.py's
+table): the button "Reset model" and the switch "Pause"; with ``--actions`` also the buttons "Last
+action was wrong" and "Undo last correction", the text "It was ...", and one binary sensor per
+taught action. The sensors expire (read unavailable) when no state came for :data:`EXPIRE_AFTER_S`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from video_classifier import __version__
+from video_classifier.controls import commands
+from video_classifier.teach.examples import MAX_NAME_LENGTH
 
 DISCOVERY_PREFIX = "homeassistant"
 EXPIRE_AFTER_S = 10  # ten missed state messages: the model has stopped, not just slowed down
@@ -43,16 +46,9 @@ def action_key(name: str) -> str:
 
 
 def discovery_configs(device: Device, corrections: bool, taught: Sequence[str]) -> dict[str, dict]:
-    """Config topic -> config for each entity of ``device``; ``corrections``: the "wrong" button;
-    ``taught``: the taught actions that get a binary sensor each."""
-    entities = fixed_entities(device)
-    if corrections:
-        entities["button", "wrong"] = {
-            "command_topic": device.topic_of("command"),
-            "payload_press": "wrong",
-            "name": "Last action was wrong",
-            "icon": "mdi:thumb-down-outline",
-        }
+    """Config topic -> config for each entity of ``device``; ``corrections``: the commands' entities
+    that need taught actions too; ``taught``: the taught actions that get a binary sensor each."""
+    entities = {**fixed_entities(device), **command_entities(device, {"pipeline", "corrector"} if corrections else {"pipeline"})}
     for name in taught:
         key = action_key(name)  # [a-z0-9_] only: safe inside the template's quotes
         entities["binary_sensor", key] = {
@@ -91,7 +87,7 @@ def _state(device: Device) -> dict:
 
 def fixed_entities(device: Device) -> dict[tuple[str, str], dict]:
     """The entities every device has, by (component, key): a table."""
-    state, command = _state(device), device.topic_of("command")
+    state = _state(device)
     return {
         ("sensor", "action"): {
             **state,
@@ -128,16 +124,25 @@ def fixed_entities(device: Device) -> dict[tuple[str, str], dict]:
             "event_types": ["start", "end"],
             "icon": "mdi:run-fast",
         },
-        ("button", "reset"): {"command_topic": command, "payload_press": "reset", "name": "Reset model", "icon": "mdi:restart"},
-        ("switch", "pause"): {
-            "state_topic": device.topic_of("state"),
-            "value_template": "{{ 'ON' if value_json.paused else 'OFF' }}",
-            "command_topic": command,
-            "payload_on": "pause",
-            "payload_off": "resume",
-            "state_on": "ON",
-            "state_off": "OFF",
-            "name": "Pause",
-            "icon": "mdi:pause",
-        },
     }
+
+
+def command_entities(device: Device, parts: set[str]) -> dict[tuple[str, str], dict]:
+    """The entities of the commands (controls.py's table) that drive one of ``parts``, each
+    sending the command topic one of the command's forms."""
+    command = device.topic_of("command")
+    entities = {}
+    for entity in (c.entity for c in commands() if c.entity is not None and c.uses in parts):
+        config = {"command_topic": command, "name": entity.name, "icon": entity.icon}
+        if entity.component == "button":
+            config["payload_press"] = entity.payload
+        elif entity.component == "switch":
+            config["state_topic"] = device.topic_of("state")
+            config["value_template"] = f"{{{{ 'ON' if value_json.{entity.state} else 'OFF' }}}}"
+            config.update(payload_on=entity.payload, payload_off=entity.off, state_on="ON", state_off="OFF")
+        elif entity.component == "text":  # a name, typed: no longer than an action's may be
+            config.update(command_template=entity.payload, min=1, max=MAX_NAME_LENGTH, mode="text")
+        else:
+            raise ValueError(f"no Home Assistant form for a {entity.component} entity")
+        entities[entity.component, entity.key] = config
+    return entities

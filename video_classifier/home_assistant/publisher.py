@@ -13,16 +13,19 @@ Topics, under a prefix (``movinet/<hostname>`` by default):
                             (retained JSON, sent only when one of them changes)
     <prefix>/events         {"type"/"event_type": "start"|"end", "id": ..., "label": ..., ...}
                             (QoS 1, not retained)
-    <prefix>/command        listened to: "reset", "pause", "resume", "wrong" (the newest event of
-                            a taught action was wrong) and "wrong <event id>"; anything else, and
-                            retained messages, are ignored
+    <prefix>/command        listened to: the forms of controls.py's commands (:func:`usage`):
+                            "reset", "pause", "resume", and the corrections "wrong", "right",
+                            "undo" (of the newest event; undo: of the last correction), each with
+                            an event id ("wrong 3f9a1c2e"), "it was NAME" and "3f9a1c2e was NAME";
+                            anything else, and retained messages, are ignored
 
 plus Home Assistant discovery configs under ``homeassistant/<component>/<node>/<key>/config``:
 one device with the sensors "Current action", "Action score" and "Model FPS", the binary sensor
 "Action detected", the event entity "Action", the button "Reset model" and the switch "Pause";
-with ``--actions`` also the button "Last action was wrong" and one binary sensor per taught
-action (never for ``other`` or ``unknown``). The sensors expire (read unavailable) when no state
-came for ``discovery.EXPIRE_AFTER_S``: a hung pipeline cannot leave a stale action on show.
+with ``--actions`` also the buttons "Last action was wrong" and "Undo last correction", the text
+"It was ..." and one binary sensor per taught action (never for ``other`` or ``unknown``). The
+sensors expire (read unavailable) when no state came for ``discovery.EXPIRE_AFTER_S``: a hung
+pipeline cannot leave a stale action on show.
 
 No template compares a user's action name: "Action detected" reads ``detected`` and a taught
 action's binary sensor compares ``action_key`` with its own key (ASCII, made here), so that any
@@ -31,6 +34,7 @@ name (``none``, ``on``, quotes, emoji) works. JSON is sent as UTF-8, not as esca
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -40,20 +44,45 @@ import time
 from collections.abc import Callable, Sequence
 
 from utils.rates import RateMeter
-from video_classifier.controls import Controls
+from video_classifier.controls import Command, Controls, commands
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
 from video_classifier.home_assistant.discovery import DISCOVERY_PREFIX, Device, action_key, discovery_configs
 from video_classifier.home_assistant.mqtt import MqttConnection, MqttSettings, node_id
 from video_classifier.outputs import Output
-from video_classifier.teach.examples import RESERVED
+from video_classifier.teach.examples import MAX_NAME_LENGTH, RESERVED
 
 log = logging.getLogger("mqtt")
 
 ATTRIBUTE_MIN_SCORE = 0.1  # top-k labels below this score are left out of the attributes
-MAX_COMMAND_BYTES = 16  # "wrong 3f9a1c2e" is 14
-# An event id, or a unique start of it (4 characters at least), as on the command line.
-COMMAND = re.compile(r"(reset|pause|resume)|wrong(?: ([0-9a-f]{4,8}))?")
+# "3f9a1c2e was " and the longest name an action may have, in UTF-8.
+MAX_COMMAND_BYTES = 16 + 4 * MAX_NAME_LENGTH
+# In a command's forms (controls.py): an event id, or a unique start of it (4 characters at
+# least), as on the command line; and a name, the rest of the message.
+_PARTS = {"ID": r"(?P<event_id>[0-9a-f]{4,8})", "NAME": r"(?P<name>.+)"}
+
+
+@functools.cache
+def _pattern(form: str) -> re.Pattern:
+    return re.compile(" ".join(_PARTS.get(word, re.escape(word)) for word in form.split(" ")), re.DOTALL)
+
+
+def parse_command(text: str) -> tuple[Command, dict[str, str]] | None:
+    """The command ``text`` asks for and its arguments, or None when it is none of the forms of
+    the commands' table (controls.py)."""
+    for command in commands():
+        for form in command.mqtt:
+            if match := _pattern(form).fullmatch(text):
+                return command, {k: v for k, v in match.groupdict().items() if v is not None}
+    return None
+
+
+def usage() -> str:
+    """Every form the command topic takes: "reset, pause, ... or undo ID"."""
+    forms = [form for command in commands() for form in command.mqtt]
+    return ", ".join(forms[:-1]) + f" or {forms[-1]}"
+
+
 COMMAND_LOG_EVERY_S = 60.0  # a valid command is logged once a minute per kind: a flood is one line
 # Names Home Assistant reads as something else on a sensor ("None" is no value), or that read
 # as "no action": shown in quotes on the Current action sensor.
@@ -229,34 +258,34 @@ class MqttPublisher(Output):
     def _on_command(self, message) -> None:
         """paho's thread: one command from the command topic, checked before it is obeyed."""
         text = message.payload.decode("utf-8", "replace").strip() if len(message.payload) <= MAX_COMMAND_BYTES else ""
-        match = None if message.retain else COMMAND.fullmatch(text)
-        if match is None:
+        found = None if message.retain else parse_command(text)
+        if found is None:
             self._ignored += 1
             if self._ignored in (1, 10, 100) or self._ignored % 1000 == 0:  # a flood must not flood the log
                 what = "a retained message" if message.retain else repr(message.payload[:32])
-                hint = "send reset, pause, resume, wrong or wrong <event id>"
-                log.warning("MQTT command ignored (%s on %s): %s (%d ignored)", what, message.topic, hint, self._ignored)
+                log.warning("MQTT command ignored (%s on %s): send %s (%d ignored)", what, message.topic, usage(), self._ignored)
             return
         controls = self._controls
         if controls is None:
             return
-        if match[1] is None:  # wrong, wrong <id>: kinds of their own, the button's and a notification's
-            kind = "wrong <id>" if match[2] else "wrong"
-            try:  # waits until it is saved (a few seconds at most): the state says whether it was
-                done = controls.correct(match[2], "wrong")
-            except UserError as exc:
-                self._correction = {"command": text, "saved": False, "message": str(exc)}
-                self._say(f"{kind} refused", logging.WARNING, f"MQTT command {text!r} not done: {exc}")
-            else:
-                self._correction = {"command": text, "saved": True, "message": done}
-                self._say(kind, logging.INFO, f"MQTT command: {text}")  # what was done, the corrector says
-            self._publish_state()
+        command, args = found
+        # A kind of its own per form: "wrong" (the button's) and "wrong <id>" (a notification's).
+        kind = " ".join([command.name, *(f"<{name}>" for name in args)])
+        try:  # a correction waits until it is saved (a few seconds at most): the state says whether it was
+            done = controls.run(command, **args)
+        except UserError as exc:
+            self._say(f"{kind} refused", logging.WARNING, f"MQTT command {text!r} not done: {exc}")
+            if command.uses == "corrector":
+                self._corrected(text, False, str(exc))
             return
-        self._say(match[1], logging.INFO, f"MQTT command: {match[1]}")
-        if match[1] == "reset":
-            controls.reset()
-        else:
-            controls.set_paused(match[1] == "pause")
+        self._say(kind, logging.INFO, f"MQTT command: {text}")  # what was done, the corrector says
+        if command.uses == "corrector":
+            self._corrected(text, True, str(done))
+
+    def _corrected(self, text: str, saved: bool, message: str) -> None:
+        """The state and the attributes say what came of the correction ``text``, at once."""
+        self._correction = {"command": text, "saved": saved, "message": message}
+        self._publish_state()
 
     def _say(self, kind: str, level: int, line: str) -> None:
         """Log ``line`` unless a line of this kind was logged less than a minute ago."""
@@ -336,8 +365,9 @@ class MqttPublisher(Output):
 
 def attach(app) -> MqttPublisher:
     """``--mqtt``: the publisher, connected (or retrying in the background)."""
-    s, labels = app.settings, app.classifier.labels
-    taught = (lambda: [label for label in labels if label not in RESERVED]) if s.actions else None
+    s, classifier = app.settings, app.classifier
+    # The labels as they are now: a lesson or a correction that teaches a new action replaces the list.
+    taught = (lambda: [label for label in classifier.labels if label not in RESERVED]) if s.actions else None
     settings = MqttSettings.from_settings(s)
     publisher = MqttPublisher(settings, app.name, taught=taught).connect()
     print(f"mqtt: {settings.host}:{settings.port}, topics {publisher.topic}/...", file=sys.stderr)

@@ -1,10 +1,11 @@
 """The live view's recent events, and the corrections a user makes on them from the page.
 
     GET  /status.json "events"     newest first, the one in progress first (its ``end_s`` null)
-    POST /events/ID/correct        {"as": "wrong" | "right" | NAME}; 200 and one line once saved,
+    POST /events/ID/correct        {"as": "wrong" | "right" | "undo" | NAME}; 200 and one line once saved,
                                    202 and why when the library is busy (saved when it is free),
                                    else one JSON error: 404 (no such event of a taught action),
-                                   400 (a bad verdict or name), 409 (the action cannot take it),
+                                   400 (a bad verdict or name), 409 (the action cannot take it,
+                                   or there is no correction to take back),
                                    500 (it could not be saved: the action file is a folder...)
 
 With ``--actions`` the events are those of taught actions, from :class:`RecentEvents` (each with
@@ -84,7 +85,7 @@ class EventList:
         verdict = body.get("as")
         if not isinstance(verdict, str) or not verdict.strip():
             return HTTPStatus.BAD_REQUEST, {"error": 'say what it was: {"as": "wrong" | "right" | NAME}'}
-        if self.controls is None or self.events is None:
+        if self.controls is None or self.controls.corrector is None:
             return HTTPStatus.NOT_FOUND, {"error": "only events of taught actions can be corrected: run with --actions FILE"}
         if len(event_id) > MAX_ID_LENGTH:
             return HTTPStatus.NOT_FOUND, {"error": "no such event"}

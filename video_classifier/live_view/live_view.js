@@ -160,6 +160,11 @@ function eventItem(e) {
   other.addEventListener("click", () => { form.hidden = !form.hidden; if (!form.hidden) name.focus(); });
   form.addEventListener("submit", (event) => { event.preventDefault(); correct(e.id, name.value); name.blur(); });
   buttons.append(right, wrong, other);
+  if (e.corrected) {  // take the correction back: the event counts as it was seen again
+    const undo = el("button", "Undo", "undo");
+    undo.addEventListener("click", () => correct(e.id, "undo"));
+    buttons.append(undo);
+  }
   item.append(buttons, form);
   return item;
 }

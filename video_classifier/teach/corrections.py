@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime
 
 import numpy as np
 
@@ -38,6 +39,8 @@ log = logging.getLogger("teach")
 WRONG, RIGHT, UNDO = "wrong", "right", "undo"
 VERDICTS = (WRONG, RIGHT, UNDO)
 LONG_EVENT_S = 20.0  # a longer event taught whole by a correction: say how to take it back
+CLI_UNDO = "--correct {id} --as undo"
+APP_UNDO = "Undo on the event in the live view, or 'undo {id}' on the MQTT command topic"
 
 
 def target_of(verdict: str, record: EventRecord) -> str | None:
@@ -71,6 +74,8 @@ def correction(record: EventRecord, name: str | None, fps: float) -> Callable[[L
     example = example_of(record, name, fps)
 
     def edit(library: Library) -> None:
+        if name is None and record.id not in library.corrected():
+            raise LibraryError(f"{_event(record)} has no correction to take back")
         for action in list(library.actions):
             kept = [e for e in library.actions[action] if e.event != record.id]
             if kept:
@@ -96,9 +101,10 @@ def _event(record: EventRecord) -> str:
     return f"event {record.id} ({record.label!r} at {record.when})"
 
 
-def describe(record: EventRecord, name: str | None, fps: float, *, saved: Library | None = None) -> str:
+def describe(record: EventRecord, name: str | None, fps: float, *, saved: Library | None = None, undo: str = CLI_UNDO) -> str:
     """What a correction of ``record`` as ``name`` did, in a line; with the library ``saved``,
-    also the examples on the other side of ``other`` it looks like (:func:`~.conflicts.advice`)."""
+    also the examples on the other side of ``other`` it looks like (:func:`~.conflicts.advice`);
+    ``undo`` says how to take it back where it was made (``{id}``: the event's)."""
     what = _event(record)
     if name is None:
         return f"{what}: its correction taken back"
@@ -112,7 +118,7 @@ def describe(record: EventRecord, name: str | None, fps: float, *, saved: Librar
     elif seconds > LONG_EVENT_S and name != record.label and not record.part_frames:
         note = (
             f"; it lasted {seconds:.0f} s and all of it looked like {record.label!r}, and is taught: if part of it "
-            f"really was {record.label!r}, take this back (--correct {record.id} --as undo) and correct a shorter event"
+            f"really was {record.label!r}, take this back ({undo.format(id=record.id)}) and correct a shorter event"
         )
     text = f"{what} taught as {shown(name)!r}{note}"
     found = [] if saved is None else alike_after(saved, record, name)
@@ -147,7 +153,7 @@ class Corrector:
         edit = correction(record, name, self.fps)
         current = self.keeper.current
         edit(Library(current.model, {k: list(v) for k, v in current.actions.items()}))  # limits: fail now, not later
-        done = describe(record, name, self.fps)  # for the log, if it is saved after the caller stops waiting
+        done = describe(record, name, self.fps, undo=APP_UNDO)  # for the log, if it is saved after the caller stops waiting
 
         def saved(future: Future) -> None:  # heard by the log only: the caller has its answer
             error = future.exception()
@@ -165,9 +171,30 @@ class Corrector:
                 raise NotSaved(f"{_event(record)} is not corrected yet: {exc}", pending=True) from None
         if (error := future.exception()) is not None:
             raise NotSaved(f"{_event(record)} was not corrected: {error}") from None
-        done = describe(record, name, self.fps, saved=future.result())
+        done = describe(record, name, self.fps, saved=future.result(), undo=APP_UNDO)
         log.info("corrected: %s", done)
         return done
+
+    def last_corrected(self) -> str:
+        """The id of the recent event corrected last (a :class:`UserError` if none is)."""
+        return last_corrected(self.keeper.current, self.events.records()).id
+
+
+def last_corrected(library: Library, records: list[EventRecord]) -> EventRecord:
+    """Of the recent events ``records`` (newest first), the one whose correction was taught last
+    (the newer event when two were taught in the same second)."""
+    taught = {e.event: _taught_at(e.taught_at) for examples in library.actions.values() for e in examples if e.event}
+    corrected = [r for r in records if r.id in taught]
+    if not corrected:
+        raise UserError("no recent event has a correction to take back")
+    return max(corrected, key=lambda r: taught[r.id])
+
+
+def _taught_at(text: str) -> float:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:  # written by hand: the oldest
+        return float("-inf")
 
 
 def correct_offline(library: ActionLibrary, events: EventFile, event_id: str | None, verdict: str, fps: float) -> str:

@@ -87,6 +87,16 @@ class Teacher(Output):
             self.lesson = lesson
         return lesson
 
+    def begin(self, name: str, seconds: float, examples: int, source: str) -> Lesson:
+        """Start a lesson of ``name`` with the usual countdown and pauses (see :meth:`teach`)."""
+        return self.teach(Lesson(name, seconds=seconds, examples=examples, source=source))
+
+    @property
+    def busy(self) -> bool:
+        """Whether a lesson is in progress."""
+        lesson = self.lesson
+        return lesson is not None and not lesson.done
+
     def cancel(self) -> bool:
         """End the lesson in progress (examples already saved are kept); False if there was none."""
         with self._lock:
