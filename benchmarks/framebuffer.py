@@ -88,7 +88,7 @@ def realtime(folder: Path, seconds: float) -> dict:
     return {
         "test": f"real time, 640x480 at 30 fps, {seconds:g} s on the framebuffer",
         "model_fps": round(pipeline.predictions / wall, 2),
-        "display_fps": round(app.viewer.frames_shown / wall, 1),
+        "display_fps": round(app.window.frames_shown / wall, 1),
         "skipped": pipeline.skipped,
     }
 

@@ -82,7 +82,9 @@ def worker(setup: str, clip: Path, seconds: float, viewers: int, warmup_s: float
     pipeline = app.pipeline
     stop, counts, threads = threading.Event(), [0] * viewers, []
     if "viewers" in setup:
-        threads = [threading.Thread(target=watch, args=(app.view.port, stop, counts, i), daemon=True) for i in range(viewers)]
+        threads = [
+            threading.Thread(target=watch, args=(app.live_view.port, stop, counts, i), daemon=True) for i in range(viewers)
+        ]
         for thread in threads:
             thread.start()
     time.sleep(warmup_s)  # model load effects, first connections

@@ -74,7 +74,7 @@ def realtime_worker(clip: str, threads: int, delay_ms: float) -> dict:
         "threads": threads,
         "delay_ms": delay_ms,
         "camera_fps": round(pipeline.frames_captured / wall, 1),
-        "display_fps": round(app.viewer.frames_shown / wall, 1),
+        "display_fps": round(app.window.frames_shown / wall, 1),
         "model_fps": round(pipeline.predictions / wall, 2),
         "skipped": pipeline.skipped,
         "latency_p50": latency["p50"],

@@ -108,7 +108,7 @@ def soak(
         app = App(settings, extra_outputs=[samples])
         stop_viewer, pictures, viewer = threading.Event(), [0], None
         if everything:
-            viewer = threading.Thread(target=watch_stream, args=(app.view.port, stop_viewer, pictures), daemon=True)
+            viewer = threading.Thread(target=watch_stream, args=(app.live_view.port, stop_viewer, pictures), daemon=True)
             viewer.start()
         start = time.monotonic()
         try:

@@ -162,10 +162,10 @@ OUTPUTS: tuple[tuple[str, Callable[[App], object], str, bool], ...] = (
     ("log", lambda app: app.settings.log, "video_classifier.outputs.json_log", False),
     ("recorder", lambda app: app.settings.record, "video_classifier.outputs.recorder", False),
     ("publisher", lambda app: app.settings.mqtt, "video_classifier.home_assistant.publisher", False),
-    ("events", lambda app: app.keeper, "video_classifier.teach.recent_events", False),
+    ("recent_events", lambda app: app.keeper, "video_classifier.teach.recent_events", False),
     ("tutor", lambda app: app.keeper and app.teaches, "video_classifier.teach.teacher", True),
     ("compositor", lambda app: app.settings.serve or app.recorder, "video_classifier.display.compositor", True),
-    ("view", lambda app: app.settings.serve, "video_classifier.live_view.server", True),
+    ("live_view", lambda app: app.settings.serve, "video_classifier.live_view.server", True),
     ("announcer", lambda app: app.headless, "video_classifier.outputs.console", True),
 )
 
@@ -200,8 +200,8 @@ class App:
         self.name = self.classifier.model.path.stem
         self.outputs = Outputs(*extra_outputs)
         self.keeper = self.classifier.scorer.keeper if s.actions else None
-        self.source = self.pipeline = self.framing = self.compositor = self.viewer = self.recorder = None
-        self.tutor = self.publisher = self.events = self.view = self.controls = self.log = self.announcer = None
+        self.source = self.pipeline = self.framing = self.compositor = self.window = self.recorder = None
+        self.tutor = self.publisher = self.recent_events = self.live_view = self.controls = self.log = self.announcer = None
         try:
             self._assemble()
         except BaseException:
@@ -216,10 +216,10 @@ class App:
         s, outputs = self.settings, self.outputs
         self._attach(after_pipeline=False)
         corrector = None
-        if self.events is not None:
+        if self.recent_events is not None:
             from video_classifier.teach.corrections import Corrector
 
-            corrector = Corrector(self.keeper, self.events, s.fps)
+            corrector = Corrector(self.keeper, self.recent_events, s.fps)
             self.keeper.start()
         self.framing = self._framing()
         self.source = open_camera(s, on_status=outputs.on_camera, model_size=self.classifier.model.input_size)
@@ -245,8 +245,8 @@ class App:
         self._attach(after_pipeline=True)
         self.controls.teacher = self.tutor  # made just now: the live view's teach, cancel and forget
         if self.publisher:
-            if self.view:
-                self.publisher.live_view_url = self.view.url(token=False)  # Home Assistant's link: never the token
+            if self.live_view:
+                self.publisher.live_view_url = self.live_view.url(token=False)  # Home Assistant's link: never the token
             self.publisher.control(self.controls)  # Home Assistant's buttons
             self.publisher.region = self.framing.label  # which region this device watches
 
@@ -308,8 +308,8 @@ class App:
 
                 kind, target = self.display.kind, self.display.target
                 screen = CvWindow(fullscreen=self.settings.fullscreen) if kind == "x11" else ConsoleScreen(target)
-                self.viewer = Viewer(self.pipeline, self.name, screen, self.note, self.controls)
-                self.viewer.run()
+                self.window = Viewer(self.pipeline, self.name, screen, self.note, self.controls)
+                self.window.run()
         except KeyboardInterrupt:
             print("stopping", file=sys.stderr)
         finally:
@@ -336,7 +336,7 @@ class App:
     def summary(self) -> str:
         """Frames read, classified, skipped, shown and clips saved."""
         p = self.pipeline
-        shown = f", {self.viewer.frames_shown} shown" if self.viewer else ""
+        shown = f", {self.window.frames_shown} shown" if self.window else ""
         saved = f", {len(self.recorder.saved)} clip(s) saved in {self.settings.record}" if self.recorder else ""
         return f"{p.frames_captured} frames read, {p.predictions} classified, {p.skipped} skipped{shown}{saved}"
 

@@ -33,7 +33,7 @@ class Pausable(Protocol):
     def set_paused(self, paused: bool) -> None: ...
 
 
-class Corrector(Protocol):
+class Correcting(Protocol):
     """Turns a user's verdict on an event into an example (see ``teach/corrections.py``)."""
 
     def correct(self, event_id: str | None, verdict: str) -> str: ...
@@ -162,7 +162,7 @@ class Controls:
     """The requests a user can make, on ``pipeline``, with ``--actions`` on ``corrector``, and
     with the Teach panel on ``teacher``: one method per command of :data:`COMMANDS`."""
 
-    def __init__(self, pipeline: Pausable, corrector: Corrector | None = None, teacher: Tutor | None = None) -> None:
+    def __init__(self, pipeline: Pausable, corrector: Correcting | None = None, teacher: Tutor | None = None) -> None:
         self.pipeline = pipeline
         self.corrector = corrector
         self.teacher = teacher

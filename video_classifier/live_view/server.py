@@ -166,6 +166,6 @@ def attach(app) -> LiveView:
     token = chosen or secrets.token_urlsafe(12)
     reads = chosen is not None or not is_loopback(host)
     clips = app.recorder.library if app.recorder else None
-    view = LiveView(app.pipeline, app.compositor, host, port, token, reads, clips, app.tutor, app.controls, app.events)
+    view = LiveView(app.pipeline, app.compositor, host, port, token, reads, clips, app.tutor, app.controls, app.recent_events)
     print(f"live view: {view.url()}", file=sys.stderr)
     return view
