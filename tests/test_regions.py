@@ -173,3 +173,28 @@ def test_a_region_drawn_in_the_browser_is_kept_and_used_after_a_restart(tmp_path
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        {"region": [-100, 0, 200, 200], "picture": [340, 256]},  # off the picture's left edge
+        {"region": [0, 0, 200, 200], "picture": [1, 1]},  # larger than the picture it was drawn on
+        {"region": [0, 0, 200, 200], "picture": [1e999, 256]},  # not a number (infinity)
+        {"region": [0, 0, 10, 10], "picture": [340, 256]},  # too small for the model
+    ],
+)
+def test_a_kept_region_edited_by_hand_is_ignored_with_a_warning(tmp_path, monkeypatch, kept):
+    from video_classifier.region import RegionFile
+
+    clip = media_path("arm_wrestling_mmaction2_demo.mp4")  # 340x256
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    file = RegionFile.for_camera(str(clip)).path
+    file.parent.mkdir(parents=True)
+    file.write_text(json.dumps(kept))
+    log = tmp_path / "log.jsonl"
+    result = run("--camera", clip, "--no-display", "--max-frames", "3", "--log", log, tmp=tmp_path)
+    assert (result.returncode, "Traceback" in result.stderr) == (0, False), result.stderr
+    assert any(line.startswith("warning:") and "ignored" in line for line in result.stderr.splitlines()), result.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) == 3 and not any("region" in r for r in records)  # the whole picture, as without one

@@ -95,12 +95,12 @@ class RegionFile:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             region, picture = Region(*(int(v) for v in data["region"])), tuple(int(v) for v in data["picture"])
-            if len(picture) != 2 or min(picture) < 1 or region.w < 1 or region.h < 1:
-                raise ValueError("not a region")
+            if len(picture) != 2 or min(picture) < 1 or min(region.w, region.h) < 1 or not region.fits(picture):
+                raise ValueError("not a region inside the picture it was drawn on")
             return region, (picture[0], picture[1])
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, OverflowError) as exc:
             log.warning("the drawn region in %s is ignored (%s)", self.path, exc)
             return None
 
@@ -192,6 +192,11 @@ class Framing:
             region, drawn_on = self._saved
             self._drawn = region if drawn_on == size else region.scaled(drawn_on, size)
             self._saved = None
+            try:  # a file edited by hand, or scaled onto a smaller picture: the flags say what to watch
+                check_size(self._drawn, self.model_size, "the drawn region")
+            except RegionError as exc:
+                log.warning("%s is ignored: %s", self.file.path if self.file else "the drawn region", exc)
+                self._drawn = None
         elif self._drawn is not None and self.picture not in (None, size):
             self._drawn = self._drawn.scaled(self.picture, size)
         self.picture, self._checked = size, True
