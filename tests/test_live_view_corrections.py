@@ -220,6 +220,7 @@ def test_corrections_without_the_token_from_another_site_or_of_unknown_events_ar
             "GET": request("GET", base + "events/0123abcd/correct"),
         }
         answer = request_json(base + "events/0123abcd/correct", {"as": "wrong"}, bearer)
+        no_verdict = request_json(base + "events/0123abcd/correct", {"as": 5}, bearer)
         events = status(base)["events"]
     finally:
         code, err = stop_app(proc)
@@ -235,6 +236,7 @@ def test_corrections_without_the_token_from_another_site_or_of_unknown_events_ar
     }
     assert answer == (404, {"error": answer[1]["error"]}) and "\n" not in answer[1]["error"]
     assert answer[1]["error"].startswith("no event of a taught action yet"), answer
+    assert no_verdict == (400, {"error": 'say what it was: {"as": "wrong" | "right" | "undo" | NAME}'})  # every verdict
     assert events == [] and actions.read_bytes() == before  # nothing changed
     assert "Traceback" not in err
 

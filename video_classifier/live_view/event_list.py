@@ -84,7 +84,7 @@ class EventList:
         """Answer POST /events/ID/correct: the status and the JSON to send."""
         verdict = body.get("as")
         if not isinstance(verdict, str) or not verdict.strip():
-            return HTTPStatus.BAD_REQUEST, {"error": 'say what it was: {"as": "wrong" | "right" | NAME}'}
+            return HTTPStatus.BAD_REQUEST, {"error": 'say what it was: {"as": "wrong" | "right" | "undo" | NAME}'}
         if self.controls is None or self.controls.corrector is None:
             return HTTPStatus.NOT_FOUND, {"error": "only events of taught actions can be corrected: run with --actions FILE"}
         if len(event_id) > MAX_ID_LENGTH:
