@@ -364,6 +364,10 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
         (["--smooth", "1"], "error: --smooth: expected a weight from 0 to below 1, got '1'"),
         (["--runtime", "tf"], "error: --runtime: expected one of 'auto', 'litert', 'tflite-runtime', got 'tf'"),
         (["--fps"], "error: --fps: expected a value"),
+        (  # argparse reads a value that starts with - as a flag: say so, and how to give it
+            ["--region", "-10,0,200,200"],
+            "error: --region: expected a value (a value that starts with - is read as a flag: write --region=VALUE)",
+        ),
         (["--frames", "3"], "error: unknown flag(s): --frames"),
         (["--camera", "0", "--loop"], "error: --loop plays a video file again and again: give one with --camera FILE"),
     ],

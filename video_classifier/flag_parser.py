@@ -18,13 +18,31 @@ class CliParser(argparse.ArgumentParser):
     """argparse, but a bad flag raises :class:`FlagError` in the app's words (the CLI makes it
     one ``error:`` line and exit status 2)."""
 
+    _given: list[str] = []  # the arguments being parsed, for the hint in error()
+
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        raise FlagError(_plain(message))
+        raise FlagError(_plain(message) + self._dash_hint(message))
+
+    def _dash_hint(self, message: str) -> str:
+        """Why a flag given a value that starts with ``-`` (``--region -10,0,200,200``) has none:
+        argparse took the value for a flag."""
+        flag = re.match(r"argument ([^:/]+)[^:]*: expected one argument$", message)
+        given = self._given
+        for i, arg in enumerate(given[:-1]):
+            after = given[i + 1]
+            if (
+                flag
+                and arg == flag.group(1)
+                and after.startswith("-")
+                and after.partition("=")[0] not in self._option_string_actions
+            ):
+                return f" (a value that starts with - is read as a flag: write {arg}=VALUE)"
+        return ""
 
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         """argparse's, but what is not understood is named by its flags only: the value after a
         mistyped flag (``--camra rtsp://user:password@...``) may be a secret."""
-        args = self._expand(sys.argv[1:] if args is None else [str(arg) for arg in args])
+        args = self._given = self._expand(sys.argv[1:] if args is None else [str(arg) for arg in args])
         parsed, extra = self.parse_known_args(args, namespace)
         flags = [arg.partition("=")[0] for arg in extra if arg.startswith("-")]
         if flags:
