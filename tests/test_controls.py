@@ -308,6 +308,19 @@ def test_a_lesson_past_the_limits_of_the_command_line_is_refused_with_400_and_on
     assert answer["error"].startswith("a lesson is 2 to 60 seconds per example and 1 to 10 examples: ")
 
 
+@pytest.mark.parametrize(
+    "body", [{"name": "waving", "seconds": True}, {"name": "waving", "examples": 1.5}, {"name": "waving", "examples": "x"}]
+)
+def test_a_lesson_of_no_number_or_part_of_an_example_is_refused_with_400(body):
+    stand_ins = parts()
+    view = serve(Controls(*stand_ins), stand_ins[2])
+    try:
+        answer = ask(view, "POST /teach", body)
+    finally:
+        view.close()
+    assert answer == (400, {"error": "seconds must be a number and examples a whole one"}) and stand_ins[2].asked == []
+
+
 def test_a_new_command_with_a_route_is_one_method_and_one_line():
     from video_classifier.live_view.routes import routes_of
 

@@ -145,10 +145,14 @@ def _teach(request: Handler, command: Command) -> None:
     body = request.json_body()
     if body is None:
         return
-    try:
-        seconds, examples = float(body.get("seconds", TEACH_SECONDS)), int(body.get("examples", TEACH_EXAMPLES))
-    except (TypeError, ValueError, OverflowError):
-        return request.send_json(HTTPStatus.BAD_REQUEST, {"error": "seconds and examples must be numbers"})
+    given = body.get("seconds", TEACH_SECONDS), body.get("examples", TEACH_EXAMPLES)
+    try:  # true is no number of seconds, and 1.5 examples are not 1
+        seconds, count = (float(v) if not isinstance(v, bool) else None for v in given)
+        examples = int(count) if seconds is not None and count.is_integer() else None
+    except (TypeError, ValueError, AttributeError):
+        examples = None
+    if examples is None:
+        return request.send_json(HTTPStatus.BAD_REQUEST, {"error": "seconds must be a number and examples a whole one"})
     try:
         controls.teach(str(body.get("name", "")), seconds, examples, source="browser")
     except LibraryError as exc:
