@@ -100,6 +100,7 @@ def start(camera: HostileCamera, log, timeout_s: float) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # the app on a camera in real time, through every hostile answer in turn (about 35 s)
 def test_a_running_app_retries_through_every_hostile_answer_and_goes_on_when_frames_come_back(camera, tmp_path):
     """Good frames, then garbage in the stream (the camera is lost), then each hostile answer in
     turn to the reconnects (each reaches both FFmpeg's open and the diagnosis: two connections a
