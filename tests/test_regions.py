@@ -198,3 +198,20 @@ def test_a_kept_region_edited_by_hand_is_ignored_with_a_warning(tmp_path, monkey
     assert any(line.startswith("warning:") and "ignored" in line for line in result.stderr.splitlines()), result.stderr
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(records) == 3 and not any("region" in r for r in records)  # the whole picture, as without one
+
+
+def test_auto_on_the_whole_picture_feeds_the_model_the_pi_cameras_lores_picture():
+    """Where ``auto`` watches the whole picture, the model gets what it gets without a region:
+    the camera's lores picture (the ISP's scaling), not the main one to resize on the CPU."""
+    import numpy as np
+
+    from video_classifier.data import Frame
+    from video_classifier.motion_region import MotionRegion
+    from video_classifier.region import Framing
+
+    framing = Framing(None, MotionRegion(5.0, 86), None, (172, 172))
+    still = np.full((480, 640, 3), 90, np.uint8)  # nothing moves: the whole picture
+    lores = np.full((172 * 3 // 2, 230), 128, np.uint8)  # I420, 230x172
+    for index in range(10):
+        image, region = framing.crop(Frame(still, index / 5.0, index, lores=lores))
+        assert region is None and image.shape == (172, 230, 3)

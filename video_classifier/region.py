@@ -180,7 +180,7 @@ class Framing:
             region = self.tracker.update(frame.image, limit or Region.whole(size)) if self.tracker else limit
             self._current = region
         if region is None or region == Region.whole(size):
-            return frame.image, None
+            return frame.model_image, None  # the Pi camera's lores picture when it has one, as without a region
         return region.crop(frame.image), region
 
     def _first_picture(self, size: tuple[int, int]) -> None:
