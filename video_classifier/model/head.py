@@ -18,19 +18,16 @@ caller keeps the model's own head.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import importlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from utils.quiet import native_stderr_silenced
-from utils.safe_files import UnsafeFile, read_regular_file
+from utils.safe_files import UnsafeFile, read_regular_file, replace_file
 from video_classifier.environment import user_folder
 
 
@@ -168,24 +165,17 @@ def _read_cached(path: Path, key: tuple) -> tuple[bytes, str] | None:
 
 
 def _write_cached(path: Path, key: tuple, content: bytes, description: str) -> None:
-    """Each file written whole (a temporary file renamed into place); a cache that cannot be
+    """Each file written whole (:func:`~utils.safe_files.replace_file`); a cache that cannot be
     written (a read-only home, a folder in an entry's place) is no error: the next start cuts
     again, and no temporary file is left behind."""
-    temporary = None
     try:
         entry = _cache_entry(path, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         sidecar = f"{hashlib.sha256(content).hexdigest()}\n{description}".encode()
         for suffix, data in ((".tflite", content), (".txt", sidecar)):  # the head first, then what vouches for it
-            with tempfile.NamedTemporaryFile(dir=entry.parent, delete=False) as f:
-                temporary = f.name
-                f.write(data)
-            os.replace(temporary, entry.with_suffix(suffix))
-            temporary = None
+            replace_file(entry.with_suffix(suffix), data)
     except OSError:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+        pass
 
 
 def _cut(data: bytes, signature_key: str, pool_sum: str, logits: str, batch: int = 1) -> tuple[bytes, str]:
