@@ -5,7 +5,7 @@ import os
 __version__ = "0.9.0"
 
 # Before numpy loads (the package is imported first by classify.py, the tests and the benchmarks):
-# the app's products are small (a pooled vector against the taught examples), for which BLAS
-# threads cost more CPU than they save and compete with the model's own threads (measured with
-# the classifier head's products: 1.6 s of CPU more per 300 frames with them, 0.4 s without).
+# numpy's OpenBLAS would start a thread per core at import, 0.1 s of CPU at each start here (a
+# third of a start), for matrix products the app never gives it: the model runs in its runtime,
+# and the app's own products (a pooled vector against the taught examples) are small.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -179,9 +179,15 @@ class App:
     """
 
     def __init__(self, settings: Settings, extra_outputs: Sequence[Output] = ()) -> None:
+        import cv2
+
         from video_classifier.sources import default_camera
         from video_classifier.sources.camera_url import is_camera
 
+        # OpenCV's own pool of worker threads: the pictures it works on each frame are small, and
+        # handing them to workers that compete with the decoder and the model cost 10% of the
+        # app's CPU on a file here (benchmarks/pipeline.py --versus-naive).
+        cv2.setNumThreads(1)
         self.settings = s = settings
         if s.learn is not None:
             from video_classifier.teach.examples import check_name

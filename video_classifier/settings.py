@@ -8,7 +8,6 @@ same app for all of them.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +54,7 @@ def default_threads() -> int:
 def default_topic() -> str:
     """``movinet/HOSTNAME``, and ``-NAME`` for a named instance: each camera its own device (the
     service's first instance, ``main``, keeps the plain name a single camera had before)."""
-    host = socket.gethostname().split(".")[0] or "pi"
+    host = os.uname().nodename.split(".")[0] or "pi"  # the host name, without importing socket
     name = instance_name()
     return f"movinet/{host}-{name}" if name not in ("", "main") else f"movinet/{host}"
 
