@@ -1,7 +1,6 @@
 """The classifier head cut into a model of its own: the model's own logits on real frames, for
 every stream model we have; the model's own head for a model whose head cannot be cut."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -13,7 +12,7 @@ import pytest
 from conftest import ROOT, app_env, media_path, model_path, read_frames, require_module
 
 from video_classifier.model import windows as windows_module
-from video_classifier.model.head import Head, HeadMismatch
+from video_classifier.model.head import Head, HeadMismatch, digest
 from video_classifier.model.movinet import MovinetStream
 from video_classifier.model.runtime import load_runtime
 from video_classifier.model.windows import FloatWindows, WindowPolicy
@@ -281,7 +280,7 @@ def test_another_model_in_a_cache_entrys_place_is_cut_afresh_and_replaced(
     stranger, a0_path, runtime, pancake, tmp_path, monkeypatch
 ):
     """A cache entry holding a valid .tflite that is not this model's head (another model, another
-    model's head), its SHA-256 in the sidecar as if written so, is cut afresh at the next start,
+    model's head), its digest in the sidecar as if written so, is cut afresh at the next start,
     gives the same logits, and is written over."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     first = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
@@ -298,13 +297,21 @@ def test_another_model_in_a_cache_entrys_place_is_cut_afresh_and_replaced(
         entry.write_bytes(model_path(stranger).read_bytes())
     sidecar = entry.with_suffix(".txt")
     description = sidecar.read_text().partition("\n")[2]
-    sidecar.write_text(f"{hashlib.sha256(entry.read_bytes()).hexdigest()}\n{description}")
+    sidecar.write_text(f"{digest(entry.read_bytes())}\n{description}")
     second = MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
     assert second.head is not None and not second.head.cached
     for frame in pancake[:5]:
         np.testing.assert_array_equal(first.step(frame), second.step(frame))
     assert entry.read_bytes() == good  # replaced: the next start reads it again
     assert MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30).head.cached
+
+
+def test_the_cache_digest_tells_a_head_cut_short_or_with_one_byte_changed():
+    head = bytes(range(256)) * 9000  # as long as A0's head
+    damaged = bytearray(head)
+    damaged[123_456] ^= 0x10
+    assert digest(head) == digest(bytes(head))
+    assert len({digest(head), digest(head[:-1]), digest(head[: len(head) // 2]), digest(bytes(damaged))}) == 4
 
 
 def test_a_folder_in_a_cache_entrys_place_leaves_no_temporary_files(a0_path, runtime, tmp_path, monkeypatch):
@@ -343,7 +350,7 @@ def test_a_user_without_a_home_starts_without_the_cache(a0_path, runtime, tmp_pa
 @pytest.mark.slow  # loads tflite-runtime, whose import is long
 def test_a_head_cut_short_in_the_cache_never_reaches_tflite_runtime(a0_path, tmp_path):
     """tflite-runtime 2.14 does not check a model it is given: a cached head cut short (a power cut
-    as it was written) was a segmentation fault at every start. Its SHA-256 no longer matches, so
+    as it was written) was a segmentation fault at every start. Its digest no longer matches, so
     it is cut afresh: the same answers as a start with an empty cache."""
     require_module("tflite_runtime", "pip install tflite-runtime")
     command = [sys.executable, str(ROOT / "classify.py"), "--model", str(a0_path), "--runtime", "tflite-runtime"]
