@@ -50,7 +50,8 @@ AFTER_S = 12
 PHASES = (0.0, 1 / 3, 2 / 3)
 STEADY_S = 60
 NEVER = float("inf")
-DEFAULT = "window 60 + familiar + roll (default)"
+DEFAULT = "window 60 + familiar + roll + follow (default)"
+NO_FOLLOW = "window 60 + familiar + roll (no follow)"
 BEFORE = "window 30 + short window or kept frames (before)"
 # The classes A0 scores at least 0.5 at the end of their own clip played once (docs/how-it-works.md, Continuous use).
 SURE_CLASSES = ("arm wrestling", "cleaning pool", "flipping pancake", "carving ice", "playing cricket")
@@ -64,6 +65,7 @@ POLICIES: dict[str, tuple] = {
     BEFORE: ("float", WindowPolicy(long=30, hold=1, kept_old=0.0075, familiar=None, roll=None)),
     "window 60 + roll (no familiar)": ("float", WindowPolicy(familiar=None)),
     "window 60 + familiar (no roll)": ("float", WindowPolicy(roll=None)),
+    NO_FOLLOW: ("float", WindowPolicy(follow=None)),
     DEFAULT: ("float", WindowPolicy()),
 }
 
@@ -82,6 +84,8 @@ def sweep() -> dict[str, tuple]:
         "kept_old": (0.002, 0.005, 0.0075),
         "familiar": (None, 0.01, 0.05, 0.1),
         "roll": (None, 0.4, 0.6),
+        "follow": (None, 10, 20),
+        "follow_confirm": (0.6, 0.8),
     }.items():
         for value in values:
             policy = WindowPolicy(**{**base.__dict__, field: value})
@@ -444,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         rule = "steady as the model's own memory everywhere, then quickest into the sure classes (worst, p50), then all"
         print(f"\nthe rule ({rule}) picks {best and best['policy']}")
         print(f"among the float windows: {floats and floats['policy']}")
-    compared = (DEFAULT, BEFORE, "window 30 without cut (float pool)")
+    compared = (DEFAULT, NO_FOLLOW, BEFORE)
     shown = [r for r in results if r["policy"] in compared]
     if shown:
         targets = {r["policy"]: per_target(r) for r in shown}

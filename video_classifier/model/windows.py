@@ -33,6 +33,12 @@ FAMILIAR_PROBABILITY = 0.03
 # The last part of the long window whose own new top-1 (not familiar) cuts the window to it: a
 # change too weak to confirm still takes over once it fills this share of the window.
 ROLL_SHARE = 0.5
+# For a while after a cut, the frames a cut keeps confirm a further change, this sure, when the
+# short window names the same: a cut made while the old action still filled most of the window
+# leaves a mix of old and new frames that can read as a third action (pancake, then cricket:
+# "hurling"), long after the kept frames have named the new one.
+FOLLOW_FRAMES = 15  # 3 s
+FOLLOW_PROBABILITY = 0.7
 # Without a head of its own, the model's own top-1 cuts its int8 window (SlidingHead):
 SWITCH_HOLD_FRAMES = 3  # a change that holds this many frames (0.6 s at 5 fps) is a change of action
 
@@ -80,6 +86,8 @@ class WindowPolicy:
     kept_old: float = KEPT_OLD_PROBABILITY
     familiar: float | None = FAMILIAR_PROBABILITY  # None: any challenger may confirm a change
     roll: float | None = ROLL_SHARE  # None: the long window only rolls over at its length
+    follow: int | None = FOLLOW_FRAMES  # frames after a cut in which the kept frames cut again (None: never)
+    follow_confirm: float = FOLLOW_PROBABILITY
 
 
 class FloatWindows:
@@ -99,7 +107,11 @@ class FloatWindows:
     on (A0 sees stretches of putting in contact lenses in a clip of putting on eyeliner): it
     confirms no change, and takes the long window over only by outvoting the old action in it.
     And a change neither window confirms still takes over once the last ``roll`` share of the
-    long window names it on its own: the window then rolls over to those frames.
+    long window names it on its own: the window then rolls over to those frames. For ``follow``
+    frames after any cut, the frames a cut would keep take over whenever they name another top-1
+    at least ``follow_confirm`` sure and the short window names it too: what a cut left of the old
+    action can mix with the new one into a third answer, while the kept frames already name the
+    new action.
 
     Pooling in float32 also removes what the model's own int8 pool does to a long sum: it
     saturates (at 149.7 in A0) and rounds twice (to a grid of 0.574, then 0.587).
@@ -112,6 +124,7 @@ class FloatWindows:
         self._next = 0
         self._count = 0  # frames in the long window (a cut shortens it)
         self._streak = Streak()
+        self._since_cut: int | None = None  # frames since the last cut (None: no cut since the start)
 
     def push(self, contribution: np.ndarray) -> np.ndarray:
         """Add one frame's contribution; the long window's logits (after a cut, if any)."""
@@ -129,8 +142,12 @@ class FloatWindows:
             return long_logits
         leader = int(np.argmax(long_logits))
         kept = by_tail.get(p.keep)
-        if self._confirmed(leader, long_logits, by_tail[p.short]) or (
-            kept is not None and p.kept_confirm is not None and self._gone(leader, long_logits, kept)
+        if self._since_cut is not None:
+            self._since_cut += 1
+        if (
+            self._confirmed(leader, long_logits, by_tail[p.short])
+            or (kept is not None and self._followed(leader, kept, by_tail[p.short]))
+            or (kept is not None and p.kept_confirm is not None and self._gone(leader, long_logits, kept))
         ):
             self.keep_last(p.keep)
             self._streak.clear()
@@ -157,6 +174,15 @@ class FloatWindows:
         challenger = self._new(leader, long_logits, short_logits, p.confirm, p.old)
         return self._streak.see(challenger) >= p.hold
 
+    def _followed(self, leader: int, kept_logits: np.ndarray, short_logits: np.ndarray) -> bool:
+        """Whether a cut was made lately and the frames a cut would keep now name another top-1
+        surely, as the short window does (what the last cut left mixes into a third answer)."""
+        p, since = self.policy, self._since_cut
+        if p.follow is None or since is None or since > p.follow:
+            return False
+        challenger = challenger_over(leader, kept_logits, p.follow_confirm, 1.0, softmax)
+        return challenger is not None and challenger == int(np.argmax(short_logits))
+
     def _gone(self, leader: int, long_logits: np.ndarray, kept_logits: np.ndarray) -> bool:
         """Whether the frames a cut would keep name a new top-1 and have let go of the old one."""
         p = self.policy
@@ -165,6 +191,7 @@ class FloatWindows:
     def keep_last(self, frames: int) -> None:
         """Forget all but the long window's last ``frames`` frames."""
         self._count = min(self._count, frames)
+        self._since_cut = 0
 
     def __len__(self) -> int:
         """Frames in the long window."""
@@ -187,11 +214,13 @@ class FloatWindows:
         other = FloatWindows(self.head, self.policy)
         other._ring[...] = self._ring
         other._next, other._count, other._streak = self._next, self._count, replace(self._streak)
+        other._since_cut = self._since_cut
         return other
 
     def clear(self) -> None:
         self._next = self._count = 0
         self._streak.clear()
+        self._since_cut = None
 
 
 class SlidingHead:
