@@ -45,10 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before the camera started (importing the app, opening the camera)
         print("stopping", file=sys.stderr)
         return 0
-    finally:
-        # Everything is closed by now; at exit the collector would walk every object of numpy,
-        # OpenCV and the runtime for nothing (20 ms of each run here).
-        gc.freeze()
 
 
 @contextlib.contextmanager
@@ -73,7 +69,6 @@ def _signals_deferred():
 def _run(argv: list[str] | None) -> int:
     # Everything is imported here, after the SIGTERM handler and inside main's KeyboardInterrupt
     # handler: a Ctrl-C in the first moments of a start is a quiet stop, not a traceback.
-    gc.disable()  # the imports make no garbage: the collector would only walk their objects again
     with _signals_deferred():
         import video_classifier  # noqa: F401  (first: it sets numpy's threads before numpy loads)
 
@@ -96,8 +91,8 @@ def _run(argv: list[str] | None) -> int:
         # said where the app loads the model.
         with contextlib.suppress(UserError):
             load_runtime(settings.runtime)
-    gc.freeze()  # what was imported lives as long as the app: the collector need never walk it
-    gc.enable()
+    if __name__ == "__main__":  # the program itself (a caller that imported main keeps its heap as it is)
+        gc.freeze()  # what was imported lives as long as the app: the collector need not walk it again
     log_to_stderr(settings.verbose)
     if not settings.verbose:
         from utils.quiet import quiet_opencv
@@ -114,4 +109,8 @@ def _run(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Everything is closed by now: at exit the collector would walk every object of numpy, OpenCV
+    # and the runtime for nothing (20 ms of each run here).
+    gc.freeze()
+    sys.exit(status)

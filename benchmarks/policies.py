@@ -62,9 +62,9 @@ POLICIES: dict[str, tuple] = {
     "window 30 + cut (int8 pool)": ("model", 30, SWITCH_KEEP_FRAMES),
     "window 30 without cut (float pool)": ("float", WindowPolicy(long=30, keep=None)),
     "window 60 without cut (float pool)": ("float", WindowPolicy(long=60, keep=None)),
-    BEFORE: ("float", WindowPolicy(long=30, hold=1, kept_old=0.0075, familiar=None, roll=None)),
-    "window 60 + roll (no familiar)": ("float", WindowPolicy(familiar=None)),
-    "window 60 + familiar (no roll)": ("float", WindowPolicy(roll=None)),
+    BEFORE: ("float", WindowPolicy(long=30, hold=1, kept_old=0.0075, familiar=None, roll=None, follow=None)),
+    "window 60 + roll + follow (no familiar)": ("float", WindowPolicy(familiar=None)),
+    "window 60 + familiar + follow (no roll)": ("float", WindowPolicy(roll=None)),
     NO_FOLLOW: ("float", WindowPolicy(follow=None)),
     DEFAULT: ("float", WindowPolicy()),
 }

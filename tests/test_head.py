@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, app_env, media_path, model_path, read_frames, require_module
 
 from video_classifier.model import windows as windows_module
-from video_classifier.model.head import Head, HeadMismatch, digest
+from video_classifier.model.head import KEPT_ENTRIES, Head, HeadMismatch, digest
 from video_classifier.model.movinet import MovinetStream
 from video_classifier.model.runtime import load_runtime
 from video_classifier.model.windows import FloatWindows, WindowPolicy
@@ -324,6 +324,25 @@ def test_a_folder_in_a_cache_entrys_place_leaves_no_temporary_files(a0_path, run
     for _ in range(2):
         assert MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30).head is not None
     assert sorted(p.name for p in heads.iterdir()) == sorted([entry.name, entry.with_suffix(".txt").name])
+
+
+def test_the_cache_keeps_the_newest_heads_only(a0_path, runtime, tmp_path, monkeypatch):
+    """Old entries (a model since replaced, an older cache format) are removed when a head is
+    written; files that are not the cache's own are left alone."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    heads = tmp_path / "movinet" / "heads"
+    heads.mkdir(parents=True)
+    for i in range(KEPT_ENTRIES + 3):
+        old = heads / f"{i:032x}.tflite"
+        old.write_bytes(b"an old head")
+        old.with_suffix(".txt").write_text("an old sidecar")
+        os.utime(old, ns=(i * 10**9, i * 10**9))
+    (heads / "notes.tflite").write_bytes(b"not the cache's")
+    MovinetStream(a0_path, num_threads=1, runtime=runtime, window_frames=30)
+    kept = sorted(p.stem for p in heads.glob("*.tflite"))
+    assert len(kept) == KEPT_ENTRIES + 1 and "notes" in kept
+    assert f"{0:032x}" not in kept and f"{KEPT_ENTRIES + 2:032x}" in kept  # the oldest went, the newest stayed
+    assert sorted(p.stem for p in heads.glob("*.txt")) == sorted(k for k in kept if k != "notes")
 
 
 def test_a_user_without_a_home_starts_without_the_cache(a0_path, runtime, tmp_path, monkeypatch):

@@ -184,8 +184,26 @@ def _write_cached(path: Path, key: tuple, content: bytes, description: str) -> N
         sidecar = f"{digest(content)}\n{description}".encode()
         for suffix, data in ((".tflite", content), (".txt", sidecar)):  # the head first, then what vouches for it
             replace_file(entry.with_suffix(suffix), data)
+        _prune(entry.parent)
     except OSError:
         pass
+
+
+KEPT_ENTRIES = 8  # cut heads kept: a few models, each with its latest file; older ones go
+
+
+def _prune(folder: Path) -> None:
+    """Remove all but the :data:`KEPT_ENTRIES` newest entries (a model replaced or changed, or
+    a new cache format, leaves its old entry behind: 2.2 MB each for A0). Only the cache's own
+    names are touched."""
+    entries = sorted(
+        (p for p in folder.glob("*.tflite") if len(p.stem) == 32 and all(c in "0123456789abcdef" for c in p.stem)),
+        key=lambda p: p.stat().st_mtime_ns,
+        reverse=True,
+    )
+    for old in entries[KEPT_ENTRIES:]:
+        for suffix in (".tflite", ".txt"):
+            old.with_suffix(suffix).unlink(missing_ok=True)
 
 
 def _cut(data: bytes, signature_key: str, pool_sum: str, logits: str, batch: int = 1) -> tuple[bytes, str]:

@@ -248,7 +248,8 @@ class MovinetStream:
 
     def cut_window(self, keep: int) -> None:
         """Forget all but the window's last ``keep`` frames: the next :meth:`pooled_features`
-        pools those (a switch of taught action was confirmed). Without a window: nothing to cut."""
+        pools those (a switch of taught action was confirmed). Without a window: nothing to cut.
+        In the float windows this is a cut like their own (the kept frames may follow it)."""
         if self._windows is not None:
             self._windows.keep_last(keep)
         elif self._window is not None:

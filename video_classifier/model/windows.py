@@ -109,9 +109,9 @@ class FloatWindows:
     And a change neither window confirms still takes over once the last ``roll`` share of the
     long window names it on its own: the window then rolls over to those frames. For ``follow``
     frames after any cut, the frames a cut would keep take over whenever they name another top-1
-    at least ``follow_confirm`` sure and the short window names it too: what a cut left of the old
-    action can mix with the new one into a third answer, while the kept frames already name the
-    new action.
+    at least ``follow_confirm`` sure and the short window names it too, familiar or not (the new
+    action is familiar by then): what a cut left of the old action can mix with the new one into
+    a third answer, while the kept frames already name the new action.
 
     Pooling in float32 also removes what the model's own int8 pool does to a long sum: it
     saturates (at 149.7 in A0) and rounds twice (to a grid of 0.574, then 0.587).
