@@ -83,12 +83,18 @@ def sidecar(file: ClipFile) -> dict:
     return {"clip": {"file": file.path.name, "frames": file.frames}}
 
 
-def test_a_link_planted_at_a_clips_partial_file_is_refused_and_its_target_left_alone(tmp_path, pictures):
+def clip_beside_a_victim(tmp_path: Path) -> tuple[Path, Path, ClipFile]:
+    """A file someone cares about (the link's target), and a clip about to be written in a folder
+    of its own."""
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     folder = tmp_path / "clips"
     folder.mkdir()
-    file = clip_file(folder)
+    return victim, folder, clip_file(folder)
+
+
+def test_a_link_planted_at_a_clips_partial_file_is_refused_and_its_target_left_alone(tmp_path, pictures):
+    victim, folder, file = clip_beside_a_victim(tmp_path)
     file.partial.symlink_to(victim)
     with pytest.raises(ValueError, match="part.mp4 is a symbolic link"):
         file.write(pictures[0])
@@ -97,11 +103,7 @@ def test_a_link_planted_at_a_clips_partial_file_is_refused_and_its_target_left_a
 
 
 def test_a_link_planted_at_a_clips_sidecar_is_replaced_not_followed(tmp_path, pictures):
-    victim = tmp_path / "victim"
-    victim.write_text("precious\n")
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    file = clip_file(folder)
+    victim, folder, file = clip_beside_a_victim(tmp_path)
     file.path.with_suffix(".json").symlink_to(victim)
     for picture in pictures:
         file.write(picture)
