@@ -200,6 +200,25 @@ def test_a_kept_region_edited_by_hand_is_ignored_with_a_warning(tmp_path, monkey
     assert len(records) == 3 and not any("region" in r for r in records)  # the whole picture, as without one
 
 
+def test_a_fifo_in_place_of_the_kept_region_is_ignored_with_a_warning_not_waited_on(tmp_path, monkeypatch):
+    """A FIFO planted where the drawn region is kept held the start up for ever (reading it waits
+    for a writer): it is refused at once, and the picture is watched whole."""
+    import os
+
+    from video_classifier.region import RegionFile
+
+    clip = media_path("arm_wrestling_mmaction2_demo.mp4")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    file = RegionFile.for_camera(str(clip)).path
+    file.parent.mkdir(parents=True)
+    os.mkfifo(file)
+    log = tmp_path / "log.jsonl"
+    result = run("--camera", clip, "--no-display", "--max-frames", "3", "--log", log, tmp=tmp_path)
+    assert (result.returncode, "Traceback" in result.stderr) == (0, False), result.stderr
+    assert any(line.startswith("warning:") and "not a regular file" in line for line in result.stderr.splitlines())
+    assert len(log.read_text().splitlines()) == 3
+
+
 def test_auto_on_the_whole_picture_feeds_the_model_the_pi_cameras_lores_picture():
     """Where ``auto`` watches the whole picture, the model gets what it gets without a region:
     the camera's lores picture (the ISP's scaling), not the main one to resize on the CPU."""

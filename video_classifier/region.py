@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.safe_files import replace_file
+from utils.safe_files import loads_strict, read_regular_file, replace_file
 from video_classifier.data import Frame, Region
 from video_classifier.environment import user_folder
 from video_classifier.errors import UserError
@@ -91,16 +91,17 @@ class RegionFile:
 
     def load(self) -> tuple[Region, tuple[int, int]] | None:
         """The drawn region and its picture's size, or None (none drawn, or a file that cannot be
-        read, which is logged and ignored: the flags still say what to watch)."""
+        read, which is logged and ignored: the flags still say what to watch). Only a small regular
+        file is read: a FIFO planted there would hold the start up for ever."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = loads_strict(read_regular_file(self.path, 4096))
             region, picture = Region(*(int(v) for v in data["region"])), tuple(int(v) for v in data["picture"])
             if len(picture) != 2 or min(picture) < 1 or min(region.w, region.h) < 1 or not region.fits(picture):
                 raise ValueError("not a region inside the picture it was drawn on")
             return region, (picture[0], picture[1])
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError, KeyError, OverflowError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, OverflowError) as exc:  # UnsafeFile is a ValueError
             log.warning("the drawn region in %s is ignored (%s)", self.path, exc)
             return None
 
