@@ -222,6 +222,32 @@ def test_a_change_nothing_confirms_rolls_the_window_over():
     assert frames_until_roll(None) == (19, 30)  # without: the whole window has to turn
 
 
+def test_the_head_classifies_two_pools_a_frame_until_the_short_window_names_another_action():
+    """The frames a cut would keep and the window's last part are classified only once the
+    newest frames name another action (one pass of the head's weights a frame, not two); the
+    change is then confirmed and cut as before."""
+
+    class CountingHead(ToyHead):
+        def __init__(self):
+            self.calls: list[int] = []
+
+        def logits(self, pooled):
+            self.calls.append(len(np.atleast_2d(pooled)))
+            return super().logits(pooled)
+
+    head = CountingHead()
+    windows = FloatWindows(head, WindowPolicy(long=30, short=5, hold=2, keep=8))
+    rows = []
+    for frame in [np.array([1.0, 0.0, 0.0])] * 40 + [np.array([0.0, 1.0, 0.0])] * 5:
+        head.calls.clear()
+        windows.push(frame)
+        rows.append(sum(head.calls))
+    assert rows[:5] == [1] * 5 and rows[5:40] == [2] * 35  # one action: the long and the short window
+    assert rows[40:42] == [2, 2]  # the new action is not yet the short window's top-1
+    assert rows[42:] == [4, 4, 4]  # now it is: the kept frames and the last part are classified too...
+    assert len(windows) == 8  # ...and the short window's change, held for two frames, cut the long one
+
+
 def test_the_old_keywords_still_work(a0_path, runtime):
     model = MovinetStream(a0_path, 1, runtime, "center", 30, switch_keep=None)
     assert model._windows.policy.keep is None and model._windows.policy.long == 30

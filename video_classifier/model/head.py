@@ -4,9 +4,10 @@ The head is everything after the head pool's division (pooled sum / frame count)
 quantize -> reshape -> 1x1 conv 480->2048 -> 1x1 conv 2048->600 -> reshape -> dequantize;
 fine-tuned exports add a swish, dynamic-range models run the convs in float with int8 weights.
 With it the app can classify *any* pooled vector, so one inference gives a long and a short
-window of the same frames (:mod:`video_classifier.model.windows`), all of them in one batch: the
-head's 2.2 MB of weights are read once a frame, not once a window (on a Pi 4, with a few GB/s
-of memory bandwidth, reading them is most of the head's cost).
+window of the same frames (:mod:`video_classifier.model.windows`), two of them a call: the head's
+2.2 MB of weights are read once a frame, not once a window (on a Pi 4, with a few GB/s of memory
+bandwidth, reading them is most of the head's cost, and XNNPACK's int8 kernel for its Cortex-A72
+takes two rows a pass).
 
 The cut keeps the model's own ops, weights (int8 stays int8: 2.2 MB for A0) and quantisation,
 and runs in the same runtime as the model, so its logits are the model's own bit for bit (the
@@ -56,7 +57,7 @@ def _builtin(schema, model, op) -> str:
     return _op_names(schema).get(value, str(value))
 
 
-BATCH = 4  # pooled vectors per call: the windows classify at most four a frame
+BATCH = 2  # pooled vectors per call: the windows classify two a frame, four when the short one names a change
 
 
 class Head:

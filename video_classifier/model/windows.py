@@ -113,6 +113,10 @@ class FloatWindows:
     action is familiar by then): what a cut left of the old action can mix with the new one into
     a third answer, while the kept frames already name the new action.
 
+    All of these rules look for a change of action, and a change shows first in the newest
+    frames: while the short window names the long one's top-1, none of them is weighed, and the
+    head classifies the long and the short window only (most frames: one pass of its weights).
+
     Pooling in float32 also removes what the model's own int8 pool does to a long sum: it
     saturates (at 149.7 in A0) and rounds twice (to a grid of 0.574, then 0.587).
     """
@@ -132,21 +136,24 @@ class FloatWindows:
         self._next = (self._next + 1) % len(self._ring)
         self._count = min(self._count + 1, len(self._ring))
         p = self.policy
-        # Every pool this frame may need, through the head in one batch (its weights read once).
-        roll = round(p.roll * p.long) if p.roll else 0
-        tails = [self._count] + ([n for n in (p.short, p.keep, roll) if n and self._count > n] if p.keep else [])
-        logits = self.head.logits(np.stack([self._mean_of_last(n) for n in tails]))
-        by_tail = dict(zip(tails[1:], logits[1:]))
-        long_logits = logits[0]
-        if p.short not in by_tail:
-            return long_logits
+        if not p.keep or self._count <= p.short:
+            return self.head.logits(self._mean_of_last(self._count))
+        long_logits, short_logits = self.head.logits(np.stack([self._mean_of_last(n) for n in (self._count, p.short)]))
         leader = int(np.argmax(long_logits))
-        kept = by_tail.get(p.keep)
         if self._since_cut is not None:
             self._since_cut += 1
+        # No rule cuts while the newest frames name the leader: the kept frames and the window's
+        # last part need no classifying then (most frames: one pass of the head's weights).
+        if int(np.argmax(short_logits)) == leader:
+            self._streak.clear()
+            return long_logits
+        roll = round(p.roll * p.long) if p.roll else 0
+        tails = [n for n in (p.keep, roll) if n and self._count > n]
+        by_tail = dict(zip(tails, self.head.logits(np.stack([self._mean_of_last(n) for n in tails])))) if tails else {}
+        kept = by_tail.get(p.keep)
         if (
-            self._confirmed(leader, long_logits, by_tail[p.short])
-            or (kept is not None and self._followed(leader, kept, by_tail[p.short]))
+            self._confirmed(leader, long_logits, short_logits)
+            or (kept is not None and self._followed(leader, kept, short_logits))
             or (kept is not None and p.kept_confirm is not None and self._gone(leader, long_logits, kept))
         ):
             self.keep_last(p.keep)
