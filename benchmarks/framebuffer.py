@@ -19,6 +19,10 @@ import threading
 import time
 from pathlib import Path
 
+if not __package__:  # run as a file (python benchmarks/x.py): import as python -m benchmarks.x would
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+    import benchmarks  # noqa: F401  (first, as with -m: it keeps the environment and sets the threads)
+
 import cv2
 
 from benchmarks.media import A0, KINETICS_LABELS, MEDIA

@@ -28,6 +28,10 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+if not __package__:  # run as a file (python benchmarks/x.py): import as python -m benchmarks.x would
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    import benchmarks  # noqa: F401  (first, as with -m: it keeps the environment and sets the threads)
+
 import cv2
 import numpy as np
 

@@ -34,6 +34,10 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
+if not __package__:  # run as a file (python benchmarks/x.py): import as python -m benchmarks.x would
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+    import benchmarks  # noqa: F401  (first, as with -m: it keeps the environment and sets the threads)
+
 import cv2
 import numpy as np
 
@@ -377,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--policies", default=",".join(POLICIES), help="comma-separated names from: " + ", ".join(POLICIES))
     p.add_argument("--sweep", action="store_true", help="also replay float policies around the default, one parameter at a time")
     p.add_argument("--cache", type=Path, default=None, help="keep the float policies' contributions in this .npz")
-    p.add_argument("--variant", choices=VARIANTS, help="; ".join(f"{k}: {v}" for k, v in VARIANTS.items()))
+    p.add_argument("--variant", choices=VARIANTS, help="; ".join(f"{k}: {v}" for k, v in VARIANTS.items()).replace("%", "%%"))
     args = p.parse_args(argv)
     if args.cache is not None and args.cache.exists() and cached_variant(args.cache) != (args.variant or ""):
         held = cached_variant(args.cache) or "none"

@@ -29,11 +29,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+if not __package__:  # run as a file (python benchmarks/x.py): import as python -m benchmarks.x would
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+    import benchmarks  # noqa: F401  (first, as with -m: it keeps the environment and sets the threads)
 
 import cv2
 import numpy as np

@@ -53,6 +53,10 @@ from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 
+if not __package__:  # run as a file (python benchmarks/x.py): import as python -m benchmarks.x would
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+    import benchmarks  # noqa: F401  (first, as with -m: it keeps the environment and sets the threads)
+
 import cv2
 import numpy as np
 

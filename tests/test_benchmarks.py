@@ -145,3 +145,14 @@ def test_policy_benchmark_refuses_a_cache_of_other_clips(tmp_path):
     assert result.returncode == 2
     assert f"error: {cache} holds the contributions of --variant mirrored: pass another --cache file" in result.stderr
     assert "measuring" not in result.stderr
+
+
+RUNNABLE = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if 'if __name__ == "__main__"' in p.read_text())
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_every_benchmark_runs_as_a_file_and_as_a_module(name):
+    """``python benchmarks/x.py`` as well as ``python -m benchmarks.x``: its usage, no traceback."""
+    for command in ([sys.executable, f"benchmarks/{name}.py", "--help"], [sys.executable, "-m", f"benchmarks.{name}", "--help"]):
+        result = subprocess.run(command, cwd=ROOT, env=app_env(), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stdout.startswith("usage:"), (command, result.stderr[-500:])
