@@ -347,7 +347,7 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
     assert frames[-1]["top"][0]["label"] == "flipping pancake"
 
 
-@pytest.mark.slow  # 11 app starts
+@pytest.mark.slow  # 12 app starts
 @pytest.mark.parametrize(
     "args, line",
     [
@@ -362,6 +362,8 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
             "error: --record-max-mb: expected a number above 0 and at most 1e+09 (a petabyte), got '1e308'",
         ),
         (["--smooth", "1"], "error: --smooth: expected a weight from 0 to below 1, got '1'"),
+        # an hour of pictures before an event would be held in memory: 10 GB at 1080p
+        (["--pre-roll", "3600"], "error: --pre-roll: expected seconds from 0 to 60 (held in memory until the event), got '3600'"),
         (["--runtime", "tf"], "error: --runtime: expected one of 'auto', 'litert', 'tflite-runtime', got 'tf'"),
         (["--fps"], "error: --fps: expected a value"),
         (  # argparse reads a value that starts with - as a flag: say so, and how to give it
