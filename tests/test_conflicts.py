@@ -11,24 +11,29 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import (
+    A0,
     FAKES_DIR,
     NTU_DRINK,
     NTU_HUGGING,
+    ROOT,
     _frames_of,
     _write,
     app_env,
     classify_command,
+    model_path,
     start_live_app,
     teach_drink,
     write_half,
 )
 from test_teach_panel import browser, stop_app  # noqa: F401 (browser: a fixture)
 
+from video_classifier.settings import DEFAULT_MODEL
 from video_classifier.teach.corrections import Corrector
 from video_classifier.teach.examples import ModelIdentity
 from video_classifier.teach.keeper import LibraryKeeper
@@ -94,6 +99,18 @@ def moves_printed(stderr: str) -> list[list[str]]:
     return [shlex.split(line.strip())[1:] for line in stderr.splitlines() if line.startswith("  classify.py ")]
 
 
+def run_printed(args: list[str]) -> subprocess.CompletedProcess:
+    """A printed command as a user would paste it: its own flags only (no --model added)."""
+    command = [sys.executable, str(ROOT / "classify.py"), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=app_env(), timeout=180)
+
+
+def model_flags() -> list[str]:
+    """What a printed command must repeat of the model the tests teach with (nothing for the default)."""
+    model = model_path(A0)
+    return [] if Path(model).resolve() == DEFAULT_MODEL.resolve() else ["--model", str(model)]
+
+
 def test_teaching_what_other_holds_says_so_and_moving_it_ends_the_flicker(room, tmp_path):
     actions = copy_of(room / "corrected", tmp_path)
     event_id = json.loads(actions.read_text())["actions"]["other"]["examples"][0]["event"]
@@ -102,14 +119,14 @@ def test_teaching_what_other_holds_says_so_and_moving_it_ends_the_flicker(room, 
     note = next(line for line in taught.stderr.splitlines() if line.startswith("note: "))
     assert "1 example of 'something else' looks like 'hugging' (cosine 0." in note
     assert f"move it by correcting event {event_id} as 'hugging'" in note
-    assert moves_printed(taught.stderr) == [["--actions", str(actions), "--correct", event_id, "--as", "hugging"]]
+    assert moves_printed(taught.stderr) == [[*model_flags(), "--actions", str(actions), "--correct", event_id, "--as", "hugging"]]
 
     # Before the move: the held-out hugging reads "something else" (or flickers), and fires no event.
     before = logged(run_app("--actions", actions, "--camera", room / "hugging-second.mp4", "--no-display", "--log", "-"))
     assert top1(before).count("hugging") / len(top1(before)) < 0.5
     assert "hugging" not in events(before)
 
-    moved = run_app(*moves_printed(taught.stderr)[0])
+    moved = run_printed(moves_printed(taught.stderr)[0])
     assert moved.returncode == 0 and f"event {event_id} ('drink'" in moved.stderr and "taught as 'hugging'" in moved.stderr
     library = json.loads(actions.read_text())["actions"]
     assert "other" not in library and [e.get("event") for e in library["hugging"]["examples"]] == [None, event_id]
@@ -129,8 +146,8 @@ def test_correcting_an_event_that_looks_like_a_taught_action_as_wrong_says_so(ro
     assert wrong.returncode == 0, wrong.stderr
     event_id = re.search(r"event ([0-9a-f]{8}) \('hugging'", wrong.stderr).group(1)
     assert "it looks like the examples of 'hugging' (cosine 0." in wrong.stderr
-    assert moves_printed(wrong.stderr) == [["--actions", str(actions), "--correct", event_id, "--as", "hugging"]]
-    back = run_app(*moves_printed(wrong.stderr)[0])
+    assert moves_printed(wrong.stderr) == [[*model_flags(), "--actions", str(actions), "--correct", event_id, "--as", "hugging"]]
+    back = run_printed(moves_printed(wrong.stderr)[0])
     assert back.returncode == 0 and "looks like" not in back.stderr, back.stderr
     assert sorted(json.loads(actions.read_text())["actions"]) == ["drink", "hugging"]
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from video_classifier.errors import ModelError, UserError
 from video_classifier.outputs import Output, Outputs, close_all
-from video_classifier.settings import DEFAULT_LABELS, Settings
+from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, Settings
 
 
 def open_model(settings: Settings):
@@ -38,6 +39,11 @@ def open_model(settings: Settings):
         switch_keep=switch_keep,
         features_only=bool(settings.actions),
     )
+
+
+def model_flag(settings: Settings) -> str | None:
+    """The ``--model`` a command the app suggests must repeat (None: the default model)."""
+    return None if Path(settings.model).resolve() == DEFAULT_MODEL.resolve() else str(settings.model)
 
 
 def action_library(settings: Settings, model):
@@ -142,7 +148,7 @@ def run_job(settings: Settings) -> int:
         return 0
     if settings.correct is not None:
         event_id = None if settings.correct.lower() == "last" else settings.correct  # None: the newest
-        print(correct_offline(library, events, event_id, settings.as_name, settings.fps), file=sys.stderr)
+        print(correct_offline(library, events, event_id, settings.as_name, settings.fps, model_flag(settings)), file=sys.stderr)
         content = library.load()
     elif settings.forget:
         content = library.forget(settings.forget.strip())
@@ -365,7 +371,7 @@ class App:
         if found:
             from video_classifier.teach.conflicts import advice, command, moves
 
-            lines = [f"note: {advice(found)}", *(f"  {command(s.actions, *move)}" for move in moves(found))]
+            lines = [f"note: {advice(found)}", *(f"  {command(s.actions, *move, model_flag(s))}" for move in moves(found))]
             print("\n".join(lines), file=sys.stderr)
 
 

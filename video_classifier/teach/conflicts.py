@@ -76,9 +76,11 @@ def moves(found: list[Alike]) -> list[tuple[str, str]]:
     return [(a.other.event, a.action) for a in found if a.other.event]
 
 
-def command(actions_file: str, event: str, action: str) -> str:
-    """The command line that moves the correction of ``event`` to ``action``."""
-    return f"classify.py --actions {shlex.quote(str(actions_file))} --correct {event} --as {shlex.quote(action)}"
+def command(actions_file: str, event: str, action: str, model: str | None = None) -> str:
+    """The command line that moves the correction of ``event`` to ``action`` (``model``: the
+    ``--model`` it needs, when the actions were taught with another model than the default)."""
+    flag = f" --model {shlex.quote(str(model))}" if model else ""
+    return f"classify.py{flag} --actions {shlex.quote(str(actions_file))} --correct {event} --as {shlex.quote(action)}"
 
 
 def advice(found: list[Alike], corrected: str | None = None) -> str:

@@ -197,14 +197,17 @@ def _taught_at(text: str) -> float:
         return float("-inf")
 
 
-def correct_offline(library: ActionLibrary, events: EventFile, event_id: str | None, verdict: str, fps: float) -> str:
-    """``--correct``: the same correction from the command line, while the app runs or not."""
+def correct_offline(
+    library: ActionLibrary, events: EventFile, event_id: str | None, verdict: str, fps: float, model: str | None = None
+) -> str:
+    """``--correct``: the same correction from the command line, while the app runs or not
+    (``model``: the ``--model`` flag its advice repeats, None for the default)."""
     record = find(events.load(), event_id)
     name = target_of(verdict, record)
     saved = library.change(correction(record, name, fps))
     found = alike_after(saved, record, name)
     moving = [(record.id, found[0].action)] if name == OTHER and found else moves(found)
-    return "\n".join([describe(record, name, fps, saved=saved), *(f"  {command(library.path, *move)}" for move in moving)])
+    return "\n".join([describe(record, name, fps, saved=saved), *(f"  {command(library.path, *move, model)}" for move in moving)])
 
 
 def watch(keeper: LibraryKeeper, on_correction: Callable[[str, str | None], None]) -> None:
