@@ -208,6 +208,27 @@ def test_an_unknown_broker_name_is_a_clear_error():
     assert last == "error: MQTT broker no-such-broker.invalid not found: check the name given to --mqtt"
 
 
+@pytest.mark.parametrize(
+    "topic, says",
+    [
+        ("a" * 100_000, "a prefix of at most 256 bytes"),  # paho refused it mid-run: a traceback
+        ("home/#", "give a plain topic prefix such as movinet/garden (no + or #)"),
+    ],
+)
+def test_a_topic_prefix_mqtt_cannot_carry_is_a_clear_error_before_any_frame(topic, says, two_action_clip):
+    proc = subprocess.run(
+        classify_command("--no-display", "--camera", two_action_clip, "--mqtt", "localhost:9", "--mqtt-topic", topic),
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0] and len(errors[0]) < 400, errors
+    assert "source:" not in proc.stderr  # refused before the camera was opened
+
+
 def test_the_broker_says_offline_when_the_app_dies(broker, subscriber, two_action_clip):
     """The last will: a crashed or unplugged Pi shows as unavailable in Home Assistant."""
     proc = run_mqtt_app(broker, PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(two_action_clip))

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from video_classifier import environment
-from video_classifier.errors import UserError
+from video_classifier.errors import UserError, cut
 
 log = logging.getLogger("mqtt")
 
@@ -35,6 +35,7 @@ log = logging.getLogger("mqtt")
 # "/" becomes "_", which no segment holds, so the id still tells every such topic apart.
 _PLAIN_TOPIC = re.compile(r"[A-Za-z0-9-]+(/[A-Za-z0-9-]+)*")
 _PLAIN_MAX = 48  # longer plain topics are hashed too, so that every id stays short
+MAX_TOPIC_PREFIX = 256  # bytes of --mqtt-topic: room for every name the app puts after it
 
 
 @dataclass
@@ -53,7 +54,11 @@ class MqttSettings:
 
     def __post_init__(self) -> None:
         if not self.topic.strip("/") or "+" in self.topic or "#" in self.topic:
-            raise UserError(f"--mqtt-topic {self.topic!r}: give a plain topic prefix such as movinet/garden (no + or #)")
+            raise UserError(f"--mqtt-topic {cut(repr(self.topic))}: give a plain topic prefix such as movinet/garden (no + or #)")
+        if len(self.topic.encode()) > MAX_TOPIC_PREFIX:  # MQTT's own limit is 65,535 bytes, prefix and name together
+            raise UserError(
+                f"--mqtt-topic {cut(repr(self.topic))}: a prefix of at most {MAX_TOPIC_PREFIX} bytes, such as movinet/garden"
+            )
 
     @classmethod
     def from_settings(cls, settings) -> MqttSettings:
