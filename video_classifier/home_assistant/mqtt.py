@@ -164,8 +164,8 @@ class MqttConnection:
         s = self.settings
         try:  # the first attempt in this thread, to tell a mistake from a broker that is not up yet
             self._client.connect(s.host, s.port, keepalive=30)
-        except socket.gaierror:
-            raise UserError(f"MQTT broker {s.host} not found: check the name given to --mqtt") from None
+        except (socket.gaierror, UnicodeError):  # UnicodeError: a name no DNS can hold (a label over 63 characters)
+            raise UserError(f"MQTT broker {cut(s.host)} not found: check the name given to --mqtt") from None
         except ssl.SSLError as exc:
             raise UserError(
                 f"TLS with MQTT broker {s.host}:{s.port} failed ({exc.reason or exc}): "

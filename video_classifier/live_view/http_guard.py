@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 log = logging.getLogger("live")
 
 MIN_TOKEN_LENGTH = 8
+MAX_TOKEN_LENGTH = 256  # it travels in every address and header: a browser's request line must hold it
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -91,8 +92,8 @@ class Guard:
     """Decides whether a request may be answered."""
 
     def __init__(self, token: str, token_for_reads: bool, port: int = 0) -> None:
-        if len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError("token too short")
+        if not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH:
+            raise ValueError(f"a token has {MIN_TOKEN_LENGTH} to {MAX_TOKEN_LENGTH} characters")
         self.token = token
         self.token_for_reads = token_for_reads
         self.port = port

@@ -25,7 +25,7 @@ from video_classifier.display.compositor import Compositor
 from video_classifier.errors import UserError
 from video_classifier.live_view.event_list import EventList
 from video_classifier.live_view.handler import Handler, Route
-from video_classifier.live_view.http_guard import MIN_TOKEN_LENGTH, Guard, GuardedServer
+from video_classifier.live_view.http_guard import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, Guard, GuardedServer
 from video_classifier.live_view.routes import routes_of
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import ClipLibrary
@@ -160,9 +160,12 @@ def attach(app) -> LiveView:
     s = app.settings
     host, port = parse_bind(s.serve)
     chosen = s.serve_token if s.serve_token is not None else environment.value("MOVINET_SERVE_TOKEN", keep_empty=True)
-    if chosen is not None and len(chosen) < MIN_TOKEN_LENGTH:
+    if chosen is not None and not MIN_TOKEN_LENGTH <= len(chosen) <= MAX_TOKEN_LENGTH:
         where = "--serve-token" if s.serve_token is not None else "MOVINET_SERVE_TOKEN"
-        raise UserError(f"{where} must be at least {MIN_TOKEN_LENGTH} characters (it is {len(chosen)}): choose a longer one")
+        raise UserError(
+            f"{where} must be {MIN_TOKEN_LENGTH} to {MAX_TOKEN_LENGTH} characters (it is {len(chosen)}): "
+            f"choose a {'longer' if len(chosen) < MIN_TOKEN_LENGTH else 'shorter'} one"
+        )
     token = chosen or secrets.token_urlsafe(12)
     reads = chosen is not None or not is_loopback(host)
     clips = app.recorder.library if app.recorder else None
