@@ -1,1 +1,2 @@
-"""Small helpers anyone could reuse: rate meters and thread priority. Nothing here imports the app."""
+"""Small helpers anyone could reuse: rates, thread priority, quiet native output, safe files,
+signals held back, standard streams and a quick exit. Nothing here imports the app."""

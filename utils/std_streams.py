@@ -1,0 +1,33 @@
+"""Standard input, output and error as a program may find them: closed, or piped into a reader
+that has gone away."""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from typing import TextIO
+
+
+def ensure_std_streams() -> None:
+    """Give each closed standard descriptor (``prog >&-``) ``/dev/null``, and Python a stream
+    on it. Else the next file the program opens takes descriptor 1 or 2, and what is printed, or
+    what a native library writes to stderr, lands in that file."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 (lives as long as the program)
+
+
+def reader_gone(stream: TextIO | None) -> bool:
+    """Whether ``stream`` is a pipe whose reading end is closed (``prog | head -1`` once head
+    has exited): writing to it can only fail."""
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
