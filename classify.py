@@ -18,6 +18,9 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from utils.signals import signals_held
+from utils.std_streams import ensure_std_streams, reader_gone
+
 if TYPE_CHECKING:
     from video_classifier.settings import Settings
 
@@ -29,47 +32,46 @@ def settings_from(argv: list[str] | None = None) -> Settings:
     return parse_settings(argv, description=__doc__.split("\n\n")[0])
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (systemctl stop, kill) takes the same clean path as Ctrl-C."""
+def _stop_on_signals() -> dict:
+    """Ctrl-C and SIGTERM (systemctl stop, kill) take one clean path: a KeyboardInterrupt, once.
+    A second signal while the app stops (timeout(1) sends two, an impatient user presses Ctrl-C
+    again) is ignored: raised inside the first one's unwinding, it broke a lock of Python's
+    threading ("release unlocked lock") and the closing with it. A Ctrl-C ignored, as in a
+    background job, stays ignored. Returns the handlers it replaced."""
+    stopping = False
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig, before in previous.items():
+        if before is not signal.SIG_IGN:
+            signal.signal(sig, handler)
+    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
-    _stop_on_sigterm()
+    ensure_std_streams()
+    previous = _stop_on_signals()
     try:
         return _run(argv)
     except KeyboardInterrupt:  # before the camera started (importing the app, opening the camera)
         print("stopping", file=sys.stderr)
         return 0
-
-
-@contextlib.contextmanager
-def _signals_deferred():
-    """Ctrl-C and SIGTERM wait until the block is done, then stop the app (KeyboardInterrupt):
-    numpy's and OpenCV's C extensions turn an interrupt during their import into an ImportError
-    traceback ("numpy._core.multiarray failed to import")."""
-    received: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig, handler in previous.items():
-        if handler is not signal.SIG_IGN:  # a background job's ignored Ctrl-C stays ignored
-            signal.signal(sig, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
+    finally:  # a caller that ran main() in-process gets its own handlers back
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if received:
-        raise KeyboardInterrupt
 
 
 def _run(argv: list[str] | None) -> int:
     # Everything is imported here, after the SIGTERM handler and inside main's KeyboardInterrupt
     # handler: a Ctrl-C in the first moments of a start is a quiet stop, not a traceback.
-    with _signals_deferred():
+    # numpy's and OpenCV's C extensions turn an interrupt during their import into an ImportError
+    # traceback ("numpy._core.multiarray failed to import"): a Ctrl-C waits until they are in.
+    with signals_held() as interrupted:
         import video_classifier  # noqa: F401  (first: it sets numpy's threads before numpy loads)
 
         # isort: split
@@ -91,6 +93,8 @@ def _run(argv: list[str] | None) -> int:
         # said where the app loads the model.
         with contextlib.suppress(UserError):
             load_runtime(settings.runtime)
+    if interrupted:
+        raise KeyboardInterrupt
     if __name__ == "__main__":  # the program itself (a caller that imported main keeps its heap as it is)
         gc.freeze()  # what was imported lives as long as the app: the collector need not walk it again
     log_to_stderr(settings.verbose)
@@ -103,9 +107,11 @@ def _run(argv: list[str] | None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # stdout piped into head: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 0
+    except BrokenPipeError:
+        if not reader_gone(sys.stdout):  # stderr's reader went away: what the run did went unsaid
+            return 2
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # stdout piped into head: the
+        return 0  # reader has all it wanted (and no second error at exit)
 
 
 if __name__ == "__main__":

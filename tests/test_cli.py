@@ -448,3 +448,37 @@ def test_a_file_of_flags_that_cannot_be_read_is_one_error_line(tmp_path):
         assert result.returncode == 2 and result.stdout == ""
         (line,) = result.stderr.splitlines()
         assert line.startswith(f"error: {words}")
+
+
+def test_closed_or_abandoned_standard_streams(tmp_path):
+    """``2>&-``: the run goes on and its log is whole (a closed stderr crashed it). ``>&-``: a
+    success stays a success. stderr piped into a reader that left (``2>&1 >/dev/null | head -1``):
+    the run stops, and its status says it could not finish (it said 0)."""
+    clip = media_path("carving_ice.mp4")
+    model = ["--model", model_path("movinet_a0_stream_int8.tflite"), "--labels", model_path("kinetics600_label_map.txt")]
+    log = tmp_path / "log.jsonl"
+    run = [sys.executable, CLASSIFY, *map(str, model), "--camera", str(clip), "--no-display"]
+    quiet = subprocess.run(
+        [*run, "--log", str(log)],
+        stderr=subprocess.DEVNULL,
+        env=app_env(),
+        timeout=120,
+        close_fds=True,
+        preexec_fn=lambda: os.close(2),
+    )
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert quiet.returncode == 0 and records[-1]["type"] == "event" and records[-1]["label"] == "carving ice"
+    no_stdout = subprocess.run(
+        run,
+        capture_output=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=app_env(),
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert no_stdout.returncode == 0 and b"done: " in no_stdout.stderr
+    abandoned = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=app_env())
+    abandoned.stderr.readline()
+    abandoned.stderr.close()
+    assert abandoned.wait(timeout=120) == 2

@@ -130,6 +130,30 @@ def test_ctrl_c_during_an_event_still_saves_its_clip(tmp_path):
     assert len(decode(path)) == sidecar["clip"]["frames"] >= 2 * STREAM_FPS
 
 
+def test_a_burst_of_signals_while_stopping_still_saves_the_clip_and_the_event(tmp_path):
+    """timeout(1) sends its signal twice, and an impatient user presses Ctrl-C again: the second
+    one used to land in the closing, which left the clip a .part file without its end and the
+    event unlogged."""
+    folder, log = tmp_path / "clips", tmp_path / "log.jsonl"
+    env = app_env(PYTHONPATH=str(FAKES_DIR), FAKE_PICAMERA2_CLIP=str(media_path("carving_ice.mp4")))
+    command = classify_command("--no-display", "--record", folder, "--log", log)
+    proc = subprocess.Popen([*map(str, command)], stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stderr:
+        if line.startswith("action started: carving ice"):
+            break
+    time.sleep(1.0)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.count("stopping") == 1 and "\ndone: " in err
+    [(path, sidecar)] = clips_in(folder)
+    assert len(decode(path)) == sidecar["clip"]["frames"] >= 2 * STREAM_FPS
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records[-1]["type"] == "event" and records[-1]["label"] == "carving ice"
+    assert not list(folder.glob("*.part*"))
+
+
 def test_an_unwritable_record_folder_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from utils.signals import signals_held
 from video_classifier.errors import ModelError, UserError
 from video_classifier.outputs import Output, Outputs, close_all
 from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, Settings
@@ -325,7 +326,8 @@ class App:
         except KeyboardInterrupt:
             print("stopping", file=sys.stderr)
         finally:
-            self.close()
+            with signals_held():  # a second Ctrl-C (or timeout's second SIGTERM) must not cut the closing short
+                self.close()
         if self.pipeline.error is not None:
             raise self.pipeline.error
         if self.settings.learn is not None:
