@@ -28,7 +28,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
     sys.path[0] = str(Path(__file__).resolve().parents[1])
     import benchmarks  # noqa: F401  (first, as with -m: it keeps the environment and sets the threads)
 
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT, require_media
 from benchmarks.stats import markdown_table
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # the one with GStreamer's bindings
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    require_media()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for count in (int(c) for c in args.counts.split(",")):

@@ -41,7 +41,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 import numpy as np
 
 import video_classifier.teach.recent_events as recent_events
-from benchmarks.media import MEDIA
+from benchmarks.media import MEDIA, require_media
 from benchmarks.stats import markdown_table
 from benchmarks.teach import FPS, VARIANTS, Count, _play, open_model, own_features, paced, read_clip, scorer_of, variant
 from video_classifier.teach.conflicts import ALIKE_AT
@@ -342,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    require_media()
     started = time.monotonic()
     found = material()
     with tempfile.TemporaryDirectory() as tmp:

@@ -39,7 +39,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 import cv2
 import numpy as np
 
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT, require_media
 from benchmarks.stats import markdown_table
 from video_classifier.data import ActionEvent, Category, Prediction
 from video_classifier.events import EventDetector
@@ -485,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep", action="store_true", help="no model: every --release x --grace on the logs of the last run")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    require_media()
     cases = [c for c in CASES if not args.case or c.name in args.case]
     if not cases:
         p.error(f"no such case; the cases: {', '.join(c.name for c in CASES)}")

@@ -25,7 +25,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 
 import cv2
 
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, require_media
 from benchmarks.stats import markdown_table, summarize_ms
 from video_classifier.app import App
 from video_classifier.data import Category
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    require_media()
     with tempfile.TemporaryDirectory() as tmp:
         draws = [drawing(Path(tmp), bpp) for bpp in (32, 16)]
         live = realtime(Path(tmp), args.seconds)

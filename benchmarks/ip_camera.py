@@ -30,7 +30,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 
 import cv2
 
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT, require_media
 from benchmarks.stats import markdown_table, summarize_ms
 from tests.support.frame_stamp import read_stamp
 from video_classifier.app import App
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    require_media()
     size = ["--width", "640", "--height", "480", "--fps", "30", "--stamp", "--clip", str(args.clip)]
     rtsp, rtsp_url = start_camera([SYSTEM_PYTHON, "tests/support/rtsp_camera.py", "--port", str(free_port()), *size])
     mjpeg, mjpeg_url = start_camera([sys.executable, "tests/support/mjpeg_camera.py", "--port", str(free_port()), *size])

@@ -28,7 +28,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
     sys.path[0] = str(Path(__file__).resolve().parents[1])
     import benchmarks  # noqa: F401  (first, as with -m: it keeps the environment and sets the threads)
 
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT, require_media
 from benchmarks.stats import markdown_table, peak_rss_mb, summarize_ms
 from video_classifier.outputs import Output
 
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    require_media()
     if args.worker:
         print(json.dumps(worker(args.worker, args.clip, args.seconds, args.viewers, args.warmup)))
         return 0

@@ -35,7 +35,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 import cv2
 import numpy as np
 
-from benchmarks.media import MEDIA, ROOT
+from benchmarks.media import MEDIA, ROOT, require_media
 from benchmarks.stats import markdown_table, summarize_ms
 from video_classifier.model.preprocess import fill_input, resize_rgb
 from video_classifier.sources.pi_camera import Picamera2Source
@@ -122,9 +122,10 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join("{}x{}".format(*s) for s in MAIN_SIZES), help="main sizes, WxH,...")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
+    require_media()
     paths = os.environ.get("PYTHONPATH", "")
     if paths.split(os.pathsep)[0] != str(FAKES):  # the stand-in, before any real picamera2
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKES), paths]))}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKES), str(ROOT), paths]))}  # ROOT: from any folder
         os.execve(sys.executable, [sys.executable, "-m", "benchmarks.lores", *sys.argv[1:]], env)
     os.environ["FAKE_PICAMERA2_CLIP"] = args.clip
     cv2.setNumThreads(1)

@@ -4,6 +4,7 @@ the clips whose Kinetics-600 top-1 A0 gets right."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,3 +23,15 @@ CLIPS = {
     "putting on eyeliner": "apply_eye_makeup_mmaction2_test.avi",
     "jumping jacks": "jumping_jacks.mp4",
 }
+
+
+def require_media() -> None:
+    """End the benchmark with one line, not a traceback, when the clips it plays are not there
+    (a Pi set up with setup.sh alone has none)."""
+    if not (MEDIA.is_dir() and any(MEDIA.iterdir())):
+        print(
+            f"error: no clips in {MEDIA}: fetch them with .venv/bin/python tests/fetch_test_data.py "
+            "(or point MOVINET_MEDIA at a folder of them)",
+            file=sys.stderr,
+        )
+        sys.exit(2)

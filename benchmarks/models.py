@@ -34,7 +34,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 import cv2
 import numpy as np
 
-from benchmarks.media import MEDIA, MODELS, ROOT
+from benchmarks.media import MEDIA, MODELS, ROOT, require_media
 from benchmarks.naive_loop import NaiveLoop
 from benchmarks.stats import fps_from_ms, markdown_table, peak_rss_mb, summarize_ms
 
@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", type=Path, default=None)
     p.add_argument("--worker", nargs=4, metavar=("MODEL", "RUNTIME", "THREADS", "FRAMES"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    require_media()
     media = str(args.media) if args.media.is_dir() else None
     if args.worker:
         model, runtime, threads, frames = args.worker

@@ -40,7 +40,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 import cv2
 
 from benchmarks import STARTED_ENV
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, ROOT, require_media
 from benchmarks.stats import markdown_table, peak_rss_mb, summarize_ms
 from video_classifier.app import App
 from video_classifier.outputs import Output
@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=3, help="paired runs per clip for --versus-naive")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    require_media()
     if args.versus_naive:
         return versus_naive(args.clip, args.pairs, args.json)
     if args.worker:

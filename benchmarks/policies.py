@@ -41,7 +41,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 import cv2
 import numpy as np
 
-from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA
+from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA, require_media
 from benchmarks.stats import markdown_table
 from tests.support.video_frames import paced_frames
 from video_classifier.model.labels import read_label_file
@@ -383,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=None, help="keep the float policies' contributions in this .npz")
     p.add_argument("--variant", choices=VARIANTS, help="; ".join(f"{k}: {v}" for k, v in VARIANTS.items()).replace("%", "%%"))
     args = p.parse_args(argv)
+    require_media()
     if args.cache is not None and args.cache.exists() and cached_variant(args.cache) != (args.variant or ""):
         held = cached_variant(args.cache) or "none"
         p.error(f"{args.cache} holds the contributions of --variant {held}: pass another --cache file")

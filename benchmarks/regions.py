@@ -43,7 +43,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 import cv2
 import numpy as np
 
-from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA
+from benchmarks.media import A0, CLIPS, KINETICS_LABELS, MEDIA, require_media
 from benchmarks.stats import markdown_table, summarize_ms
 from video_classifier.outputs import Output
 
@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a third of the height, two corners, no television, none held out")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
+    require_media()
     rows, paths = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for room in rooms(args.quick, args.clips) + ([] if args.quick else held_out(args.clips)):

@@ -26,7 +26,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
     sys.path[0] = str(Path(__file__).resolve().parents[1])
     import benchmarks  # noqa: F401  (first, as with -m: it keeps the environment and sets the threads)
 
-from benchmarks.media import A0, KINETICS_LABELS, MEDIA
+from benchmarks.media import A0, KINETICS_LABELS, MEDIA, require_media
 from benchmarks.stats import markdown_table
 from video_classifier.app import App
 from video_classifier.outputs import Output
@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mqtt-port", type=int, default=None, help="a broker on 127.0.0.1 for --everything")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    require_media()
     try:
         row = soak(args.frames, args.clip, args.warmup, args.model, args.labels, args.everything, args.mqtt_port)
     except RuntimeError as exc:

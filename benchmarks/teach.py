@@ -60,7 +60,7 @@ if not __package__:  # run as a file (python benchmarks/x.py): import as python 
 import cv2
 import numpy as np
 
-from benchmarks.media import A0, MEDIA
+from benchmarks.media import A0, MEDIA, require_media
 from benchmarks.stats import markdown_table
 from video_classifier.data import Category, Prediction
 from video_classifier.events import EventDetector
@@ -883,6 +883,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep", action="store_true", help="only the short windows swept (one setting: the first --seconds)")
     p.add_argument("--cold-start", action="store_true", help="only the warm-ups swept (one setting: the first --seconds)")
     args = p.parse_args(argv)
+    require_media()
     started = time.monotonic()
     short_window = None if args.no_short_window else SHORT_WINDOW
     warm_up = FULL_WINDOW if args.warm_up == "full" else WARM_UP

@@ -156,3 +156,14 @@ def test_every_benchmark_runs_as_a_file_and_as_a_module(name):
     for command in ([sys.executable, f"benchmarks/{name}.py", "--help"], [sys.executable, "-m", f"benchmarks.{name}", "--help"]):
         result = subprocess.run(command, cwd=ROOT, env=app_env(), capture_output=True, text=True, timeout=60)
         assert result.returncode == 0 and result.stdout.startswith("usage:"), (command, result.stderr[-500:])
+
+
+def test_a_benchmark_without_the_clips_says_where_to_get_them(tmp_path):
+    env = app_env(MOVINET_MEDIA=str(tmp_path / "none"))
+    result = subprocess.run(
+        [sys.executable, "benchmarks/pipeline.py", "--versus-naive"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        f"error: no clips in {tmp_path / 'none'}: fetch them with .venv/bin/python tests/fetch_test_data.py "
+        "(or point MOVINET_MEDIA at a folder of them)"
+    ]
