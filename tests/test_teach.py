@@ -309,6 +309,10 @@ def test_a_damaged_or_foreign_library_is_refused_and_left_untouched(library, for
         assert path.read_bytes() == before
     if kind == "another model":
         assert "taught with another model (a0_int8.tflite" in line
+    if kind == "truncated":  # where, and what it looks like
+        assert re.search(r"is not valid JSON \(.+ at line \d+, column \d+; cut short\?\)", line), line
+    if kind == "not JSON":
+        assert "is not valid JSON (Expecting value at line 1, column 1)" in line, line
 
 
 # -- the library file --------------------------------------------------------------------

@@ -134,8 +134,7 @@ class ActionLibrary:
         try:
             doc = loads_strict(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
-            truncated = "; truncated?" if isinstance(exc, json.JSONDecodeError) else ""
-            reason = "is empty" if not data.strip() else f"is not valid JSON ({getattr(exc, 'msg', exc)}{truncated})"
+            reason = "is empty" if not data.strip() else f"is not valid JSON ({_json_problem(exc, data)})"
             raise LibraryError(f"{where} {reason}: {fix}") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise LibraryError(f'{where} is not an action library (no "format": "{FORMAT}"): {fix}')
@@ -284,3 +283,13 @@ def _dumps(doc: dict) -> str:
         entry["examples"] = [placeholder(e) for e in entry["examples"]]
     text = json.dumps(doc, indent=1, ensure_ascii=False)
     return re.sub(r'"@@(\d+)@@"', lambda m: vectors[int(m.group(1))], text) + "\n"
+
+
+def _json_problem(exc: ValueError, data: bytes) -> str:
+    """What is wrong and where ("Invalid control character at line 1, column 15"), and whether
+    the file looks cut short (the problem is at its very end)."""
+    if not isinstance(exc, json.JSONDecodeError):
+        return str(exc)
+    what = exc.msg if exc.msg.endswith(" at") else f"{exc.msg} at"
+    cut_short = "; cut short?" if exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated") else ""
+    return f"{what} line {exc.lineno}, column {exc.colno}{cut_short}"
