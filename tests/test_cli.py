@@ -482,3 +482,26 @@ def test_closed_or_abandoned_standard_streams(tmp_path):
     abandoned.stderr.readline()
     abandoned.stderr.close()
     assert abandoned.wait(timeout=120) == 2
+
+
+def test_a_log_the_disk_takes_only_part_of_ends_with_its_last_whole_record(tmp_path):
+    """A full disk takes part of a line: it is cut off again, so every line left is a whole record.
+    (A file size limit stands in for the full disk: the same partial write, then an error.)"""
+    import resource
+
+    log = tmp_path / "log.jsonl"
+    limit = 3000
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    model = ["--model", model_path("movinet_a0_stream_int8.tflite"), "--labels", model_path("kinetics600_label_map.txt")]
+    command = [sys.executable, CLASSIFY, *map(str, model), "--camera", str(media_path("carving_ice.mp4")), "--no-display"]
+    done = subprocess.run(
+        [*command, "--log", str(log)], capture_output=True, text=True, env=app_env(), timeout=120, preexec_fn=small_files
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith(f"error: cannot write to log {log} (File too large)")
+    text = log.read_text()
+    assert 0 < len(text) <= limit and text.endswith("\n")
+    assert all(json.loads(line)["top"] for line in text.splitlines())

@@ -3,11 +3,13 @@ with ``--actions``, also one per correction of an event, whoever made it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import threading
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
@@ -15,19 +17,21 @@ from video_classifier.outputs import Output
 
 
 class JsonLinesLog(Output):
-    """Writes one JSON object per record; each line is flushed so that a crash, Ctrl-C or
-    power cut never leaves a half-written record behind what was already written."""
+    """Writes one JSON object per record, each line written at once, so that a crash, Ctrl-C or
+    power cut never leaves a half-written record behind what was already written. In a file,
+    each line is one unbuffered write; a line the disk took only part of is cut off again."""
 
     def __init__(self, target: str) -> None:
         self.target = target
         self._time_s: float | None = None  # the last prediction's, for records that come from elsewhere
         self._lock = threading.Lock()  # predictions and camera notes come from different threads
+        self._file: BinaryIO | None = None
         if target == "-":
             self._stream: TextIO = sys.stdout
         else:
             path = Path(target)
             try:
-                self._stream = path.open("a", encoding="utf-8")
+                self._file = path.open("ab", buffering=0)
             except OSError as exc:
                 raise UserError(f"cannot open log file {path} ({exc.strerror}): choose a writable path for --log") from None
 
@@ -36,14 +40,29 @@ class JsonLinesLog(Output):
         line = json.dumps(record, ensure_ascii=False) + "\n"
         try:
             with self._lock:
-                self._stream.write(line)
-                self._stream.flush()
+                if self._file is None:
+                    self._stream.write(line)
+                    self._stream.flush()
+                else:
+                    self._append(line.encode("utf-8"))
         except BrokenPipeError:
             raise  # a reader such as `head` closed the pipe: it has all it wanted (classify.py exits 0)
         except OSError as exc:
             raise UserError(
                 f"cannot write to log {self.target} ({exc.strerror}): free some space or choose another --log"
             ) from None
+
+    def _append(self, data: bytes) -> None:
+        """``data`` at the file's end, whole or not at all (a full disk takes part of a line)."""
+        end = self._file.seek(0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:  # the rest of a part taken: written, or the reason it cannot be
+                view = view[self._file.write(view) :]
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._file.truncate(end)
+            raise
 
     def on_prediction(self, prediction: Prediction) -> None:
         self._time_s = prediction.time_s
@@ -68,10 +87,10 @@ class JsonLinesLog(Output):
 
     def close(self) -> None:
         try:
-            if self._stream is sys.stdout:
+            if self._file is None:
                 self._stream.flush()
             else:
-                self._stream.close()
+                self._file.close()
         except OSError:
             pass  # a failed write was already reported by write_record
 
