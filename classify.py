@@ -32,28 +32,33 @@ def settings_from(argv: list[str] | None = None) -> Settings:
     return parse_settings(argv, description=__doc__.split("\n\n")[0])
 
 
+_stopping = False  # a stop is under way, or the run is over: signals change nothing more
+
+
+def _stop() -> None:
+    """Stop the app (a KeyboardInterrupt), once."""
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise KeyboardInterrupt
+
+
 def _stop_on_signals() -> dict:
     """Ctrl-C and SIGTERM (systemctl stop, kill) take one clean path: a KeyboardInterrupt, once.
     A second signal while the app stops (timeout(1) sends two, an impatient user presses Ctrl-C
-    again) is ignored: raised inside the first one's unwinding, it broke a lock of Python's
-    threading ("release unlocked lock") and the closing with it. A Ctrl-C ignored, as in a
-    background job, stays ignored. Returns the handlers it replaced."""
-    stopping = False
-
-    def handler(signum, frame):
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            raise KeyboardInterrupt
-
+    again) or after its run is ignored: raised inside the first one's unwinding, it broke a lock
+    of Python's threading ("release unlocked lock") and the closing with it. A Ctrl-C ignored, as
+    in a background job, stays ignored. Returns the handlers it replaced."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig, before in previous.items():
         if before is not signal.SIG_IGN:
-            signal.signal(sig, handler)
+            signal.signal(sig, lambda signum, frame: _stop())
     return previous
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _stopping
+    _stopping = False
     ensure_std_streams()
     previous = _stop_on_signals()
     try:
@@ -61,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before the camera started (importing the app, opening the camera)
         print("stopping", file=sys.stderr)
         return 0
-    finally:  # a caller that ran main() in-process gets its own handlers back
-        for sig, handler in previous.items():
+    finally:
+        _stopping = True  # the run is over: a signal from here to the exit changes nothing
+        for sig, handler in previous.items():  # a caller that ran main() in-process gets its own back
             signal.signal(sig, handler)
 
 
@@ -94,7 +100,7 @@ def _run(argv: list[str] | None) -> int:
         with contextlib.suppress(UserError):
             load_runtime(settings.runtime)
     if interrupted:
-        raise KeyboardInterrupt
+        _stop()
     if __name__ == "__main__":  # the program itself (a caller that imported main keeps its heap as it is)
         gc.freeze()  # what was imported lives as long as the app: the collector need not walk it again
     log_to_stderr(settings.verbose)
@@ -115,6 +121,7 @@ def _run(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
+    _stop_on_signals()  # the program's own handlers, which main() leaves in place, through to the exit
     status = main()
     # Everything is closed by now: tearing numpy, OpenCV and the runtime down object by object
     # would only add to the exit (25 ms of each run here).

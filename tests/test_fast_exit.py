@@ -4,7 +4,8 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+import pytest
+from conftest import A0, ROOT, model_path
 
 CHILD = r"""
 import atexit, sys, threading, time
@@ -70,3 +71,23 @@ def test_a_closed_stdout_or_a_reader_gone_is_no_error():
     )
     child.stdout.close()  # the reader is gone before the child writes (prog | head -0)
     assert child.wait(timeout=30) == 0 and child.stderr.read() == b""
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_a_list_into_a_full_disk_is_one_error_line_with_or_without_a_buffer(tmp_path, unbuffered):
+    """``--list-actions > /dev/full``: with PYTHONUNBUFFERED (services often set it) the write
+    failed inside the job, a traceback; without, at the exit. Either way: one line, status 2."""
+    env = {**buffered_env(), **({"PYTHONUNBUFFERED": unbuffered} if unbuffered else {})}
+    command = [
+        sys.executable,
+        "classify.py",
+        "--model",
+        str(model_path(A0)),
+        "--actions",
+        str(tmp_path / "a.json"),
+        "--list-actions",
+    ]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, cwd=ROOT, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == "error: cannot write to standard output (No space left on device)\n"

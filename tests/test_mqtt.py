@@ -195,6 +195,17 @@ def test_tls_with_the_brokers_ca_works_and_without_it_is_a_clear_error(tmp_path,
     assert last.startswith(f"error: TLS with MQTT broker 127.0.0.1:{secured.port} failed (CERTIFICATE_VERIFY_FAILED)")
 
 
+def test_a_broker_address_without_a_host_is_a_clear_error():
+    """``--mqtt :1883``: paho refused the empty host with a traceback."""
+    proc = subprocess.run(
+        classify_command("--no-display", "--mqtt", ":1883"), capture_output=True, text=True, env=app_env(), timeout=60
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: --mqtt: give the broker's host name or address, as in broker.local or broker.local:1883"
+    )
+
+
 # "a..b" and a label over 63 characters no DNS name can hold: the resolver raised a UnicodeError, a traceback
 @pytest.mark.parametrize("host", ["no-such-broker.invalid", "a..b", "a" * 64])
 def test_an_unknown_broker_name_is_a_clear_error(host):
@@ -214,7 +225,8 @@ def test_an_unknown_broker_name_is_a_clear_error(host):
     "topic, says",
     [
         ("a" * 100_000, "a prefix of at most 256 bytes"),  # paho refused it mid-run: a traceback
-        ("home/#", "give a plain topic prefix such as movinet/garden (no + or #)"),
+        ("home/#", "give a plain topic prefix such as movinet/garden (not empty, no + or #)"),
+        ("/", "give a plain topic prefix such as movinet/garden (not empty, no + or #)"),
     ],
 )
 def test_a_topic_prefix_mqtt_cannot_carry_is_a_clear_error_before_any_frame(topic, says, two_action_clip):

@@ -529,3 +529,31 @@ def test_a_model_without_a_pooled_head_cannot_learn_or_recognise_taught_actions(
     headless_model = SimpleNamespace(path=Path("stream_without_pool.tflite"), feature_size=None)  # as MovinetStream says
     with pytest.raises(ModelError, match=r"no pooled head state \(state_head_pool_buffer\): --actions needs"):
         action_library(Settings(actions=str(tmp_path / "a.json")), headless_model)
+
+
+def test_a_lesson_from_a_clip_stopped_by_the_user_keeps_what_was_saved_and_is_no_error(tmp_path):
+    """Ctrl-C after the first example of three, the clip long enough for all: the lesson says
+    what it saved, as from a camera (it said the clip was too short, status 2)."""
+    library = tmp_path / "actions.json"
+    command = classify_command(
+        "--actions",
+        library,
+        "--learn",
+        "pancake",
+        "--camera",
+        media_path(TAUGHT["pancake"]),
+        "--seconds",
+        "2",
+        "--examples",
+        "3",
+        "--realtime",  # played at its own pace, so that the stop comes mid-lesson
+    )
+    proc = subprocess.Popen([*map(str, command)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=app_env())
+    for line in proc.stderr:
+        if line.startswith("taught 'pancake': example 1 of 3 saved"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "error:" not in err, err
+    assert "stopped: 1 of 3 example(s) of 'pancake' saved" in err
+    assert "pancake: 1 example(s)" in out

@@ -34,15 +34,18 @@ def exit_without_teardown(status: int) -> NoReturn:
 
 def _stdout_flushed(status: int) -> int:
     """``status`` once what is left in stdout's buffer is written; what could not be (a full disk)
-    is said on stderr and makes a success 2 (Python's own exit says it, and makes it 120). A
-    reader that has gone away (``| head -1``) had all it wanted: no error then."""
+    is said on stderr and makes a success 2 (Python's own exit says it, and makes it 120); after a
+    failure the program has reported, nothing more is said. A reader that has gone away
+    (``| head -1``) had all it wanted: no error then."""
     try:
         if sys.stdout is not None:
             sys.stdout.flush()
     except BrokenPipeError:
         pass
     except (OSError, ValueError) as exc:
+        if status:  # the program has said what failed (stdout's own error, as likely as not)
+            return status
         with contextlib.suppress(AttributeError, OSError, ValueError):
             print(f"error: cannot write to standard output ({getattr(exc, 'strerror', None) or exc})", file=sys.stderr)
-        return status or 2
+        return 2
     return status

@@ -22,6 +22,17 @@ from video_classifier.outputs import Output, Outputs, close_all
 from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, Settings
 
 
+def say(text: str) -> None:
+    """A result on stdout (a list, a summary), written out now: a disk or pipe that cannot take it
+    is the user's error line, also where stdout is unbuffered (``PYTHONUNBUFFERED``, services)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise  # the reader has all it wanted (classify.py exits 0)
+    except OSError as exc:
+        raise UserError(f"cannot write to standard output ({exc.strerror or exc})") from None
+
+
 def open_model(settings: Settings):
     """The MoViNet stream model, with the memory window the app uses."""
     from video_classifier.model.movinet import MovinetStream
@@ -145,7 +156,7 @@ def run_job(settings: Settings) -> int:
     library = action_library(settings, open_model(settings))
     events = EventFile.beside(library)
     if settings.list_events:
-        print(list_events(library.load(), events.load()))
+        say(list_events(library.load(), events.load()))
         return 0
     if settings.correct is not None:
         event_id = None if settings.correct.lower() == "last" else settings.correct  # None: the newest
@@ -156,7 +167,7 @@ def run_job(settings: Settings) -> int:
         print(f"forgot {settings.forget.strip()!r}", file=sys.stderr)
     else:
         content = library.load()
-    print(f"{library.path}:\n{content.summary()}")
+    say(f"{library.path}:\n{content.summary()}")
     return 0
 
 
@@ -214,6 +225,7 @@ class App:
         self.outputs = Outputs(*extra_outputs)
         self.keeper = self.classifier.scorer.keeper if s.actions else None
         self.source = self.pipeline = self.framing = self.compositor = self.window = self.recorder = None
+        self.stopped = False  # by the user (Ctrl-C, SIGTERM), not by the end of the stream
         self.tutor = self.publisher = self.recent_events = self.live_view = self.controls = self.log = self.announcer = None
         try:
             self._assemble()
@@ -324,6 +336,7 @@ class App:
                 self.window = Viewer(self.pipeline, self.name, screen, self.note, self.controls)
                 self.window.run()
         except KeyboardInterrupt:
+            self.stopped = True
             print("stopping", file=sys.stderr)
         finally:
             with signals_held():  # a second Ctrl-C (or timeout's second SIGTERM) must not cut the closing short
@@ -360,7 +373,7 @@ class App:
         if lesson.error:
             raise UserError(lesson.error)
         if not lesson.done:
-            if self.source.live:
+            if self.source.live or self.stopped:  # a clip stopped by the user was not too short
                 print(f"stopped: {lesson.saved} of {lesson.examples} example(s) of {lesson.name!r} saved", file=sys.stderr)
             else:
                 raise UserError(
@@ -368,7 +381,7 @@ class App:
                     f"--seconds {s.seconds:g} x --examples {s.examples}), {lesson.saved} example(s) saved: "
                     "pass a longer clip or a smaller --seconds (at least 2)"
                 )
-        print(f"{s.actions}:\n{self.keeper.library.load().summary()}")
+        say(f"{s.actions}:\n{self.keeper.library.load().summary()}")
         found = self.tutor.alike(lesson)
         if found:
             from video_classifier.teach.conflicts import advice, command, moves

@@ -54,11 +54,15 @@ class MqttSettings:
 
     def __post_init__(self) -> None:
         if not self.topic.strip("/") or "+" in self.topic or "#" in self.topic:
-            raise UserError(f"--mqtt-topic {cut(repr(self.topic))}: give a plain topic prefix such as movinet/garden (no + or #)")
+            raise UserError(
+                f"--mqtt-topic {cut(self.topic)!r}: give a plain topic prefix such as movinet/garden (not empty, no + or #)"
+            )
         if len(self.topic.encode()) > MAX_TOPIC_PREFIX:  # MQTT's own limit is 65,535 bytes, prefix and name together
             raise UserError(
-                f"--mqtt-topic {cut(repr(self.topic))}: a prefix of at most {MAX_TOPIC_PREFIX} bytes, such as movinet/garden"
+                f"--mqtt-topic {cut(self.topic)!r}: a prefix of at most {MAX_TOPIC_PREFIX} bytes, such as movinet/garden"
             )
+        if not self.host:
+            raise UserError("--mqtt: give the broker's host name or address, as in broker.local or broker.local:1883")
 
     @classmethod
     def from_settings(cls, settings) -> MqttSettings:
