@@ -225,7 +225,7 @@ class App:
         self.outputs = Outputs(*extra_outputs)
         self.keeper = self.classifier.scorer.keeper if s.actions else None
         self.source = self.pipeline = self.framing = self.compositor = self.window = self.recorder = None
-        self.stopped = False  # by the user (Ctrl-C, SIGTERM), not by the end of the stream
+        self.stopped = False  # by the user (Ctrl-C, SIGTERM, q), not by the end of the stream
         self.tutor = self.publisher = self.recent_events = self.live_view = self.controls = self.log = self.announcer = None
         try:
             self._assemble()
@@ -339,6 +339,7 @@ class App:
             self.stopped = True
             print("stopping", file=sys.stderr)
         finally:
+            self.stopped = self.stopped or not self.pipeline.finished  # q/Esc in the window too
             with signals_held():  # a second Ctrl-C (or timeout's second SIGTERM) must not cut the closing short
                 self.close()
         if self.pipeline.error is not None:
