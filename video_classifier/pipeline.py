@@ -14,6 +14,7 @@ import threading
 import time
 
 from utils.rates import RateMeter
+from utils.signals import wait_event
 from video_classifier.data import Frame, Prediction
 from video_classifier.events import EventDetector
 from video_classifier.handoff import Closed, Handoff
@@ -100,8 +101,9 @@ class Pipeline:
         self._handoff.close()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the stream has ended (or failed); True if it has."""
-        return self._finished.wait(timeout)
+        """Wait until the stream has ended (or failed); True if it has. A stop signal is handled
+        meanwhile (:func:`~utils.signals.wait_event`)."""
+        return wait_event(self._finished, timeout)
 
     @property
     def finished(self) -> bool:

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from utils.signals import wait_event
 from video_classifier import environment
 from video_classifier.errors import UserError, cut
 
@@ -185,7 +186,7 @@ class MqttConnection:
             self._client.loop_start()
             return self
         self._client.loop_start()
-        self._connected.wait(timeout)  # for the broker's answer to the login
+        wait_event(self._connected, timeout)  # for the broker's answer to the login
         if self._refused:
             self._client.loop_stop()
             raise UserError(

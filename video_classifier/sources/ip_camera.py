@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 import cv2
 
+from utils.signals import join_thread
 from video_classifier.data import Frame
 from video_classifier.errors import SourceError
 from video_classifier.sources.base import FrameSource
@@ -146,7 +147,7 @@ def _open(url: str, params: list[int]) -> tuple[cv2.VideoCapture, bool, object]:
 
     opener = threading.Thread(target=open_stream, name="ip-camera-open", daemon=True)
     opener.start()
-    opener.join()  # interrupted by a signal in the main thread; FFmpeg's own time-outs bound it
+    join_thread(opener)  # a stop signal is handled meanwhile; FFmpeg's own time-outs bound it
     return opened[0]
 
 
@@ -211,8 +212,7 @@ def _within(timeout_s: float, ask, *args):
 
     thread = threading.Thread(target=run, name="ip-camera-diagnosis", daemon=True)
     thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
+    if not join_thread(thread, timeout_s):
         raise TimeoutError(f"no answer in {timeout_s:g} s")
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
