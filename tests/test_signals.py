@@ -24,8 +24,8 @@ def raising_handler():
 
 
 def signal_another_thread_then_set(event: threading.Event, after_s: float) -> threading.Event:
-    """In 0.3 s, send SIGUSR1 to a thread other than the main one (as the kernel does with the
-    second of two signals sent together), then set ``event`` ``after_s`` later: a wait's fallback."""
+    """In 0.3 s, send SIGUSR1 to a thread other than the main one (a signal to the process that
+    another thread took), then set ``event`` ``after_s`` later: a wait's fallback."""
     done = threading.Event()
 
     def target():

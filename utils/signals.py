@@ -9,12 +9,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-# CPython runs signal handlers in the main thread only, and a signal the kernel hands to another
-# thread of the process does not wake a main thread blocked on a lock: the handler runs when that
-# wait ends. The kernel does so with the second of two signals sent together (timeout(1) sends
-# two, an impatient user presses Ctrl-C twice) while the first is pending in the main thread, and
-# a stop then waited for the end of the app's 1 s wait (3 of 13 such stops, up to 0.65 s late).
-# A main thread that waits in slices this long handles every signal within one.
+# CPython runs signal handlers in the main thread only. A signal sent to the process may be
+# taken by any of its threads, and one taken by another thread does not wake a main thread
+# blocked on a lock: the handler runs when that wait ends. Seen with two signals sent together
+# (timeout(1) sends two, an impatient user presses Ctrl-C twice): 3 of 13 such stops of a
+# headless run waited for the end of its 1 s wait, up to 0.65 s late. A main thread that waits in
+# slices this long handles every signal within one.
 WAKE_S = 0.05
 
 
