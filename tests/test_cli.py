@@ -9,6 +9,7 @@ import sys
 import time
 
 import cv2
+import numpy as np
 import pytest
 from conftest import ROOT, app_env, free_port, media_path, model_path, require_module
 
@@ -159,6 +160,15 @@ def bad_inputs(tmp):
     clip = media_path("carving_ice_rpi.mp4")
     damaged = tmp / "damaged.mp4"  # the end of a real MP4 without its start: FFmpeg says "moov atom not found"
     damaged.write_bytes(media_path("cleaning_pool_mmaction2_test.mp4").read_bytes()[-200_000:])
+    recording = tmp / "recording.mp4"  # as OpenCV, phones and cameras write MP4: the index last
+    writer = cv2.VideoWriter(str(recording), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 64))
+    for shade in range(30):
+        writer.write(np.full((64, 64, 3), shade * 8, np.uint8))
+    writer.release()
+    cut_short = tmp / "cut_short.mp4"  # a recording stopped before it was finished
+    cut_short.write_bytes(recording.read_bytes()[:-200])
+    picture = tmp / "photo.jpg"
+    cv2.imwrite(str(picture), np.full((48, 64, 3), 128, np.uint8))
     fifo = tmp / "fifo.tflite"  # opening a FIFO waits for a writer: the model's blocked the start for good
     os.mkfifo(fifo)
     return [
@@ -183,7 +193,9 @@ def bad_inputs(tmp):
         ("binary labels", ["--model", model_args()[1], "--labels", binary_labels, "--camera", clip], "is binary"),
         ("missing video", [*model_args(), "--camera", tmp / "none.mp4"], "video not found"),
         ("not a video", [*model_args(), "--camera", not_video], "cannot decode"),
-        ("damaged video", [*model_args(), "--camera", damaged], "cannot decode"),
+        ("damaged video", [*model_args(), "--camera", damaged], "not a video OpenCV can read"),
+        ("MP4 cut short", [*model_args(), "--camera", cut_short], "an MP4 file cut short before the end of its index"),
+        ("still picture", [*model_args(), "--camera", picture], "is a still picture (JPEG), not a video"),
         ("no frames", [*model_args(), "--camera", no_frames], "no frames"),
         ("absent camera", [*model_args(), "--camera", "7"], "camera 7 cannot be opened"),
         ("no picamera2", [*model_args(), "--camera", "picamera2"], "picamera2 is not installed"),
@@ -204,7 +216,7 @@ def bad_inputs(tmp):
     ]
 
 
-@pytest.mark.slow  # 35 app starts
+@pytest.mark.slow  # 37 app starts
 def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
     for name, args, words in bad_inputs(tmp_path):
         result = classify(*args, "--no-display")

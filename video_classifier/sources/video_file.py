@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from pathlib import Path
 
@@ -32,7 +34,7 @@ class VideoFileSource(FrameSource):
         self._pass_start_s = self._last_s = 0.0
         if not self._capture.isOpened():
             self._capture.release()
-            raise SourceError(f"cannot decode {self.path}: not a video OpenCV can read (try converting it to mp4)")
+            raise SourceError(f"cannot decode {self.path}: {_unreadable(self.path)}")
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         # Some containers report 0 or absurd rates; fall back to the decoder's own clock then.
         self.fps = fps if 0 < fps < 1000 else 0.0
@@ -42,6 +44,13 @@ class VideoFileSource(FrameSource):
         if self._first is None:
             self.close()
             raise SourceError(f"video {self.path} has no frames that can be decoded: check the file")
+        picture = _picture_format(self.path)
+        if picture:  # which FFmpeg opens as a video of one frame
+            self.close()
+            raise SourceError(
+                f"{self.path} is a still picture ({picture}), not a video: actions are told from moving pictures: "
+                "pass a video file, a camera index or 'picamera2' with --camera"
+            )
 
     def _read_raw(self) -> Frame | None:
         ok, image = self._capture.read()
@@ -102,6 +111,59 @@ class VideoFileSource(FrameSource):
 
     def close(self) -> None:
         self._capture.release()
+
+
+def _unreadable(path: Path) -> str:
+    """Why FFmpeg could not open ``path``, as far as its first bytes tell."""
+    if _mp4_cut_short(path):
+        return (
+            "an MP4 file cut short before the end of its index (the 'moov' box a recorder writes last): "
+            "a recording stopped before it was finished cannot be played; record it again or repair it"
+        )
+    return "not a video OpenCV can read (check the file, or convert it: ffmpeg -i FILE out.mp4)"
+
+
+def _mp4_cut_short(path: Path) -> bool:
+    """Whether ``path`` is an MP4 or QuickTime file (ISO base media: it starts with an 'ftyp'
+    box) cut short: its top-level boxes end before the 'moov' box that indexes its frames, or
+    that box runs past the end of the file."""
+    with contextlib.suppress(OSError), path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        position = 0
+        while position + 8 <= size:
+            file.seek(position)
+            header = file.read(16)
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if position == 0 and kind != b"ftyp":
+                return False
+            if length == 1:  # a 64-bit length follows
+                length = int.from_bytes(header[8:16], "big")
+            if kind == b"moov":
+                return position + length > size
+            if length < 8:  # 0: the box runs to the end of the file
+                break
+            position += length
+        return position > 0
+    return False
+
+
+# The first bytes of the picture formats FFmpeg opens as a "video".
+_PICTURES = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+def _picture_format(path: Path) -> str | None:
+    """The still picture format ``path`` is in, by its first bytes (None: not one). A camera's
+    MJPEG recording starts as a JPEG picture does (pictures one after another): JPEG counts
+    only by its name."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    found = next((name for magic, name in _PICTURES if head.startswith(magic)), None)
+    return None if found == "JPEG" and path.suffix.lower() not in (".jpg", ".jpeg", ".jfif") else found
 
 
 def open_spec(spec: str, options) -> VideoFileSource:
