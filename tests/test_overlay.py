@@ -75,3 +75,22 @@ def test_a_long_label_ends_in_an_ellipsis_inside_its_panel():
     columns = np.flatnonzero(white.any(axis=0))
     assert columns.max() < 360 - 10  # inside the panel and its margin
     assert columns.max() > 300  # cut to fit, not dropped: the score is at the panel's edge
+
+
+def test_actions_that_do_not_fit_above_the_status_line_are_left_out_on_a_small_picture():
+    """--top-k 10 on a 320x240 picture: the best ones that fit are shown, and the status line
+    stays as it is with 3 (the last rows were drawn over it, and off the picture)."""
+    many = OverlayStatus(**{**vars(STATUS), "top": [Category(f"action {i}", 0.5 / (i + 1)) for i in range(10)]})
+    few = OverlayStatus(**{**vars(STATUS), "top": many.top[:3]})
+    crowded, plain = (draw_overlay(np.zeros((240, 320, 3), np.uint8), status) for status in (many, few))
+    footer = bands(white_rows(plain))[-1][0] - 4  # above the status line's first text row
+    np.testing.assert_array_equal(crowded[footer:], plain[footer:])
+    shown = bar_rows(crowded)[0]
+    assert len(bands(shown)) >= 3  # as many as fit, the best first
+
+
+def test_a_status_part_too_wide_for_a_line_ends_in_an_ellipsis():
+    status = OverlayStatus(**{**vars(STATUS), "model_name": "movinet_a0_stream_int8_fine_tuned_on_my_own_clips"})
+    image = draw_overlay(np.zeros((172, 172, 3), np.uint8), status)
+    columns = np.flatnonzero(np.all(image[-30:] > 100, axis=2).any(axis=0))
+    assert columns.max() < 172 - 3  # inside the picture, with its margin

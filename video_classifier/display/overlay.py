@@ -103,11 +103,11 @@ def draw_overlay(frame: np.ndarray, status: OverlayStatus) -> np.ndarray:
     sizes = _Sizes.for_height(frame.shape[0])
     if status.region:  # first: the text panels stay readable over it
         _draw_region(frame, status.region, status.region_auto, sizes)
+    status_top = _draw_status_line(frame, status, sizes)
     if status.top:
-        _draw_top(frame, status.top, sizes)
+        _draw_top(frame, status.top, sizes, status_top)
     elif status.warming_up:  # one line where the actions will be, no bars: nothing is scored yet
         _draw_warming_up(frame, status.warming_up, sizes)
-    _draw_status_line(frame, status, sizes)
     if status.note:
         _draw_note(frame, status.note, sizes)
     return frame
@@ -123,8 +123,11 @@ def _draw_region(frame: np.ndarray, region: tuple[float, float, float, float], a
     cv2.putText(frame, "auto" if auto else "region", place, FONT, max(s.font * 0.7, MIN_FONT), colour, s.thick)
 
 
-def _draw_top(frame: np.ndarray, top, s: _Sizes) -> None:
-    """The top-k actions, each a line of text over a bar of its score."""
+def _draw_top(frame: np.ndarray, top, s: _Sizes, bottom: int) -> None:
+    """The top-k actions, each a line of text over a bar of its score: the best ones, as many as
+    fit above ``bottom`` (the status line's top) on a small picture."""
+    room = max(1, (bottom - 2 * s.pad) // (s.line + s.bar_h))
+    top = top[:room]
     panel_w = min(frame.shape[1], int(360 * s.scale))
     _shade(frame, 0, 0, panel_w, s.pad + len(top) * (s.line + s.bar_h) + s.pad)
     y = s.pad
@@ -149,8 +152,9 @@ def _draw_warming_up(frame: np.ndarray, text: str, s: _Sizes) -> None:
     cv2.putText(frame, text, (s.pad, s.pad + s.line - s.bar_h), FONT, s.font, WHITE, s.thick, cv2.LINE_AA)
 
 
-def _draw_status_line(frame: np.ndarray, status: OverlayStatus, s: _Sizes) -> None:
-    """FPS, inference time, frames skipped and the model, at the bottom."""
+def _draw_status_line(frame: np.ndarray, status: OverlayStatus, s: _Sizes) -> int:
+    """FPS, inference time, frames skipped and the model, at the bottom; returns the row where
+    its panel starts."""
     h, w = frame.shape[:2]
     parts = [f"display {status.display_fps:.1f} fps", f"model {status.model_fps:.1f} fps", f"{status.inference_ms:.1f} ms"]
     if status.skipped:
@@ -161,9 +165,11 @@ def _draw_status_line(frame: np.ndarray, status: OverlayStatus, s: _Sizes) -> No
     lines = _wrapped(parts, w - 2 * s.pad, small, s.thick)  # on narrow frames: two lines, not smaller text
     (_, text_h), base = cv2.getTextSize("Ag", FONT, small, s.thick)
     step = text_h + base + s.pad // 2
-    _shade(frame, 0, h - len(lines) * step - s.pad, w, h)
+    panel_top = h - len(lines) * step - s.pad
+    _shade(frame, 0, panel_top, w, h)
     for i, text in enumerate(reversed(lines)):
         cv2.putText(frame, text, (s.pad, h - s.pad - base - i * step), FONT, small, WHITE, s.thick, cv2.LINE_AA)
+    return panel_top
 
 
 def _draw_note(frame: np.ndarray, note: str, s: _Sizes) -> None:
@@ -186,12 +192,13 @@ def _ellipsised(text: str, width: int, font: float, thick: int) -> str:
 
 
 def _wrapped(parts: list[str], width: int, font: float, thick: int) -> list[str]:
-    """``parts`` joined by " | " into as few lines of at most ``width`` pixels as they fit in."""
+    """``parts`` joined by " | " into as few lines of at most ``width`` pixels as they fit in (a
+    part wider than a line on its own ends in "...")."""
     lines: list[str] = []
     for part in parts:
         joined = f"{lines[-1]}  |  {part}" if lines else part
         if lines and cv2.getTextSize(joined, FONT, font, thick)[0][0] <= width:
             lines[-1] = joined
         else:
-            lines.append(part)
+            lines.append(_ellipsised(part, width, font, thick))
     return lines
