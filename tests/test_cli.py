@@ -364,7 +364,7 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
 @pytest.mark.parametrize(
     "args, line",
     [
-        (["--fps", "abc"], "error: --fps: expected a number above 0, got 'abc'"),
+        (["--fps", "abc"], "error: --fps: expected frames per second of at least 0.5 (the models were trained at 5), got 'abc'"),
         (["--top-k", "2.5"], "error: --top-k: expected a whole number of at least 1, got '2.5'"),
         (["--threshold", "x"], "error: --threshold: expected a number above 0 and at most 1, got 'x'"),
         (["--window", "soon"], "error: --window: expected a number of at least 0, got 'soon'"),

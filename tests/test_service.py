@@ -324,7 +324,7 @@ def test_a_camera_url_that_cannot_work_is_refused_before_anything_is_written(tmp
 @pytest.mark.parametrize(
     "flags, words",
     [
-        (["--fps", "0"], ["--fps: expected a number above 0, got '0'", "(in the classify.py flags after --)"]),
+        (["--fps", "0"], ["--fps: expected frames per second of at least 0.5", "got '0'", "(in the classify.py flags after --)"]),
         (["--camra", "picamera2"], ["unknown flag(s): --camra"]),
         (["--loop"], ["--loop plays a video file again and again"]),
     ],

@@ -38,6 +38,12 @@ _teach_examples = _number(int, f"a whole number from {LESSON_EXAMPLES}", lambda 
 _probability = _number(float, "a number above 0 and at most 1", lambda v: 0 < v <= 1)
 _weight = _number(float, "a weight from 0 to below 1", lambda v: 0 <= v < 1)
 _milliseconds = _number(float, "milliseconds of at least 0", lambda v: 0 <= v < _INF)
+# The models were trained at 5 frames a second: at a frame every few seconds their features no
+# longer follow a movement, and a window of a few frames spans minutes.
+MIN_MODEL_FPS = 0.5
+_model_fps = _number(
+    float, f"frames per second of at least {MIN_MODEL_FPS} (the models were trained at 5)", lambda v: MIN_MODEL_FPS <= v < _INF
+)
 # The pictures before an event are held in memory until it comes: 1080p at 30 fps is about 3 MB a
 # second (JPEG at the live view's quality), so a minute is 170 MB and an hour would be 10 GB.
 MAX_PRE_ROLL_S = 60
@@ -117,7 +123,7 @@ def _model_flags(group) -> None:
     group.add_argument("--num-threads", type=_threads, metavar="N", help="CPU threads for the model")
     group.add_argument(
         "--fps",
-        type=_positive_float,
+        type=_model_fps,
         metavar="FPS",
         help="frames per second given to the model (the models were trained at 5)",
     )
