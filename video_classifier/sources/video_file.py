@@ -114,7 +114,7 @@ class VideoFileSource(FrameSource):
 
 
 def _unreadable(path: Path) -> str:
-    """Why FFmpeg could not open ``path``, as far as its first bytes tell."""
+    """Why FFmpeg could not open ``path``, where the file itself tells (else the general reason)."""
     if _mp4_cut_short(path):
         return (
             "an MP4 file cut short before the end of its index (the 'moov' box a recorder writes last): "
