@@ -419,3 +419,78 @@ def test_commands_are_still_heard_after_the_broker_restarts(broker, subscriber, 
             time.sleep(1.0)  # the subscriber may itself still be reconnecting
     finally:
         publisher.close()
+
+
+def test_a_start_after_a_killed_run_shows_its_own_state_before_it_says_online(broker, subscriber):
+    """A run killed during an event leaves its state retained ("detected": true) and its last
+    will ("offline"). Said "online" before its own first state, the next run showed that old
+    event on, and at once off, in Home Assistant."""
+    from video_classifier.data import Category, Prediction
+    from video_classifier.home_assistant.publisher import MqttPublisher, MqttSettings
+
+    state, availability = f"{TOPIC}/state", f"{TOPIC}/availability"
+    subscriber.client.publish(state, json.dumps({"action": "arm wrestling", "detected": True}), qos=1, retain=True)
+    subscriber.client.publish(availability, "offline", qos=1, retain=True)
+    assert subscriber.wait_for(lambda s: s.on(availability) == [b"offline"], 10)
+    seen = len(subscriber.messages)
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", broker.port, topic=TOPIC, state_interval_s=0.0)).connect()
+    try:
+        publisher.start()
+        publisher.on_prediction(Prediction(0, 0.0, [Category("carving ice", 0.2)], 5.0))
+        assert subscriber.wait_for(lambda s: s.on(availability)[-1:] == [b"online"], 10)
+    finally:
+        publisher.close()
+    after = [(topic, payload) for _, topic, payload, _ in subscriber.messages[seen:] if topic in (state, availability)]
+    first_online = after.index((availability, b"online"))
+    states = [json.loads(payload) for topic, payload in after[:first_online] if topic == state]
+    assert states and not states[-1]["detected"]  # its own state, nothing detected, before "online"
+
+
+def test_after_a_reconnect_the_current_action_names_the_running_event(broker, subscriber, caplog):
+    """The attributes published while the broker was away are lost (QoS 0): after the reconnect
+    the Current action sensor kept the id of an event that had ended."""
+    from video_classifier.data import ActionEvent, Category, Prediction
+    from video_classifier.home_assistant.publisher import MqttPublisher, MqttSettings
+
+    publisher = MqttPublisher(MqttSettings("127.0.0.1", broker.port, topic=TOPIC, state_interval_s=0.0)).connect()
+    try:
+        publisher.start()
+        publisher.on_prediction(Prediction(0, 0.0, [Category("arm wrestling", 0.9)], 5.0))
+        first = ActionEvent("arm wrestling", 0.0, 1.0, [0.9])
+        publisher.on_event_start(first)
+        attributes = f"{TOPIC}/attributes"
+        assert subscriber.wait_for(lambda s: any(first.id.encode() in p for p in s.on(attributes)), 10)
+        broker.stop()
+        publisher.on_event_end(first)
+        publisher.on_prediction(Prediction(50, 10.0, [Category("cleaning pool", 0.9)], 5.0))
+        second = ActionEvent("cleaning pool", 10.0, 11.0, [0.9])
+        publisher.on_event_start(second)
+        broker.start()
+        assert subscriber.wait_for(lambda s: json.loads(s.on(attributes)[-1])["event_id"] == second.id, 30), caplog.text
+    finally:
+        publisher.close()
+
+
+def test_a_second_app_on_the_same_topic_is_named_as_why_the_connection_keeps_being_lost(broker, caplog):
+    """One client id per topic: two apps on one topic take the connection from each other every
+    second or so. Each said "connection lost" and "reconnected" every time, never why."""
+    from video_classifier.home_assistant.mqtt import MqttConnection, MqttSettings
+
+    settings = MqttSettings("127.0.0.1", broker.port, topic=TOPIC)
+    connections = []
+    try:
+        for _ in range(2):
+            connections.append(MqttConnection(settings, will=(f"{TOPIC}/availability", "offline")).connect())
+        deadline = time.monotonic() + 30
+        while "keeps taking it over" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.1)
+        time.sleep(3.0)  # a few more take-overs
+    finally:
+        for connection in connections:
+            connection.disconnect()
+    hints = [r.getMessage() for r in caplog.records if "keeps taking it over" in r.getMessage()]
+    assert len(hints) <= 2  # once per app at most
+    assert "another client with this app's id (movinet-test_pi)" in hints[0] and "--mqtt-topic test/pi" in hints[0]
+    lost = [r for r in caplog.records if "MQTT connection lost (" in r.getMessage()]
+    assert len(lost) <= 2  # the first loss of each app; the rest go unsaid once the cause is named

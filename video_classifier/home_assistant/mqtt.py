@@ -103,6 +103,11 @@ def node_id(topic: str) -> str:
     return f"{readable}__{hashlib.sha256(topic.encode()).hexdigest()[:8]}"
 
 
+# A connection lost this soon after it was made, twice running, is taken over: a broker keeps
+# one connection per client id, and a second app on the same topic has the same id.
+TAKEN_OVER_S = 3.0
+
+
 class MqttConnection:
     """One paho client: connected by :meth:`connect`, then publishing and listening until
     :meth:`close`. ``will`` is the (topic, payload) the broker publishes, retained, if the app
@@ -132,6 +137,8 @@ class MqttConnection:
         self._connected = threading.Event()
         self._refused: str | None = None
         self._was_connected = False
+        self._connected_at = 0.0
+        self._quick_losses = 0  # connections lost within TAKEN_OVER_S of being made, running
         # Message ids of QoS 1 messages sent and of messages the broker acknowledged. Two sets,
         # no lock: paho calls on_publish in its thread holding its own lock.
         self._sent: set[int] = set()
@@ -203,9 +210,10 @@ class MqttConnection:
             log.warning("MQTT broker refused the connection: %s", reason_code)
             self._connected.set()
             return
-        if self._was_connected:
+        if self._was_connected and self._quick_losses < 2:
             log.warning("MQTT reconnected to %s:%d; sending what was queued", self.settings.host, self.settings.port)
         self._was_connected = True
+        self._connected_at = self._clock()
         for topic in list(self._handlers):  # a new session: the broker forgot them
             client.subscribe(topic, qos=1)
         if self._on_connected:
@@ -213,8 +221,21 @@ class MqttConnection:
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self._was_connected and reason_code != 0:
+        if not self._was_connected or reason_code == 0:
+            return
+        quick = self._clock() - self._connected_at < TAKEN_OVER_S
+        self._quick_losses = self._quick_losses + 1 if quick else 0
+        if self._quick_losses < 2:
             log.warning("MQTT connection lost (%s); events are queued until it is back", reason_code)
+        elif self._quick_losses == 2:  # said once; the losses and reconnects after it go unsaid
+            log.warning(
+                "MQTT connection lost again within %g s of being made: the broker keeps one connection per client id, "
+                "and another client with this app's id (%s) keeps taking it over, such as a second app with "
+                "--mqtt-topic %s: give each app its own --mqtt-topic",
+                TAKEN_OVER_S,
+                self.client_id,
+                self.topic,
+            )
 
     def _on_message(self, client, userdata, message) -> None:
         for pattern, handler in list(self._handlers.items()):

@@ -140,6 +140,7 @@ class MqttPublisher(Output):
         self._correction: dict | None = None  # the last correction asked for, and whether it was saved
         self._started = False  # the device is announced from start() on, when all it links to is known
         self._camera_ok = True
+        self._online_due = False  # "online" waits for the state (see _announce)
         self.connection = MqttConnection(
             settings, will=(self._topic("availability"), "offline"), on_connected=self._on_connected, clock=clock
         )
@@ -184,11 +185,19 @@ class MqttPublisher(Output):
             self._published = configs
 
     def _announce(self) -> None:
-        """The device and its availability (at start and on each reconnect)."""
+        """The device, its state and its availability (at start and on each reconnect).
+
+        "online" follows the state (at a start, the first prediction's): before it, Home
+        Assistant would show the retained state of a run that ended without a word (killed, the
+        power cut), an event turning on and at once off. The attributes are sent again: those
+        published while the broker was away were lost (QoS 0), and the current action kept an
+        ended event's id."""
         # QoS 0: these go out at once and never wait behind the queued events.
         self._taught_names = self._read_taught()
         self._sync_discovery(everything=True)
-        self.connection.publish(self._topic("availability"), "online" if self._camera_ok else "offline", retain=True)
+        self._last_attributes = None
+        self._online_due = True
+        self._publish_state()
 
     def _update_taught(self) -> None:
         """Taught in the Teach panel or forgotten: add or remove that action's binary sensor only.
@@ -249,6 +258,9 @@ class MqttPublisher(Output):
             self._last_attributes = attributes
             self.connection.publish(self._topic("attributes"), _json(attributes), retain=True)
         self.connection.publish(self._topic("state"), _json(self.state(last)), retain=True)
+        if self._online_due:
+            self._online_due = False
+            self.connection.publish(self._topic("availability"), "online" if self._camera_ok else "offline", retain=True)
 
     # -- commands ------------------------------------------------------------------------------
     def control(self, controls: Controls) -> None:
