@@ -152,3 +152,22 @@ def test_two_apps_saving_recent_events_to_one_library_keep_each_others(tmp_path)
     saved = {r.id for r in EventFile.beside(ActionLibrary(path, MODEL)).load()}
     assert saved == {f"{name}{i:04d}" for name in ("aaaa", "bbbb") for i in range(40)}
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_a_replaced_file_keeps_its_permissions_and_a_new_one_gets_the_umasks(tmp_path):
+    """A clip's sidecar was made 0600 beside its 0644 clip (the temporary file's mode), and a
+    saved action library lost the permissions its owner had given it."""
+    from utils.safe_files import replace_file
+
+    shared = tmp_path / "actions.json"
+    shared.write_text("{}")
+    shared.chmod(0o640)
+    replace_file(shared, b'{"actions": {}}')
+    assert shared.read_bytes() == b'{"actions": {}}' and (shared.stat().st_mode & 0o777) == 0o640
+    before = os.umask(0o027)
+    try:
+        replace_file(tmp_path / "new.json", b"{}")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640  # 0666 under umask 027
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -11,7 +11,6 @@ import errno
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 MAX_NUMBER_LENGTH = 40  # characters in one JSON number: a float needs ~25, an int far less
@@ -66,11 +65,17 @@ def replace_file(path: str | Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a crash, ``kill -9`` or a full disk leaves either the
     old or the new file whole: written to a new temporary file beside it (created exclusively, so
     never through a link), fsynced, renamed over ``path`` (which replaces a link there instead of
-    following it), the folder synced. On failure the temporary file is removed and the
-    :class:`OSError` raised."""
+    following it), the folder synced. The file keeps the permissions of the one it replaces; a
+    new one gets those any new file gets there (the umask's, not mkstemp's 0600, which hid a
+    clip's sidecar from whoever may see the clip). On failure the temporary file is removed and
+    the :class:`OSError` raised."""
     path = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temporary = _new_temporary(path)
     try:
+        with contextlib.suppress(OSError):
+            replaced = os.lstat(path)
+            if stat.S_ISREG(replaced.st_mode):
+                os.fchmod(fd, stat.S_IMODE(replaced.st_mode))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -86,6 +91,17 @@ def replace_file(path: str | Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _new_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path``, created exclusively (never through a link), with the
+    permissions a new file gets there; its descriptor and name."""
+    while True:
+        name = str(path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666), name
+        except FileExistsError:
+            continue
 
 
 def _integer(text: str) -> int:
