@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -191,3 +192,22 @@ def test_pictures_the_compositor_dropped_do_not_shorten_the_clip(tmp_path):
     assert not sidecar["clip"]["truncated"]
     repeat, step = cv2.absdiff(frames[2], frames[1]).mean(), cv2.absdiff(frames[3], frames[2]).mean()
     assert repeat < step / 3, (repeat, step)  # picture 2 was lost: picture 1 is shown twice (up to coding noise)
+
+
+def test_unfinished_clips_a_run_that_did_not_end_left_are_removed_at_the_next_start(tmp_path):
+    """A power cut or kill -9 during an event leaves a .part.mp4 that cannot be played and that
+    the disk budget does not count: one at each cut. One still growing (another run's) stays."""
+    from video_classifier.outputs.recorder import STALE_PART_S, EventRecorder
+
+    stale = tmp_path / "20261207-120000-123_arm-wrestling.part.mp4"
+    growing = tmp_path / "20261207-121000-456_cleaning-pool.part.mp4"
+    foreign = tmp_path / "holiday.part.mp4"  # not named by the recorder: never touched
+    for path in (stale, growing, foreign):
+        path.write_bytes(b"\0" * 44)
+    old = time.time() - STALE_PART_S - 60
+    for path in (stale, foreign):
+        os.utime(path, (old, old))
+    recorder = EventRecorder(tmp_path)
+    recorder.close()
+    assert recorder.removed_parts == 1
+    assert not stale.exists() and growing.exists() and foreign.exists()

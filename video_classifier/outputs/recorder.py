@@ -20,6 +20,7 @@ import logging
 import os
 import queue
 import re
+import stat
 import tempfile
 import threading
 import time
@@ -35,7 +36,7 @@ from utils.safe_files import UnsafeFile, open_regular, replace_file
 from video_classifier.data import ActionEvent, Picture
 from video_classifier.errors import UserError
 from video_classifier.outputs import Output
-from video_classifier.outputs.clips import ClipLibrary
+from video_classifier.outputs.clips import CLIP_NAME, ClipLibrary
 
 log = logging.getLogger("record")
 
@@ -79,6 +80,7 @@ class EventRecorder(Output):
         self.library = ClipLibrary(self.folder)
         self.deleted = 0  # old clips removed to stay within the budget
         _check_writable(self.folder)
+        self.removed_parts = _remove_stale_parts(self.folder)
         self._ring: deque[Picture] = deque()
         self._clip: Clip | None = None
         self._lock = threading.Lock()  # pictures and events arrive from different threads
@@ -219,6 +221,30 @@ def _check_writable(folder: Path) -> None:
         tempfile.TemporaryFile(dir=folder).close()  # a new, unnamed file: never through a link
     except OSError as exc:
         raise UserError(f"cannot write clips to {folder} ({exc.strerror}): choose a writable folder for --record") from None
+
+
+# A clip being written grows with every picture; one untouched this long was left by a run that
+# did not end (a power cut, kill -9): without its index it cannot be played, and it is outside
+# the disk budget, so a Pi that loses power now and then would fill its card with them.
+STALE_PART_S = 600.0
+
+
+def _remove_stale_parts(folder: Path) -> int:
+    """Delete the unfinished clips (``*.part.mp4``, named as the recorder names them) that no run
+    has written to for :data:`STALE_PART_S`; their number."""
+    removed = 0
+    for path in folder.glob("*.part.mp4"):
+        try:
+            info = os.lstat(path)  # never through a link
+            ours = CLIP_NAME.match(path.name.replace(".part.mp4", ".mp4")) and stat.S_ISREG(info.st_mode)
+            if ours and time.time() - info.st_mtime > STALE_PART_S:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    if removed:
+        log.warning("removed %d unfinished clip(s) in %s left by a run that did not end", removed, folder)
+    return removed
 
 
 class ClipFile:
