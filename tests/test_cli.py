@@ -205,6 +205,7 @@ def bad_inputs(tmp):
         ("threads zero", [*model_args(), "--camera", clip, "--num-threads", "0"], "--num-threads"),
         ("negative width", [*model_args(), "--camera", clip, "--width", "-640"], "--width"),
         ("empty --log", [*model_args(), "--camera", clip, "--log", ""], "--log is empty (an unset shell variable?)"),
+        ("empty --mqtt", [*model_args(), "--camera", clip, "--mqtt", ""], "--mqtt is empty (an unset shell variable?)"),
         ("unwritable log", [*model_args(), "--camera", clip, "--log", tmp / "no" / "dir" / "x.jsonl"], "cannot open log"),
         ("full disk", [*model_args(), "--camera", clip, "--log", "/dev/full"], "cannot write to log"),
         ("bad MQTT port", [*model_args(), "--camera", clip, "--mqtt", "broker:abc"], "the port must be a number"),
@@ -217,7 +218,7 @@ def bad_inputs(tmp):
     ]
 
 
-@pytest.mark.slow  # 38 app starts
+@pytest.mark.slow  # 39 app starts
 def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
     for name, args, words in bad_inputs(tmp_path):
         result = classify(*args, "--no-display")

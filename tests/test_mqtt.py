@@ -491,6 +491,6 @@ def test_a_second_app_on_the_same_topic_is_named_as_why_the_connection_keeps_bei
             connection.disconnect()
     hints = [r.getMessage() for r in caplog.records if "keeps taking it over" in r.getMessage()]
     assert len(hints) <= 2  # once per app at most
-    assert "another client with this app's id (movinet-test_pi)" in hints[0] and "--mqtt-topic test/pi" in hints[0]
+    assert "most likely another client with this app's id (movinet-test_pi)" in hints[0] and "--mqtt-topic test/pi" in hints[0]
     lost = [r for r in caplog.records if "MQTT connection lost (" in r.getMessage()]
     assert len(lost) <= 2  # the first loss of each app; the rest go unsaid once the cause is named

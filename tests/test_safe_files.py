@@ -170,4 +170,7 @@ def test_a_replaced_file_keeps_its_permissions_and_a_new_one_gets_the_umasks(tmp
     finally:
         os.umask(before)
     assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640  # 0666 under umask 027
+    shared.chmod(0o4750)
+    replace_file(shared, b"{}")
+    assert shared.stat().st_mode & 0o7777 == 0o750  # never a set-id bit
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -75,7 +75,13 @@ def replace_file(path: str | Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             replaced = os.lstat(path)
             if stat.S_ISREG(replaced.st_mode):
-                os.fchmod(fd, stat.S_IMODE(replaced.st_mode))
+                mode = stat.S_IMODE(replaced.st_mode) & 0o777  # never a set-id bit
+                if replaced.st_gid != os.fstat(fd).st_gid:
+                    try:
+                        os.fchown(fd, -1, replaced.st_gid)
+                    except OSError:  # not one of this user's groups: what that group could read, none may
+                        mode &= ~0o070
+                os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

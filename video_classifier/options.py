@@ -309,8 +309,8 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
     p = build_parser(description)
     args = p.parse_args(argv)
     # An empty value is an unset shell variable (--log "$LOGFILE") more often than a choice; it
-    # was taken as no log, no clips, no live view, the first camera or the current folder.
-    for flag in ("model", "labels", "actions", "log", "record", "mqtt_ca", "serve", "camera"):
+    # was taken as no log, no clips, no MQTT, no live view, the first camera or the current folder.
+    for flag in ("model", "labels", "actions", "log", "record", "mqtt", "mqtt_user", "mqtt_ca", "serve", "camera"):
         if getattr(args, flag) is not None and not str(getattr(args, flag)).strip():
             p.error(f"--{flag.replace('_', '-')} is empty (an unset shell variable?): give a value or leave the flag out")
     flags = [("--learn", args.learn is not None), ("--list-actions", args.list_actions), ("--forget", args.forget is not None)]

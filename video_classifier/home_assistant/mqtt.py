@@ -103,9 +103,12 @@ def node_id(topic: str) -> str:
     return f"{readable}__{hashlib.sha256(topic.encode()).hexdigest()[:8]}"
 
 
-# A connection lost this soon after it was made, twice running, is taken over: a broker keeps
-# one connection per client id, and a second app on the same topic has the same id.
+# A connection lost this soon after it was made, twice running, is most likely taken over: a
+# broker keeps one connection per client id, and a second app on the same topic has the same id.
+# (MQTT 3.1.1 does not say why a broker closes a connection: one that refuses what the app sends
+# does the same.) Such losses are then summed up once a minute, not told one by one.
 TAKEN_OVER_S = 3.0
+QUICK_LOSSES_SAID_EVERY_S = 60.0
 
 
 class MqttConnection:
@@ -139,6 +142,7 @@ class MqttConnection:
         self._was_connected = False
         self._connected_at = 0.0
         self._quick_losses = 0  # connections lost within TAKEN_OVER_S of being made, running
+        self._quick_said_at = 0.0  # when the last summary of them was said
         # Message ids of QoS 1 messages sent and of messages the broker acknowledged. Two sets,
         # no lock: paho calls on_publish in its thread holding its own lock.
         self._sent: set[int] = set()
@@ -223,19 +227,24 @@ class MqttConnection:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if not self._was_connected or reason_code == 0:
             return
-        quick = self._clock() - self._connected_at < TAKEN_OVER_S
+        now = self._clock()
+        quick = now - self._connected_at < TAKEN_OVER_S
         self._quick_losses = self._quick_losses + 1 if quick else 0
         if self._quick_losses < 2:
             log.warning("MQTT connection lost (%s); events are queued until it is back", reason_code)
-        elif self._quick_losses == 2:  # said once; the losses and reconnects after it go unsaid
+        elif self._quick_losses == 2:
+            self._quick_said_at = now
             log.warning(
-                "MQTT connection lost again within %g s of being made: the broker keeps one connection per client id, "
-                "and another client with this app's id (%s) keeps taking it over, such as a second app with "
-                "--mqtt-topic %s: give each app its own --mqtt-topic",
+                "MQTT connection lost again within %g s of being made: most likely another client with this app's id "
+                "(%s), such as a second app with --mqtt-topic %s, keeps taking it over (give each app its own "
+                "--mqtt-topic); else the broker's log says why it closes it",
                 TAKEN_OVER_S,
                 self.client_id,
                 self.topic,
             )
+        elif now - self._quick_said_at >= QUICK_LOSSES_SAID_EVERY_S:
+            self._quick_said_at = now
+            log.warning("MQTT connection still lost within seconds of being made: %d times so far", self._quick_losses)
 
     def _on_message(self, client, userdata, message) -> None:
         for pattern, handler in list(self._handlers.items()):

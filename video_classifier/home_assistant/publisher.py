@@ -332,9 +332,13 @@ class MqttPublisher(Output):
                 self._publish_state()
 
     def on_camera(self, state: str, time_s: float) -> None:
-        """The camera was "lost" or "restored": Home Assistant shows the sensors unavailable meanwhile."""
+        """The camera was "lost" or "restored": Home Assistant shows the sensors unavailable
+        meanwhile ("online" again with the next state, as at a start)."""
         self._camera_ok = state != "lost"
-        self.connection.publish(self._topic("availability"), "online" if self._camera_ok else "offline", retain=True)
+        if self._camera_ok:
+            self._online_due = True
+        else:
+            self.connection.publish(self._topic("availability"), "offline", retain=True)
 
     def on_event_start(self, event: ActionEvent) -> None:
         self.active = event.label

@@ -34,7 +34,7 @@ class VideoFileSource(FrameSource):
         self._pass_start_s = self._last_s = 0.0
         if not self._capture.isOpened():
             self._capture.release()
-            raise SourceError(f"cannot decode {self.path}: {_unreadable(self.path)}")
+            raise SourceError(_unreadable(self.path))
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         # Some containers report 0 or absurd rates; fall back to the decoder's own clock then.
         self.fps = fps if 0 < fps < 1000 else 0.0
@@ -45,12 +45,14 @@ class VideoFileSource(FrameSource):
             self.close()
             raise SourceError(f"video {self.path} has no frames that can be decoded: check the file")
         picture = _picture_format(self.path)
-        if picture:  # which FFmpeg opens as a video of one frame
-            self.close()
-            raise SourceError(
-                f"{self.path} is a still picture ({picture}), not a video: actions are told from moving pictures: "
-                "pass a video file, a camera index or 'picamera2' with --camera"
-            )
+        if picture:  # FFmpeg opens one as a video of one frame; a camera's MJPEG stream, an APNG: of many
+            if not self._capture.grab():
+                self.close()
+                raise SourceError(_still_picture(self.path, picture))
+            self._capture.release()  # start again at the first frame
+            self._capture = cv2.VideoCapture(str(self.path))
+            self._index = 0
+            self._first = self._read_raw()
 
     def _read_raw(self) -> Frame | None:
         ok, image = self._capture.read()
@@ -113,38 +115,56 @@ class VideoFileSource(FrameSource):
         self._capture.release()
 
 
+def _still_picture(path: Path, kind: str) -> str:
+    return (
+        f"{path} is a still picture ({kind}), not a video: actions are told from moving pictures: "
+        "pass a video file, a camera index or 'picamera2' with --camera"
+    )
+
+
 def _unreadable(path: Path) -> str:
-    """Why FFmpeg could not open ``path``, where the file itself tells (else the general reason)."""
-    if _mp4_cut_short(path):
+    """The error line for a file FFmpeg could not open: why, where the file itself tells."""
+    boxes = _top_level_boxes(path)
+    if boxes and boxes[0][0] == b"ftyp" and boxes[0][2] & _PICTURE_BRANDS:
+        return _still_picture(path, "HEIF or AVIF, a phone's photo")
+    if boxes and boxes[0][0] == b"ftyp" and not any(kind == b"moov" and whole for kind, whole, _ in boxes):
         return (
-            "an MP4 file cut short before the end of its index (the 'moov' box a recorder writes last): "
-            "a recording stopped before it was finished cannot be played; record it again or repair it"
+            f"cannot decode {path}: an MP4 file cut short before the end of its index (the 'moov' box a recorder "
+            "writes last): a recording stopped before it was finished cannot be played; record it again or repair it"
         )
-    return "not a video OpenCV can read (check the file, or convert it: ffmpeg -i FILE out.mp4)"
+    return f"cannot decode {path}: not a video OpenCV can read (check the file, or convert it: ffmpeg -i FILE out.mp4)"
 
 
-def _mp4_cut_short(path: Path) -> bool:
-    """Whether ``path`` is an MP4 or QuickTime file (ISO base media: it starts with an 'ftyp'
-    box) cut short: its top-level boxes end before the 'moov' box that indexes its frames, or
-    that box runs past the end of the file."""
+# ISO base media files that hold pictures, not a video (their 'ftyp' box's brands).
+_PICTURE_BRANDS = {b"mif1", b"msf1", b"heic", b"heix", b"heim", b"heis", b"avif", b"avis"}
+_MAX_BOXES = 10_000  # a file of millions of empty boxes is not walked to its end
+
+
+def _top_level_boxes(path: Path) -> list[tuple[bytes, bool, set[bytes]]]:
+    """The top-level boxes of an ISO base media file (MP4, QuickTime, HEIF): each box's type,
+    whether the file holds all of it, and for the first, its brands. Empty for other files."""
+    boxes: list[tuple[bytes, bool, set[bytes]]] = []
     with contextlib.suppress(OSError), path.open("rb") as file:
         size = os.fstat(file.fileno()).st_size
+        head = file.read(64)
+        if head[4:8] != b"ftyp":
+            return []
+        length = int.from_bytes(head[:4], "big")
+        brands = {head[i : i + 4] for i in range(8, min(length, len(head)), 4)} - {head[12:16]}  # not the minor version
         position = 0
-        while position + 8 <= size:
+        while position + 8 <= size and len(boxes) < _MAX_BOXES:
             file.seek(position)
             header = file.read(16)
             length, kind = int.from_bytes(header[:4], "big"), header[4:8]
-            if position == 0 and kind != b"ftyp":
-                return False
             if length == 1:  # a 64-bit length follows
                 length = int.from_bytes(header[8:16], "big")
-            if kind == b"moov":
-                return position + length > size
-            if length < 8:  # 0: the box runs to the end of the file
+            if length == 0:  # the box runs to the end of the file
+                length = size - position
+            boxes.append((kind, position + length <= size, brands if not boxes else set()))
+            if length < 8:
                 break
             position += length
-        return position > 0
-    return False
+    return boxes
 
 
 # The first bytes of the picture formats FFmpeg opens as a "video".
@@ -152,9 +172,7 @@ _PICTURES = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"), (b"
 
 
 def _picture_format(path: Path) -> str | None:
-    """The still picture format ``path`` is in, by its first bytes (None: not one). A camera's
-    MJPEG recording starts as a JPEG picture does (pictures one after another): JPEG counts
-    only by its name."""
+    """The picture format ``path`` is in, by its first bytes (None: not one)."""
     try:
         with path.open("rb") as file:
             head = file.read(12)
@@ -162,8 +180,7 @@ def _picture_format(path: Path) -> str | None:
         return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
-    found = next((name for magic, name in _PICTURES if head.startswith(magic)), None)
-    return None if found == "JPEG" and path.suffix.lower() not in (".jpg", ".jpeg", ".jfif") else found
+    return next((name for magic, name in _PICTURES if head.startswith(magic)), None)
 
 
 def open_spec(spec: str, options) -> VideoFileSource:
