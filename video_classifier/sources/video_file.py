@@ -116,6 +116,7 @@ class VideoFileSource(FrameSource):
 
 
 def _still_picture(path: Path, kind: str) -> str:
+    """The error line for a picture given as a video."""
     return (
         f"{path} is a still picture ({kind}), not a video: actions are told from moving pictures: "
         "pass a video file, a camera index or 'picamera2' with --camera"
@@ -164,7 +165,7 @@ def _top_level_boxes(path: Path) -> list[tuple[bytes, bool, set[bytes]]]:
             if length < 8:
                 break
             position += length
-    return boxes
+    return boxes if len(boxes) < _MAX_BOXES else []  # not walked to the end: nothing to tell
 
 
 # The first bytes of the picture formats FFmpeg opens as a "video".
