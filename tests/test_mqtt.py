@@ -493,4 +493,4 @@ def test_a_second_app_on_the_same_topic_is_named_as_why_the_connection_keeps_bei
     assert len(hints) <= 2  # once per app at most
     assert "most likely another client with this app's id (movinet-test_pi)" in hints[0] and "--mqtt-topic test/pi" in hints[0]
     lost = [r for r in caplog.records if "MQTT connection lost (" in r.getMessage()]
-    assert len(lost) <= 2  # the first loss of each app; the rest go unsaid once the cause is named
+    assert len(lost) <= 4  # the first losses of each app (a connection that lasted over 3 s starts again), not each
