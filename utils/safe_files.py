@@ -73,15 +73,7 @@ def replace_file(path: str | Path, data: bytes) -> None:
     fd, temporary = _new_temporary(path)
     try:
         with contextlib.suppress(OSError):
-            replaced = os.lstat(path)
-            if stat.S_ISREG(replaced.st_mode):
-                mode = stat.S_IMODE(replaced.st_mode) & 0o777  # never a set-id bit
-                if replaced.st_gid != os.fstat(fd).st_gid:
-                    try:
-                        os.fchown(fd, -1, replaced.st_gid)
-                    except OSError:  # not one of this user's groups: what that group could read, none may
-                        mode &= ~0o070
-                os.fchmod(fd, mode)
+            _take_permissions(fd, os.lstat(path))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -105,9 +97,24 @@ def _new_temporary(path: Path) -> tuple[int, str]:
     while True:
         name = str(path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp")
         try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666), name
+            return open_regular(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), name
         except FileExistsError:
             continue
+
+
+def _take_permissions(fd: int, replaced: os.stat_result) -> None:
+    """Give the file ``fd`` the permissions of the regular file it replaces (never a set-id bit)
+    and its group. When that group cannot be kept (not one of this user's), the group bits are
+    dropped: the file's own group would otherwise get what the replaced file's had."""
+    if not stat.S_ISREG(replaced.st_mode):
+        return
+    mode = stat.S_IMODE(replaced.st_mode) & 0o777
+    if replaced.st_gid != os.fstat(fd).st_gid:
+        try:
+            os.fchown(fd, -1, replaced.st_gid)
+        except OSError:
+            mode &= ~0o070
+    os.fchmod(fd, mode)
 
 
 def _integer(text: str) -> int:
