@@ -134,7 +134,7 @@ class ActionLibrary:
         try:
             doc = loads_strict(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
-            reason = "is empty" if not data.strip() else f"is not valid JSON ({_json_problem(exc, data)})"
+            reason = "is empty" if not data.strip() else f"is not valid JSON ({_json_problem(exc)})"
             raise LibraryError(f"{where} {reason}: {fix}") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise LibraryError(f'{where} is not an action library (no "format": "{FORMAT}"): {fix}')
@@ -285,7 +285,7 @@ def _dumps(doc: dict) -> str:
     return re.sub(r'"@@(\d+)@@"', lambda m: vectors[int(m.group(1))], text) + "\n"
 
 
-def _json_problem(exc: ValueError, data: bytes) -> str:
+def _json_problem(exc: ValueError) -> str:
     """What is wrong and where ("Invalid control character at line 1, column 15"), and whether
     the file looks cut short (the problem is at its very end)."""
     if not isinstance(exc, json.JSONDecodeError):
