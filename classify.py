@@ -77,32 +77,40 @@ def _run(argv: list[str] | None) -> int:
     # handler: a Ctrl-C in the first moments of a start is a quiet stop, not a traceback.
     # numpy's and OpenCV's C extensions turn an interrupt during their import into an ImportError
     # traceback ("numpy._core.multiarray failed to import"): a Ctrl-C waits until they are in.
-    with signals_held() as interrupted:
-        import video_classifier  # noqa: F401  (first: it sets numpy's threads before numpy loads)
+    # The collector waits too: the imports make a few hundred thousand objects that live as long
+    # as the app, and walking them again and again while they come in cost 5% of a start here.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with signals_held() as interrupted:
+            import video_classifier  # noqa: F401  (first: it sets numpy's threads before numpy loads)
 
-        # isort: split
-        import cv2  # noqa: F401  (the C extensions next, while an interrupt waits)
-        import numpy  # noqa: F401
+            # isort: split
+            import cv2  # noqa: F401  (the C extensions next, while an interrupt waits)
+            import numpy  # noqa: F401
 
-        from utils.stderr_log import log_to_stderr
-        from video_classifier.app import run
-        from video_classifier.errors import UserError
-        from video_classifier.model.runtime import load_runtime
+            from utils.stderr_log import log_to_stderr
+            from video_classifier.app import run
+            from video_classifier.errors import UserError
+            from video_classifier.model.runtime import load_runtime
 
-        try:
-            settings = settings_from(argv)
-        except UserError as exc:  # a flag or its value not understood
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        # The runtime too: an interrupted import of LiteRT is an ImportError, and --runtime auto
-        # then went on with tflite-runtime, the Ctrl-C lost. A runtime that cannot be imported is
-        # said where the app loads the model.
-        with contextlib.suppress(UserError):
-            load_runtime(settings.runtime)
+            try:
+                settings = settings_from(argv)
+            except UserError as exc:  # a flag or its value not understood
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            # The runtime too: an interrupted import of LiteRT is an ImportError, and --runtime auto
+            # then went on with tflite-runtime, the Ctrl-C lost. A runtime that cannot be imported is
+            # said where the app loads the model.
+            with contextlib.suppress(UserError):
+                load_runtime(settings.runtime)
+    finally:
+        if __name__ == "__main__":  # the program itself (a caller that imported main keeps its heap as it is)
+            gc.freeze()  # what was imported lives as long as the app: the collector need not walk it again
+        if collecting:
+            gc.enable()
     if interrupted:
         _stop()
-    if __name__ == "__main__":  # the program itself (a caller that imported main keeps its heap as it is)
-        gc.freeze()  # what was imported lives as long as the app: the collector need not walk it again
     log_to_stderr(settings.verbose)
     if not settings.verbose:
         from utils.quiet import quiet_opencv
