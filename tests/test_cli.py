@@ -198,6 +198,10 @@ def bad_inputs(tmp):
         ("still picture", [*model_args(), "--camera", picture], "is a still picture (JPEG), not a video"),
         ("no frames", [*model_args(), "--camera", no_frames], "no frames"),
         ("absent camera", [*model_args(), "--camera", "7"], "camera 7 cannot be opened"),
+        ("index beyond a C int", [*model_args(), "--camera", "2147483648"], "camera 2147483648 cannot be opened"),
+        ("superscript digit as camera", [*model_args(), "--camera", "²"], "video not found: ²"),
+        ("superscript MQTT port", [*model_args(), "--camera", clip, "--mqtt", "broker:²"], "the port must be a number"),
+        ("superscript --serve port", [*model_args(), "--camera", clip, "--serve", ":²"], "give a port (8000)"),
         ("no picamera2", [*model_args(), "--camera", "picamera2"], "picamera2 is not installed"),
         ("top-k too big", [*model_args(), "--camera", clip, "--top-k", "601"], "--top-k must be between 1 and 600"),
         ("fps zero", [*model_args(), "--camera", clip, "--fps", "0"], "--fps"),
@@ -218,7 +222,7 @@ def bad_inputs(tmp):
     ]
 
 
-@pytest.mark.slow  # 39 app starts
+@pytest.mark.slow  # 43 app starts
 def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
     for name, args, words in bad_inputs(tmp_path):
         result = classify(*args, "--no-display")

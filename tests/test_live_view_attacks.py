@@ -109,6 +109,18 @@ def test_without_a_token_only_loopback_host_names_are_answered(tmp_path):
     assert no_host.split(b" ")[1] == b"421"
 
 
+def test_a_library_version_that_is_not_a_number_is_taken_as_none(tmp_path):
+    proc, url, _ = start_app(tmp_path, "--serve", "0")
+    port = port_of(url)
+    try:  # a superscript two is a digit to str.isdigit, but not a number to int()
+        answers = [fetch(port, f"/status.json?library={v}") for v in ("%C2%B2", "abc", "-1", "%D9%A1", "3")]
+    finally:
+        err = stop_app(proc)
+    assert [status for status, _, _ in answers] == [200] * 5, answers
+    assert all("top" in json.loads(body) for _, _, body in answers), answers
+    assert "error" not in err.lower(), err
+
+
 def test_every_answer_has_security_headers_and_no_version(tmp_path):
     proc, url, _ = start_app(tmp_path, "--serve", "0.0.0.0:0")
     port, token = port_of(url), url.split("token=")[1]

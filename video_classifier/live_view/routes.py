@@ -55,7 +55,7 @@ def _page(request: Handler) -> None:
 
 def _status(request: Handler) -> None:
     seen = parse_qs(urlsplit(request.path).query).get("library", [""])[0]
-    status = request.view.status(int(seen) if seen.isdigit() else None)  # the actions if they changed
+    status = request.view.status(int(seen) if seen.isdecimal() else None)  # the actions if they changed
     request.send(HTTPStatus.OK, json.dumps(status).encode(), "application/json")
 
 

@@ -38,7 +38,7 @@ def parse_bind(text: str) -> tuple[str, int]:
     """``PORT`` (on 127.0.0.1) or ``HOST:PORT``; port 0 picks a free one."""
     host, _, port = text.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or int(port) > 65535:
+    if not port.isdecimal() or int(port) > 65535:
         raise UserError(f"--serve {text}: give a port (8000) or an address and a port (0.0.0.0:8000)")
     return host, int(port)
 

@@ -39,7 +39,7 @@ class SourceOptions:
 KINDS: tuple[tuple[str, Callable[[str], bool], str], ...] = (
     ("IP camera", is_network, "video_classifier.sources.ip_camera"),
     ("Pi camera", lambda spec: spec == "picamera2", "video_classifier.sources.pi_camera"),
-    ("USB camera", str.isdigit, "video_classifier.sources.usb_camera"),
+    ("USB camera", str.isdecimal, "video_classifier.sources.usb_camera"),
     ("video file", lambda spec: True, "video_classifier.sources.video_file"),
 )
 

@@ -23,7 +23,7 @@ def is_network(spec: str) -> bool:
 
 def is_camera(spec: str) -> bool:
     """Whether ``spec`` names a live camera (Pi camera, USB index or IP camera), not a file."""
-    return spec == "picamera2" or spec.isdigit() or is_network(spec)
+    return spec == "picamera2" or spec.isdecimal() or is_network(spec)
 
 
 def parts(url: str) -> SplitResult:

@@ -10,15 +10,18 @@ from video_classifier.data import Frame
 from video_classifier.errors import SourceError
 from video_classifier.sources.base import FrameSource
 
+MAX_INDEX = 2**31 - 1  # OpenCV takes a C int: a larger index names no camera
+
 
 class OpenCVCameraSource(FrameSource):
     """A USB (V4L2) camera through OpenCV, timestamped by the monotonic clock at capture."""
 
     def __init__(self, index: int, width: int, height: int) -> None:
         self.name = f"camera {index}"
-        self._capture = cv2.VideoCapture(index)
-        if not self._capture.isOpened():
-            self._capture.release()
+        self._capture = cv2.VideoCapture(index) if index <= MAX_INDEX else None
+        if self._capture is None or not self._capture.isOpened():
+            if self._capture is not None:
+                self._capture.release()
             raise SourceError(
                 f"camera {index} cannot be opened (absent or busy): check `ls /dev/video*`, "
                 "or use --camera picamera2 for a Pi camera"
