@@ -11,15 +11,31 @@ timestamps, and shows the picture with the top actions, or logs them. Run with -
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import os
 import signal
 import sys
-from typing import TYPE_CHECKING
 
-from utils.signals import signals_held
-from utils.std_streams import ensure_std_streams, reader_gone
+
+def _end_start_quietly(signum, frame) -> None:
+    """A stop signal before the app's own handlers are set: the start ends here, as quietly as a
+    stop does later (it printed a traceback and exited with status 130)."""
+    print("stopping", file=sys.stderr)
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # first of all: the rest of this file's imports take a few ms on a Pi
+    for _signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(_signum) is not signal.SIG_IGN:  # ignored, as in a background job: it stays so
+            signal.signal(_signum, _end_start_quietly)
+
+# isort: split
+import contextlib  # noqa: E402  (after the handlers above, as are the imports below)
+import gc  # noqa: E402
+import os  # noqa: E402
+import threading  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+from utils.signals import signals_held  # noqa: E402
+from utils.std_streams import ensure_std_streams, reader_gone  # noqa: E402
 
 if TYPE_CHECKING:
     from video_classifier.settings import Settings
@@ -48,7 +64,10 @@ def _stop_on_signals() -> dict:
     A second signal while the app stops (timeout(1) sends two, an impatient user presses Ctrl-C
     again) or after its run is ignored: raised inside the first one's unwinding, it broke a lock
     of Python's threading ("release unlocked lock") and the closing with it. A Ctrl-C ignored, as
-    in a background job, stays ignored. Returns the handlers it replaced."""
+    in a background job, stays ignored. Returns the handlers it replaced. Outside the main thread,
+    where handlers cannot be set, the caller's stay (and none are returned)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig, before in previous.items():
         if before is not signal.SIG_IGN:
@@ -59,9 +78,10 @@ def _stop_on_signals() -> dict:
 def main(argv: list[str] | None = None) -> int:
     global _stopping
     _stopping = False
-    ensure_std_streams()
-    previous = _stop_on_signals()
+    previous: dict = {}
     try:
+        ensure_std_streams()
+        previous = _stop_on_signals()
         return _run(argv)
     except KeyboardInterrupt:  # before the camera started (importing the app, opening the camera)
         print("stopping", file=sys.stderr)
@@ -89,28 +109,32 @@ def _run(argv: list[str] | None) -> int:
             import cv2  # noqa: F401  (the C extensions next, while an interrupt waits)
             import numpy  # noqa: F401
 
+            import video_classifier.options  # noqa: F401  (what reads the flags, below)
             from utils.stderr_log import log_to_stderr
             from video_classifier.app import run
             from video_classifier.errors import UserError
             from video_classifier.model.runtime import load_runtime
-
-            try:
-                settings = settings_from(argv)
-            except UserError as exc:  # a flag or its value not understood
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            # The runtime too: an interrupted import of LiteRT is an ImportError, and --runtime auto
-            # then went on with tflite-runtime, the Ctrl-C lost. A runtime that cannot be imported is
-            # said where the app loads the model.
-            with contextlib.suppress(UserError):
-                load_runtime(settings.runtime)
+        if interrupted:
+            _stop()
+        # The flags are read with stop signals live: an @FILE of flags may be a pipe (a shell's
+        # <(...)) whose writer is slow or never writes, and Ctrl-C or SIGTERM must end that wait.
+        try:
+            settings = settings_from(argv)
+        except UserError as exc:  # a flag or its value not understood
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        # The runtime while signals wait again: an interrupted import of LiteRT is an ImportError,
+        # and --runtime auto then went on with tflite-runtime, the Ctrl-C lost. A runtime that cannot
+        # be imported is said where the app loads the model.
+        with signals_held() as interrupted, contextlib.suppress(UserError):
+            load_runtime(settings.runtime)
+        if interrupted:
+            _stop()
     finally:
         if __name__ == "__main__":  # the program itself (a caller that imported main keeps its heap as it is)
             gc.freeze()  # what was imported lives as long as the app: the collector need not walk it again
         if collecting:
             gc.enable()
-    if interrupted:
-        _stop()
     log_to_stderr(settings.verbose)
     if not settings.verbose:
         from utils.quiet import quiet_opencv
@@ -129,8 +153,12 @@ def _run(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    _stop_on_signals()  # the program's own handlers, which main() leaves in place, through to the exit
-    status = main()
+    try:
+        _stop_on_signals()  # the program's own handlers, which main() leaves in place, through to the exit
+        status = main()
+    except KeyboardInterrupt:  # a stop signal before main() was ready to take it
+        print("stopping", file=sys.stderr)
+        status = 0
     # Everything is closed by now: tearing numpy, OpenCV and the runtime down object by object
     # would only add to the exit (25 ms of each run here).
     from utils.fast_exit import exit_without_teardown

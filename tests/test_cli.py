@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -331,6 +332,71 @@ def test_ctrl_c_in_the_first_moments_of_a_start_is_a_quiet_stop():
         before_the_app = before_the_app or (stderr.strip() == "KeyboardInterrupt" and proc.returncode == 1)
         assert before_the_app or ("Traceback" not in stderr and "tflite-runtime" not in stderr), f"at {delay:.2f} s: {stderr}"
         assert (proc.returncode == 0 and "stopping" in stderr) or (proc.returncode == -2 and not stderr) or before_the_app, stderr
+
+
+# Sends SIGINT to the process at one moment of classify.py's own first lines, then runs it as the
+# program: while it imports its helpers, or as main() begins (before either had a handler of the
+# app's, the signal was a KeyboardInterrupt traceback and status 130).
+SIGNAL_AT = r"""
+import os, runpy, signal, sys
+moment, sys.argv[0] = sys.argv.pop(1), sys.argv[1]
+def interrupt():
+    os.kill(os.getpid(), signal.SIGINT)
+if moment == "helpers":
+    sys.addaudithook(lambda event, args: event == "import" and args[0] == "utils.signals" and interrupt())
+else:
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == "ensure_std_streams":
+            sys.setprofile(None)
+            interrupt()
+    sys.setprofile(profile)
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("moment", ["helpers", "main"])
+def test_ctrl_c_at_classify_py_s_first_lines_is_a_quiet_stop(moment):
+    command = [sys.executable, "-c", SIGNAL_AT, moment, CLASSIFY, "--camera", str(media_path("carving_ice.mp4")), "--no-display"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=app_env())
+    assert (result.returncode, result.stderr) == (0, "stopping\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_ends_a_start_that_waits_for_its_flags_file(tmp_path, signum):
+    """`classify.py @FILE` reads FILE before anything else; a pipe whose writer never writes (a
+    FIFO, a shell's <(...)) held the start, and Ctrl-C and SIGTERM waited with it."""
+    flags = tmp_path / "flags"
+    os.mkfifo(flags)
+    proc = subprocess.Popen(
+        [sys.executable, CLASSIFY, f"@{flags}"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=app_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # not ignored as in a background job
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{proc.pid}/wchan").read_text() != "wait_for_partner":  # opening the FIFO: no writer
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert (proc.returncode, stderr) == (0, "stopping\n")
+
+
+def test_main_in_another_thread_runs_with_the_caller_s_handlers(capsys):
+    """Signal handlers can only be set in the main thread: main() from another one raised ValueError."""
+    import threading
+
+    import classify
+
+    results: list = []
+    thread = threading.Thread(target=lambda: results.append(classify.main(["--top-k", "many"])))
+    thread.start()
+    thread.join(60)
+    assert results == [2] and "--top-k" in capsys.readouterr().err
 
 
 def test_a_log_on_stdout_piped_into_head_ends_quietly():
