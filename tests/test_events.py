@@ -190,6 +190,20 @@ def test_close_ends_the_event_at_its_last_supporting_prediction():
     assert [e.end_s for e in told.ended] == [pytest.approx(4.8)]
 
 
+@pytest.mark.parametrize("lost", [False, True])
+def test_an_action_that_waited_for_the_old_event_s_grace_is_an_event_at_the_end_or_a_cut(lost):
+    """A switch in a clip's last seconds (or just before a stop or a lost camera): the new action
+    qualified for longer than the hold, but the old event's grace had not run out yet."""
+    series = seconds("a", 0.9, 5) + seconds("b", 0.9, 4)
+    told, detector = feed(predictions(series), close=False, grace_s=5.0)
+    assert [e.label for e in told.started] == ["a"]
+    detector.interrupt() if lost else detector.close()
+    assert [(kind, event.label) for kind, event, _ in told.calls] == [("start", "a"), ("end", "a"), ("start", "b"), ("end", "b")]
+    assert [(e.start_s, e.end_s) for e in told.ended] == [(0.0, pytest.approx(4.8)), (pytest.approx(5.0), pytest.approx(8.8))]
+    told, _ = feed(predictions(seconds("a", 0.9, 5) + seconds("b", 0.9, 0.8)), grace_s=5.0)  # b not held for 1 s
+    assert [e.label for e in told.ended] == ["a"]
+
+
 @pytest.mark.parametrize("options", [{"release": 0.0}, {"release": 1.5}, {"threshold": 0.0}, {"grace_s": -1.0}])
 def test_nonsense_settings_are_refused(options):
     with pytest.raises(ValueError):

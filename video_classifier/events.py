@@ -97,12 +97,20 @@ class EventDetector:
         self.output.on_event_end(event)
 
     def close(self) -> None:
-        """End of stream: the active event ends at its last supporting prediction."""
+        """End of stream: the active event ends at its last supporting prediction. Another action
+        that had qualified for ``hold_s`` and waited only for that event's grace is an event of
+        its own, from its first qualifying prediction to its last (a switch in a clip's last
+        seconds, or just before a stop, lost it)."""
         if self.active is not None:
+            self._finish()
+        waiting, self._candidate = self._candidate, None
+        if waiting is not None and waiting.end_s - waiting.start_s >= self.hold_s - _EPS:
+            self.active = waiting
+            self.output.on_event_start(waiting)
             self._finish()
 
     def interrupt(self) -> None:
         """The stream is cut (a lost camera): nothing is seen, so the event in progress ends at its
-        last supporting prediction, and an action that was about to start must hold again."""
+        last supporting prediction (as does one that waited for its grace: :meth:`close`), and an
+        action that was about to start must hold again."""
         self.close()
-        self._candidate = None
