@@ -231,6 +231,18 @@ def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
         assert words in line, f"{name}: {line}"
 
 
+def test_a_model_the_runtime_cannot_prepare_is_one_short_error_line(tmp_path):
+    """Weights' zero-points overwritten: the runtime refuses the model with its messages run
+    together (250 characters, no space between them); the line keeps the first and says what to do."""
+    damaged = bytearray(Path(model_args()[1]).read_bytes())
+    damaged[3_000_000:3_000_064] = b"\xff" * 64
+    model = tmp_path / "damaged.tflite"
+    model.write_bytes(damaged)
+    line = error_line(classify("--model", model, "--camera", media_path("carving_ice.mp4"), "--no-display"))
+    assert line.startswith(f"error: cannot load model {model} (") and line.endswith("): download it again with ./setup.sh")
+    assert len(line) < len(str(model)) + 200, line
+
+
 @pytest.mark.parametrize("flag", ["--model", "--labels", "--actions", "--log", "--record", "--camera", "$MOVINET_CAMERA"])
 def test_a_path_too_long_for_the_file_system_is_one_short_error_line(tmp_path, flag):
     path = str(tmp_path / ("x" * 100_000))  # no file system takes a name of more than 255 bytes

@@ -10,6 +10,7 @@ is a different tensor from their input.
 from __future__ import annotations
 
 import logging
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -97,7 +98,9 @@ class MovinetStream:
             signatures = self._read_signatures()
         except (ValueError, RuntimeError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load model {self.path} ({first_line}): download it again with ./setup.sh") from None
+            # The runtime runs the messages of a failed preparation together, with no space between.
+            reason = textwrap.shorten(first_line, 120, placeholder=" …")
+            raise ModelError(f"cannot load model {self.path} ({reason}): download it again with ./setup.sh") from None
         return find_stream_signature(signatures, self.path)
 
     def _choose_windows(
