@@ -223,12 +223,25 @@ def bad_inputs(tmp):
     ]
 
 
+def troubleshooting_lines() -> dict[str, str]:
+    """docs/troubleshooting.md's table of error lines: what a user sees, by the input's name."""
+    rows = (
+        re.match(r"\| (.+?) \| ``?(error: .*?)``? \|", line)
+        for line in (ROOT / "docs/troubleshooting.md").read_text().splitlines()
+    )
+    return {row.group(1): row.group(2) for row in rows if row}
+
+
 @pytest.mark.slow  # 43 app starts
 def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
+    documented = troubleshooting_lines()
     for name, args, words in bad_inputs(tmp_path):
         result = classify(*args, "--no-display")
         line = error_line(result)
         assert words in line, f"{name}: {line}"
+        if name in documented:  # the troubleshooting table shows this very line
+            shown = line.replace(str(tmp_path), "DIR").replace(str(model_path("")), "models")
+            assert shown == documented[name], f"{name}: the app says {shown!r}, docs/troubleshooting.md {documented[name]!r}"
 
 
 def test_a_model_the_runtime_cannot_prepare_is_one_short_error_line(tmp_path):
