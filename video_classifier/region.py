@@ -20,7 +20,7 @@ import numpy as np
 from utils.safe_files import loads_strict, read_regular_file, replace_file
 from video_classifier.data import Frame, Region
 from video_classifier.environment import user_folder
-from video_classifier.errors import UserError
+from video_classifier.errors import UserError, cut
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,14 @@ def parse_region(text: str) -> Region:
     """``X,Y,W,H`` as a :class:`Region`; raises ``ValueError`` saying what is wrong."""
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 4 or not all(re.fullmatch(r"\+?\d+", p) for p in parts):
-        raise ValueError(f"expected four whole numbers X,Y,W,H or {AUTO}, got {text!r} ({CONVENTION})")
-    x, y, w, h = (int(p) for p in parts)
+        raise ValueError(f"expected four whole numbers X,Y,W,H or {AUTO}, got {cut(text)!r} ({CONVENTION})")
+    digits = [p.lstrip("+").lstrip("0") or "0" for p in parts]
+    # Thousands of digits are larger than any picture (and more than int() reads).
+    x, y, w, h = (int(d) if len(d) <= 9 else 10**9 for d in digits)
     if w < 1 or h < 1:
-        raise ValueError(f"{text} has no size: W and H must be at least 1 pixel ({CONVENTION})")
+        raise ValueError(f"{cut(text)} has no size: W and H must be at least 1 pixel ({CONVENTION})")
     if max(x, y, w, h) > 100_000:
-        raise ValueError(f"{text} is larger than any camera picture ({CONVENTION})")
+        raise ValueError(f"{cut(text)} is larger than any camera picture ({CONVENTION})")
     return Region(x, y, w, h)
 
 

@@ -83,8 +83,8 @@ class MqttSettings:
         host, _, port = address.rpartition(":") if address.count(":") == 1 else (address, "", "")
         if not port:
             return cls(host=address.strip("[]"), port=8883 if tls else 1883, tls=tls, **options)
-        if not port.isdecimal() or not 0 < int(port) < 65536:
-            raise UserError(f"--mqtt {address}: the port must be a number from 1 to 65535, as in broker.local:1883")
+        if not port.isdecimal() or len(port) > 5 or not 0 < int(port) < 65536:
+            raise UserError(f"--mqtt {cut(address)}: the port must be a number from 1 to 65535, as in broker.local:1883")
         return cls(host=host.strip("[]"), port=int(port), tls=tls, **options)
 
 

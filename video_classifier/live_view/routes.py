@@ -55,7 +55,8 @@ def _page(request: Handler) -> None:
 
 def _status(request: Handler) -> None:
     seen = parse_qs(urlsplit(request.path).query).get("library", [""])[0]
-    status = request.view.status(int(seen) if seen.isdecimal() else None)  # the actions if they changed
+    version = int(seen) if seen.isdecimal() and len(seen) < 20 else None  # (int() refuses 4,301 digits)
+    status = request.view.status(version)  # the actions if they changed
     request.send(HTTPStatus.OK, json.dumps(status).encode(), "application/json")
 
 

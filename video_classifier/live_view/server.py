@@ -22,7 +22,7 @@ from video_classifier import environment
 from video_classifier.controls import Controls, commands
 from video_classifier.data import ActionEvent
 from video_classifier.display.compositor import Compositor
-from video_classifier.errors import UserError
+from video_classifier.errors import UserError, cut
 from video_classifier.live_view.event_list import EventList
 from video_classifier.live_view.handler import Handler, Route
 from video_classifier.live_view.http_guard import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, Guard, GuardedServer
@@ -38,8 +38,8 @@ def parse_bind(text: str) -> tuple[str, int]:
     """``PORT`` (on 127.0.0.1) or ``HOST:PORT``; port 0 picks a free one."""
     host, _, port = text.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    if not port.isdecimal() or int(port) > 65535:
-        raise UserError(f"--serve {text}: give a port (8000) or an address and a port (0.0.0.0:8000)")
+    if not port.isdecimal() or len(port) > 5 or int(port) > 65535:
+        raise UserError(f"--serve {cut(text)}: give a port (8000) or an address and a port (0.0.0.0:8000)")
     return host, int(port)
 
 

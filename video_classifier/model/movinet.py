@@ -96,11 +96,8 @@ class MovinetStream:
                 self._interpreter = self.runtime.interpreter_class(model_path=str(self.path), num_threads=num_threads)
                 self._interpreter.allocate_tensors()
             signatures = self._read_signatures()
-        except (ValueError, RuntimeError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            # The runtime runs the messages of a failed preparation together, with no space between.
-            reason = textwrap.shorten(first_line, 120, placeholder=" …")
-            raise ModelError(f"cannot load model {self.path} ({reason}): download it again with ./setup.sh") from None
+        except (ValueError, RuntimeError, TypeError) as exc:  # TypeError: a tensor index out of range
+            raise ModelError(f"cannot load model {self.path} ({_reason(exc)}): download it again with ./setup.sh") from None
         return find_stream_signature(signatures, self.path)
 
     def _choose_windows(
@@ -151,7 +148,7 @@ class MovinetStream:
         self.reset()
         rng = np.random.default_rng(0)
         self._image()[...] = rng.random(self._image().shape, np.float32) if self.signature.image.dtype == np.float32 else 0
-        self._interpreter.invoke()
+        self._run()
         contribution = (pool.sum_out() - pool.sum_in()).reshape(-1).copy()
         expected = self.read_logits().astype(np.float32).copy()  # (__init__ resets the states next)
         # The same ops in the same runtime: equal, or at most float rounding (an int8 step is far more).
@@ -204,9 +201,17 @@ class MovinetStream:
             info = np.iinfo(spec.dtype)
             image[...] = np.clip(np.rint(pixels / spec.scale + spec.zero_point), info.min, info.max)
 
+    def _run(self) -> None:
+        """One invoke of the model; a model the runtime loaded but cannot run (tensors without
+        data in a damaged file) is the user's error line, at its first frame."""
+        try:
+            self._interpreter.invoke()
+        except RuntimeError as exc:
+            raise ModelError(f"cannot run model {self.path} ({_reason(exc)}): download it again with ./setup.sh") from None
+
     def invoke(self) -> np.ndarray:
         """Run the model on the image already in the input buffer; return float logits."""
-        self._interpreter.invoke()
+        self._run()
         self.feed_back_states()
         if self._windows is not None:
             return self._windows.push(self._pool.last)
@@ -274,6 +279,13 @@ class MovinetStream:
         start = time.perf_counter()
         logits = self.invoke()
         return logits, (time.perf_counter() - start) * 1000.0
+
+
+def _reason(exc: Exception) -> str:
+    """The runtime's reason, short: its first line, at most 120 characters (it runs the messages
+    of a failed preparation together, with no space between)."""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return textwrap.shorten(first_line, 120, placeholder=" …")
 
 
 def _difference(head: Head, contribution: np.ndarray, expected: np.ndarray) -> float:
