@@ -13,6 +13,7 @@ import pytest
 from conftest import FAKES_DIR, Broker, Subscriber, app_env, classify_command, free_port, media_path, require_program
 
 from video_classifier.home_assistant.discovery import action_key
+from video_classifier.home_assistant.mqtt import MqttSettings
 
 TOPIC = "test/pi"
 
@@ -193,6 +194,22 @@ def test_tls_with_the_brokers_ca_works_and_without_it_is_a_clear_error(tmp_path,
     assert untrusted.returncode == 2
     last = untrusted.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: TLS with MQTT broker 127.0.0.1:{secured.port} failed (CERTIFICATE_VERIFY_FAILED)")
+
+
+@pytest.mark.parametrize(
+    "address, host, port",
+    [
+        ("broker", "broker", 1883),
+        ("broker:1884", "broker", 1884),
+        ("::1", "::1", 1883),
+        ("[::1]", "::1", 1883),
+        ("[::1]:1884", "::1", 1884),
+    ],
+)
+def test_a_broker_address_is_a_host_and_a_port_ipv6_in_brackets(address, host, port):
+    """``[::1]:1884`` was taken as the host name "::1]:1884" (not found)."""
+    settings = MqttSettings.parse_address(address)
+    assert (settings.host, settings.port) == (host, port)
 
 
 def test_a_broker_address_without_a_host_is_a_clear_error():

@@ -79,8 +79,10 @@ class MqttSettings:
 
     @classmethod
     def parse_address(cls, address: str, tls: bool = False, **options) -> MqttSettings:
-        """``HOST`` or ``HOST:PORT`` (the port defaults to 1883, or 8883 with TLS)."""
-        host, _, port = address.rpartition(":") if address.count(":") == 1 else (address, "", "")
+        """``HOST`` or ``HOST:PORT`` (the port defaults to 1883, or 8883 with TLS); an IPv6 address
+        with a port in brackets, ``[::1]:1883``."""
+        one_colon = address.count(":") == 1 or (address.startswith("[") and "]:" in address)
+        host, _, port = address.rpartition(":") if one_colon else (address, "", "")
         if not port:
             return cls(host=address.strip("[]"), port=8883 if tls else 1883, tls=tls, **options)
         if not port.isdecimal() or len(port) > 5 or not 0 < int(port) < 65536:
