@@ -188,7 +188,11 @@ def bad_inputs(tmp):
         ("truncated model", ["--model", truncated_model, "--camera", clip], "cannot load model"),
         ("a tensor's data missing", ["--model", broken["no_data"], "--camera", clip], "cannot run model"),
         ("a tensor index out of range", ["--model", broken["bad_index"], "--camera", clip], "cannot load model"),
-        ("the same, no window", ["--model", broken["no_data"], "--camera", clip, "--window", "0"], "cannot run model"),
+        (
+            "the same, no window",
+            [*model_args(), "--model", broken["no_data"], "--camera", clip, "--window", "0"],
+            "cannot run model",
+        ),
         ("FIFO model", ["--model", fifo, "--camera", clip], "model path is not a regular file"),
         ("FIFO labels", ["--model", model_args()[1], "--labels", fifo, "--camera", clip], "label file is not a regular file"),
         ("FIFO video", [*model_args(), "--camera", fifo], "video is not a regular file"),
