@@ -18,7 +18,8 @@ import sys
 def _end_start_quietly(signum, frame) -> None:
     """A stop signal before the app's own handlers are set: the start ends here, as quietly as a
     stop does later (it printed a traceback and exited with status 130)."""
-    print("stopping", file=sys.stderr)
+    if sys.stderr is not None:
+        sys.stderr.write("stopping\n")  # one write, as print_line (not imported yet) does
     sys.exit(0)
 
 
@@ -35,7 +36,7 @@ import threading  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
 from utils.signals import signals_held  # noqa: E402
-from utils.std_streams import ensure_std_streams, reader_gone  # noqa: E402
+from utils.std_streams import ensure_std_streams, print_line, reader_gone  # noqa: E402
 
 if TYPE_CHECKING:
     from video_classifier.settings import Settings
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = _stop_on_signals()
         return _run(argv)
     except KeyboardInterrupt:  # before the camera started (importing the app, opening the camera)
-        print("stopping", file=sys.stderr)
+        print_line("stopping")
         return 0
     finally:
         _stopping = True  # the run is over: a signal from here to the exit changes nothing
@@ -157,7 +158,7 @@ if __name__ == "__main__":
         _stop_on_signals()  # the program's own handlers, which main() leaves in place, through to the exit
         status = main()
     except KeyboardInterrupt:  # a stop signal before main() was ready to take it
-        print("stopping", file=sys.stderr)
+        print_line("stopping")
         status = 0
     # Everything is closed by now: tearing numpy, OpenCV and the runtime down object by object
     # would only add to the exit (25 ms of each run here).

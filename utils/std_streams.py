@@ -22,6 +22,16 @@ def ensure_std_streams() -> None:
             setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 (lives as long as the program)
 
 
+def print_line(text: str, stream: TextIO | None = None) -> None:
+    """``text`` and its newline on ``stream`` (stderr by default) in one write, flushed: ``print``
+    writes the two apart, and a line another thread printed at that moment ("stopping" while an
+    event was told) landed between them, two lines run together."""
+    stream = sys.stderr if stream is None else stream
+    if stream is not None:
+        stream.write(f"{text}\n")
+        stream.flush()
+
+
 def reader_gone(stream: TextIO | None) -> bool:
     """Whether ``stream`` is a pipe whose reading end is closed (``prog | head -1`` once head
     has exited): writing to it can only fail."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from utils.signals import signals_held
+from utils.std_streams import print_line
 from video_classifier.errors import ModelError, UserError
 from video_classifier.outputs import Output, Outputs, close_all
 from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, Settings
@@ -337,7 +338,7 @@ class App:
                 self.window.run()
         except KeyboardInterrupt:
             self.stopped = True
-            print("stopping", file=sys.stderr)
+            print_line("stopping")  # one write: an event line told at this moment stays whole
         finally:
             self.stopped = self.stopped or not self.pipeline.finished  # q/Esc in the window too
             with signals_held():  # a second Ctrl-C (or timeout's second SIGTERM) must not cut the closing short

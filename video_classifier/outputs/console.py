@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from utils.std_streams import print_line
 from video_classifier.data import ActionEvent, shown
 from video_classifier.outputs import Output
 from video_classifier.pipeline import Pipeline
@@ -19,11 +20,11 @@ class EventAnnouncer(Output):
         self.stream = stream
 
     def on_event_start(self, event: ActionEvent) -> None:
-        print(f"action started: {event.label} at {event.start_s:.1f} s (event {event.id})", file=self.stream, flush=True)
+        print_line(f"action started: {event.label} at {event.start_s:.1f} s (event {event.id})", self.stream)
 
     def on_event_end(self, event: ActionEvent) -> None:
         span = f"{event.start_s:.1f}-{event.end_s:.1f} s, peak {max(event.scores):.2f}"
-        print(f"action ended: {event.label}, {span} (event {event.id})", file=self.stream, flush=True)
+        print_line(f"action ended: {event.label}, {span} (event {event.id})", self.stream)
 
 
 def report_headless(
@@ -35,7 +36,7 @@ def report_headless(
     while not pipeline.wait(interval_s / 2 if note and note() else interval_s):
         line = note() if note else ""
         if line:
-            print(f"[{time.strftime('%H:%M:%S')}] {line}", file=stream, flush=True)
+            print_line(f"[{time.strftime('%H:%M:%S')}] {line}", stream)
             continue
         _, prediction = pipeline.latest()
         if prediction is None or prediction is last:
@@ -44,12 +45,8 @@ def report_headless(
         top = ", ".join(f"{shown(c.label)} {c.score:.2f}" for c in prediction.top)
         if prediction.warming_up:
             top = prediction.warming_up_line()
-        print(
-            f"[{time.strftime('%H:%M:%S')}] {top}  ({pipeline.model_rate.rate():.1f} fps, "
-            f"{prediction.inference_ms:.1f} ms, skipped {pipeline.skipped})",
-            file=stream,
-            flush=True,
-        )
+        rate = f"{pipeline.model_rate.rate():.1f} fps, {prediction.inference_ms:.1f} ms, skipped {pipeline.skipped}"
+        print_line(f"[{time.strftime('%H:%M:%S')}] {top}  ({rate})", stream)
 
 
 def attach(app) -> EventAnnouncer:
