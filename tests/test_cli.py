@@ -155,8 +155,10 @@ def bad_inputs(tmp):
     binary_labels.write_bytes(bytes(range(256)))
     truncated_model = tmp / "truncated.tflite"
     truncated_model.write_bytes(model_path("movinet_a0_stream_int8.tflite").read_bytes()[:200_000])
-    broken = {}  # A0 with 4 bytes overwritten: a tensor whose data went missing, a tensor index out of range
-    for name, offset, patch in (("no_data", 5228, b"\0" * 4), ("bad_index", 1412, b"\xff" * 4)):
+    # A0 with a few bytes overwritten: a tensor whose data went missing, a tensor index out of range, the
+    # subgraphs' place in the root table (the runtime reads that to a segmentation fault)
+    broken = {}
+    for name, offset, patch in (("no_data", 5228, b"\0" * 4), ("bad_index", 1412, b"\xff" * 4), ("no_subgraphs", 16, b"\0" * 2)):
         model = bytearray(model_path("movinet_a0_stream_int8.tflite").read_bytes())
         model[offset : offset + 4] = patch
         broken[name] = tmp / f"{name}.tflite"
@@ -185,9 +187,10 @@ def bad_inputs(tmp):
         ("random bytes", ["--model", junk, "--camera", clip], "not a TFLite model"),
         ("model dir", ["--model", tmp, "--camera", clip], "is a directory"),
         ("not a model path", ["--model", ROOT / "README.md", "--camera", clip], "check the path given to --model"),
-        ("truncated model", ["--model", truncated_model, "--camera", clip], "cannot load model"),
+        ("truncated model", ["--model", truncated_model, "--camera", clip], "is cut short (it ends before its table"),
         ("a tensor's data missing", ["--model", broken["no_data"], "--camera", clip], "cannot run model"),
         ("a tensor index out of range", ["--model", broken["bad_index"], "--camera", clip], "cannot load model"),
+        ("no subgraphs", ["--model", broken["no_subgraphs"], "--camera", clip], "is damaged (its table of subgraphs is missing)"),
         (
             "the same, no window",
             [*model_args(), "--model", broken["no_data"], "--camera", clip, "--window", "0"],
@@ -249,7 +252,7 @@ def troubleshooting_lines() -> dict[str, str]:
     return {row.group(1): row.group(3) for row in rows if row}
 
 
-@pytest.mark.slow  # 49 app starts
+@pytest.mark.slow  # 50 app starts
 def test_each_bad_input_gives_one_error_line_and_exit_2(tmp_path):
     documented = troubleshooting_lines()
     for name, args, words in bad_inputs(tmp_path):

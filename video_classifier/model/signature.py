@@ -6,6 +6,8 @@ hard-coded names or counts), so A0/A1/A2 and fine-tuned exports all work.
 
 from __future__ import annotations
 
+import mmap
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,37 @@ def check_model_file(path: Path) -> None:
             else "check the path given to --model: it should name a MoViNet stream .tflite file"
         )
         raise ModelError(f"model file {path} is {what}: {advice}")
+    problem = _subgraphs_problem(path)  # the runtime reads such a file to a segmentation fault, without a word
+    if problem:
+        raise ModelError(f"model file {path} is {problem}: download it again (./setup.sh fetches the default model)")
+
+
+_SUBGRAPHS_FIELD = 2  # the Model table's fields in TFLite's schema: version, operator_codes, subgraphs, ...
+
+
+def _subgraphs_problem(path: Path) -> str | None:
+    """What is wrong with the model's table of subgraphs, or None when its root table has one of
+    at least one subgraph inside the file: the flatbuffer read as far as that (a few of its
+    first bytes and that table's place), not verified whole."""
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        size = len(data)
+
+        def number(fmt: str, at: int) -> int | None:
+            return struct.unpack_from(fmt, data, at)[0] if 0 <= at <= size - struct.calcsize(fmt) else None
+
+        table = number("<I", 0)
+        back = None if table is None else number("<i", table)
+        vtable = None if back is None else table - back
+        vtable_size = None if vtable is None else number("<H", vtable)
+        slot = 4 + 2 * _SUBGRAPHS_FIELD
+        field = number("<H", vtable + slot) if vtable_size is not None and slot + 2 <= vtable_size else None
+        if not field:  # absent, or the root table itself out of the file
+            return "damaged (its table of subgraphs is missing)"
+        at = table + field + (number("<I", table + field) or 0)
+        count = number("<I", at)
+        if count is not None and at + 4 + 4 * count <= size:
+            return None if count else "damaged (its table of subgraphs is empty)"
+        return "cut short (it ends before its table of subgraphs)"
 
 
 def find_stream_signature(signatures: dict[str, tuple[dict, dict]], path: Path) -> StreamSignature:
