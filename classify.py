@@ -11,7 +11,9 @@ timestamps, and shows the picture with the top actions, or logs them. Run with -
 
 from __future__ import annotations
 
-import signal
+# _signal: the interpreter's own signal module, loaded before any of this file runs: the handlers
+# below are set before anything is read from disk (`signal`, which wraps it, is a file to read).
+import _signal
 import sys
 
 
@@ -24,14 +26,15 @@ def _end_start_quietly(signum, frame) -> None:
 
 
 if __name__ == "__main__":  # first of all: the rest of this file's imports take a few ms on a Pi
-    for _signum in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(_signum) is not signal.SIG_IGN:  # ignored, as in a background job: it stays so
-            signal.signal(_signum, _end_start_quietly)
+    for _signum in (_signal.SIGINT, _signal.SIGTERM):
+        if _signal.getsignal(_signum) is not _signal.SIG_IGN:  # ignored, as in a background job: it stays so
+            _signal.signal(_signum, _end_start_quietly)
 
 # isort: split
 import contextlib  # noqa: E402  (after the handlers above, as are the imports below)
 import gc  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import threading  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
