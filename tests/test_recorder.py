@@ -211,3 +211,49 @@ def test_unfinished_clips_a_run_that_did_not_end_left_are_removed_at_the_next_st
     recorder.close()
     assert recorder.removed_parts == 1
     assert not stale.exists() and growing.exists() and foreign.exists()
+
+
+def test_a_record_folder_replaced_by_a_file_mid_clip_loses_that_clip_only(tmp_path, caplog):
+    """`rm -rf clips; touch clips` while a clip is written: a warning, and the next clip is saved
+    once the folder is back (the writer thread used to die on the leftover partial file, after
+    which no clip was saved and pictures piled up in its queue)."""
+    import shutil
+
+    from video_classifier.data import ActionEvent
+    from video_classifier.outputs.recorder import EventRecorder
+
+    folder = tmp_path / "clips"
+    recorder = EventRecorder(folder, pre_roll_s=1, post_roll_s=1, confirm_s=1)
+    first, second = ActionEvent("carving ice", 3.0, 3.0, [0.9]), ActionEvent("carving ice", 14.0, 14.0, [0.9])
+    for picture in pictures_from("carving_ice.mp4", 20):
+        recorder.on_picture(picture)
+        if picture.timestamp == pytest.approx(4.0):
+            recorder.on_event_start(first)
+        if picture.timestamp == pytest.approx(5.0):
+            deadline = time.monotonic() + 10
+            while not list(folder.glob("*.part.mp4")):  # the writer has begun the first clip
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            shutil.rmtree(folder)
+            folder.touch()
+        if picture.timestamp == pytest.approx(6.0):
+            first.end_s = 5.0
+            recorder.on_event_end(first)
+        if picture.timestamp == pytest.approx(10.0):
+            deadline = time.monotonic() + 10
+            while "could not save the clip of carving ice" not in caplog.text:
+                assert time.monotonic() < deadline, caplog.text
+                time.sleep(0.05)
+            folder.unlink()
+            folder.mkdir()
+        if picture.timestamp == pytest.approx(15.0):
+            recorder.on_event_start(second)
+        if picture.timestamp == pytest.approx(17.0):
+            second.end_s = 16.0
+            recorder.on_event_end(second)
+    assert recorder._writer.is_alive()  # still taking (and so freeing) the pictures sent to it
+    recorder.close()
+    [(path, sidecar)] = clips_in(folder)
+    assert sidecar["event"]["start_s"] == 14.0 and len(decode(path)) == sidecar["clip"]["frames"] > 2 * STREAM_FPS
+    assert caplog.text.count("could not save the clip") == 1 and "Traceback" not in caplog.text
+    assert recorder._queue.empty()

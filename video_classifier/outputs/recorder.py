@@ -15,6 +15,7 @@ repeating the one before, so a clip always lasts as long as the moment it shows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -167,7 +168,10 @@ class EventRecorder(Output):
                     if path is not None:
                         self.library.add(path, event_id)
                         self._enforce_budget(keep=path)
-            except (OSError, UnsafeFile, cv2.error) as exc:  # a full or vanished disk must not stop the app
+            # A full disk, or a folder removed or replaced by a file, must not stop the app: that clip
+            # is lost, its remaining pictures are taken and dropped (so they do not pile up in the
+            # queue), and the next clip is tried afresh.
+            except (OSError, UnsafeFile, cv2.error) as exc:
                 log.warning("could not save the clip of %s: %s", file.clip.event.label if file else "an event", exc)
                 if file is not None:
                     file.discard()
@@ -319,9 +323,11 @@ class ClipFile:
         return self.path
 
     def discard(self) -> None:
+        """Give the clip up: close the encoder and remove the partial file if it can be (never raises OSError)."""
         if self._writer is not None:
             self._writer.release()
-        self.partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder itself may be what failed (gone, a file now, read-only)
+            self.partial.unlink(missing_ok=True)
 
 
 def attach(app) -> EventRecorder:
