@@ -511,3 +511,46 @@ def test_a_second_app_on_the_same_topic_is_named_as_why_the_connection_keeps_bei
     assert "most likely another client with this app's id (movinet-test_pi)" in hints[0] and "--mqtt-topic test/pi" in hints[0]
     lost = [r for r in caplog.records if "MQTT connection lost (" in r.getMessage()]
     assert len(lost) <= 4  # the first losses of each app (a connection that lasted over 3 s starts again), not each
+
+
+CONNACK = b"\x20\x02\x00\x00"  # MQTT 3.1.1: login accepted
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"", b"garbage\r\n", CONNACK],
+    ids=["accepts-and-stays-silent", "writes-garbage-and-closes", "accepts-the-login-then-stays-silent"],
+)
+def test_mqtt_forget_without_a_broker_that_acknowledges_is_the_unreachable_error(answer):
+    """--mqtt-forget said it removed the entities when nothing acknowledged it (a port that
+    accepts and says nothing), or was a traceback (one that answers nonsense and closes)."""
+    import socket
+    import threading
+
+    def serve(server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:  # the test is over
+                return
+            held.append(client)
+            client.recv(4096)  # the login
+            if answer:
+                client.sendall(answer)
+            if answer != CONNACK and answer:
+                client.close()
+
+    held: list[socket.socket] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        threading.Thread(target=serve, args=(server,), daemon=True).start()
+        port = server.getsockname()[1]
+        done = subprocess.run(
+            classify_command("--mqtt", f"127.0.0.1:{port}", "--mqtt-topic", TOPIC, "--mqtt-forget"),
+            capture_output=True,
+            text=True,
+            env=app_env(),
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    assert "removed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1].startswith(f"error: MQTT broker 127.0.0.1:{port} is not reachable ("), done.stderr

@@ -191,15 +191,16 @@ class MqttConnection:
             ) from None
         except OSError as exc:
             if not background:
-                raise UserError(
-                    f"MQTT broker {s.host}:{s.port} is not reachable ({exc.strerror or exc}): is it running?"
-                ) from None
+                raise self.unreachable(exc.strerror or str(exc)) from None
             log.warning("MQTT broker %s:%d not reachable yet (%s); retrying in the background", s.host, s.port, exc)
             self._client.connect_async(s.host, s.port, keepalive=30)
             self._client.loop_start()
             return self
         self._client.loop_start()
         wait_event(self._connected, timeout)  # for the broker's answer to the login
+        if not background and not self._connected.is_set():  # a port that took the connection but is no broker
+            self._client.loop_stop()
+            raise self.unreachable(f"no MQTT answer within {timeout:g} s")
         if self._refused:
             self._client.loop_stop()
             raise UserError(
@@ -207,6 +208,10 @@ class MqttConnection:
                 "check --mqtt-user and the MQTT_PASSWORD / --mqtt-password"
             )
         return self
+
+    def unreachable(self, why: str) -> UserError:
+        """The error of a broker that is not there, or does not answer as one (``why``)."""
+        return UserError(f"MQTT broker {self.settings.host}:{self.settings.port} is not reachable ({why}): is it running?")
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -262,12 +267,17 @@ class MqttConnection:
         """QoS 0: sent at once if connected, never waiting behind queued events; else lost."""
         self._client.publish(topic, payload, qos=0, retain=retain)
 
-    def publish_now(self, topics: dict[str, str], timeout: float = 5.0) -> None:
-        """QoS 1, retained, and wait (up to ``timeout`` s in all) until the broker has them."""
+    def publish_now(self, topics: dict[str, str], timeout: float = 5.0) -> bool:
+        """QoS 1, retained, and wait (up to ``timeout`` s in all) until the broker has them: whether
+        it acknowledged every one (False, never an exception, when the connection is gone)."""
         infos = [self._client.publish(topic, payload, qos=1, retain=True) for topic, payload in topics.items()]
         deadline = self._clock() + timeout
-        for info in infos:
-            info.wait_for_publish(max(0.1, deadline - self._clock()))
+        try:
+            for info in infos:
+                info.wait_for_publish(max(0.1, deadline - self._clock()))
+            return all(info.is_published() for info in infos)
+        except (RuntimeError, ValueError):  # paho's "not connected" and "queue full": not sent
+            return False
 
     def send(self, topic: str, payload: str) -> bool:
         """QoS 1, queued while the broker is away; False (and counted) when the queue is full."""

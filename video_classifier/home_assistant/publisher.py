@@ -363,14 +363,18 @@ class MqttPublisher(Output):
         """Remove this device from Home Assistant: an empty retained config for each entity it
         announces and for any other retained under its node id (taught actions since forgotten),
         and its retained state cleared. Call after :meth:`connect`, instead of :meth:`start`;
-        returns the number of entities removed."""
+        returns the number of entities removed. A :class:`UserError` unless the broker
+        acknowledged every removal (nothing is said removed that may not be)."""
         found = self.connection.retained(f"{DISCOVERY_PREFIX}/+/{self.node}/+/config", listen_s) | set(self.discovery_configs())
-        self.connection.publish_now(dict.fromkeys(sorted(found), ""))
+        removed = self.connection.publish_now(dict.fromkeys(sorted(found), ""))
         # The state last, once Home Assistant has let go of the entities: an empty state would
         # be an error in every template that still reads it.
         time.sleep(listen_s)
-        self.connection.publish_now({self._topic(name): "" for name in ("state", "attributes", "availability")})
+        states = {self._topic(name): "" for name in ("state", "attributes", "availability")}
+        cleared = removed and self.connection.publish_now(states)
         self.connection.disconnect()
+        if not cleared:
+            raise self.connection.unreachable("it did not acknowledge the removals")
         return len(found)
 
     def close(self, timeout: float = 3.0) -> None:
