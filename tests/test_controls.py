@@ -346,6 +346,19 @@ def test_a_lesson_of_no_number_or_part_of_an_example_is_refused_with_400(body):
     assert answer == (400, {"error": "seconds must be a number and examples a whole one"}) and stand_ins[2].asked == []
 
 
+@pytest.mark.parametrize("name", [None, ["a"], 7, {"a": "b"}])
+def test_a_lesson_name_that_is_not_text_is_refused_with_400(name):
+    """null and ["a"] were taught as actions called "None" and "['a']"."""
+    stand_ins = parts()
+    view = serve(Controls(*stand_ins), stand_ins[2])
+    try:
+        status, answer = ask(view, "POST /teach", {"name": name, "seconds": 5})
+    finally:
+        view.close()
+    assert status == 400 and stand_ins[2].asked == []
+    assert answer == {"error": answer["error"]} and "name" in answer["error"] and "\n" not in answer["error"]
+
+
 def test_a_new_command_with_a_route_is_one_method_and_one_line():
     from video_classifier.live_view.routes import routes_of
 

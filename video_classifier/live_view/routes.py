@@ -146,6 +146,9 @@ def _teach(request: Handler, command: Command) -> None:
     body = request.json_body()
     if body is None:
         return
+    name = body.get("name", "")
+    if not isinstance(name, str):  # null or a list would be taught as "None" or "['a']"
+        return request.send_json(HTTPStatus.BAD_REQUEST, {"error": 'an action\'s name is text, as {"name": "feeding the cat"}'})
     given = body.get("seconds", TEACH_SECONDS), body.get("examples", TEACH_EXAMPLES)
     try:  # true is no number of seconds, and 1.5 examples are not 1
         seconds, count = (float(v) if not isinstance(v, bool) else None for v in given)
@@ -155,7 +158,7 @@ def _teach(request: Handler, command: Command) -> None:
     if examples is None:
         return request.send_json(HTTPStatus.BAD_REQUEST, {"error": "seconds must be a number and examples a whole one"})
     try:
-        controls.teach(str(body.get("name", "")), seconds, examples, source="browser")
+        controls.teach(name, seconds, examples, source="browser")
     except LibraryError as exc:
         return request.send_json(HTTPStatus.CONFLICT if controls.teaching else HTTPStatus.BAD_REQUEST, {"error": str(exc)})
     except UserError as exc:  # past the limits of a lesson
