@@ -359,6 +359,41 @@ def test_a_lesson_name_that_is_not_text_is_refused_with_400(name):
     assert answer == {"error": answer["error"]} and "name" in answer["error"] and "\n" not in answer["error"]
 
 
+DEEP = 4000  # levels of nesting, within the live view's 4 KB body
+
+
+@pytest.mark.parametrize(
+    "route, body, error",
+    [
+        ("POST /teach", b'{"name": "waving", "seconds": 1' + b"0" * 400 + b"}", "seconds must be a number"),
+        ("POST /teach", b'{"name": "waving", "examples": 1' + b"0" * 400 + b"}", "seconds must be a number"),
+        ("POST /teach", b'{"name": ' + b"[" * DEEP, "send a JSON object"),
+        ("POST /events/{event_id}/correct", b'{"as": ' + b"[" * DEEP, "send a JSON object"),
+        ("POST /events/{event_id}/correct", b"[" * DEEP + b"]" * 40, "send a JSON object"),
+    ],
+    ids=["seconds past any float", "examples past any float", "teach nested", "correct nested", "correct nested, closed"],
+)
+def test_a_number_past_any_float_or_json_nested_thousands_deep_is_refused_with_400(route, body, error):
+    """These closed the connection without an answer (OverflowError, RecursionError)."""
+    stand_ins = parts()
+    view = serve(Controls(*stand_ins), stand_ins[2])
+    method, _, path = route.partition(" ")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{view.port}{path.replace('{event_id}', EVENT_ID)}",
+        data=body,
+        method=method,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        answer = json.loads(refused.value.read())
+    finally:
+        view.close()
+    assert refused.value.code == 400 and list(answer) == ["error"] and answer["error"].startswith(error), answer
+    assert seen(*stand_ins) == seen(*parts())  # nothing was asked of any part
+
+
 def test_a_new_command_with_a_route_is_one_method_and_one_line():
     from video_classifier.live_view.routes import routes_of
 

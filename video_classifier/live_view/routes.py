@@ -153,7 +153,7 @@ def _teach(request: Handler, command: Command) -> None:
     try:  # true is no number of seconds, and 1.5 examples are not 1
         seconds, count = (float(v) if not isinstance(v, bool) else None for v in given)
         examples = int(count) if seconds is not None and count.is_integer() else None
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, OverflowError):  # OverflowError: a whole number past any float
         examples = None
     if examples is None:
         return request.send_json(HTTPStatus.BAD_REQUEST, {"error": "seconds must be a number and examples a whole one"})
