@@ -106,3 +106,49 @@ def test_a_correction_while_another_program_holds_the_lock_is_saved_when_it_lets
     assert message.startswith(f"event {event['id']} ('drink' at ") and " is not corrected yet: " in message
     assert "the change will be made when it is free" in message and unchanged
     assert f"corrected: event {event['id']} ('drink' at " in err
+
+
+def delete(url: str, token: str) -> tuple[int, dict]:
+    """DELETE with the token; the status and the JSON answer."""
+    req = urllib.request.Request(url, method="DELETE", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_deleting_an_action_answers_as_a_correction_does_when_it_is_not_saved(tmp_path):
+    """404 only for an action that is not there: 500 when the deletion cannot be saved, 202 while
+    another program holds the library's lock (deleted once it lets go). Every failure was 404."""
+    actions = teach_drink(tmp_path)
+    proc, url = start_live_app("--serve", "0", "--actions", actions)
+    base = re.sub(r"\?.*$", "", url)
+    lock = os.open(actions.with_name(actions.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        token = re.search(r'name="movinet-token" content="([^"]+)"', page(base)).group(1)
+        absent = delete(base + "teach/actions/juggling", token)
+        actions.rename(tmp_path / "moved.json")
+        actions.mkdir()  # the action file replaced by a folder: nothing can be saved there
+        refused = delete(base + "teach/actions/drink", token)
+        actions.rmdir()
+        (tmp_path / "moved.json").rename(actions)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        busy = delete(base + "teach/actions/drink", token)
+        kept_while_locked = "drink" in json.loads(actions.read_text())["actions"]
+        os.close(lock)  # the other program lets go
+        lock = None
+        deadline = time.monotonic() + 30
+        while "drink" in json.loads(actions.read_text())["actions"]:
+            assert time.monotonic() < deadline and proc.poll() is None, "the deletion was not made after the lock was freed"
+            time.sleep(0.2)
+    finally:
+        if lock is not None:
+            os.close(lock)
+        code, err = stop_app(proc)
+    assert code == 0 and "Traceback" not in err, err
+    assert absent[0] == 404 and absent[1]["error"].startswith("no action called 'juggling'"), absent
+    assert refused[0] == 500 and list(refused[1]) == ["error"], refused
+    assert refused[1]["error"].startswith("'drink' was not forgotten: ") and f"{actions} is a folder" in refused[1]["error"]
+    assert busy[0] == 202 and list(busy[1]) == ["message"] and kept_while_locked, busy
+    assert busy[1]["message"].startswith("'drink' is not forgotten yet: ") and "when it is free" in busy[1]["message"]

@@ -95,7 +95,11 @@ function lessonEnd(lesson) {
 }
 
 async function remove(path) {
-  try { showTeach(await change("DELETE", path)); } catch (err) { $("lesson").textContent = err.message; }
+  try {
+    const answer = await change("DELETE", path);
+    if (answer.message) $("lesson").textContent = answer.message;  // 202: deleted once the library's lock is free
+    else showTeach(answer);
+  } catch (err) { $("lesson").textContent = err.message; }
 }
 
 $("teach-form").addEventListener("submit", async (event) => {

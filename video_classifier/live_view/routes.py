@@ -16,7 +16,8 @@ and the commands' routes, among them:
     POST /region            {"x", "y", "w", "h"}: the model watches this part of the picture (pixels
                             of the camera picture, X,Y its top-left corner), kept for restarts
     DELETE /region          forget the drawn region (--region, or the whole picture, again)
-    DELETE /teach/actions/NAME[/examples/ID]   forget an action, or one of its examples
+    DELETE /teach/actions/NAME[/examples/ID]   forget an action, or one of its examples (200; 202 while
+                            the library is locked, 404 not there, 500 not saved)
 
 A command whose route has no answer of its own here is answered by :func:`_plainly`: its path
 parts and the JSON body are its arguments, and what it returns is the answer.
@@ -37,7 +38,7 @@ from video_classifier.errors import UserError
 from video_classifier.live_view.handler import CLIENT_TIMEOUT_S, HERE, Answer, Handler, Route
 from video_classifier.region import RegionError
 from video_classifier.settings import TEACH_EXAMPLES, TEACH_SECONDS
-from video_classifier.teach.examples import LibraryError
+from video_classifier.teach.examples import LibraryError, NotSaved
 
 log = logging.getLogger("live")
 
@@ -183,7 +184,11 @@ def _forget(request: Handler, command: Command, name: str, example_id: str | Non
         return request.not_found()
     try:
         controls.forget(name, example_id)
-    except LibraryError as exc:
+    except NotSaved as exc:  # as a correction that was not saved (event_list.py): 202 while the lock is busy, else 500
+        if exc.pending:
+            return request.send_json(HTTPStatus.ACCEPTED, {"message": str(exc)})
+        return request.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(exc)})
+    except LibraryError as exc:  # not there
         return request.send_json(HTTPStatus.NOT_FOUND, {"error": str(exc)})
     request.send_json(HTTPStatus.OK, request.view.teacher.state())
 

@@ -28,7 +28,7 @@ import numpy as np
 from video_classifier.data import shown
 from video_classifier.errors import UserError
 from video_classifier.teach.conflicts import Alike, advice, alike, command, moves
-from video_classifier.teach.examples import Example, Library, LibraryError, add_to, check_name
+from video_classifier.teach.examples import Example, Library, LibraryError, NotSaved, add_to, check_name
 from video_classifier.teach.keeper import LibraryKeeper
 from video_classifier.teach.library import OTHER, ActionLibrary
 from video_classifier.teach.recent_events import EventFile, EventRecord, RecentEvents, find
@@ -86,15 +86,6 @@ def correction(record: EventRecord, name: str | None, fps: float) -> Callable[[L
             add_to(library, name, [example])
 
     return edit
-
-
-class NotSaved(LibraryError):
-    """A correction was checked but not saved; ``pending``: the library is busy and it will be
-    saved when its lock is free, else it never will (the message says why)."""
-
-    def __init__(self, message: str, pending: bool = False) -> None:
-        super().__init__(message)
-        self.pending = pending
 
 
 def _event(record: EventRecord) -> str:

@@ -34,6 +34,19 @@ class LibraryError(UserError):
     """The action library file cannot be used (or a change to it is not allowed)."""
 
 
+class NoSuchAction(LibraryError):
+    """The action, or the example, to forget is not in the library."""
+
+
+class NotSaved(LibraryError):
+    """A change (a correction, a deletion) was checked but not saved; ``pending``: the library is
+    busy and it will be saved when its lock is free, else it never will (the message says why)."""
+
+    def __init__(self, message: str, pending: bool = False) -> None:
+        super().__init__(message)
+        self.pending = pending
+
+
 @dataclass(frozen=True)
 class ModelIdentity:
     """What the library's features were computed with."""
@@ -138,13 +151,13 @@ def forget_from(library: Library, name: str, example_id: str | None = None) -> N
     """Delete the action ``name`` (or only its example ``example_id``) from ``library``."""
     if name not in library.actions:
         taught = ", ".join(library.actions) or "none"
-        raise LibraryError(f"no action called {quoted(name)} (taught: {taught})")
+        raise NoSuchAction(f"no action called {quoted(name)} (taught: {taught})")
     if example_id is None:
         del library.actions[name]
         return
     kept = [e for e in library.actions[name] if e.id != example_id]
     if len(kept) == len(library.actions[name]):
-        raise LibraryError(f"action {quoted(name)} has no example {quoted(example_id)}")
+        raise NoSuchAction(f"action {quoted(name)} has no example {quoted(example_id)}")
     if kept:
         library.actions[name] = kept
     else:

@@ -27,9 +27,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from video_classifier.data import Prediction, shown
+from video_classifier.errors import quoted
 from video_classifier.outputs import Output
 from video_classifier.teach.conflicts import Alike, advice, alike
-from video_classifier.teach.examples import Example, LibraryError, add_to, check_name, check_room, forget_from
+from video_classifier.teach.examples import (
+    Example,
+    LibraryError,
+    NoSuchAction,
+    NotSaved,
+    add_to,
+    check_name,
+    check_room,
+    forget_from,
+)
 from video_classifier.teach.keeper import LibraryKeeper
 
 LESSON_FIELDS = ("name", "phase", "progress", "saved", "examples", "seconds", "error", "cancelled")
@@ -108,13 +118,23 @@ class Teacher(Output):
         return True
 
     def forget(self, name: str, example_id: str | None = None) -> None:
-        """Delete an action or one of its examples (a :class:`LibraryError` if it is not there),
-        ending a lesson of that action. Waits for the file to be written (not in the model's thread)."""
+        """Delete an action or one of its examples, ending a lesson of that action. Waits for the
+        file to be written (not in the model's thread): a :class:`NoSuchAction` if it is not there,
+        a :class:`NotSaved` if it could not be saved, or not yet (another program holds the lock)."""
         lesson = self.lesson
         if example_id is None and lesson is not None and not lesson.done and lesson.name == name:
             self.cancel()  # else its next example would bring the action back
         future = self.keeper.change(lambda library: forget_from(library, name, example_id))
-        wait_for(future)
+        what = quoted(name) if example_id is None else f"example {quoted(example_id)} of {quoted(name)}"
+        try:
+            wait_for(future)
+        except NoSuchAction:
+            raise
+        except LibraryError as exc:
+            if future.done():  # a full disk, a read-only one, a library of another model...
+                raise NotSaved(f"{what} was not forgotten: {exc}") from None
+            future.add_done_callback(lambda done: _said_forgotten(done, what))  # saved later, or not
+            raise NotSaved(f"{what} is not forgotten yet: {exc}", pending=True) from None
 
     def state(self, library_seen: int | None = None) -> dict:
         """The lesson in progress (or the last one) and the library's actions with their examples,
@@ -254,6 +274,14 @@ class Teacher(Output):
             lesson.phase, lesson._features = "done", []
         if self.on_done is not None:
             self.on_done(lesson)
+
+
+def _said_forgotten(future: Future, what: str) -> None:
+    """The log's word on a deletion saved after its request stopped waiting."""
+    if future.exception() is None:
+        log.info("forgot %s", what)
+    else:
+        log.warning("%s not forgotten: %s", what, future.exception())
 
 
 def wait_for(future: Future):
