@@ -218,6 +218,20 @@ def test_an_mjpeg_camera_over_http_with_a_login(tmp_path):
     assert "source: http://127.0.0.1:" in done.stderr
 
 
+@pytest.mark.slow  # the app on a camera that streams in real time
+def test_a_damaged_picture_now_and_then_is_passed_over_not_a_lost_camera(tmp_path):
+    """One picture in 15 is a JPEG no decoder reads (a camera's glitch): the app goes on with the
+    next one, with no "camera lost", no reconnect and one event for the whole run."""
+    log = tmp_path / "log.jsonl"
+    with MjpegServer(media_path("carving_ice.mp4"), fps=15, corrupt_every=15) as server:
+        done = run("--log", log, "--max-frames", "25", MOVINET_CAMERA=server.url())
+    assert done.returncode == 0, done.stderr
+    assert "camera lost" not in done.stderr and "[mjpeg" not in done.stderr, done.stderr
+    assert not [r for r in records(log) if r.get("type") == "camera"]
+    assert top1s(log)[-5:] == ["carving ice"] * 5
+    assert [e["label"] for e in records(log) if e.get("type") == "event"] == ["carving ice"]
+
+
 def test_a_slow_model_gets_the_newest_frame_not_a_growing_backlog():
     """Each model frame takes 0.4 s longer: the model keeps up with 2 frames a second of a 30 fps
     stream. A reader that does not drain FFmpeg's buffer falls further behind with every frame

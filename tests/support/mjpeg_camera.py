@@ -59,6 +59,10 @@ def read_clip(path: Path, size: tuple[int, int] | None = None) -> tuple[list, fl
     return frames, rate
 
 
+# A JPEG's start and end markers around bytes that are no JPEG: what a camera's glitch sends.
+CORRUPT_JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8 + b"\xff\xd9"
+
+
 class MjpegServer:
     """An MJPEG camera on 127.0.0.1 that can be stopped and started again on the same port."""
 
@@ -73,10 +77,12 @@ class MjpegServer:
         size: tuple[int, int] | None = None,
         stamp: bool = False,
         quality: int = 85,
+        corrupt_every: int | None = None,
     ) -> None:
         self.port, self.path = port, "/" + path.lstrip("/")
         self.credentials = f"{user}:{password or ''}" if user is not None else None
         self.with_stamp, self.quality = stamp, quality
+        self.corrupt_every = corrupt_every  # every Nth picture sent is a JPEG no decoder can read
         frames, rate = read_clip(Path(clip), size)
         self.fps = fps or rate
         self.width, self.height = frames[0].shape[1], frames[0].shape[0]
@@ -93,6 +99,8 @@ class MjpegServer:
 
     def jpeg(self, index: int) -> bytes:
         """Frame ``index`` (modulo the clip's length) as a JPEG, stamped with now if asked."""
+        if self.corrupt_every and index % self.corrupt_every == 0:
+            return CORRUPT_JPEG
         if not self.with_stamp:
             return self.jpegs[index % self.count]
         frame = self.frames[index % self.count].copy()

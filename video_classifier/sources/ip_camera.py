@@ -39,6 +39,10 @@ warnings.filterwarnings("ignore", "Basic Auth Realm was unquoted", UserWarning)
 
 OPEN_TIMEOUT_S = 10.0  # a dead host is reported after this long, never hangs the app
 READ_TIMEOUT_S = 5.0  # no frame for this long: the stream is lost (and reconnected)
+# Pictures in a row the decoder may refuse before the stream counts as stopped: a camera's
+# glitch (one damaged JPEG in an MJPEG stream) is passed over, while a stream that has ended
+# fails every read at once.
+BAD_PICTURES_IN_A_ROW = 3
 
 
 class NetworkCameraSource(FrameSource):
@@ -85,12 +89,17 @@ class NetworkCameraSource(FrameSource):
 
     def _read_stream(self) -> None:
         """Decode every frame as it comes; keep the newest (the reader owns the capture)."""
+        bad = 0
         try:
             while not self._stopping.is_set():
                 ok, image = self._capture.read()
                 if not ok or image is None:
-                    self._finish("the stream stopped")
-                    return
+                    bad += 1
+                    if bad >= BAD_PICTURES_IN_A_ROW:
+                        self._finish("the stream stopped")
+                        return
+                    continue
+                bad = 0
                 with self._arrived:
                     self._newest = (image, time.monotonic())
                     self._arrived.notify_all()
