@@ -54,9 +54,10 @@ AFTER_S = 12
 PHASES = (0.0, 1 / 3, 2 / 3)
 STEADY_S = 60
 NEVER = float("inf")
-DEFAULT = "window 60 + familiar + roll + follow (default)"
-NO_FOLLOW = "window 60 + familiar + roll (no follow)"
-BEFORE = "window 30 + short window or kept frames (before)"
+DEFAULT = "window 300 + familiar + roll + follow (default)"
+NO_FOLLOW = "window 300 + familiar + roll (no follow)"
+BEFORE = "window 60 + familiar + roll + follow (before)"
+OLDER = "window 30 + short window or kept frames (older)"
 # The classes A0 scores at least 0.5 at the end of their own clip played once (docs/how-it-works.md, Continuous use).
 SURE_CLASSES = ("arm wrestling", "cleaning pool", "flipping pancake", "carving ice", "playing cricket")
 
@@ -66,9 +67,11 @@ POLICIES: dict[str, tuple] = {
     "window 30 + cut (int8 pool)": ("model", 30, SWITCH_KEEP_FRAMES),
     "window 30 without cut (float pool)": ("float", WindowPolicy(long=30, keep=None)),
     "window 60 without cut (float pool)": ("float", WindowPolicy(long=60, keep=None)),
-    BEFORE: ("float", WindowPolicy(long=30, hold=1, kept_old=0.0075, familiar=None, roll=None, follow=None)),
-    "window 60 + roll + follow (no familiar)": ("float", WindowPolicy(familiar=None)),
-    "window 60 + familiar + follow (no roll)": ("float", WindowPolicy(roll=None)),
+    OLDER: ("float", WindowPolicy(long=30, hold=1, kept_old=0.0075, familiar=None, roll=None, follow=None)),
+    BEFORE: ("float", WindowPolicy(long=60)),
+    "window 300 without cut (float pool)": ("float", WindowPolicy(keep=None)),
+    "window 300 + roll + follow (no familiar)": ("float", WindowPolicy(familiar=None)),
+    "window 300 + familiar + follow (no roll)": ("float", WindowPolicy(roll=None)),
     NO_FOLLOW: ("float", WindowPolicy(follow=None)),
     DEFAULT: ("float", WindowPolicy()),
 }
@@ -78,7 +81,7 @@ def sweep() -> dict[str, tuple]:
     """Float policies around the default, one parameter at a time (``--sweep``)."""
     base, grid = WindowPolicy(), {}
     for field, values in {
-        "long": (30, 45, 75, 90),
+        "long": (60, 150, 450, 600),
         "short": (4, 5, 8),
         "hold": (1, 2, 3, 5),
         "keep": (10, 14, 16),
@@ -87,7 +90,7 @@ def sweep() -> dict[str, tuple]:
         "kept_confirm": (None, 0.4, 0.6),
         "kept_old": (0.002, 0.005, 0.0075),
         "familiar": (None, 0.01, 0.05, 0.1),
-        "roll": (None, 0.4, 0.6),
+        "roll": (None, 20, 45),
         "follow": (None, 10, 20),
         "follow_confirm": (0.6, 0.8),
     }.items():

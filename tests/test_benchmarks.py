@@ -140,7 +140,7 @@ def test_policy_benchmark_refuses_a_cache_of_other_clips(tmp_path):
 
     cache = tmp_path / "mirrored.npz"
     np.savez(cache, variant=np.array("mirrored"), **{"steady|arm wrestling|frames": np.zeros((1, 480), np.float32)})
-    default = "window 60 + familiar + roll + follow (default)"
+    default = "window 300 + familiar + roll + follow (default)"
     result = run_benchmark("benchmarks.policies", "--cache", str(cache), "--policies", default)
     assert result.returncode == 2
     assert f"error: {cache} holds the contributions of --variant mirrored: pass another --cache file" in result.stderr

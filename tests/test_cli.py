@@ -304,7 +304,7 @@ def test_action_events_go_to_the_log_and_stderr(tmp_path):
     assert [e["label"] for e in events] == ["flipping pancake"]
     assert events[0]["start_s"] < 2.0 and events[0]["end_s"] > 9.0 and events[0]["peak"] >= events[0]["mean"]
     assert "action started: flipping pancake" in result.stderr
-    assert "remembers the last 12 s" in result.stderr
+    assert "remembers the last 60 s" in result.stderr
 
 
 @pytest.mark.slow  # 5 app starts

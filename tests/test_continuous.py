@@ -112,7 +112,7 @@ def test_after_a_cut_the_kept_frames_take_over_from_what_the_cut_left(a0_path, r
 @pytest.mark.slow  # the model over long histories, twice
 def test_a_long_window_without_the_roll_would_hold_a_weak_new_action_back(a0_path, runtime, frames, kinetics_labels):
     """Jumping jacks, then playing cricket (2/3 into the loop): the mixed window reads as throwing
-    discus and nothing is sure enough to confirm cricket; the last half of the 12 s window names
+    discus and nothing is sure enough to confirm cricket; the last 6 s of the window name
     cricket on its own well before the whole window would."""
     history = history_of(frames, "jumping jacks", 2 / 3)
     target = kinetics_labels.index("playing cricket")

@@ -207,7 +207,7 @@ def test_a_familiar_challenger_confirms_no_change():
 
 def test_a_change_nothing_confirms_rolls_the_window_over():
     """A new action too weak for the short window and the kept frames still takes over once the
-    last half of the long window names it: the window rolls over to those frames."""
+    long window's last ``roll`` frames (at most half of it) name it: the window rolls over to them."""
 
     def frames_until_roll(roll):
         windows = FloatWindows(ToyHead(), WindowPolicy(long=30, short=5, keep=8, confirm=0.999999, kept_confirm=None, roll=roll))
@@ -218,7 +218,9 @@ def test_a_change_nothing_confirms_rolls_the_window_over():
                 return i, len(windows)
         return None
 
-    assert frames_until_roll(0.5) == (10, 15)  # 10 new frames of the last 15 outweigh 5 old ones
+    assert frames_until_roll(15) == (10, 15)  # 10 new frames of the last 15 outweigh 5 old ones
+    assert frames_until_roll(30) == (10, 15)  # a roll as long as the window is half of it
+    assert frames_until_roll(10) == (7, 10)
     assert frames_until_roll(None) == (19, 30)  # without: the whole window has to turn
 
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "movinet_a0_stream_int8.tflite"
 DEFAULT_LABELS = ROOT / "models" / "kinetics600_label_map.txt"
 # The memory window, chosen with benchmarks/policies.py (see the README's Continuous use).
-WINDOW_S = 12.0
+WINDOW_S = 60.0
 # Teaching defaults, chosen with benchmarks/teach.py (see the README's table).
 TEACH_SECONDS = 5.0
 TEACH_EXAMPLES = 1

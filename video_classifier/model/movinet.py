@@ -24,7 +24,7 @@ from video_classifier.model.head import Head, HeadMismatch
 from video_classifier.model.preprocess import fill_input, resize_rgb
 from video_classifier.model.runtime import Runtime, load_runtime
 from video_classifier.model.signature import StreamSignature, check_model_file, find_stream_signature
-from video_classifier.model.windows import SWITCH_KEEP_FRAMES, FloatWindows, SlidingHead, WindowPolicy
+from video_classifier.model.windows import SLIDING_MAX_FRAMES, SWITCH_KEEP_FRAMES, FloatWindows, SlidingHead, WindowPolicy
 
 log = logging.getLogger("model")
 
@@ -129,7 +129,9 @@ class MovinetStream:
                 (tensor(i.index), tensor(o.index)) for i, o in sig.states if i.index != o.index and i.index not in pool_inputs
             ]
         elif window_frames:
-            self._window = SlidingHead(self._pool, window_frames, switch_keep)
+            if window_frames > SLIDING_MAX_FRAMES:
+                log.debug("the model's own pool saturates on a long sum: it remembers %d frames", SLIDING_MAX_FRAMES)
+            self._window = SlidingHead(self._pool, min(window_frames, SLIDING_MAX_FRAMES), switch_keep)
 
     def _cut_head(self) -> Head | None:
         """The head as a model of its own, if it gives the model's own logits on a test frame

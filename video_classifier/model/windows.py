@@ -31,8 +31,9 @@ KEPT_OLD_PROBABILITY = 0.003
 # stretches of a clip of putting on eyeliner as putting in contact lenses): it confirms no change.
 FAMILIAR_PROBABILITY = 0.03
 # The last part of the long window whose own new top-1 (not familiar) cuts the window to it: a
-# change too weak to confirm still takes over once it fills this share of the window.
-ROLL_SHARE = 0.5
+# change too weak to confirm still takes over once it fills this many frames (6 s; at most half
+# the window).
+ROLL_FRAMES = 30
 # For a while after a cut, the frames a cut keeps confirm a further change, this sure, when the
 # short window names the same: a cut made while the old action still filled most of the window
 # leaves a mix of old and new frames that can read as a third action (pancake, then cricket:
@@ -41,6 +42,8 @@ FOLLOW_FRAMES = 15  # 3 s
 FOLLOW_PROBABILITY = 0.7
 # Without a head of its own, the model's own top-1 cuts its int8 window (SlidingHead):
 SWITCH_HOLD_FRAMES = 3  # a change that holds this many frames (0.6 s at 5 fps) is a change of action
+# ...and its window stays this short: the model's own int8 pool saturates on a long sum.
+SLIDING_MAX_FRAMES = 60
 
 
 def challenger_over(leader: int, scores: np.ndarray, sure: float, old: float, probabilities=None) -> int | None:
@@ -76,7 +79,7 @@ class Streak:
 class WindowPolicy:
     """The parameters of :class:`FloatWindows` (frames at 5 fps; ``benchmarks/policies.py``)."""
 
-    long: int = 60  # the window that classifies (12 s)
+    long: int = 300  # the window that classifies (60 s)
     short: int = SHORT_WINDOW_FRAMES  # the window that confirms a change
     hold: int = CONFIRM_HOLD_FRAMES  # frames the short window must confirm the same change
     keep: int | None = SWITCH_KEEP_FRAMES  # frames the long window keeps then (None: never cut)
@@ -85,7 +88,7 @@ class WindowPolicy:
     kept_confirm: float | None = KEPT_CONFIRM_PROBABILITY  # None: only the short window confirms
     kept_old: float = KEPT_OLD_PROBABILITY
     familiar: float | None = FAMILIAR_PROBABILITY  # None: any challenger may confirm a change
-    roll: float | None = ROLL_SHARE  # None: the long window only rolls over at its length
+    roll: int | None = ROLL_FRAMES  # None: the long window only rolls over at its length
     follow: int | None = FOLLOW_FRAMES  # frames after a cut in which the kept frames cut again (None: never)
     follow_confirm: float = FOLLOW_PROBABILITY
 
@@ -94,7 +97,7 @@ class FloatWindows:
     """A long and a short window over the frames' own contributions, pooled in float32 and
     classified by the model's own head cut from it; one inference per frame feeds both.
 
-    The long window (12 s) is what the app reports: steady, but after a switch its old frames
+    The long window (60 s) is what the app reports: steady, but after a switch its old frames
     outvote the new ones for seconds. The short window (1.2 s) sees a switch early, but alone it
     is often confidently wrong on weak classes. So the short window only *confirms*: when its
     top-1 differs from the long window's, is at least ``confirm`` sure, and gives the long
@@ -106,8 +109,8 @@ class FloatWindows:
     A challenger the long window already gives at least ``familiar`` is part of what is going
     on (A0 sees stretches of putting in contact lenses in a clip of putting on eyeliner): it
     confirms no change, and takes the long window over only by outvoting the old action in it.
-    And a change neither window confirms still takes over once the last ``roll`` share of the
-    long window names it on its own: the window then rolls over to those frames. For ``follow``
+    And a change neither window confirms still takes over once the last ``roll`` frames of the
+    long window (at most half of it) name it on their own: the window then rolls over to those frames. For ``follow``
     frames after any cut, the frames a cut would keep take over whenever they name another top-1
     at least ``follow_confirm`` sure and the short window names it too, familiar or not (the new
     action is familiar by then): what a cut left of the old action can mix with the new one into
@@ -127,18 +130,30 @@ class FloatWindows:
         self._ring = np.zeros((policy.long, head.size), np.float32)
         self._next = 0
         self._count = 0  # frames in the long window (a cut shortens it)
+        # The long window's sum, kept as frames come and go (its mean every frame costs one row,
+        # not ``long``), and summed afresh once a window's length of frames has passed, so that
+        # rounding cannot build up over hours.
+        self._sum = np.zeros(head.size, np.float64)
+        self._fresh_in = policy.long
         self._streak = Streak()
         self._since_cut: int | None = None  # frames since the last cut (None: no cut since the start)
 
     def push(self, contribution: np.ndarray) -> np.ndarray:
         """Add one frame's contribution; the long window's logits (after a cut, if any)."""
-        self._ring[self._next] = np.reshape(contribution, -1)
+        row = np.reshape(contribution, -1)
+        if self._count == len(self._ring):  # the oldest frame leaves the window
+            self._sum -= self._ring[self._next]
+        self._ring[self._next] = row
+        self._sum += row
         self._next = (self._next + 1) % len(self._ring)
         self._count = min(self._count + 1, len(self._ring))
+        self._fresh_in -= 1
+        if not self._fresh_in:
+            self._resum()
         p = self.policy
         if not p.keep or self._count <= p.short:
-            return self.head.logits(self._mean_of_last(self._count))
-        long_logits, short_logits = self.head.logits(np.stack([self._mean_of_last(n) for n in (self._count, p.short)]))
+            return self.head.logits(self.mean())
+        long_logits, short_logits = self.head.logits(np.stack([self.mean(), self._mean_of_last(p.short)]))
         leader = int(np.argmax(long_logits))
         if self._since_cut is not None:
             self._since_cut += 1
@@ -147,7 +162,7 @@ class FloatWindows:
         if int(np.argmax(short_logits)) == leader:
             self._streak.clear()
             return long_logits
-        roll = round(p.roll * p.long) if p.roll else 0
+        roll = min(p.roll, p.long // 2) if p.roll else 0
         tails = [n for n in (p.keep, roll) if n and self._count > n]
         by_tail = dict(zip(tails, self.head.logits(np.stack([self._mean_of_last(n) for n in tails])))) if tails else {}
         kept = by_tail.get(p.keep)
@@ -198,34 +213,49 @@ class FloatWindows:
     def keep_last(self, frames: int) -> None:
         """Forget all but the long window's last ``frames`` frames."""
         self._count = min(self._count, frames)
+        self._resum()
         self._since_cut = 0
 
     def __len__(self) -> int:
         """Frames in the long window."""
         return self._count
 
-    def _mean_of_last(self, frames: int) -> np.ndarray:
-        """The mean of the last ``frames`` contributions, summed afresh (nothing drifts over hours)."""
+    def _sum_of_last(self, frames: int) -> np.ndarray:
+        """The sum (float64) of the last ``frames`` contributions, summed afresh."""
         start = self._next - frames
-        rows = self._ring[start : self._next] if start >= 0 else np.concatenate((self._ring[start:], self._ring[: self._next]))
-        return np.add.reduce(rows, axis=0, dtype=np.float64).astype(np.float32) / np.float32(frames)
+        if start >= 0:
+            return np.add.reduce(self._ring[start : self._next], axis=0, dtype=np.float64)
+        return np.add.reduce(self._ring[start:], axis=0, dtype=np.float64) + np.add.reduce(
+            self._ring[: self._next], axis=0, dtype=np.float64
+        )
+
+    def _mean_of_last(self, frames: int) -> np.ndarray:
+        """The mean of the last ``frames`` contributions (a short window, or a tail of the long one)."""
+        return self._sum_of_last(frames).astype(np.float32) / np.float32(frames)
+
+    def _resum(self) -> None:
+        self._sum = self._sum_of_last(self._count)
+        self._fresh_in = len(self._ring)
 
     def mean(self) -> np.ndarray:
         """The long window's pooled features (zeros before the first frame)."""
         if not self._count:
             return np.zeros(self.head.size, np.float32)
-        return self._mean_of_last(self._count)
+        return self._sum.astype(np.float32) / np.float32(self._count)
 
     def copy(self) -> FloatWindows:
         """Another window in the same state (the same head, not a copy of it)."""
-        other = FloatWindows(self.head, self.policy)
+        other = type(self)(self.head, self.policy)
         other._ring[...] = self._ring
+        other._sum[...], other._fresh_in = self._sum, self._fresh_in
         other._next, other._count, other._streak = self._next, self._count, replace(self._streak)
         other._since_cut = self._since_cut
         return other
 
     def clear(self) -> None:
         self._next = self._count = 0
+        self._sum[...] = 0.0
+        self._fresh_in = len(self._ring)
         self._streak.clear()
         self._since_cut = None
 
