@@ -427,3 +427,23 @@ def test_a_model_for_taught_actions_gives_the_same_frame_features_without_a_head
         logits = plain.step(frame)
         np.testing.assert_array_equal(plain.frame_features(), windowed.frame_features())
         np.testing.assert_array_equal(logits, windowed.head.logits(windowed.frame_features()))  # the frame alone
+
+
+def test_the_long_windows_mean_kept_as_frames_come_and_go_is_the_mean_summed_afresh():
+    """The long window's sum is updated a frame at a time (one row in, one out) and summed afresh
+    after a cut and once a window's length has passed: its mean is, bit for bit, the mean of the
+    frames it holds summed afresh, through hours of frames and cuts of every length."""
+    rng = np.random.default_rng(7)
+    windows = FloatWindows(ToyHead(), WindowPolicy(long=50, keep=None))
+    held: list[np.ndarray] = []
+    for i in range(3000):
+        row = rng.normal(0, 40, 3).astype(np.float32)
+        windows.push(row)
+        held = (held + [row])[-50:]
+        if i % 337 == 5:
+            kept = int(rng.integers(1, 50))
+            windows.keep_last(kept)
+            held = held[-kept:]
+        expected = np.add.reduce(np.array(held), axis=0, dtype=np.float64).astype(np.float32) / np.float32(len(held))
+        assert len(windows) == len(held)
+        assert np.array_equal(windows.mean(), expected), i
