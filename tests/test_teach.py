@@ -192,7 +192,7 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
     return errors[0]
 
 
-@pytest.mark.slow  # 5 app starts
+@pytest.mark.slow  # 7 app starts
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
@@ -201,8 +201,10 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
         ("bell\x07", "control character"),
         ("cat/bowl", "slash"),
         ("Unknown", "reserved"),
+        ("ＵＮＫＮＯＷＮ", "reserved"),
+        ("..", "only dots"),
     ],
-    ids=["empty", "too long", "control character", "slash", "reserved"],
+    ids=["empty", "too long", "control character", "slash", "reserved", "reserved in fullwidth letters", "dots"],
 )
 def test_a_bad_action_name_is_one_clear_line(tmp_path, name, expected):
     done = run_app("--actions", tmp_path / "a.json", "--learn", name, "--camera", media_path("carving_ice.mp4"))

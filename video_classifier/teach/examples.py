@@ -115,11 +115,14 @@ def check_name(name: str) -> str:
         raise LibraryError(f"action name {name[:20]!r}... is {len(name)} characters long: use at most {MAX_NAME_LENGTH}")
     if any(unicodedata.category(c).startswith("C") for c in name) or "/" in name or "\\" in name:
         raise LibraryError(f"action name {name!r} has a control character or a slash: use letters, digits and spaces")
-    if name.lower() == UNKNOWN:
+    if set(name) == {"."}:  # "." and ".." are no part of a web address: the browser could not delete it
+        raise LibraryError(f"action name {name!r} is only dots: use letters, digits and spaces")
+    folded = unicodedata.normalize("NFKC", name).casefold()  # "ＵＮＫＮＯＷＮ" is "unknown" too
+    if folded == UNKNOWN:
         raise LibraryError(f"{UNKNOWN!r} is reserved for what nothing taught is close to: choose another name")
-    if name.lower() == OTHER:
+    if folded == OTHER:
         return OTHER
-    if name.lower() in VERDICT_NAMES:
+    if folded in VERDICT_NAMES:
         raise LibraryError(f"{name!r} is reserved for corrections (wrong, right, undo, something else): choose another name")
     return name
 
