@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from conftest import app_env, classify_command, media_path, start_live_app
 
 MIN_MODEL_FPS = 4.5
@@ -92,6 +93,23 @@ def test_an_empty_short_or_overlong_token_is_refused_with_one_line():
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("error: ") and "must be 8 to 256 characters" in last and "Traceback" not in done.stderr
         assert len(done.stderr) < 1000
+
+
+@pytest.mark.parametrize("token", [" " * 8, "pässwörd-ü", "two words here"], ids=["spaces", "non-ASCII", "inner space"])
+def test_a_token_a_browser_cannot_send_in_a_header_is_refused_with_one_line(token):
+    """Eight spaces passed the length check, but a Bearer value is trimmed; a token outside ASCII
+    worked in ?token= only (headers travel as Latin-1). Neither could ever authorise a change."""
+    done = subprocess.run(
+        classify_command("--no-display", "--serve", "0.0.0.0:0", "--camera", media_path("carving_ice.mp4")),
+        capture_output=True,
+        text=True,
+        env=app_env(MOVINET_SERVE_TOKEN=token),
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: MOVINET_SERVE_TOKEN has a space or a character outside ASCII: use letters, digits and punctuation"
+    )
 
 
 def test_without_a_token_only_loopback_host_names_are_answered(tmp_path):

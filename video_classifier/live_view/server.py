@@ -166,6 +166,11 @@ def attach(app) -> LiveView:
             f"{where} must be {MIN_TOKEN_LENGTH} to {MAX_TOKEN_LENGTH} characters (it is {len(chosen)}): "
             f"choose a {'longer' if len(chosen) < MIN_TOKEN_LENGTH else 'shorter'} one"
         )
+    # A browser sends a header's token as it is: no spaces (a Bearer value is trimmed) and nothing
+    # outside ASCII (headers travel as Latin-1; past it, browsers refuse to send them at all).
+    if chosen and not all("!" <= c <= "~" for c in chosen):
+        where = "--serve-token" if s.serve_token is not None else "MOVINET_SERVE_TOKEN"
+        raise UserError(f"{where} has a space or a character outside ASCII: use letters, digits and punctuation")
     token = chosen or secrets.token_urlsafe(12)
     reads = chosen is not None or not is_loopback(host)
     clips = app.recorder.library if app.recorder else None
