@@ -45,8 +45,8 @@ class ReconnectingSource(FrameSource):
         self._interrupted = threading.Event()
         self._offset = 0.0  # added to the current device's timestamps
         self._last_timestamp = 0.0
+        self._started = self._last_arrival = time.monotonic()
         self._index = 0
-        self._started = time.monotonic()
 
     def read(self) -> Frame | None:
         while True:
@@ -61,7 +61,7 @@ class ReconnectingSource(FrameSource):
         if frame is None:
             return None
         timestamp = frame.timestamp + self._offset
-        self._last_timestamp = timestamp
+        self._last_timestamp, self._last_arrival = timestamp, time.monotonic()
         stamped = replace(frame, timestamp=timestamp, index=self._index)  # the lores picture too
         self._index += 1
         return stamped
@@ -85,8 +85,10 @@ class ReconnectingSource(FrameSource):
                     raise SourceError(f"{self.name} lost for {self.timeout_s:g} s, giving up: {why}") from None
                 delay = min(delay * 2, self.max_backoff_s, left)
                 continue
-            # The new device's clock starts again at 0: continue from where the stream was.
-            self._offset = self._last_timestamp + (time.monotonic() - lost_at)
+            # The new device's clock starts again at 0: continue from the last frame, plus all the
+            # time since it came (the wait that found the camera silent included), so that frame
+            # times and the log's "lost" and "restored" times stay one timeline.
+            self._offset = self._last_timestamp + (time.monotonic() - self._last_arrival)
             self._notify("restored", "")
             return True
 
