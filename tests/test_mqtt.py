@@ -554,3 +554,31 @@ def test_mqtt_forget_without_a_broker_that_acknowledges_is_the_unreachable_error
     assert done.returncode == 2, done.stderr
     assert "removed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.splitlines()[-1].startswith(f"error: MQTT broker 127.0.0.1:{port} is not reachable ("), done.stderr
+
+
+def test_a_config_left_on_the_broker_that_this_run_does_not_announce_is_removed(broker):
+    """A taught action forgotten while the app was stopped (or one of another --actions file)
+    kept its binary sensor in Home Assistant for ever: its retained config is now removed at
+    start, and the configs this run announces stay."""
+    import paho.mqtt.client as mqtt
+
+    stale = "homeassistant/binary_sensor/test_pi/taught_gone_abc123/config"
+    planter = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="planter")
+    planter.connect("127.0.0.1", broker.port)
+    planter.loop_start()
+    planter.publish(stale, json.dumps({"name": "gone"}), qos=1, retain=True).wait_for_publish(5)
+    planter.disconnect()
+    planter.loop_stop()
+
+    proc = run_mqtt_app(broker, "--camera", media_path("carving_ice.mp4"), "--max-frames", "5")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    late = Subscriber(broker.port, name="late")
+    try:
+        assert late.wait_for(lambda s: s.on(f"{TOPIC}/availability") == [b"offline"], 10)
+        time.sleep(0.5)  # every retained message reaches a new subscriber at once
+        retained = {t for _, t, p, r in late.messages if r and p}
+        assert stale not in retained
+        assert "homeassistant/sensor/test_pi/action/config" in retained and len(retained) == 7 + 3
+    finally:
+        late.close()

@@ -324,7 +324,21 @@ class MqttPublisher(Output):
         self.connection.subscribe(self._topic("command"), self._on_command)  # renewed on each reconnect
         if self.connection.connected:
             self._announce()
+        # After the first announcement, so that only what this run does not announce is stale.
+        self.connection.subscribe(f"{DISCOVERY_PREFIX}/+/{self.node}/+/config", self._on_retained_config)
         threading.Thread(target=self._repeat_while_paused, name="mqtt-heartbeat", daemon=True).start()
+
+    def _on_retained_config(self, message) -> None:
+        """A config the broker kept under this device's node that this run does not announce (a
+        taught action forgotten while the app was stopped, or taught with another --actions file):
+        removed, or Home Assistant would keep its sensor for ever."""
+        if not (message.retain and message.payload):
+            return
+        with self._discovery_lock:
+            if message.topic in self._published:
+                return
+        log.info("removing %s from Home Assistant: this run does not announce it", message.topic)
+        self.connection.publish(message.topic, "", retain=True)
 
     def _repeat_while_paused(self) -> None:
         while not self._closing.wait(self.settings.state_interval_s):
