@@ -80,6 +80,9 @@ def test_headless_json_log_names_the_action(clip, label):
     assert records[-1]["top"][0]["label"] == label
     times = [r["time_s"] for r in records]
     assert all(abs((b - a) - 0.2) < 0.04 for a, b in zip(times, times[1:]))  # 5 fps by timestamp
+    # The clip is read in well under a second: its last answer is still printed, once, at its end.
+    status = [line for line in result.stderr.splitlines() if re.match(r"\[\d\d:\d\d:\d\d\] ", line)]
+    assert status and status[-1].split("] ", 1)[1].startswith(f"{label} "), result.stderr
 
 
 @pytest.mark.slow  # the model over a whole clip, through the app

@@ -110,6 +110,11 @@ class Pipeline:
         return self._finished.is_set()
 
     @property
+    def ended_by_itself(self) -> bool:
+        """The stream has ended at the end of its video, not by a stop, a limit or an error."""
+        return self._finished.is_set() and not self._stop.is_set() and self.error is None
+
+    @property
     def skipped(self) -> int:
         """Paced frames the model had no time for."""
         return self._handoff.dropped

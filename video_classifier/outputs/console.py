@@ -31,7 +31,9 @@ def report_headless(
     pipeline: Pipeline, interval_s: float = 1.0, stream=sys.stderr, note: Callable[[], str] | None = None
 ) -> None:
     """Print the current top actions once per ``interval_s`` until the stream ends; while
-    ``note`` says something (a teaching countdown), print that instead, twice as often."""
+    ``note`` says something (a teaching countdown), print that instead, twice as often. A video
+    that ends by itself gets its last answer printed too (a clip read in less than a second
+    would otherwise print none)."""
     last = None
     while not pipeline.wait(interval_s / 2 if note and note() else interval_s):
         line = note() if note else ""
@@ -42,11 +44,18 @@ def report_headless(
         if prediction is None or prediction is last:
             continue
         last = prediction
-        top = ", ".join(f"{shown(c.label)} {c.score:.2f}" for c in prediction.top)
-        if prediction.warming_up:
-            top = prediction.warming_up_line()
-        rate = f"{pipeline.model_rate.rate():.1f} fps, {prediction.inference_ms:.1f} ms, skipped {pipeline.skipped}"
-        print_line(f"[{time.strftime('%H:%M:%S')}] {top}  ({rate})", stream)
+        print_line(_status_line(pipeline, prediction), stream)
+    _, prediction = pipeline.latest()
+    if prediction is not None and prediction is not last and pipeline.ended_by_itself:
+        print_line(_status_line(pipeline, prediction), stream)
+
+
+def _status_line(pipeline: Pipeline, prediction) -> str:
+    top = ", ".join(f"{shown(c.label)} {c.score:.2f}" for c in prediction.top)
+    if prediction.warming_up:
+        top = prediction.warming_up_line()
+    rate = f"{pipeline.model_rate.rate():.1f} fps, {prediction.inference_ms:.1f} ms, skipped {pipeline.skipped}"
+    return f"[{time.strftime('%H:%M:%S')}] {top}  ({rate})"
 
 
 def attach(app) -> EventAnnouncer:
