@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.mirror is not None and not args.mirror.is_dir():
         print(f"error: --from {args.mirror}: no such folder; give the mirror folder holding media/ and models/", file=sys.stderr)
         return 2
+    if args.mirror is not None and not any((args.mirror / part).is_dir() for part in ("media", "models")):
+        hint = f"; {args.mirror.parent} may be it" if args.mirror.name in ("media", "models") else ""
+        problem = f"--from {args.mirror}: no media/ or models/ in it"
+        print(f"error: {problem}: give the mirror folder holding both{hint}", file=sys.stderr)
+        return 2
     failed = 0
     for item in read_manifest():
         try:

@@ -88,3 +88,15 @@ def test_a_mirror_folder_is_copied_offline(mirror, tmp_path):
     result = fetch("--from", mirror, "--dest", dest)
     assert result.returncode == 0, result.stderr
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == sorted(i.path for i in FILES)
+
+
+def test_the_media_folder_given_for_the_mirror_is_one_line_naming_the_mirror(mirror, tmp_path):
+    """``--from ../shared/media`` (the mirror's media folder, not the mirror) printed a line per
+    file and advised to use --from, which was given; now one line says which folder to give."""
+    dest = tmp_path / "clone"
+    result = fetch("--from", mirror / "media", "--dest", dest)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: --from {mirror / 'media'}: no media/ or models/ in it: give the mirror folder holding both; {mirror} may be it"
+    ]
+    assert not dest.exists() or not any(dest.rglob("*.mp4"))
