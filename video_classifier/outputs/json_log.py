@@ -4,6 +4,7 @@ with ``--actions``, also one per correction of an event, whoever made it."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from utils.std_streams import print_line
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
 from video_classifier.outputs import Output
@@ -31,9 +33,10 @@ class JsonLinesLog(Output):
         else:
             path = Path(target)
             try:
-                self._file = path.open("ab", buffering=0)
+                self._file = _open_for_appending(path)
             except OSError as exc:
                 raise UserError(f"cannot open log file {path} ({exc.strerror}): choose a writable path for --log") from None
+            self._seekable = self._file.seekable()  # a FIFO or a terminal is written straight on
 
     def write_record(self, record: dict) -> None:
         """Append one record as a JSON line."""
@@ -46,6 +49,8 @@ class JsonLinesLog(Output):
                 else:
                     self._append(line.encode("utf-8"))
         except BrokenPipeError:
+            if self._file is not None:  # a FIFO's reader: the user may not know it left
+                raise UserError(f"the program reading the log FIFO {self.target} stopped reading: the run stops here") from None
             raise  # a reader such as `head` closed the pipe: it has all it wanted (classify.py exits 0)
         except OSError as exc:
             raise UserError(
@@ -54,14 +59,15 @@ class JsonLinesLog(Output):
 
     def _append(self, data: bytes) -> None:
         """``data`` at the file's end, whole or not at all (a full disk takes part of a line)."""
-        end = self._file.seek(0, os.SEEK_END)
+        end = self._file.seek(0, os.SEEK_END) if self._seekable else None
         try:
             view = memoryview(data)
             while view:  # the rest of a part taken: written, or the reason it cannot be
                 view = view[self._file.write(view) :]
         except OSError:
-            with contextlib.suppress(OSError):
-                self._file.truncate(end)
+            if end is not None:
+                with contextlib.suppress(OSError):
+                    self._file.truncate(end)
             raise
 
     def on_prediction(self, prediction: Prediction) -> None:
@@ -93,6 +99,23 @@ class JsonLinesLog(Output):
                 self._file.close()
         except OSError:
             pass  # a failed write was already reported by write_record
+
+
+def _open_for_appending(path: Path) -> BinaryIO:
+    """The log file opened to append, unbuffered. A FIFO no program reads yet would hold the
+    start without a word: the app says that it waits for its reader (a stop signal still stops it)."""
+    if path.is_fifo():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: nobody reads it yet
+                raise
+            print_line(f"log: waiting for a program to read the FIFO {path}", sys.stderr)
+            fd = os.open(path, os.O_WRONLY)
+        else:
+            os.set_blocking(fd, True)  # a slow reader holds a line back, never cuts it
+        return os.fdopen(fd, "ab", buffering=0)
+    return path.open("ab", buffering=0)
 
 
 def attach(app) -> JsonLinesLog:
