@@ -111,6 +111,7 @@ def node_id(topic: str) -> str:
 # does the same.) Such losses are then summed up once a minute, not told one by one.
 TAKEN_OVER_S = 3.0
 QUICK_LOSSES_SAID_EVERY_S = 60.0
+REFUSALS_SAID_EVERY_S = 300.0
 
 
 class MqttConnection:
@@ -145,6 +146,8 @@ class MqttConnection:
         self._connected_at = 0.0
         self._quick_losses = 0  # connections lost within TAKEN_OVER_S of being made, running
         self._quick_said_at = 0.0  # when the last summary of them was said
+        self._refusals_said_at: float | None = None  # while the broker refuses us: when that was last said
+        self._in_background = False  # the first connection is being made in the background
         # Message ids of QoS 1 messages sent and of messages the broker acknowledged. Two sets,
         # no lock: paho calls on_publish in its thread holding its own lock.
         self._sent: set[int] = set()
@@ -193,6 +196,7 @@ class MqttConnection:
             if not background:
                 raise self.unreachable(exc.strerror or str(exc)) from None
             log.warning("MQTT broker %s:%d not reachable yet (%s); retrying in the background", s.host, s.port, exc)
+            self._in_background = True  # no start is waiting to say a refused login: it is a warning
             self._client.connect_async(s.host, s.port, keepalive=30)
             self._client.loop_start()
             return self
@@ -215,12 +219,20 @@ class MqttConnection:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            if not self._was_connected and str(reason_code) in ("Not authorized", "Bad user name or password"):
-                self._refused = str(reason_code)
+            login = str(reason_code) in ("Not authorized", "Bad user name or password")
+            if not self._was_connected and login and not self._in_background:
+                self._refused = str(reason_code)  # the start's error line says it, once
                 client.disconnect()
-            log.warning("MQTT broker refused the connection: %s", reason_code)
+            else:
+                # Said once, then every few minutes while it lasts: paho retries every few seconds.
+                now = self._clock()
+                if self._refusals_said_at is None or now - self._refusals_said_at >= REFUSALS_SAID_EVERY_S:
+                    self._refusals_said_at = now
+                    hint = " (check --mqtt-user and MQTT_PASSWORD)" if login else ""
+                    log.warning("MQTT broker refused the connection: %s%s; retrying", reason_code, hint)
             self._connected.set()
             return
+        self._refusals_said_at = None
         if self._was_connected and self._quick_losses < 2:
             log.warning("MQTT reconnected to %s:%d; sending what was queued", self.settings.host, self.settings.port)
         self._was_connected = True
@@ -232,8 +244,8 @@ class MqttConnection:
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if not self._was_connected or reason_code == 0:
-            return
+        if not self._was_connected or reason_code == 0 or self._refusals_said_at is not None:
+            return  # a refused retry is no connection lost: the refusal was said
         now = self._clock()
         quick = now - self._connected_at < TAKEN_OVER_S
         self._quick_losses = self._quick_losses + 1 if quick else 0
