@@ -234,3 +234,23 @@ def test_auto_on_the_whole_picture_feeds_the_model_the_pi_cameras_lores_picture(
     for index in range(10):
         image, region = framing.crop(Frame(still, index / 5.0, index, lores=lores))
         assert region is None and image.shape == (172, 230, 3)
+
+
+def test_a_cameras_login_is_no_part_of_its_region_files_name(tmp_path, monkeypatch):
+    """The region file's name is listable by anyone on the Pi: a hash of a URL with a password
+    in it let them guess the password offline. The name now leaves the login out, and a region
+    kept under the old name is moved to the new one."""
+    import hashlib
+
+    from video_classifier.region import RegionFile
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    url = "rtsp://viewer:hunter2@192.168.1.20:554/stream1"
+    kept = RegionFile.for_camera(url).path
+    assert kept == RegionFile.for_camera("rtsp://192.168.1.20:554/stream1").path
+    assert kept != RegionFile.for_camera("rtsp://viewer:hunter2@192.168.1.20:554/stream2").path
+    old = kept.with_name(f"region-main-{hashlib.sha256(url.encode()).hexdigest()[:12]}.json")
+    assert old != kept
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"region": [0, 0, 200, 200], "picture": [340, 256]}))
+    assert RegionFile.for_camera(url).path == kept and kept.is_file() and not old.exists()

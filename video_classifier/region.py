@@ -8,6 +8,7 @@ top-left corner, W,H its size. The model sees only that part, then takes its usu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ from utils.safe_files import loads_strict, read_regular_file, replace_file
 from video_classifier.data import Frame, Region
 from video_classifier.environment import user_folder
 from video_classifier.errors import UserError, cut
+from video_classifier.sources.camera_url import without_login
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,10 @@ def check_fits(region: Region, size: tuple[int, int], where: str = "--region") -
         )
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 class RegionFile:
     """Where a region drawn in the live view is kept, so that a restart (and the service) keep it:
     ``$XDG_STATE_HOME/movinet/region-NAME.json`` (else ``~/.local/state``), one file per camera
@@ -83,13 +89,19 @@ class RegionFile:
 
     @classmethod
     def for_camera(cls, camera: str, instance: str = "") -> RegionFile:
-        """The file of ``camera`` (a ``--camera`` value; a URL's password is hashed with it,
-        never written) for this ``instance`` (``$MOVINET_INSTANCE``)."""
+        """The file of ``camera`` (a ``--camera`` value; a URL's user and password are no part
+        of its name, which anyone on the Pi may list: a hash of a password can be guessed at)
+        for this ``instance`` (``$MOVINET_INSTANCE``)."""
         folder = user_folder("XDG_STATE_HOME", ".local/state")  # OSError for a user with no home
         if Path(camera).is_file():
             camera = str(Path(camera).resolve())
-        digest = hashlib.sha256(camera.encode()).hexdigest()[:12]
-        return cls(folder / f"region-{instance or 'main'}-{digest}.json")
+        file = cls(folder / f"region-{instance or 'main'}-{_digest(without_login(camera))}.json")
+        if without_login(camera) != camera:  # a region kept under the name the login was part of
+            named_with_login = folder / f"region-{instance or 'main'}-{_digest(camera)}.json"
+            with contextlib.suppress(OSError):
+                if named_with_login.exists() and not file.path.exists():
+                    named_with_login.replace(file.path)
+        return file
 
     def load(self) -> tuple[Region, tuple[int, int]] | None:
         """The drawn region and its picture's size, or None (none drawn, or a file that cannot be

@@ -78,6 +78,15 @@ def identity(url: str) -> str:
     return f"{split.scheme}://{host}:{port}{split.path or '/'}{query}"
 
 
+def without_login(url: str) -> str:
+    """``url`` with its user and password left out (all up to the host's last ``@``); as given
+    when it cannot be split."""
+    try:
+        return _after_login(url).geturl()
+    except ValueError:
+        return url
+
+
 def _after_login(url: str) -> SplitResult:
     """``url`` split with all up to its last ``@`` left out (raises ValueError if it cannot be)."""
     scheme, _, rest = url.strip().partition("://")
