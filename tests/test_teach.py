@@ -174,6 +174,23 @@ def test_list_and_forget_manage_the_file_from_ssh(library, tmp_path):
 
 
 @pytest.mark.slow  # needs `library`: three lessons through the app
+def test_a_library_whose_names_were_allowed_when_taught_still_loads(library, tmp_path):
+    """Names taught before a rule refused them (only dots, "unknown" in fullwidth letters) keep
+    their library usable: the rules for new names are not applied to stored ones."""
+    doc = json.loads(library.read_text())
+    renamed = dict(zip(["..", "ＵＮＫＮＯＷＮ"], doc["actions"].values()))
+    doc["actions"] = {**renamed, **dict(list(doc["actions"].items())[2:])}
+    copy = tmp_path / "copy.json"
+    copy.write_text(json.dumps(doc))
+    listed = run_app("--actions", copy, "--list-actions")
+    assert listed.returncode == 0, listed.stderr
+    assert ".." in listed.stdout and "ＵＮＫＮＯＷＮ" in listed.stdout
+    forgot = run_app("--actions", copy, "--forget", "..")
+    assert forgot.returncode == 0, forgot.stderr
+    assert list(json.loads(copy.read_text())["actions"])[0] == "ＵＮＫＮＯＷＮ"
+
+
+@pytest.mark.slow  # needs `library`: three lessons through the app
 def test_an_existing_name_gets_more_examples(library, tmp_path):
     copy = tmp_path / "copy.json"
     copy.write_bytes(library.read_bytes())

@@ -106,8 +106,11 @@ class Library:
         return {e.event: name for name, examples in self.actions.items() for e in examples if e.event}
 
 
-def check_name(name: str) -> str:
-    """The action name, trimmed; a :class:`LibraryError` for an empty, over-long or unsafe one."""
+def check_name(name: str, stored: bool = False) -> str:
+    """The action name, trimmed; a :class:`LibraryError` for an empty, over-long or unsafe one.
+    A name ``stored`` in a library is held to the rules it was taught under: the rules added
+    since (only dots; reserved names in other widths) apply to new names only, so that an
+    update never refuses a library that worked."""
     name = unicodedata.normalize("NFC", name).strip()
     if not name:
         raise LibraryError("an action needs a name: pass --learn NAME, for example --learn 'feeding the cat'")
@@ -115,9 +118,10 @@ def check_name(name: str) -> str:
         raise LibraryError(f"action name {name[:20]!r}... is {len(name)} characters long: use at most {MAX_NAME_LENGTH}")
     if any(unicodedata.category(c).startswith("C") for c in name) or "/" in name or "\\" in name:
         raise LibraryError(f"action name {name!r} has a control character or a slash: use letters, digits and spaces")
-    if set(name) == {"."}:  # "." and ".." are no part of a web address: the browser could not delete it
+    if set(name) == {"."} and not stored:  # "." and ".." are no part of a web address: the browser could not delete it
         raise LibraryError(f"action name {name!r} is only dots: use letters, digits and spaces")
-    folded = unicodedata.normalize("NFKC", name).casefold()  # "ＵＮＫＮＯＷＮ" is "unknown" too
+    # "ＵＮＫＮＯＷＮ" is "unknown" too
+    folded = name.lower() if stored else unicodedata.normalize("NFKC", name).casefold()
     if folded == UNKNOWN:
         raise LibraryError(f"{UNKNOWN!r} is reserved for what nothing taught is close to: choose another name")
     if folded == OTHER:

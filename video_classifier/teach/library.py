@@ -155,7 +155,7 @@ class ActionLibrary:
             entries = []
             for name, entry in doc["actions"].items():
                 try:
-                    name = check_name(name)
+                    name = check_name(name, stored=True)
                 except LibraryError as exc:
                     raise ValueError(f"a bad action name: {exc}") from None
                 examples = entry["examples"]
