@@ -556,10 +556,11 @@ def test_mqtt_forget_without_a_broker_that_acknowledges_is_the_unreachable_error
     assert done.stderr.splitlines()[-1].startswith(f"error: MQTT broker 127.0.0.1:{port} is not reachable ("), done.stderr
 
 
-def test_a_config_left_on_the_broker_that_this_run_does_not_announce_is_removed(broker):
+def test_a_taught_actions_sensor_left_on_the_broker_is_removed_by_a_run_whose_library_lacks_it(broker, tmp_path):
     """A taught action forgotten while the app was stopped (or one of another --actions file)
-    kept its binary sensor in Home Assistant for ever: its retained config is now removed at
-    start, and the configs this run announces stay."""
+    kept its binary sensor in Home Assistant for ever: a run with --actions removes it, once,
+    after its own announcement. A run without --actions leaves it (two apps on one topic would
+    otherwise delete each other's sensors), and the run's own configs stay either way."""
     import paho.mqtt.client as mqtt
 
     stale = "homeassistant/binary_sensor/test_pi/taught_gone_abc123/config"
@@ -570,15 +571,20 @@ def test_a_config_left_on_the_broker_that_this_run_does_not_announce_is_removed(
     planter.disconnect()
     planter.loop_stop()
 
-    proc = run_mqtt_app(broker, "--camera", media_path("carving_ice.mp4"), "--max-frames", "5")
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    late = Subscriber(broker.port, name="late")
-    try:
-        assert late.wait_for(lambda s: s.on(f"{TOPIC}/availability") == [b"offline"], 10)
-        time.sleep(0.5)  # every retained message reaches a new subscriber at once
-        retained = {t for _, t, p, r in late.messages if r and p}
-        assert stale not in retained
-        assert "homeassistant/sensor/test_pi/action/config" in retained and len(retained) == 7 + 3
-    finally:
-        late.close()
+    def retained_after(*args: str) -> set[str]:
+        # 1,000 model frames of a file: about 3 s, past the second the app listens for kept configs
+        proc = run_mqtt_app(broker, "--camera", media_path("carving_ice.mp4"), "--loop", "--max-frames", "1000", *args)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        late = Subscriber(broker.port, name="late")
+        try:
+            assert late.wait_for(lambda s: s.on(f"{TOPIC}/availability") == [b"offline"], 10)
+            time.sleep(0.5)  # every retained message reaches a new subscriber at once
+            return {t for _, t, p, r in late.messages if r and p}
+        finally:
+            late.close()
+
+    without = retained_after()
+    assert stale in without and "homeassistant/sensor/test_pi/action/config" in without
+    taught = retained_after("--actions", str(tmp_path / "actions.json"))
+    assert stale not in taught and "homeassistant/sensor/test_pi/action/config" in taught

@@ -38,11 +38,14 @@ class Device:
         return f"{DISCOVERY_PREFIX}/{component}/{self.node}/{key}/config"
 
 
+TAUGHT_KEY_PREFIX = "taught_"
+
+
 def action_key(name: str) -> str:
     """A taught action's key: its binary sensor's object id and the state's ``action_key``.
     Readable, ASCII only, and distinct for distinct names."""
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:32]
-    return f"taught_{slug}_{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+    return f"{TAUGHT_KEY_PREFIX}{slug}_{hashlib.sha1(name.encode()).hexdigest()[:6]}"
 
 
 def discovery_configs(device: Device, corrections: bool, taught: Sequence[str]) -> dict[str, dict]:

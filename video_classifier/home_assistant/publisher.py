@@ -47,7 +47,7 @@ from utils.rates import RateMeter
 from video_classifier.controls import Command, Controls, commands
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
-from video_classifier.home_assistant.discovery import DISCOVERY_PREFIX, Device, action_key, discovery_configs
+from video_classifier.home_assistant.discovery import DISCOVERY_PREFIX, TAUGHT_KEY_PREFIX, Device, action_key, discovery_configs
 from video_classifier.home_assistant.mqtt import MqttConnection, MqttSettings, node_id
 from video_classifier.outputs import Output
 from video_classifier.teach.examples import MAX_NAME_LENGTH, RESERVED
@@ -131,6 +131,7 @@ class MqttPublisher(Output):
         self._taught = taught
         self._taught_names = self._read_taught()
         self._published: dict[str, str] = {}  # config topic -> the payload last published there
+        self._stale_checked = False  # the broker's kept configs of taught actions looked at, once a run
         self._discovery_lock = threading.Lock()  # paho's thread (reconnect) and the model's (teaching)
         self._controls: Controls | None = None
         self._paused = False
@@ -195,6 +196,9 @@ class MqttPublisher(Output):
         # QoS 0: these go out at once and never wait behind the queued events.
         self._taught_names = self._read_taught()
         self._sync_discovery(everything=True)
+        if self._taught is not None and not self._stale_checked:
+            self._stale_checked = True  # in a thread: this may be paho's, which must go on to hear the broker
+            threading.Thread(target=self._remove_stale_taught, name="mqtt-stale", daemon=True).start()
         self._last_attributes = None
         self._online_due = True
         self._publish_state()
@@ -324,21 +328,20 @@ class MqttPublisher(Output):
         self.connection.subscribe(self._topic("command"), self._on_command)  # renewed on each reconnect
         if self.connection.connected:
             self._announce()
-        # After the first announcement, so that only what this run does not announce is stale.
-        self.connection.subscribe(f"{DISCOVERY_PREFIX}/+/{self.node}/+/config", self._on_retained_config)
         threading.Thread(target=self._repeat_while_paused, name="mqtt-heartbeat", daemon=True).start()
 
-    def _on_retained_config(self, message) -> None:
-        """A config the broker kept under this device's node that this run does not announce (a
-        taught action forgotten while the app was stopped, or taught with another --actions file):
-        removed, or Home Assistant would keep its sensor for ever."""
-        if not (message.retain and message.payload):
-            return
+    def _remove_stale_taught(self, listen_s: float = 1.0) -> None:
+        """The binary sensors of taught actions the broker kept under this device that this run's
+        library does not hold (forgotten while the app was stopped, or of another --actions
+        file): removed, or Home Assistant would keep them for ever. Once a run, after its first
+        announcement, and only with --actions: a run without taught actions leaves them to the
+        run that has them (two apps on one --mqtt-topic would otherwise delete each other's)."""
+        found = self.connection.retained(f"{DISCOVERY_PREFIX}/binary_sensor/{self.node}/+/config", listen_s)
         with self._discovery_lock:
-            if message.topic in self._published:
-                return
-        log.info("removing %s from Home Assistant: this run does not announce it", message.topic)
-        self.connection.publish(message.topic, "", retain=True)
+            stale = sorted(t for t in found if t not in self._published and t.split("/")[-2].startswith(TAUGHT_KEY_PREFIX))
+        for topic in stale:
+            log.info("removing %s from Home Assistant: this run's action library does not hold it", topic)
+            self.connection.publish(topic, "", retain=True)
 
     def _repeat_while_paused(self) -> None:
         while not self._closing.wait(self.settings.state_interval_s):
