@@ -45,8 +45,9 @@ class Stalling(FrameSource):
     name = "rtsp://cam/x"
     live = True
 
-    def __init__(self, frames: int, silent_s: float = 0.0) -> None:
-        self.opened, self.left, self.silent_s = time.monotonic(), frames, silent_s
+    def __init__(self, frames: int, silent_s: float = 0.0, late_s: float = 0.0) -> None:
+        # late_s: its clock started that much after the app's (a device opened a little later)
+        self.opened, self.left, self.silent_s = time.monotonic() + late_s, frames, silent_s
 
     def read(self):
         if not self.left:
@@ -57,11 +58,14 @@ class Stalling(FrameSource):
         return Frame(np.zeros((4, 4, 3), np.uint8), time.monotonic() - self.opened, 0)
 
 
-def test_frame_times_after_a_reconnect_count_the_silence_that_found_the_camera_lost():
+@pytest.mark.parametrize("late_s", [0.0, 0.05])
+def test_frame_times_after_a_reconnect_count_the_silence_that_found_the_camera_lost(late_s):
     """Frame times and the "lost" / "restored" times are one timeline: the 0.6 s in which the
-    camera said nothing before it was found lost are in the next frame's time too."""
+    camera said nothing before it was found lost are in the next frame's time too, and no frame
+    is timed before "restored", also from a device whose clock started after the app's."""
     heard = []
-    source = ReconnectingSource(Stalling(3, silent_s=0.6), lambda: Stalling(5), on_status=lambda s, t: heard.append((s, t)))
+    first = Stalling(3, silent_s=0.6, late_s=late_s)
+    source = ReconnectingSource(first, lambda: Stalling(5, late_s=late_s), on_status=lambda s, t: heard.append((s, t)))
     times = [source.read().timestamp for _ in range(5)]
     (lost, lost_at), (restored, restored_at) = heard
     assert (lost, restored) == ("lost", "restored")

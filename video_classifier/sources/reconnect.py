@@ -86,20 +86,22 @@ class ReconnectingSource(FrameSource):
                 delay = min(delay * 2, self.max_backoff_s, left)
                 continue
             # The new device's clock starts again at 0: continue from the last frame, plus all the
-            # time since it came (the wait that found the camera silent included), so that frame
-            # times and the log's "lost" and "restored" times stay one timeline.
-            self._offset = self._last_timestamp + (time.monotonic() - self._last_arrival)
-            self._notify("restored", "")
+            # time since it came (the wait that found the camera silent included), and never before
+            # "restored" itself, so that frame times and the log's "lost" and "restored" times stay
+            # one timeline (the device's clock and this one start a few ms apart).
+            now = time.monotonic()
+            self._offset = max(self._last_timestamp + (now - self._last_arrival), now - self._started)
+            self._notify("restored", "", now)
             return True
 
-    def _notify(self, state: str, status: str) -> None:
+    def _notify(self, state: str, status: str, at: float | None = None) -> None:
         self.status = status
         if state == "lost":
             log.warning("%s: %s", self.name, status)
         else:
             log.warning("%s: camera restored", self.name)
         if self.on_status is not None:
-            self.on_status(state, time.monotonic() - self._started)
+            self.on_status(state, (at if at is not None else time.monotonic()) - self._started)
 
     def _close_device(self) -> None:
         if self._source is not None:
