@@ -212,6 +212,10 @@ class App:
             from video_classifier.teach.examples import check_name
 
             check_name(s.learn)  # a bad name costs no model, camera or window time
+        if s.serve is not None:
+            from video_classifier.live_view.server import serve_settings
+
+            serve_settings(s)  # nor does a bad port or token
         # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
         self.headless = s.no_display or (s.learn is not None and not is_camera(s.camera or default_camera()))
         self.display = None

@@ -154,14 +154,14 @@ def _lan_address() -> str:
             return socket.gethostname()
 
 
-def attach(app) -> LiveView:
-    """``--serve``: the web server. Away from 127.0.0.1 reading asks for a token, and changing
-    anything (the Teach panel, corrections, the region) always does."""
-    s = app.settings
+def serve_settings(s) -> tuple[str, int, str | None]:
+    """``--serve``'s host and port and the token chosen (``--serve-token`` or
+    ``$MOVINET_SERVE_TOKEN``; None: a random one), or a :class:`UserError`: checked before the
+    model loads, so that a mistake costs no start."""
     host, port = parse_bind(s.serve)
     chosen = s.serve_token if s.serve_token is not None else environment.value("MOVINET_SERVE_TOKEN", keep_empty=True)
+    where = "--serve-token" if s.serve_token is not None else "MOVINET_SERVE_TOKEN"
     if chosen is not None and not MIN_TOKEN_LENGTH <= len(chosen) <= MAX_TOKEN_LENGTH:
-        where = "--serve-token" if s.serve_token is not None else "MOVINET_SERVE_TOKEN"
         raise UserError(
             f"{where} must be {MIN_TOKEN_LENGTH} to {MAX_TOKEN_LENGTH} characters (it is {len(chosen)}): "
             f"choose a {'longer' if len(chosen) < MIN_TOKEN_LENGTH else 'shorter'} one"
@@ -169,8 +169,15 @@ def attach(app) -> LiveView:
     # A browser sends a header's token as it is: no spaces (a Bearer value is trimmed) and nothing
     # outside ASCII (headers travel as Latin-1; past it, browsers refuse to send them at all).
     if chosen and not all("!" <= c <= "~" for c in chosen):
-        where = "--serve-token" if s.serve_token is not None else "MOVINET_SERVE_TOKEN"
         raise UserError(f"{where} has a space or a character outside ASCII: use letters, digits and punctuation")
+    return host, port, chosen
+
+
+def attach(app) -> LiveView:
+    """``--serve``: the web server. Away from 127.0.0.1 reading asks for a token, and changing
+    anything (the Teach panel, corrections, the region) always does."""
+    s = app.settings
+    host, port, chosen = serve_settings(s)
     token = chosen or secrets.token_urlsafe(12)
     reads = chosen is not None or not is_loopback(host)
     clips = app.recorder.library if app.recorder else None
