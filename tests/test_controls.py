@@ -182,8 +182,8 @@ def correction(subscriber: Subscriber) -> dict:
 
 
 def test_every_entity_of_the_table_is_announced_and_sends_a_form_of_its_own_command():
+    from video_classifier.controls import parse_command
     from video_classifier.home_assistant.discovery import Device, discovery_configs
-    from video_classifier.home_assistant.publisher import parse_command
 
     device = Device("test_controls", TOPIC, "a0")
     with_actions = discovery_configs(device, corrections=True, taught=[])

@@ -36,6 +36,14 @@ def states(subscriber: Subscriber) -> list[dict]:
     return [json.loads(p) for p in subscriber.on(f"{TOPIC}/state")]
 
 
+def saved_later(saved, proc, what: str) -> None:
+    """Wait (30 s at most, while the app runs) until ``saved()`` says the change is in the file."""
+    deadline = time.monotonic() + 30
+    while not saved():
+        assert time.monotonic() < deadline and proc.poll() is None, f"{what} was not saved after the lock was freed"
+        time.sleep(0.2)
+
+
 def test_a_correction_that_cannot_be_saved_says_so_over_http_and_mqtt(tmp_path, broker):
     actions = teach_drink(tmp_path)
     clip = write_half(tmp_path / "drinking.mp4", NTU_DRINK, 1, 8.0, size=(640, 360))
@@ -92,10 +100,7 @@ def test_a_correction_while_another_program_holds_the_lock_is_saved_when_it_lets
         unchanged = actions.read_bytes() == before
         os.close(lock)  # the other program lets go
         lock = None
-        deadline = time.monotonic() + 30
-        while "other" not in json.loads(actions.read_text())["actions"]:
-            assert time.monotonic() < deadline and proc.poll() is None, "the correction was not saved after the lock was freed"
-            time.sleep(0.2)
+        saved_later(lambda: "other" in json.loads(actions.read_text())["actions"], proc, "the correction")
     finally:
         if lock is not None:
             os.close(lock)
@@ -138,10 +143,7 @@ def test_deleting_an_action_answers_as_a_correction_does_when_it_is_not_saved(tm
         kept_while_locked = "drink" in json.loads(actions.read_text())["actions"]
         os.close(lock)  # the other program lets go
         lock = None
-        deadline = time.monotonic() + 30
-        while "drink" in json.loads(actions.read_text())["actions"]:
-            assert time.monotonic() < deadline and proc.poll() is None, "the deletion was not made after the lock was freed"
-            time.sleep(0.2)
+        saved_later(lambda: "drink" not in json.loads(actions.read_text())["actions"], proc, "the deletion")
     finally:
         if lock is not None:
             os.close(lock)

@@ -208,14 +208,10 @@ class App:
         # app's CPU on a file here (benchmarks/pipeline.py --versus-naive).
         cv2.setNumThreads(1)
         self.settings = s = settings
-        if s.learn is not None:
-            from video_classifier.teach.examples import check_name
-
-            check_name(s.learn)  # a bad name costs no model, camera or window time
+        if s.learn is not None:  # a bad name to teach, --serve port or token costs no model or camera time
+            importlib.import_module("video_classifier.teach.examples").check_name(s.learn)
         if s.serve is not None:
-            from video_classifier.live_view.server import serve_settings
-
-            serve_settings(s)  # nor does a bad port or token
+            importlib.import_module("video_classifier.live_view.server").serve_settings(s)
         # Teaching from a video file needs no window: it reads the clip's first seconds and exits.
         self.headless = s.no_display or (s.learn is not None and not is_camera(s.camera or default_camera()))
         self.display = None

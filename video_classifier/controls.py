@@ -13,6 +13,8 @@ the action library happens in the library's own thread, never in the caller's or
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -273,3 +275,29 @@ class Controls:
         """Delete the action ``name``, or its example ``example_id`` (a ``LibraryError`` if it is
         not there); waits until the file is written."""
         self._need("teacher").forget(name, example_id)
+
+
+# In a command's forms (its ``mqtt`` ones): an event id, or a unique start of it (4 characters at
+# least), as on the command line; and a name, the rest of the message.
+_PARTS = {"ID": r"(?P<event_id>[0-9a-f]{4,8})", "NAME": r"(?P<name>.+)"}
+
+
+@functools.cache
+def _pattern(form: str) -> re.Pattern:
+    return re.compile(" ".join(_PARTS.get(word, re.escape(word)) for word in form.split(" ")), re.DOTALL)
+
+
+def parse_command(text: str) -> tuple[Command, dict[str, str]] | None:
+    """The command ``text`` asks for and its arguments, or None when it is none of the forms of
+    the commands' table."""
+    for command in commands():
+        for form in command.mqtt:
+            if match := _pattern(form).fullmatch(text):
+                return command, {k: v for k, v in match.groupdict().items() if v is not None}
+    return None
+
+
+def usage() -> str:
+    """Every form the command topic takes: "reset, pause, ... or undo ID"."""
+    forms = [form for command in commands() for form in command.mqtt]
+    return ", ".join(forms[:-1]) + f" or {forms[-1]}"

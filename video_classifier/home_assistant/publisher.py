@@ -34,17 +34,15 @@ name (``none``, ``on``, quotes, emoji) works. JSON is sent as UTF-8, not as esca
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 
 from utils.rates import RateMeter
-from video_classifier.controls import Command, Controls, commands
+from video_classifier.controls import Controls, parse_command, usage
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
 from video_classifier.home_assistant.discovery import DISCOVERY_PREFIX, TAUGHT_KEY_PREFIX, Device, action_key, discovery_configs
@@ -57,32 +55,6 @@ log = logging.getLogger("mqtt")
 ATTRIBUTE_MIN_SCORE = 0.1  # top-k labels below this score are left out of the attributes
 # "3f9a1c2e was " and the longest name an action may have, in UTF-8.
 MAX_COMMAND_BYTES = 16 + 4 * MAX_NAME_LENGTH
-# In a command's forms (controls.py): an event id, or a unique start of it (4 characters at
-# least), as on the command line; and a name, the rest of the message.
-_PARTS = {"ID": r"(?P<event_id>[0-9a-f]{4,8})", "NAME": r"(?P<name>.+)"}
-
-
-@functools.cache
-def _pattern(form: str) -> re.Pattern:
-    return re.compile(" ".join(_PARTS.get(word, re.escape(word)) for word in form.split(" ")), re.DOTALL)
-
-
-def parse_command(text: str) -> tuple[Command, dict[str, str]] | None:
-    """The command ``text`` asks for and its arguments, or None when it is none of the forms of
-    the commands' table (controls.py)."""
-    for command in commands():
-        for form in command.mqtt:
-            if match := _pattern(form).fullmatch(text):
-                return command, {k: v for k, v in match.groupdict().items() if v is not None}
-    return None
-
-
-def usage() -> str:
-    """Every form the command topic takes: "reset, pause, ... or undo ID"."""
-    forms = [form for command in commands() for form in command.mqtt]
-    return ", ".join(forms[:-1]) + f" or {forms[-1]}"
-
-
 COMMAND_LOG_EVERY_S = 60.0  # a valid command is logged once a minute per kind: a flood is one line
 # Names Home Assistant reads as something else on a sensor ("None" is no value), or that read
 # as "no action": shown in quotes on the Current action sensor.
