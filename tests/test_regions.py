@@ -254,3 +254,5 @@ def test_a_cameras_login_is_no_part_of_its_region_files_name(tmp_path, monkeypat
     old.parent.mkdir(parents=True)
     old.write_text(json.dumps({"region": [0, 0, 200, 200], "picture": [340, 256]}))
     assert RegionFile.for_camera(url).path == kept and kept.is_file() and not old.exists()
+    for camera in ("picamera2", "0"):  # no login: the name it always had
+        assert RegionFile.for_camera(camera).path.name == f"region-main-{hashlib.sha256(camera.encode()).hexdigest()[:12]}.json"

@@ -95,8 +95,9 @@ class RegionFile:
         folder = user_folder("XDG_STATE_HOME", ".local/state")  # OSError for a user with no home
         if Path(camera).is_file():
             camera = str(Path(camera).resolve())
-        file = cls(folder / f"region-{instance or 'main'}-{_digest(without_login(camera))}.json")
-        if without_login(camera) != camera:  # a region kept under the name the login was part of
+        named = without_login(camera)
+        file = cls(folder / f"region-{instance or 'main'}-{_digest(named)}.json")
+        if named != camera:  # a region kept under the name the login was part of
             named_with_login = folder / f"region-{instance or 'main'}-{_digest(camera)}.json"
             with contextlib.suppress(OSError):
                 if named_with_login.exists() and not file.path.exists():

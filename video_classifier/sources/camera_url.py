@@ -78,13 +78,13 @@ def identity(url: str) -> str:
     return f"{split.scheme}://{host}:{port}{split.path or '/'}{query}"
 
 
-def without_login(url: str) -> str:
-    """``url`` with its user and password left out (all up to the host's last ``@``); as given
-    when it cannot be split."""
-    try:
-        return _after_login(url).geturl()
-    except ValueError:
-        return url
+def without_login(spec: str) -> str:
+    """An IP camera's URL with its user and password left out (all up to its last ``@``, as
+    :func:`redacted` reads it); any other ``--camera`` value as given."""
+    if not is_network(spec):
+        return spec
+    scheme, sep, rest = spec.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
 
 
 def _after_login(url: str) -> SplitResult:
