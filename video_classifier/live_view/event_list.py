@@ -23,8 +23,8 @@ from video_classifier.controls import Controls
 from video_classifier.data import ActionEvent
 from video_classifier.errors import UserError
 from video_classifier.outputs.clips import ClipLibrary
-from video_classifier.teach.corrections import VERDICTS, NotSaved
-from video_classifier.teach.examples import LibraryError, check_name
+from video_classifier.teach.corrections import VERDICTS
+from video_classifier.teach.examples import LibraryError, NotSaved, check_name
 from video_classifier.teach.recent_events import RecentEvents
 
 SHOWN = 20  # events listed on the page

@@ -28,11 +28,11 @@ import numpy as np
 from video_classifier.data import shown
 from video_classifier.errors import UserError
 from video_classifier.teach.conflicts import Alike, advice, alike, command, moves
-from video_classifier.teach.examples import Example, Library, LibraryError, NotSaved, add_to, check_name
+from video_classifier.teach.examples import Example, Library, LibraryError, add_to, check_name
 from video_classifier.teach.keeper import LibraryKeeper
 from video_classifier.teach.library import OTHER, ActionLibrary
 from video_classifier.teach.recent_events import EventFile, EventRecord, RecentEvents, find
-from video_classifier.teach.teacher import wait_for
+from video_classifier.teach.teacher import wait_saved
 
 log = logging.getLogger("teach")
 
@@ -153,16 +153,8 @@ class Corrector:
             else:
                 log.warning("correction not saved: %s", error)
 
-        future = self.keeper.change(edit)
-        try:
-            wait_for(future)
-        except LibraryError as exc:
-            if not future.done():
-                future.add_done_callback(saved)  # still waiting for the lock: saved later, or not
-                raise NotSaved(f"{_event(record)} is not corrected yet: {exc}", pending=True) from None
-        if (error := future.exception()) is not None:
-            raise NotSaved(f"{_event(record)} was not corrected: {error}") from None
-        done = describe(record, name, self.fps, saved=future.result(), undo=APP_UNDO)
+        saved_as = wait_saved(self.keeper.change(edit), _event(record), "corrected", later=saved)
+        done = describe(record, name, self.fps, saved=saved_as, undo=APP_UNDO)
         log.info("corrected: %s", done)
         return done
 

@@ -126,15 +126,7 @@ class Teacher(Output):
             self.cancel()  # else its next example would bring the action back
         future = self.keeper.change(lambda library: forget_from(library, name, example_id))
         what = quoted(name) if example_id is None else f"example {quoted(example_id)} of {quoted(name)}"
-        try:
-            wait_for(future)
-        except NoSuchAction:
-            raise
-        except LibraryError as exc:
-            if future.done():  # a full disk, a read-only one, a library of another model...
-                raise NotSaved(f"{what} was not forgotten: {exc}") from None
-            future.add_done_callback(lambda done: _said_forgotten(done, what))  # saved later, or not
-            raise NotSaved(f"{what} is not forgotten yet: {exc}", pending=True) from None
+        wait_saved(future, what, "forgotten", lambda done: _said_forgotten(done, what))
 
     def state(self, library_seen: int | None = None) -> dict:
         """The lesson in progress (or the last one) and the library's actions with their examples,
@@ -293,6 +285,22 @@ def wait_for(future: Future):
         raise LibraryError(
             "the action library is busy (another program holds its lock?): the change will be made when it is free"
         ) from None
+
+
+def wait_saved(future: Future, what: str, done: str, later: Callable[[Future], None]):
+    """The result of a change to the action library (waited for as :func:`wait_for`), or a
+    :class:`NotSaved`: "WHAT is not DONE yet" while another program holds the library's lock
+    (``later`` then hears how the change ended), "WHAT was not DONE: why" when it failed (a full
+    disk, a read-only one, a library of another model). A :class:`NoSuchAction` stays itself."""
+    try:
+        return wait_for(future)
+    except LibraryError as exc:
+        if not future.done():
+            future.add_done_callback(later)
+            raise NotSaved(f"{what} is not {done} yet: {exc}", pending=True) from None
+        if isinstance(exc, NoSuchAction):
+            raise
+        raise NotSaved(f"{what} was not {done}: {exc}") from None
 
 
 def attach(app) -> Teacher:
