@@ -219,17 +219,21 @@ def test_an_mjpeg_camera_over_http_with_a_login(tmp_path):
 
 
 @pytest.mark.slow  # the app on a camera that streams in real time
-def test_a_damaged_picture_now_and_then_is_passed_over_not_a_lost_camera(tmp_path):
+@pytest.mark.parametrize("first", [0, 2])
+def test_a_damaged_picture_now_and_then_is_passed_over_not_a_lost_camera(tmp_path, first):
     """One picture in 15 is a JPEG no decoder reads (a camera's glitch): the app goes on with the
-    next one, with no "camera lost", no reconnect and one event for the whole run."""
+    next one, with no "camera lost", no reconnect and one carving ice event to the end. The same
+    glitch in the first two pictures was "its stream cannot be decoded" and exit 2."""
     log = tmp_path / "log.jsonl"
-    with MjpegServer(media_path("carving_ice.mp4"), fps=15, corrupt_every=15) as server:
+    with MjpegServer(media_path("carving_ice.mp4"), fps=15, corrupt_every=15, corrupt_first=first) as server:
         done = run("--log", log, "--max-frames", "25", MOVINET_CAMERA=server.url())
     assert done.returncode == 0, done.stderr
     assert "camera lost" not in done.stderr and "[mjpeg" not in done.stderr, done.stderr
     assert not [r for r in records(log) if r.get("type") == "camera"]
     assert top1s(log)[-5:] == ["carving ice"] * 5
-    assert [e["label"] for e in records(log) if e.get("type") == "event"] == ["carving ice"]
+    # The clip is joined anywhere: A0's first seconds may read it as chiseling stone first.
+    (carving,) = [e for e in records(log) if e.get("type") == "event" and e["label"] == "carving ice"]
+    assert carving["end_s"] == [r["time_s"] for r in records(log) if "top" in r][-1]
 
 
 def test_a_slow_model_gets_the_newest_frame_not_a_growing_backlog():

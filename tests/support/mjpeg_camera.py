@@ -78,11 +78,13 @@ class MjpegServer:
         stamp: bool = False,
         quality: int = 85,
         corrupt_every: int | None = None,
+        corrupt_first: int = 0,
     ) -> None:
         self.port, self.path = port, "/" + path.lstrip("/")
         self.credentials = f"{user}:{password or ''}" if user is not None else None
         self.with_stamp, self.quality = stamp, quality
         self.corrupt_every = corrupt_every  # every Nth picture sent is a JPEG no decoder can read
+        self.corrupt_first = corrupt_first  # and so are the first pictures each client gets
         frames, rate = read_clip(Path(clip), size)
         self.fps = fps or rate
         self.width, self.height = frames[0].shape[1], frames[0].shape[0]
@@ -147,8 +149,10 @@ class MjpegServer:
         period = 1.0 / self.fps
         due = time.monotonic()
         index = int(time.time() * self.fps)
+        sent = 0
         while not self._stopped.is_set():
-            jpeg = self.jpeg(index)
+            jpeg = CORRUPT_JPEG if sent < self.corrupt_first else self.jpeg(index)
+            sent += 1
             head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
             write(head + jpeg + b"\r\n")
             due += period

@@ -72,7 +72,7 @@ class NetworkCameraSource(FrameSource):
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000)]
         params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000)]
         started = time.monotonic()
-        capture, ok, image = _open(url, params)
+        capture, ok, image = _open(url, params, read_timeout_s)
         if not ok or image is None:
             capture.release()
             left = max(1.0, open_timeout_s - (time.monotonic() - started))
@@ -141,7 +141,7 @@ class NetworkCameraSource(FrameSource):
         self._reader.join(1.0)
 
 
-def _open(url: str, params: list[int]) -> tuple[cv2.VideoCapture, bool, object]:
+def _open(url: str, params: list[int], read_timeout_s: float) -> tuple[cv2.VideoCapture, bool, object]:
     """The capture and its first frame. FFmpeg's open runs in a thread of its own, so that Ctrl-C
     or SIGTERM stop the app at once rather than after the open time-out (a silent camera); the
     thread, left behind then, ends with the process."""
@@ -150,7 +150,7 @@ def _open(url: str, params: list[int]) -> tuple[cv2.VideoCapture, bool, object]:
     def open_stream() -> None:
         capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         try:
-            opened.append((capture, *(capture.read() if capture.isOpened() else (False, None))))
+            opened.append((capture, *(_first_picture(capture, read_timeout_s) if capture.isOpened() else (False, None))))
         except cv2.error:  # a first frame the decoder throws on: the diagnosis says what is wrong
             opened.append((capture, False, None))
 
@@ -158,6 +158,20 @@ def _open(url: str, params: list[int]) -> tuple[cv2.VideoCapture, bool, object]:
     opener.start()
     join_thread(opener)  # a stop signal is handled meanwhile; FFmpeg's own time-outs bound it
     return opened[0]
+
+
+def _first_picture(capture: cv2.VideoCapture, read_timeout_s: float) -> tuple[bool, object]:
+    """The stream's first picture, passing over damaged ones as the reader does (a glitch as the
+    camera is opened is no dead camera). A read that failed only after waiting for the time-out
+    is not tried again: the stream is silent, not damaged."""
+    for _ in range(BAD_PICTURES_IN_A_ROW):
+        began = time.monotonic()
+        ok, image = capture.read()
+        if ok and image is not None:
+            return True, image
+        if time.monotonic() - began >= read_timeout_s / 2:
+            break
+    return False, None
 
 
 def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
