@@ -186,7 +186,8 @@ def replay(records: list[dict], make_detector) -> list[dict]:
             detector.interrupt()
         elif "type" not in record:
             top = [Category(c["label"], c["score"]) for c in record["top"]]
-            last = Prediction(record["frame"], record["time_s"], top, record["inference_ms"])
+            settling = record.get("settling", False)
+            last = Prediction(record["frame"], record["time_s"], top, record["inference_ms"], settling=settling)
             detector.update(last)
             told.on_prediction(last)
     detector.close()

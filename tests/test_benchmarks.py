@@ -134,6 +134,19 @@ def test_lores_benchmark_times_reading_and_the_model_picture_with_and_without_lo
     assert "| main | model | model's picture | read ms | prep ms | CPU ms/s | saved |" in result.stdout
 
 
+def test_cold_start_benchmark_tells_each_start_s_events_before_and_now(tmp_path):
+    out = tmp_path / "cold.json"
+    result = run_benchmark("benchmarks.cold_start", "--starts", "1", "--seconds", "4", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["all"]["starts"] == 35 == len(data["starts"])  # 7 clips, 5 variants
+    # arm wrestling from its first frame: named at once; its event told after the hold, and now
+    # after the model's first 6 frames too
+    arm = next(s for s in data["starts"] if s["label"] == "arm wrestling" and s["variant"] == "as is")
+    assert (arm["before"], arm["now"]) == ({"wrong": 0, "right_told_s": 1.0}, {"wrong": 0, "right_told_s": 2.2})
+    assert "| all | 35 |" in result.stdout
+
+
 def test_policy_benchmark_refuses_a_cache_of_other_clips(tmp_path):
     """Contributions cached from changed clips (--variant) are never replayed as the plain ones."""
     import numpy as np

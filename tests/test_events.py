@@ -3,6 +3,9 @@ switch two with the right names, an action still starts within --hold + 0.5 s, a
 shorter than --grace changes nothing. The rules on made-up predictions; the promises on real
 clips through the app as classify.py assembles it (played faster than real time)."""
 
+import json
+from dataclasses import replace
+
 import cv2
 import pytest
 from conftest import A0, KINETICS_LABELS, media_path, model_path, read_frames
@@ -161,6 +164,21 @@ def test_ignored_labels_never_start_an_event_nor_count_as_another_action():
     assert [(e.label, e.end_s) for e in told.ended] == [("a", pytest.approx(14.8))]  # a still scored 0.3
 
 
+def test_a_fresh_stream_s_settling_answers_neither_start_an_event_nor_beat_one():
+    """The model's first frames after a start or reset are shown but start nothing: an action
+    they name holds from the first settled answer."""
+    fresh = [replace(p, settling=p.time_s < 1.2) for p in predictions(seconds("b", 0.9, 5))]
+    told, _ = feed(fresh, hold_s=1.0)
+    (event,) = told.started
+    assert event.start_s == pytest.approx(1.2) and told.calls[0][2] == pytest.approx(2.2)
+    # After a reset while "a" runs: "b" in the settling answers does not take over; a's grace
+    # runs as it would, and b holds again from its first settled answer.
+    reset = [replace(p, settling=p.time_s < 11.2) for p in predictions(seconds("b", 0.9, 10), start_s=10.0)]
+    told, _ = feed(predictions(seconds("a", 0.9, 10)) + reset, hold_s=1.0, grace_s=5.0)
+    assert [(e.label, e.start_s) for e in told.started] == [("a", 0.0), ("b", pytest.approx(11.2))]
+    assert told.calls[1][2] == pytest.approx(9.8 + 5.0)  # a ended after its grace, as without the reset
+
+
 def test_weak_scores_make_no_events():
     told, _ = feed(predictions(seconds("a", 0.3, 10)), threshold=0.4)
     assert told.calls == []
@@ -285,6 +303,24 @@ def test_a_real_switch_is_two_events_with_the_right_names_in_order(tmp_path):
     assert [e.label for e in told.ended] == ["flipping pancake", "putting on eyeliner"]
     pancake, eyeliner = told.ended
     assert 40 - 5 < pancake.end_s < eyeliner.start_s < 40 + 12  # measured: eyeliner from 50.2 s (A0 names eyeliner late)
+
+
+def test_a_start_into_a_running_action_makes_no_event_of_the_model_s_first_guess(tmp_path):
+    """Carving ice joined 1.6 s into the clip: A0's first frames read it as chiseling stone
+    (0.94), an event before, whose grace then held the right one back to 6.6 s."""
+    paced = read_frames(media_path("carving_ice.mp4"))
+    clip = tmp_path / "joined.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, paced[0].shape[1::-1])
+    for frame in paced[8:] + paced[:8]:
+        writer.write(frame)
+    writer.release()
+    log = tmp_path / "log.jsonl"
+    told, _ = run_app(clip, max_frames=50, log=str(log))
+    records = [json.loads(line) for line in log.read_text().splitlines() if '"type"' not in line]
+    assert [r["top"][0]["label"] for r in records[:3]] == ["chiseling stone"] * 3  # the first guess, shown
+    assert [r.get("settling", False) for r in records[:8]] == [True] * 6 + [False] * 2
+    assert [e.label for e in told.started] == ["carving ice"]
+    assert told.calls[0][2] <= 3.0
 
 
 def test_the_app_starts_an_action_within_hold_plus_half_a_second_of_it_qualifying():

@@ -114,6 +114,7 @@ class Prediction:
     features: np.ndarray | None = None  # the frame's own pooled features, when teaching needs them
     warming_up_s: float | None = None  # while warming up (top empty), the seconds until the first scores
     region: Region | None = None  # the part of the picture the model saw (a Region), None: the whole
+    settling: bool = False  # one of the model's first frames after a start or reset: starts no event
 
     @property
     def warming_up(self) -> bool:
@@ -130,6 +131,8 @@ class Prediction:
             record["warming_up_s"] = round(self.warming_up_s, 2)
         else:
             record["top"] = [{"label": c.label, "score": round(c.score, 5)} for c in self.top]
+        if self.settling:
+            record["settling"] = True
         record["inference_ms"] = round(self.inference_ms, 2)
         if self.region is not None:
             record["region"] = self.region.as_list()  # X,Y,W,H in pixels of the camera picture

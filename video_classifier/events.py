@@ -34,6 +34,9 @@ class EventDetector:
     ``ignore`` on top never counts as another action: the event then ends only if its own
     action's score stays under the release level.
 
+    A prediction marked ``settling`` (the model's first frames after a start or reset) never
+    qualifies: its top-1 may still support the running event.
+
     A prediction earlier than the one before (a source whose clock started over) is taken as
     a cut stream, like :meth:`interrupt`.
     """
@@ -71,6 +74,8 @@ class EventDetector:
         self._last_s = t
         top = prediction.top[0] if prediction.top else None
         qualified = top if top is not None and top.score >= self.threshold and top.label not in self.ignore else None
+        if prediction.settling:  # a fresh stream's first answers neither start an event nor beat one
+            qualified = None
 
         if self.active is not None:
             score = next((c.score for c in prediction.top if c.label == self.active.label), 0.0)

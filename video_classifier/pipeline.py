@@ -226,7 +226,9 @@ class Pipeline:
                 time.sleep(self.model_delay_s)
             top = self.classifier.top(probabilities)
             features, warming_up = self.classifier.features, self.classifier.warming_up
-            prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at, features, warming_up, region)
+            prediction = Prediction(
+                frame.index, frame.timestamp, top, ms, received_at, features, warming_up, region, self.classifier.settling
+            )
             self.predictions += 1
             self.model_rate.tick()
             with self._lock:
