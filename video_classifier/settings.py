@@ -23,7 +23,7 @@ TEACH_SECONDS = 5.0
 TEACH_EXAMPLES = 1
 # Action events (--hold, --release, --grace), the release and grace chosen with
 # benchmarks/events.py (see the README's "Action events"): a minute of one looped clip gives
-# one event (cricket at 2.5 fps two, the first A0's misreading), a real switch two.
+# one event, a real switch two.
 HOLD_S = 1.0
 RELEASE = 0.5  # a fraction of --threshold
 GRACE_S = 5.0
