@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -117,6 +118,24 @@ def test_off_loopback_every_request_needs_the_printed_token():
     assert refused == [401, 401, 401, 401] and wrong == 401
     assert status == 200 and json.loads(body)["camera"] == "ok"
     assert stream_status == 200 and stream.startswith(b"--frame\r\nContent-Type: image/jpeg") and b"\xff\xd8" in stream
+
+
+def test_the_model_s_first_answers_are_marked_settling_in_the_status():
+    """They start no event, so the page does not call them "(starting)"."""
+    proc, url = start_app("--serve", "0")
+    seen = {}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(t >= 2.0 for t in seen):
+            with contextlib.suppress(OSError):
+                status = json.loads(get(local(url) + "status.json")[1])
+                if status["time_s"] is not None:
+                    seen[status["time_s"]] = status["settling"]
+            time.sleep(0.05)
+    finally:
+        code, err = stop_app(proc)
+    assert code == 0, err
+    assert any(seen.values()) and all(settling == (t < 1.2 - 0.01) for t, settling in seen.items()), seen
 
 
 def test_a_port_in_use_is_a_clear_error():

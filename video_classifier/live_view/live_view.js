@@ -245,9 +245,10 @@ async function refresh() {
     const seen = libraryVersion === "" ? "" : (q ? "&" : "?") + "library=" + libraryVersion;
     const s = await (await fetch("status.json" + q + seen, {cache: "no-store"})).json();
     // The heading follows the bars: an action holding the threshold is shown before its event starts
-    // (not "unknown" nor "something else": those never start one).
+    // (not "unknown" nor "something else": those never start one; nor the model's first frames).
     const top = s.top[0];
-    const starting = top && s.threshold !== null && top.score >= s.threshold && !["unknown", "other"].includes(top.label);
+    const starting = top && !s.settling && s.threshold !== null && top.score >= s.threshold
+      && !["unknown", "other"].includes(top.label);
     $("active").textContent = s.active ? shown(s.active.label)
       : s.camera !== "ok" ? s.camera : starting ? `${shown(top.label)} (starting)`
       : s.warming_up_s !== null && s.warming_up_s !== undefined ? `warming up, ${s.warming_up_s.toFixed(1)} s` : "no action";

@@ -4,7 +4,8 @@ table (controls.py), each command's route answered through the app's one ``Contr
     GET  /                  the page (live_view.html, .js, .css, .svg; it polls status.json)
     GET  /stream.mjpg       multipart/x-mixed-replace JPEG stream of the overlaid picture
     GET  /snapshot.jpg      the newest picture
-    GET  /status.json       current top-k (or the seconds of warm-up left), fps, camera state, events, clips, teaching
+    GET  /status.json       current top-k (or the seconds of warm-up left), fps, camera state, events, clips,
+                            teaching; ``settling`` while the model's first frames start no event
     GET  /clips/NAME        a clip saved by --record (or its JSON sidecar)
 
 and the commands' routes, among them:

@@ -126,6 +126,7 @@ class LiveView(Output):
         return {
             "top": [{"label": c.label, "score": round(c.score, 4)} for c in prediction.top] if prediction else [],
             "warming_up_s": round(prediction.warming_up_s, 1) if prediction and prediction.warming_up else None,
+            "settling": bool(prediction and prediction.settling),  # the model's first frames: no event can start
             "time_s": round(prediction.time_s, 3) if prediction else None,
             "inference_ms": round(prediction.inference_ms, 2) if prediction else None,
             "model_fps": round(self.pipeline.model_rate.rate(), 2),
