@@ -7,8 +7,8 @@ Each shared clip A0 names right (benchmarks/media.CLIPS), as it is, mirrored, le
 played at 0.8x and 1.25x speed, is started from 12 points spread over it (``--starts``), each start a fresh
 stream of the app's classifier as ``classify.py`` assembles it (video_classifier/app.py, the
 default window), at the pacer's 5 fps, for ``--seconds``. Its predictions go through the app's
-:class:`EventDetector` twice: as the app runs it (the model's first ``SETTLE_FRAMES`` frames
-start no event), and as it ran before, when every frame could. Reported per clip and in all:
+:class:`EventDetector` twice: as the app runs it (the first ``SETTLE_S`` seconds of a fresh
+stream start no event: :class:`Settling`), and as it ran before, when every frame could. Reported per clip and in all:
 wrong events (an event of another action), starts whose right event came (and the worst and
 median time it was told), and the first time top-1 is right for good (what the overlay shows).
 """
@@ -32,9 +32,9 @@ from benchmarks.stats import markdown_table
 from benchmarks.teach import paced, read_clip, variant
 from video_classifier.app import open_classifier
 from video_classifier.data import ActionEvent, Prediction
-from video_classifier.events import EventDetector
+from video_classifier.events import EventDetector, Settling
 from video_classifier.outputs import Output
-from video_classifier.settings import SETTLE_FRAMES, Settings
+from video_classifier.settings import SETTLE_S, Settings
 
 FPS = 5.0
 STARTS = 12  # per clip and variant, spread evenly over the clip
@@ -65,10 +65,11 @@ def stream(name: str, kind: str) -> list[np.ndarray]:
 def predictions(classifier, frames: list[np.ndarray]) -> list[Prediction]:
     """A fresh stream of ``frames``: the app's prediction for each."""
     classifier.reset()
+    settling = Settling()
     out = []
     for i, frame in enumerate(frames):
         probabilities, ms = classifier.scores(frame)
-        out.append(Prediction(i, i / FPS, classifier.top(probabilities), ms, settling=classifier.settling))
+        out.append(Prediction(i, i / FPS, classifier.top(probabilities), ms, settling=settling.at(i / FPS)))
     return out
 
 
@@ -127,7 +128,7 @@ def measure(seconds: float, starts: int = STARTS) -> dict:
                 rows.append(row)
         print(f"{label}: done", file=sys.stderr)
     per_clip = {label: summary([r for r in rows if r["label"] == label]) for label in CLIPS}
-    return {"seconds": seconds, "settle_frames": SETTLE_FRAMES, "all": summary(rows), "per_clip": per_clip, "starts": rows}
+    return {"seconds": seconds, "settle_s": SETTLE_S, "all": summary(rows), "per_clip": per_clip, "starts": rows}
 
 
 def table(result: dict) -> str:

@@ -141,7 +141,7 @@ def test_cold_start_benchmark_tells_each_start_s_events_before_and_now(tmp_path)
     data = json.loads(out.read_text())
     assert data["all"]["starts"] == 35 == len(data["starts"])  # 7 clips, 5 variants
     # arm wrestling from its first frame: named at once; its event told after the hold, and now
-    # after the model's first 6 frames too
+    # after the fresh stream's first 1.2 s too
     arm = next(s for s in data["starts"] if s["label"] == "arm wrestling" and s["variant"] == "as is")
     assert (arm["before"], arm["now"]) == ({"wrong": 0, "right_told_s": 1.0}, {"wrong": 0, "right_told_s": 2.2})
     assert "| all | 35 |" in result.stdout

@@ -76,7 +76,7 @@ def test_headless_json_log_names_the_action(clip, label):
     assert result.returncode == 0, result.stderr
     records = frame_records(result.stdout)
     assert len(records) > 10
-    assert set(records[0]) == {"frame", "time_s", "top", "inference_ms", "settling"}  # the model's first 6 start no event
+    assert set(records[0]) == {"frame", "time_s", "top", "inference_ms", "settling"}  # the first 1.2 s start no event
     assert set(records[6]) == {"frame", "time_s", "top", "inference_ms"}
     assert records[-1]["top"][0]["label"] == label
     times = [r["time_s"] for r in records]

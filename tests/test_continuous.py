@@ -10,7 +10,6 @@ from video_classifier.events import EventDetector
 from video_classifier.model.movinet import MovinetStream
 from video_classifier.model.windows import WindowPolicy
 from video_classifier.outputs import Output
-from video_classifier.settings import SETTLE_FRAMES
 
 FPS = 5
 DEFAULT_WINDOW = 60  # frames: classify.py's --window 12 (seconds) at 5 fps
@@ -173,19 +172,6 @@ def test_two_actions_give_exactly_two_events_with_sensible_boundaries(classifier
     assert first["end_s"] < second["start_s"] <= 20 + REACTION_BOUND_S
     assert second["end_s"] == pytest.approx(39.8)
     assert first["peak"] >= first["mean"] >= 0.4
-
-
-def test_the_model_s_first_frames_after_a_start_or_a_reset_are_settling(classifiers, frames):
-    """They start no event (SETTLE_FRAMES): a fresh stream's first answers are guesses."""
-    classifier = classifiers[DEFAULT_WINDOW]
-    classifier.reset()
-    for frames_before in (8, 20):  # reset after 8 frames, then after 20
-        flags = []
-        for frame in looped(frames["arm wrestling"], frames_before / FPS):
-            classifier.scores(frame)
-            flags.append(classifier.settling)
-        assert flags == [True] * SETTLE_FRAMES + [False] * (frames_before - SETTLE_FRAMES)
-        classifier.reset()
 
 
 def fake_predictions(series):

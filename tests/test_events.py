@@ -13,7 +13,7 @@ from conftest import A0, KINETICS_LABELS, media_path, model_path, read_frames
 from video_classifier.app import App
 from video_classifier.data import Category, Prediction
 from video_classifier.errors import FlagError
-from video_classifier.events import EventDetector
+from video_classifier.events import EventDetector, Settling
 from video_classifier.options import parse_settings
 from video_classifier.outputs import Output
 from video_classifier.settings import GRACE_S, HOLD_S, RELEASE, Settings
@@ -177,6 +177,17 @@ def test_a_fresh_stream_s_settling_answers_neither_start_an_event_nor_beat_one()
     told, _ = feed(predictions(seconds("a", 0.9, 10)) + reset, hold_s=1.0, grace_s=5.0)
     assert [(e.label, e.start_s) for e in told.started] == [("a", 0.0), ("b", pytest.approx(11.2))]
     assert told.calls[1][2] == pytest.approx(9.8 + 5.0)  # a ended after its grace, as without the reset
+
+
+@pytest.mark.parametrize("fps", [5.0, 2.5, 0.5])
+def test_a_fresh_stream_settles_for_seconds_of_capture_time_whatever_the_rate(fps):
+    """1.2 s: 6 frames at 5 fps, 3 at 2.5; at 0.5 fps only the first (not 12 s of frames)."""
+    settling = Settling()
+    flags = [settling.at(10.0 + i / fps) for i in range(10)]
+    assert flags.count(True) == {5.0: 6, 2.5: 3, 0.5: 1}[fps] and not any(flags[flags.count(True) :])
+    settling.restart()  # a reset, or a camera that came back
+    assert [settling.at(20.0 + i / 5) for i in range(8)] == [True] * 6 + [False] * 2
+    assert settling.at(0.0)  # a clock that started over: a fresh stream, never a settling one forever
 
 
 def test_weak_scores_make_no_events():

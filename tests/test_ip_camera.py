@@ -174,7 +174,7 @@ def test_a_6_s_outage_of_the_server_is_survived(tmp_path):
         )
         try:
             # An event in progress when the camera goes: carving ice for more than --hold (1 s)
-            # after the model's first 6 frames (which start no event). The stream's loop may start
+            # after the first 1.2 s (which start no event). The stream's loop may start
             # in the clip's first second, which A0 reads as something else.
             wait_until(lambda: len(top1s(log)) >= 14 and top1s(log)[-8:] == ["carving ice"] * 8, 60, proc)
             server.stop()
@@ -182,7 +182,8 @@ def test_a_6_s_outage_of_the_server_is_survived(tmp_path):
             server.start()
             wait_until(lambda: any(r.get("state") == "restored" for r in records(log)), 60, proc)
             restored_at = len(records(log))
-            wait_until(lambda: sum("top" in r for r in records(log)[restored_at:]) >= 10, 60, proc)
+            # A fresh stream then: its event can start after 1.2 s of settling and the 1 s hold.
+            wait_until(lambda: sum("top" in r for r in records(log)[restored_at:]) >= 20, 60, proc)
         finally:
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
@@ -194,6 +195,13 @@ def test_a_6_s_outage_of_the_server_is_survived(tmp_path):
     assert kinds == ["lost", "event", "restored", "event"], kinds
     after = [r["top"][0]["label"] for r in records(log)[restored_at:] if "top" in r]
     assert after[-3:] == ["carving ice"] * 3  # classifying again after the outage
+    # What comes back is a fresh stream: the model forgot the old one, and its first 1.2 s start no event.
+    logged = records(log)
+    restored = next(i for i, r in enumerate(logged) if r.get("state") == "restored")
+    fresh = [r for r in logged[restored:] if "top" in r]
+    assert fresh[0].get("settling") and fresh[-1]["time_s"] - fresh[0]["time_s"] > 1.2
+    flags = [(r["time_s"], r.get("settling", False)) for r in fresh]
+    assert all(settling == (t - fresh[0]["time_s"] < 1.2 - 1e-3) for t, settling in flags), flags
     assert "camera lost, retrying" in err and "camera restored" in err
     assert PASSWORD not in err + out + log.read_text()
 

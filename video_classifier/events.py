@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.outputs import Output
-from video_classifier.settings import GRACE_S, HOLD_S, RELEASE
+from video_classifier.settings import GRACE_S, HOLD_S, RELEASE, SETTLE_S
 
 _EPS = 1e-3  # seconds: capture times such as 9.2 and 12.2 differ by 2.9999999 in floating point
 
@@ -34,7 +34,7 @@ class EventDetector:
     ``ignore`` on top never counts as another action: the event then ends only if its own
     action's score stays under the release level.
 
-    A prediction marked ``settling`` (the model's first frames after a start or reset) never
+    A prediction marked ``settling`` (a fresh stream's first answers: :class:`Settling`) never
     qualifies: its top-1 may still support the running event.
 
     A prediction earlier than the one before (a source whose clock started over) is taken as
@@ -119,3 +119,24 @@ class EventDetector:
         last supporting prediction (as does one that waited for its grace: :meth:`close`), and an
         action that was about to start must hold again."""
         self.close()
+
+
+class Settling:
+    """Which predictions are a fresh stream's first ``seconds`` of capture time, from its first
+    frame after a start, a reset (:meth:`restart`) or a camera that came back: the model has no
+    temporal context yet, and its first guess (chiseling stone for carving ice joined mid-way)
+    must not start an event."""
+
+    def __init__(self, seconds: float = SETTLE_S) -> None:
+        self.seconds = seconds
+        self._since: float | None = None
+
+    def restart(self) -> None:
+        """The model starts a fresh stream with the next frame."""
+        self._since = None
+
+    def at(self, time_s: float) -> bool:
+        """Whether a prediction at ``time_s`` (in order) is still settling."""
+        if self._since is None or time_s < self._since:
+            self._since = time_s
+        return time_s - self._since < self.seconds - _EPS

@@ -16,7 +16,7 @@ import time
 from utils.rates import RateMeter
 from utils.signals import wait_event
 from video_classifier.data import Frame, Prediction
-from video_classifier.events import EventDetector
+from video_classifier.events import EventDetector, Settling
 from video_classifier.handoff import Closed, Handoff
 from video_classifier.model.classifier import ActionClassifier
 from video_classifier.outputs import Output
@@ -69,6 +69,8 @@ class Pipeline:
         self._unpaused = threading.Event()
         self._unpaused.set()
         self._reset_requested = threading.Event()
+        self._lost = False  # the camera was lost: the next frame starts a fresh stream
+        self.settling = Settling()  # a fresh stream's first answers start no event
         self._lock = threading.Condition()
         self._latest_frame: Frame | None = None
         self._version = 0  # bumped by every new frame or prediction
@@ -212,23 +214,28 @@ class Pipeline:
             except Closed:
                 break
             if item is None:
-                if self.source.status and self.events is not None:  # the camera is lost, being reconnected
-                    self.events.interrupt()
+                if self.source.status:  # the camera is lost, being reconnected
+                    self._lost = True  # what comes back is a fresh stream: the model forgets the old one
+                    if self.events is not None:
+                        self.events.interrupt()
                 continue
             frame, received_at = item
+            fresh, self._lost = self._lost, False
             if self._reset_requested.is_set():
                 self._reset_requested.clear()
-                self.classifier.reset()
                 self.output.on_reset(frame.timestamp)
+                fresh = True
+            if fresh:
+                self.classifier.reset()
+                self.settling.restart()
             image, region = self.framing.crop(frame) if self.framing else (frame.model_image, None)
             probabilities, ms = self.classifier.scores(image)
             if self.model_delay_s:
                 time.sleep(self.model_delay_s)
             top = self.classifier.top(probabilities)
             features, warming_up = self.classifier.features, self.classifier.warming_up
-            prediction = Prediction(
-                frame.index, frame.timestamp, top, ms, received_at, features, warming_up, region, self.classifier.settling
-            )
+            settling = self.settling.at(frame.timestamp)
+            prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at, features, warming_up, region, settling)
             self.predictions += 1
             self.model_rate.tick()
             with self._lock:

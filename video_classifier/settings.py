@@ -27,11 +27,12 @@ TEACH_EXAMPLES = 1
 HOLD_S = 1.0
 RELEASE = 0.5  # a fraction of --threshold
 GRACE_S = 5.0
-# The model's first frames after a start or reset (1.2 s at 5 fps), without temporal context yet,
-# are shown but start no event: over 420 cold starts (benchmarks/cold_start.py) they made 67 wrong
-# events, 41 without them (all but 2 of the rest: eyeliner read as contact lenses); the right event
-# is told at 2.2 s (median; 1.4 s before), its 90th percentile 3.8 s (4.2 s: a wrong one went first).
-SETTLE_FRAMES = 6
+# A fresh stream's first answers (after a start, a reset or a camera that came back), without
+# temporal context yet, are shown but start no event for this long (6 model frames at 5 fps): over
+# 420 cold starts (benchmarks/cold_start.py) they made 67 wrong events, 41 without them (34 of the
+# rest: eyeliner read as contact lenses); the right event is told at 2.2 s (median; 1.4 s before),
+# its 90th percentile 3.8 s (4.2 s before: a wrong one went first).
+SETTLE_S = 1.2
 # A lesson's limits (see controls.check_lesson).
 MIN_TEACH_SECONDS = 2.0
 MAX_TEACH_SECONDS = 60.0

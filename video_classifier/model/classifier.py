@@ -10,7 +10,6 @@ import numpy as np
 from video_classifier.data import Category
 from video_classifier.errors import UserError
 from video_classifier.model.scores import softmax, top_k
-from video_classifier.settings import SETTLE_FRAMES
 
 
 class StreamModel(Protocol):
@@ -104,18 +103,10 @@ class ActionClassifier:
         self.features: np.ndarray | None = None  # the last step's frame features, with keep_features
         # Seconds until the scorer names anything after a start or reset (None: it does now).
         self.warming_up: float | None = None
-        self._steps = 0  # model frames since the start or the last reset
-
-    @property
-    def settling(self) -> bool:
-        """Whether the last frame was one of the first :data:`SETTLE_FRAMES` after a start or
-        reset: the stream has no temporal context yet, and its answers start no event."""
-        return self._steps <= SETTLE_FRAMES
 
     def scores(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """Class probabilities after feeding ``frame``, and the model's time in ms."""
         logits, ms = self.model.timed_step(frame)
-        self._steps += 1
         labels, probabilities = self.scorer.score(logits, self.model)
         if labels is not self.labels:  # the taught actions changed: what was smoothed no longer fits
             self.labels, self._smoothed = labels, None
@@ -143,4 +134,3 @@ class ActionClassifier:
         self.scorer.reset()
         self._smoothed = None
         self.warming_up = None
-        self._steps = 0
