@@ -52,6 +52,10 @@ def test_the_browser_shows_the_stream_and_the_current_action(tmp_path):
     proc, url = start_app("--serve", "0")
     try:
         assert url.startswith("http://127.0.0.1:") and "token" not in url  # loopback: no token needed
+        # The event starts after the stream's 1.2 s of settling and the 1 s hold ("starting" until then).
+        deadline = time.monotonic() + 30
+        while json.loads(get(url + "status.json")[1])["active"] is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         shot = tmp_path / "live_view.png"
         made = chromium(tmp_path, url, "--window-size=800,1000", f"--screenshot={shot}")
         assert shot.exists(), made.stderr
