@@ -578,7 +578,8 @@ def test_a_taught_actions_sensor_left_on_the_broker_is_removed_by_a_run_whose_li
         assert proc.returncode == 0, err
         late = Subscriber(broker.port, name="late")
         try:
-            assert late.wait_for(lambda s: s.on(f"{TOPIC}/availability") == [b"offline"], 10)
+            availability = f"{TOPIC}/availability"
+            assert late.wait_for(lambda s: s.on(availability) == [b"offline"], 10), (late.on(availability), err)
             time.sleep(0.5)  # every retained message reaches a new subscriber at once
             return {t for _, t, p, r in late.messages if r and p}
         finally:
