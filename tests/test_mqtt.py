@@ -576,7 +576,9 @@ def test_a_taught_actions_sensor_left_on_the_broker_is_removed_by_a_run_whose_li
         proc = run_mqtt_app(broker, "--camera", media_path("carving_ice.mp4"), "--loop", "--max-frames", "1000", *args)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-        late = Subscriber(broker.port, name="late")
+        # A client of its own each time: one that kept the last one's session would also get the
+        # messages queued for it meanwhile ("offline" twice, which the wait below never matched).
+        late = Subscriber(broker.port, name=f"late-{len(args)}")
         try:
             availability = f"{TOPIC}/availability"
             assert late.wait_for(lambda s: s.on(availability) == [b"offline"], 10), (late.on(availability), err)
