@@ -75,10 +75,6 @@ def check_fits(region: Region, size: tuple[int, int], where: str = "--region") -
         )
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 class RegionFile:
     """Where a region drawn in the live view is kept, so that a restart (and the service) keep it:
     ``$XDG_STATE_HOME/movinet/region-NAME.json`` (else ``~/.local/state``), one file per camera
@@ -95,13 +91,16 @@ class RegionFile:
         folder = user_folder("XDG_STATE_HOME", ".local/state")  # OSError for a user with no home
         if Path(camera).is_file():
             camera = str(Path(camera).resolve())
+
+        def path_of(name: str) -> Path:
+            return folder / f"region-{instance or 'main'}-{hashlib.sha256(name.encode()).hexdigest()[:12]}.json"
+
         named = without_login(camera)
-        file = cls(folder / f"region-{instance or 'main'}-{_digest(named)}.json")
+        file = cls(path_of(named))
         if named != camera:  # a region kept under the name the login was part of
-            named_with_login = folder / f"region-{instance or 'main'}-{_digest(camera)}.json"
             with contextlib.suppress(OSError):
-                if named_with_login.exists() and not file.path.exists():
-                    named_with_login.replace(file.path)
+                if path_of(camera).exists() and not file.path.exists():
+                    path_of(camera).replace(file.path)
         return file
 
     def load(self) -> tuple[Region, tuple[int, int]] | None:
