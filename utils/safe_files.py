@@ -32,10 +32,13 @@ def read_regular_file(path: str | Path, max_bytes: int) -> bytes:
             raise UnsafeFile(f"is {kind}")
         if info.st_size > max_bytes:
             raise UnsafeFile(f"is {info.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB allowed")
-        chunks, left = [], max_bytes + 1
-        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):  # it may grow while read
+        # One read of the size it has (chunks and their join copy it twice: 3 ms of a 2.6 MB file),
+        # then on until the end: it may grow while read.
+        chunks, left, size = [], max_bytes + 1, info.st_size + 1
+        while left > 0 and (chunk := os.read(fd, min(left, size))):
             chunks.append(chunk)
             left -= len(chunk)
+            size = 1 << 20
         data = b"".join(chunks)
         if len(data) > max_bytes:
             raise UnsafeFile(f"is over the {max_bytes / 1e6:.0f} MB allowed")
