@@ -156,10 +156,14 @@ class Recorded(Output):
         self.events: list[dict] = []
         self._open: dict[int, dict] = {}
         self._ended: list[dict] = []  # ended while the current prediction was handled
+        self._settled_s: float | None = None  # the stream's first prediction after its settling ones
 
     def on_event_start(self, event: ActionEvent) -> None:
-        # Told while the prediction that started it is handled: the event's end_s is its time.
-        record = {"label": event.label, "start_s": event.start_s, "told_start_s": event.end_s, "takeover": bool(self._ended)}
+        # Told while the prediction that started it is handled: the event's end_s is its time. Its
+        # hold began at its start, or where the settling ended for a start dated back into them.
+        held_s = max(event.start_s, event.end_s if self._settled_s is None else self._settled_s)
+        record = {"label": event.label, "start_s": event.start_s, "held_s": held_s, "told_start_s": event.end_s}
+        record["takeover"] = bool(self._ended)
         self._open[id(event)] = record
         self.events.append(record)
 
@@ -173,6 +177,10 @@ class Recorded(Output):
         for record in self._ended:
             record["told_end_s"] = prediction.time_s
         self._ended = []
+        if prediction.settling:
+            self._settled_s = None
+        elif self._settled_s is None:
+            self._settled_s = prediction.time_s
 
 
 def replay(records: list[dict], make_detector) -> list[dict]:
@@ -320,8 +328,8 @@ def judge(case: Case, events: list[dict], seconds: float) -> dict:
     labels = [e["label"] for e in events]
     right = labels == list(case.expected) if case.switch else bool(labels) and set(labels) == {case.expected[0]}
     durations = [e["duration_s"] for e in events]
-    fresh = [e["told_start_s"] - e["start_s"] for e in events if not e["takeover"]]
-    takeovers = [e["told_start_s"] - e["start_s"] for e in events if e["takeover"]]
+    fresh = [e["told_start_s"] - e["held_s"] for e in events if not e["takeover"]]
+    takeovers = [e["told_start_s"] - e["held_s"] for e in events if e["takeover"]]
     row = {
         "events": len(events),
         "per_min": round(len(events) * 60 / (seconds * len(case.clips)), 1),

@@ -29,6 +29,7 @@ class Told(Output):
     def __init__(self):
         self.calls = []  # ("start" | "end", event, told at)
         self.now = None  # the prediction being handled (set by feed, or by the app's pipeline after it)
+        self.predictions = []  # those the app's pipeline told
 
     def on_event_start(self, event):
         self.calls.append(("start", event, event.end_s))  # the prediction that started it
@@ -38,6 +39,7 @@ class Told(Output):
 
     def on_prediction(self, prediction):
         self.now = prediction.time_s
+        self.predictions.append(prediction)
 
     @property
     def ended(self):
@@ -166,11 +168,22 @@ def test_ignored_labels_never_start_an_event_nor_count_as_another_action():
 
 def test_a_fresh_stream_s_settling_answers_neither_start_an_event_nor_beat_one():
     """The model's first frames after a start or reset are shown but start nothing: an action
-    they name holds from the first settled answer."""
+    they name holds from the first settled answer, and starts where they began to name it."""
     fresh = [replace(p, settling=p.time_s < 1.2) for p in predictions(seconds("b", 0.9, 5))]
     told, _ = feed(fresh, hold_s=1.0)
     (event,) = told.started
-    assert event.start_s == pytest.approx(1.2) and told.calls[0][2] == pytest.approx(2.2)
+    assert event.start_s == 0.0 and told.calls[0][2] == pytest.approx(2.2)  # going from the first frame, told as before
+    # A first guess that changes, or a doubt among the settling answers: b starts where the
+    # answers named it without a break; a stream that ends before b held 1 s after settling is no event.
+    guessed = seconds("a", 0.9, 0.4) + seconds("b", 0.3, 0.2) + seconds("b", 0.9, 4.4)
+    told, _ = feed([replace(p, settling=p.time_s < 1.2) for p in predictions(guessed)], hold_s=1.0)
+    assert [(e.label, e.start_s, e.end_s) for e in told.ended] == [("b", pytest.approx(0.6), pytest.approx(4.8))]
+    told, _ = feed([replace(p, settling=p.time_s < 1.2) for p in predictions(seconds("b", 0.9, 2))], hold_s=1.0)
+    assert told.calls == []  # 1.2 to 1.8 s: held 0.6 s, not 1
+    # A cut stream (its clock started over) does not join the settling answers on either side of it.
+    cut = [replace(p, settling=True) for p in predictions(seconds("b", 0.9, 0.6), start_s=5.0)]
+    told, _ = feed(cut + fresh, hold_s=1.0)
+    assert [e.start_s for e in told.started] == [0.0]
     # After a reset while "a" runs: "b" in the settling answers does not take over; a's grace
     # runs as it would, and b holds again from its first settled answer.
     reset = [replace(p, settling=p.time_s < 11.2) for p in predictions(seconds("b", 0.9, 10), start_s=10.0)]
@@ -340,4 +353,12 @@ def test_the_app_starts_an_action_within_hold_plus_half_a_second_of_it_qualifyin
     assert isinstance(app.pipeline.events, EventDetector) and app.pipeline.events.hold_s == 1.0
     (kind, event, told_at), *_ = told.calls
     assert kind == "start" and event.label == "carving ice"
-    assert told_at - event.start_s <= 1.0 + 0.5
+    qualified = [p.time_s for p in told.predictions if not p.settling and p.top[0].label == event.label and p.top[0].score >= 0.4]
+    assert told_at - qualified[0] <= 1.0 + 0.5
+    assert event.start_s <= qualified[0]  # or earlier: settling answers that named it just before
+
+
+def test_an_action_going_from_the_first_frame_starts_there_and_is_told_after_settling_and_hold():
+    told, _ = run_app(media_path("arm_wrestling_mmaction2_demo.mp4"), loop=False, max_frames=50)
+    assert [(e.label, e.start_s) for e in told.started] == [("arm wrestling", 0.0)]
+    assert told.calls[0][2] == pytest.approx(1.2 + 1.0, abs=0.2)  # the settling answers, then the hold (a frame)

@@ -35,7 +35,10 @@ class EventDetector:
     action's score stays under the release level.
 
     A prediction marked ``settling`` (a fresh stream's first answers: :class:`Settling`) never
-    qualifies: its top-1 may still support the running event.
+    qualifies: its top-1 may still support the running event. With no event running, the
+    settling answers that named an action just before it held count for its start time, not
+    its hold: an action already going at a start starts at the stream's first frame, and is
+    told no sooner.
 
     A prediction earlier than the one before (a source whose clock started over) is taken as
     a cut stream, like :meth:`interrupt`.
@@ -64,6 +67,8 @@ class EventDetector:
         self.ignore = ignore
         self.active: ActionEvent | None = None
         self._candidate: ActionEvent | None = None
+        self._held_from = 0.0  # the candidate's first qualifying prediction: its hold counts from here
+        self._seen: tuple[str, float] | None = None  # an action the settling answers named, and since when
         self._last_s: float | None = None
 
     def update(self, prediction: Prediction) -> None:
@@ -74,7 +79,10 @@ class EventDetector:
         self._last_s = t
         top = prediction.top[0] if prediction.top else None
         qualified = top if top is not None and top.score >= self.threshold and top.label not in self.ignore else None
+        seen, self._seen = self._seen, None
         if prediction.settling:  # a fresh stream's first answers neither start an event nor beat one
+            if qualified is not None and self.active is None:
+                self._seen = (qualified.label, seen[1] if seen and seen[0] == qualified.label else t)
             qualified = None
 
         if self.active is not None:
@@ -90,10 +98,11 @@ class EventDetector:
             self._candidate = None
             return
         if self._candidate is None or self._candidate.label != qualified.label:
-            self._candidate = ActionEvent(qualified.label, t, t)
+            since = seen[1] if seen and seen[0] == qualified.label else t
+            self._candidate, self._held_from = ActionEvent(qualified.label, since, t), t
         self._candidate.scores.append(qualified.score)
         self._candidate.end_s = t
-        if self.active is None and t - self._candidate.start_s >= self.hold_s - _EPS:
+        if self.active is None and t - self._held_from >= self.hold_s - _EPS:
             self.active, self._candidate = self._candidate, None
             self.output.on_event_start(self.active)
 
@@ -109,7 +118,7 @@ class EventDetector:
         if self.active is not None:
             self._finish()
         waiting, self._candidate = self._candidate, None
-        if waiting is not None and waiting.end_s - waiting.start_s >= self.hold_s - _EPS:
+        if waiting is not None and waiting.end_s - self._held_from >= self.hold_s - _EPS:
             self.active = waiting
             self.output.on_event_start(waiting)
             self._finish()
@@ -119,6 +128,7 @@ class EventDetector:
         last supporting prediction (as does one that waited for its grace: :meth:`close`), and an
         action that was about to start must hold again."""
         self.close()
+        self._seen = None
 
 
 class Settling:
