@@ -2,6 +2,7 @@
 HTTP MJPEG one serve real clips; the app names the action, never shows the password, says in one
 line why a camera cannot be opened, and survives the server going away for 6 s."""
 
+import contextlib
 import json
 import signal
 import socket
@@ -15,6 +16,8 @@ from conftest import A0, KINETICS_LABELS, app_env, classify_command, free_port, 
 from ip_cameras import RtspServer, udp_sockets
 
 from tests.support.mjpeg_camera import MjpegServer
+from video_classifier.errors import SourceError
+from video_classifier.sources.ip_camera import NetworkCameraSource
 
 USER, PASSWORD = "alice", "Pa55-w0rd-9x"  # searched for in every output
 
@@ -146,6 +149,30 @@ def test_a_host_that_never_answers_is_one_error_line_after_the_open_time_out():
         took = time.monotonic() - started
     assert_one_error_line(done, f"port {port} of 127.0.0.1")
     assert took < 40  # bounded by the open time-out (10 s), not by the test's own time-out
+
+
+def test_a_camera_that_sends_its_headers_and_then_no_picture_is_said_to_send_none():
+    """Not "its stream cannot be decoded": there was nothing to decode."""
+
+    def answer_then_nothing(connection):
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+            time.sleep(8)
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def serve():  # FFmpeg's connection, then the diagnosis' own
+            with contextlib.suppress(OSError):  # the server closed
+                while True:
+                    threading.Thread(target=answer_then_nothing, args=(server.accept()[0],), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/video"
+        with pytest.raises(SourceError) as raised:
+            NetworkCameraSource(url, open_timeout_s=3.0, read_timeout_s=2.0)
+    words = "the camera answers but sent no picture in 3 s: check that its stream is on, or try another of its streams"
+    assert str(raised.value) == f"{url}: {words}"
 
 
 def test_sigterm_while_a_silent_camera_is_opened_stops_the_app_at_once():

@@ -75,8 +75,11 @@ class NetworkCameraSource(FrameSource):
         capture, ok, image = _open(url, params, read_timeout_s)
         if not ok or image is None:
             capture.release()
-            left = max(1.0, open_timeout_s - (time.monotonic() - started))
-            raise SourceError(f"{self.name}: {diagnose(url, left, waited_s=time.monotonic() - started)}")
+            waited_s = time.monotonic() - started
+            left = max(1.0, open_timeout_s - waited_s)
+            # FFmpeg gave up waiting for data (a time-out), rather than on the data it got.
+            silent = waited_s >= 0.9 * min(open_timeout_s, read_timeout_s)
+            raise SourceError(f"{self.name}: {diagnose(url, left, waited_s=waited_s, silent=silent)}")
         self._capture = capture
         self._start = time.monotonic()
         self._newest: tuple[object, float] | None = (image, self._start)
@@ -174,9 +177,10 @@ def _first_picture(capture: cv2.VideoCapture, read_timeout_s: float) -> tuple[bo
     return False, None
 
 
-def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
+def diagnose(url: str, timeout_s: float, waited_s: float = 0.0, silent: bool = False) -> str:
     """Why ``url`` cannot be opened, in words a user can act on (asked of the server itself).
-    ``waited_s``: how long FFmpeg already tried, counted in a time-out's message."""
+    ``waited_s``: how long FFmpeg already tried, counted in a time-out's message; ``silent``: it
+    timed out waiting for the stream (a camera that answers is then one that sends no pictures)."""
     started = time.monotonic()
 
     def waited() -> str:
@@ -219,6 +223,9 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0) -> str:
         return f"the camera has no stream at {path_names(split.path) or '/'}: check the path in its manual or web page"
     if status is not None and status >= 400:
         return f"the camera answered {status}: check the URL"
+    if silent:
+        waited = f"{waited_s:.0f} s"
+        return f"the camera answers but sent no picture in {waited}: check that its stream is on, or try another of its streams"
     return "the camera answers but its stream cannot be decoded: check the URL, or try another of its streams"
 
 
