@@ -9,7 +9,9 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from conftest import (
     model_path,
     open_classifier,
     read_frames,
+    start_live_app,
     write_half,
 )
 
@@ -281,6 +284,38 @@ def test_a_lesson_the_disk_cannot_take_is_one_clear_line_and_leaves_nothing_behi
     )
     assert one_error_line(done) == f"error: cannot save {library} (File too large); what was saved before is kept"
     assert not library.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_teach_panel_lesson_the_disk_cannot_take_is_also_said_on_stderr(tmp_path):
+    """The panel shows the error, but it may be closed by then: the app's own stream says it too."""
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    library = tmp_path / "a.json"
+    token = "a-long-enough-token"
+    proc, url = start_live_app("--actions", library, "--serve", "0", "--serve-token", token, preexec_fn=small_disk)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        port = re.search(r":(\d+)/", url)[1]
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        lesson = json.dumps({"name": "carving", "seconds": 2, "examples": 1}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/teach", lesson, headers)
+        with urllib.request.urlopen(request, timeout=15) as answer:
+            assert answer.status == 202  # accepted: the lesson runs
+        deadline = time.monotonic() + 60  # the countdown (3 s) and the example (2 s), then its save
+        while not any("lesson" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+    said = f"warning: lesson 'carving' ended with 0 of 1 example(s) saved: cannot save {library} (File too large)"
+    assert any(line.startswith(said) for line in lines), lines
+    assert proc.returncode == 0 and not any("Traceback" in line for line in lines) and not library.exists()
 
 
 def test_window_0_and_a_model_that_is_not_movinet_are_one_clear_line(tmp_path):

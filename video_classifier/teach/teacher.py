@@ -268,6 +268,14 @@ class Teacher(Output):
             self.on_done(lesson)
 
 
+def _said_if_failed(lesson: Lesson) -> None:
+    """A Teach panel lesson that could not be saved, also said on stderr: the panel may be closed
+    by then. (``--learn`` says it as its error line.)"""
+    if lesson.error:
+        saved = f"{lesson.saved} of {lesson.examples}"
+        log.warning("lesson %r ended with %s example(s) saved: %s", lesson.name, saved, lesson.error)
+
+
 def _said_forgotten(future: Future, what: str) -> None:
     """The log's word on a deletion saved after its request stopped waiting."""
     if future.exception() is None:
@@ -307,7 +315,7 @@ def attach(app) -> Teacher:
     """The teacher: with ``--learn`` it teaches that action now (a countdown on a camera, the
     first seconds of a video), then stops the app; with ``--serve`` the Teach panel uses it."""
     s, pipeline, source = app.settings, app.pipeline, app.source
-    on_done = (lambda lesson: pipeline.request_stop()) if s.learn is not None else None
+    on_done = (lambda lesson: pipeline.request_stop()) if s.learn is not None else _said_if_failed
     tutor = Teacher(app.keeper, s.fps, on_done=on_done)
     if s.learn is not None:
         live = source.live
