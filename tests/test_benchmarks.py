@@ -6,7 +6,7 @@ import sys
 
 import cv2
 import pytest
-from conftest import ROOT, app_env, media_path, model_path
+from conftest import KINETICS_LABELS, ROOT, app_env, media_path, model_path
 
 pytestmark = pytest.mark.slow  # each test runs a benchmark, as a user would
 
@@ -158,6 +158,31 @@ def test_policy_benchmark_refuses_a_cache_of_other_clips(tmp_path):
     assert result.returncode == 2
     assert f"error: {cache} holds the contributions of --variant mirrored: pass another --cache file" in result.stderr
     assert "measuring" not in result.stderr
+
+
+def test_the_bound_of_every_window_pools_only_the_new_action_s_frames():
+    """The policies benchmark's bound, on real contributions: 10 frames of carving ice, then arm
+    wrestling, which the pool of its own frames names for good within 1.2 s (0.8 / 1.0 s over the
+    benchmark's 18 switches into it). Pooled with the ice frames before them, the same frames
+    name arm wrestling later: what the bound leaves out is the old action."""
+    import numpy as np
+
+    from benchmarks.policies import AFTER_S, FPS, cut_at_switch, looped, open_model
+    from tests.support.video_frames import paced_frames
+    from video_classifier.model.labels import read_label_file
+
+    model = open_model(30, None)
+    ice, arm = (paced_frames(media_path(name), FPS) for name in ("carving_ice.mp4", "arm_wrestling_mmaction2_demo.mp4"))
+    contributions = []
+    for frame in ice[:10] + looped(arm, AFTER_S * FPS):
+        model.step(frame)
+        contributions.append(model.frame_features().copy())
+    labels = read_label_file(model_path(KINETICS_LABELS))
+    (row,) = cut_at_switch({"carving ice|0.0|arm wrestling": np.array(contributions)}, model.head, labels)
+    assert (row["from"], row["to"]) == ("carving ice", "arm wrestling") and row["for_good_s"] <= 1.2
+    with_ice = np.cumsum(contributions, axis=0)[10:] / np.arange(11, 11 + AFTER_S * FPS)[:, None]
+    tops = [labels[int(np.argmax(model.head.logits(p.astype(np.float32))))] for p in with_ice]
+    assert (tops.index("arm wrestling") + 1) / FPS > row["for_good_s"]  # measured: 1.2 against 0.6 s
 
 
 RUNNABLE = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if 'if __name__ == "__main__"' in p.read_text())
