@@ -173,6 +173,7 @@ def test_a_fresh_stream_s_settling_answers_neither_start_an_event_nor_beat_one()
     told, _ = feed(fresh, hold_s=1.0)
     (event,) = told.started
     assert event.start_s == 0.0 and told.calls[0][2] == pytest.approx(2.2)  # going from the first frame, told as before
+    assert len(event.scores) == 25  # its frames are those of its span, 0.0 to 4.8 s
     # A first guess that changes, or a doubt among the settling answers: b starts where the
     # answers named it without a break; a stream that ends before b held 1 s after settling is no event.
     guessed = seconds("a", 0.9, 0.4) + seconds("b", 0.3, 0.2) + seconds("b", 0.9, 4.4)

@@ -68,7 +68,8 @@ class EventDetector:
         self.active: ActionEvent | None = None
         self._candidate: ActionEvent | None = None
         self._held_from = 0.0  # the candidate's first qualifying prediction: its hold counts from here
-        self._seen: tuple[str, float] | None = None  # an action the settling answers named, and since when
+        # An action the settling answers named, since when, and its scores there: the event's start.
+        self._seen: tuple[str, float, list[float]] | None = None
         self._last_s: float | None = None
 
     def update(self, prediction: Prediction) -> None:
@@ -82,7 +83,8 @@ class EventDetector:
         seen, self._seen = self._seen, None
         if prediction.settling:  # a fresh stream's first answers neither start an event nor beat one
             if qualified is not None and self.active is None:
-                self._seen = (qualified.label, seen[1] if seen and seen[0] == qualified.label else t)
+                run = seen if seen and seen[0] == qualified.label else (qualified.label, t, [])
+                self._seen = (run[0], run[1], [*run[2], qualified.score])
             qualified = None
 
         if self.active is not None:
@@ -98,8 +100,8 @@ class EventDetector:
             self._candidate = None
             return
         if self._candidate is None or self._candidate.label != qualified.label:
-            since = seen[1] if seen and seen[0] == qualified.label else t
-            self._candidate, self._held_from = ActionEvent(qualified.label, since, t), t
+            since, scores = (seen[1], seen[2]) if seen and seen[0] == qualified.label else (t, [])
+            self._candidate, self._held_from = ActionEvent(qualified.label, since, t, list(scores)), t
         self._candidate.scores.append(qualified.score)
         self._candidate.end_s = t
         if self.active is None and t - self._held_from >= self.hold_s - _EPS:
