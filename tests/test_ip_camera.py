@@ -175,6 +175,39 @@ def test_a_camera_that_sends_its_headers_and_then_no_picture_is_said_to_send_non
     assert str(raised.value) == f"{url}: {words}"
 
 
+def test_a_web_page_address_is_said_to_be_a_web_page():
+    """The camera's own page (a user copies the address from the browser), kept open after it."""
+
+    def page(connection):
+        with connection:
+            connection.recv(4096)
+            body = b"<html><body><h1>Camera</h1>" + b"x" * 3000 + b"</body></html>"
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + body)
+            time.sleep(8)
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def serve():
+            with contextlib.suppress(OSError):  # the server closed
+                while True:
+                    threading.Thread(target=page, args=(server.accept()[0],), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+        with pytest.raises(SourceError) as raised:
+            NetworkCameraSource(url, open_timeout_s=3.0, read_timeout_s=2.0)
+    words = "the address is a web page, not a video stream: find the stream's URL in the camera's manual or settings"
+    assert str(raised.value) == f"{url}: {words}"
+
+
+@pytest.mark.slow  # FFmpeg probes the damaged stream for about 5 s
+def test_a_stream_of_only_damaged_pictures_is_one_that_cannot_be_decoded_not_a_silent_one():
+    """It sends all the time: "sent no picture, check that its stream is on" would mislead."""
+    with MjpegServer(media_path("carving_ice.mp4"), fps=20, corrupt_every=1) as server:
+        done = run(MOVINET_CAMERA=server.url())
+    assert_one_error_line(done, "the camera answers but its stream cannot be decoded")
+
+
 def test_sigterm_while_a_silent_camera_is_opened_stops_the_app_at_once():
     """systemctl stop does not wait out FFmpeg's 10 s open time-out."""
     with socket.create_server(("127.0.0.1", 0)) as silent:

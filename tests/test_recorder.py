@@ -73,6 +73,23 @@ def test_each_event_gives_a_decodable_clip_from_pre_roll_to_post_roll(tmp_path, 
     assert not clips[0][1]["clip"]["truncated"] and clips[1][1]["clip"]["truncated"]  # the stream ended 1 s too early
 
 
+@pytest.mark.parametrize("fps, hold", [(0.5, 1.0), (1.0, 0.2)])
+def test_an_event_going_from_the_first_frame_is_in_its_clip_from_its_start(tmp_path, fps, hold):
+    """Its start is dated back to the first frame and told after the settling and the hold: the
+    recorder keeps pictures for that long, also at a low rate with no pre-roll (the clip began
+    at 1.4 s before, at --fps 0.5)."""
+    folder = tmp_path / "clips"
+    cmd = classify_command(
+        "--no-display", "--camera", media_path("arm_wrestling_mmaction2_demo.mp4"), "--record", folder,
+        "--fps", fps, "--hold", hold, "--grace", 0.2, "--pre-roll", 0, "--post-roll", 0,
+    )  # fmt: skip
+    proc = subprocess.run([*map(str, cmd)], capture_output=True, text=True, env=app_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    ((_, sidecar),) = clips_in(folder)
+    assert sidecar["event"]["label"] == "arm wrestling" and sidecar["event"]["start_s"] == 0.0
+    assert sidecar["clip"]["start_s"] == pytest.approx(0.0, abs=0.05)
+
+
 def pictures_from(name: str, seconds: float):
     """Real JPEG pictures of a clip at 15 fps of capture time, as the compositor makes them (looped)."""
     from video_classifier.data import Picture

@@ -38,6 +38,7 @@ from video_classifier.data import ActionEvent, Picture
 from video_classifier.errors import UserError
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import CLIP_NAME, ClipLibrary
+from video_classifier.settings import SETTLE_S
 
 log = logging.getLogger("record")
 
@@ -333,5 +334,7 @@ class ClipFile:
 def attach(app) -> EventRecorder:
     """``--record``: the output the app (being assembled) attaches."""
     s = app.settings
-    confirm_s = max(s.hold, s.grace) + 1  # an event's start and end are told this long after
+    # An event's start and end are told at most this long after them: its start after its hold
+    # (and the fresh stream's settling, when it began in it) and the frame that completes it.
+    confirm_s = max(s.hold + SETTLE_S + 1 / s.fps, s.grace) + 1
     return EventRecorder(s.record, s.pre_roll, s.post_roll, s.record_max_mb, model_name=app.name, confirm_s=confirm_s)

@@ -77,8 +77,9 @@ class NetworkCameraSource(FrameSource):
             capture.release()
             waited_s = time.monotonic() - started
             left = max(1.0, open_timeout_s - waited_s)
-            # FFmpeg gave up waiting for data (a time-out), rather than on the data it got.
-            silent = waited_s >= 0.9 * min(open_timeout_s, read_timeout_s)
+            # FFmpeg's open ran into its time-out: it waited for data, rather than giving up on what it
+            # got (damaged pictures fail sooner, within its 5 s of probing).
+            silent = waited_s >= 0.95 * open_timeout_s
             raise SourceError(f"{self.name}: {diagnose(url, left, waited_s=waited_s, silent=silent)}")
         self._capture = capture
         self._start = time.monotonic()
@@ -180,7 +181,8 @@ def _first_picture(capture: cv2.VideoCapture, read_timeout_s: float) -> tuple[bo
 def diagnose(url: str, timeout_s: float, waited_s: float = 0.0, silent: bool = False) -> str:
     """Why ``url`` cannot be opened, in words a user can act on (asked of the server itself).
     ``waited_s``: how long FFmpeg already tried, counted in a time-out's message; ``silent``: it
-    timed out waiting for the stream (a camera that answers is then one that sends no pictures)."""
+    timed out waiting for the stream (an HTTP camera that answers is then one that sends no
+    pictures; over RTSP the wait may be for any step of the session, so it is not said)."""
     started = time.monotonic()
 
     def waited() -> str:
@@ -201,7 +203,7 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0, silent: bool = F
     with connection:
         ask = _rtsp_status if split.scheme.startswith("rtsp") else _http_status
         try:
-            status = _within(timeout_s, ask, connection, url, timeout_s)
+            status, content_type = _within(timeout_s, ask, connection, url, timeout_s)
         except (ValueError, OverflowError, http.client.HTTPException):  # not RTSP or HTTP: no status line, endless headers...
             kind = "an RTSP" if split.scheme.startswith("rtsp") else "an HTTP"
             return f"port {port} of {host} answers, but not as {kind} camera: check the port and the scheme"
@@ -214,7 +216,7 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0, silent: bool = F
                 f"for a camera without TLS write {plain}://"
             )
         except OSError:
-            status = None
+            status, content_type = None, ""
     if status == 401:
         if split.username is None:
             return f"the camera asks for a user name and password: put them in the URL ({split.scheme}://USER:PASSWORD@HOST/PATH)"
@@ -223,7 +225,9 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0, silent: bool = F
         return f"the camera has no stream at {path_names(split.path) or '/'}: check the path in its manual or web page"
     if status is not None and status >= 400:
         return f"the camera answered {status}: check the URL"
-    if silent:
+    if content_type.startswith("text/html"):
+        return "the address is a web page, not a video stream: find the stream's URL in the camera's manual or settings"
+    if silent and not split.scheme.startswith("rtsp"):
         waited = f"{waited_s:.0f} s"
         return f"the camera answers but sent no picture in {waited}: check that its stream is on, or try another of its streams"
     return "the camera answers but its stream cannot be decoded: check the URL, or try another of its streams"
@@ -249,8 +253,9 @@ def _within(timeout_s: float, ask, *args):
     return outcome["status"]
 
 
-def _rtsp_status(connection: socket.socket, url: str, timeout_s: float) -> int | None:
-    """The status of an RTSP DESCRIBE of ``url``, with the URL's login (Basic or Digest)."""
+def _rtsp_status(connection: socket.socket, url: str, timeout_s: float) -> tuple[int | None, str]:
+    """The status of an RTSP DESCRIBE of ``url``, with the URL's login (Basic or Digest), and no
+    content type (the description's own is no stream's)."""
     split = parts(url)
     if split.scheme == "rtsps":
         connection = _tls().wrap_socket(connection, server_hostname=split.hostname)
@@ -263,7 +268,7 @@ def _rtsp_status(connection: socket.socket, url: str, timeout_s: float) -> int |
     if status == 401 and split.username is not None:
         user, password = unquote(split.username), unquote(split.password or "")
         status, _ = _rtsp_request(connection, bare, 2, _authorization(challenge, user, password, bare))
-    return status
+    return status, ""
 
 
 def _tls() -> ssl.SSLContext:
@@ -331,9 +336,10 @@ def _authorization(challenge: str, user: str, password: str, url: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _http_status(connection: socket.socket, url: str, timeout_s: float) -> int | None:
-    """The HTTP status of ``url`` with its login (Basic or Digest), reading only the headers
-    (urllib makes its own ``connection``: the first one only showed that the host answers)."""
+def _http_status(connection: socket.socket, url: str, timeout_s: float) -> tuple[int | None, str]:
+    """The HTTP status of ``url`` with its login (Basic or Digest) and its content type (lower
+    case), reading only the headers (urllib makes its own ``connection``: the first one only
+    showed that the host answers)."""
     split = parts(url)
     bare = split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
     handlers = []
@@ -345,9 +351,9 @@ def _http_status(connection: socket.socket, url: str, timeout_s: float) -> int |
     handlers.append(urllib.request.HTTPSHandler(context=_tls()))
     try:
         with urllib.request.build_opener(*handlers).open(bare, timeout=timeout_s) as response:
-            return response.status
+            return response.status, response.headers.get("Content-Type", "").lower()
     except urllib.error.HTTPError as exc:
-        return exc.code
+        return exc.code, ""
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, (ssl.SSLError, TimeoutError)):
             raise exc.reason from None
