@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.outputs import Output
-from video_classifier.settings import GRACE_S, HOLD_S, RELEASE, SETTLE_S
+from video_classifier.settings import GRACE_S, HOLD_S, RELEASE, SETTLE_FRAMES, SETTLE_MAX_S, SETTLE_S
 
 _EPS = 1e-3  # seconds: capture times such as 9.2 and 12.2 differ by 2.9999999 in floating point
 
@@ -134,14 +134,16 @@ class EventDetector:
 
 
 class Settling:
-    """Which predictions are a fresh stream's first ``seconds`` of capture time, from its first
-    frame after a start, a reset (:meth:`restart`) or a camera that came back: the model has no
-    temporal context yet, and its first guess (chiseling stone for carving ice joined mid-way)
-    must not start an event."""
+    """Which predictions are a fresh stream's first answers, from its first frame after a start,
+    a reset (:meth:`restart`) or a camera that came back: the model has no temporal context yet,
+    and its first guess (chiseling stone for carving ice joined mid-way) must not start an event.
+    They are those of its first ``seconds`` of capture time, or of its first ``frames`` when those
+    last longer (a lower rate), up to ``at_most_s``."""
 
-    def __init__(self, seconds: float = SETTLE_S) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float = SETTLE_S, frames: int = SETTLE_FRAMES, at_most_s: float = SETTLE_MAX_S) -> None:
+        self.seconds, self.frames, self.at_most_s = seconds, frames, at_most_s
         self._since: float | None = None
+        self._seen = 0  # predictions of this stream so far
 
     def restart(self) -> None:
         """The model starts a fresh stream with the next frame."""
@@ -150,5 +152,7 @@ class Settling:
     def at(self, time_s: float) -> bool:
         """Whether a prediction at ``time_s`` (in order) is still settling."""
         if self._since is None or time_s < self._since:
-            self._since = time_s
-        return time_s - self._since < self.seconds - _EPS
+            self._since, self._seen = time_s, 0
+        self._seen += 1
+        elapsed = time_s - self._since
+        return elapsed < self.seconds - _EPS or (self._seen <= self.frames and elapsed < self.at_most_s - _EPS)

@@ -31,8 +31,13 @@ GRACE_S = 5.0
 # temporal context yet, are shown but start no event for this long (6 model frames at 5 fps): over
 # 420 cold starts (benchmarks/cold_start.py) they made 67 wrong events, 41 without them (34 of the
 # rest: eyeliner read as contact lenses); the right event is told at 2.2 s (median; 1.4 s before),
-# its 90th percentile 3.8 s (4.2 s before: a wrong one went first).
+# its 90th percentile 3.8 s (4.2 s before: a wrong one went first). The context is frames: at a
+# lower rate the first SETTLE_FRAMES settle, for at most SETTLE_MAX_S (at 2.5 fps, the same 420
+# starts made 84 wrong events settling 1.2 s, 59 settling 6 frames; the right one told at 3.6 s
+# instead of 2.4, its 90th percentile 4.8 s either way).
 SETTLE_S = 1.2
+SETTLE_FRAMES = 6
+SETTLE_MAX_S = 2.4
 # A lesson's limits (see controls.check_lesson).
 MIN_TEACH_SECONDS = 2.0
 MAX_TEACH_SECONDS = 60.0

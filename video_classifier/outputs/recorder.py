@@ -38,7 +38,7 @@ from video_classifier.data import ActionEvent, Picture
 from video_classifier.errors import UserError
 from video_classifier.outputs import Output
 from video_classifier.outputs.clips import CLIP_NAME, ClipLibrary
-from video_classifier.settings import SETTLE_S
+from video_classifier.settings import SETTLE_MAX_S
 
 log = logging.getLogger("record")
 
@@ -336,5 +336,5 @@ def attach(app) -> EventRecorder:
     s = app.settings
     # An event's start and end are told at most this long after them: its start after its hold
     # (and the fresh stream's settling, when it began in it) and the frame that completes it.
-    confirm_s = max(s.hold + SETTLE_S + 1 / s.fps, s.grace) + 1
+    confirm_s = max(s.hold + SETTLE_MAX_S + 1 / s.fps, s.grace) + 1
     return EventRecorder(s.record, s.pre_roll, s.post_roll, s.record_max_mb, model_name=app.name, confirm_s=confirm_s)
