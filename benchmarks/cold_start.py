@@ -7,8 +7,8 @@ Each shared clip A0 names right (benchmarks/media.CLIPS), as it is, mirrored, le
 played at 0.8x and 1.25x speed, is started from 12 points spread over it (``--starts``), each start a fresh
 stream of the app's classifier as ``classify.py`` assembles it (video_classifier/app.py, the
 default window), at the pacer's 5 fps, for ``--seconds``. Its predictions go through the app's
-:class:`EventDetector` twice: as the app runs it (the first ``SETTLE_S`` seconds of a fresh
-stream start no event: :class:`Settling`), and as it ran before, when every frame could. Reported per clip and in all:
+:class:`EventDetector` twice: as the app runs it (a fresh stream's first answers start no event:
+:class:`Settling`, 1.2 s at this rate), and as it ran before, when every frame could. Reported per clip and in all:
 wrong events (an event of another action), starts whose right event came (and the worst and
 median time it was told), and the first time top-1 is right for good (what the overlay shows).
 """
