@@ -114,7 +114,7 @@ class Prediction:
     features: np.ndarray | None = None  # the frame's own pooled features, when teaching needs them
     warming_up_s: float | None = None  # while warming up (top empty), the seconds until the first scores
     region: Region | None = None  # the part of the picture the model saw (a Region), None: the whole
-    settling: bool = False  # in a fresh stream's first 1.2 s (a start, a reset, a camera back): starts no event
+    settling: bool = False  # a fresh stream's first answers (a start, a reset, a camera back): start no event
 
     @property
     def warming_up(self) -> bool:

@@ -68,8 +68,9 @@ class EventDetector:
         self.active: ActionEvent | None = None
         self._candidate: ActionEvent | None = None
         self._held_from = 0.0  # the candidate's first qualifying prediction: its hold counts from here
-        # An action the settling answers named, since when, and its scores there: the event's start.
-        self._seen: tuple[str, float, list[float]] | None = None
+        # The action the settling answers named without a break, with their times and scores: where
+        # its event starts if it goes on to hold.
+        self._seen: ActionEvent | None = None
         self._last_s: float | None = None
 
     def update(self, prediction: Prediction) -> None:
@@ -83,8 +84,9 @@ class EventDetector:
         seen, self._seen = self._seen, None
         if prediction.settling:  # a fresh stream's first answers neither start an event nor beat one
             if qualified is not None and self.active is None:
-                run = seen if seen and seen[0] == qualified.label else (qualified.label, t, [])
-                self._seen = (run[0], run[1], [*run[2], qualified.score])
+                self._seen = seen if seen and seen.label == qualified.label else ActionEvent(qualified.label, t, t)
+                self._seen.scores.append(qualified.score)
+                self._seen.end_s = t
             qualified = None
 
         if self.active is not None:
@@ -100,8 +102,8 @@ class EventDetector:
             self._candidate = None
             return
         if self._candidate is None or self._candidate.label != qualified.label:
-            since, scores = (seen[1], seen[2]) if seen and seen[0] == qualified.label else (t, [])
-            self._candidate, self._held_from = ActionEvent(qualified.label, since, t, list(scores)), t
+            self._candidate = seen if seen and seen.label == qualified.label else ActionEvent(qualified.label, t, t)
+            self._held_from = t
         self._candidate.scores.append(qualified.score)
         self._candidate.end_s = t
         if self.active is None and t - self._held_from >= self.hold_s - _EPS:
@@ -143,7 +145,7 @@ class Settling:
     def __init__(self, seconds: float = SETTLE_S, frames: int = SETTLE_FRAMES, at_most_s: float = SETTLE_MAX_S) -> None:
         self.seconds, self.frames, self.at_most_s = seconds, frames, at_most_s
         self._since: float | None = None
-        self._seen = 0  # predictions of this stream so far
+        self._count = 0  # predictions of this stream so far
 
     def restart(self) -> None:
         """The model starts a fresh stream with the next frame."""
@@ -152,7 +154,7 @@ class Settling:
     def at(self, time_s: float) -> bool:
         """Whether a prediction at ``time_s`` (in order) is still settling."""
         if self._since is None or time_s < self._since:
-            self._since, self._seen = time_s, 0
-        self._seen += 1
+            self._since, self._count = time_s, 0
+        self._count += 1
         elapsed = time_s - self._since
-        return elapsed < self.seconds - _EPS or (self._seen <= self.frames and elapsed < self.at_most_s - _EPS)
+        return elapsed < self.seconds - _EPS or (self._count <= self.frames and elapsed < self.at_most_s - _EPS)
