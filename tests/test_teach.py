@@ -318,6 +318,27 @@ def test_a_teach_panel_lesson_the_disk_cannot_take_is_also_said_on_stderr(tmp_pa
     assert proc.returncode == 0 and not any("Traceback" in line for line in lines) and not library.exists()
 
 
+def test_a_teach_panel_lesson_cut_short_by_the_end_of_a_video_is_said_on_stderr(tmp_path):
+    """Carving ice lasts 6.7 s; a lesson of 5 s after the panel's 3 s countdown cannot fit in it.
+    The panel may be closed by the time the video ends: the app's own stream says what was saved."""
+    library = tmp_path / "a.json"
+    token = "a-long-enough-token"
+    clip = media_path("carving_ice.mp4")
+    proc, url = start_live_app("--actions", library, "--serve", "0", "--serve-token", token, "--camera", clip)
+    port = re.search(r":(\d+)/", url)[1]
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    lesson = json.dumps({"name": "carving", "seconds": 5, "examples": 1}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/teach", lesson, headers), timeout=15) as answer:
+        assert answer.status == 202
+    _, stderr = proc.communicate(timeout=60)
+    said = (
+        "warning: carving_ice.mp4 ended during a lesson: 0 of 1 example(s) of 'carving' saved: "
+        "teach from a longer clip, or play it again and again with --loop"
+    )
+    assert said in stderr.splitlines(), stderr
+    assert proc.returncode == 0 and "Traceback" not in stderr and not library.exists()
+
+
 def test_window_0_and_a_model_that_is_not_movinet_are_one_clear_line(tmp_path):
     clip = media_path("carving_ice.mp4")
     assert "--window" in one_error_line(run_app("--actions", tmp_path / "a.json", "--window", "0", "--camera", clip))

@@ -347,6 +347,8 @@ class App:
             raise self.pipeline.error
         if self.settings.learn is not None:
             self._finish_lesson()
+        elif self.tutor is not None and self.tutor.busy:
+            self._say_lesson_cut_short()
         print(f"done: {self.summary()}", file=sys.stderr)
 
     def request_stop(self) -> None:
@@ -369,6 +371,19 @@ class App:
         saved = f", {len(self.recorder.saved)} clip(s) saved in {self.settings.record}" if self.recorder else ""
         return f"{p.frames_captured} frames read, {p.predictions} classified, {p.skipped} skipped{shown}{saved}"
 
+    def _say_lesson_cut_short(self) -> None:
+        """A Teach panel lesson still running at the end of the run, said on stderr: the panel that
+        started it may be closed, and a video's end would otherwise leave it unsaid."""
+        lesson = self.tutor.lesson
+        if self.source.live or self.stopped:
+            print(f"stopped during a lesson: {_saved(lesson)}", file=sys.stderr)
+        else:
+            print(
+                f"warning: {self.source.name} ended during a lesson: {_saved(lesson)}: "
+                "teach from a longer clip, or play it again and again with --loop",
+                file=sys.stderr,
+            )
+
     def _finish_lesson(self) -> None:
         """After ``--learn``: say what was saved, or why not (a clip too short is an error)."""
         lesson, s = self.tutor.lesson, self.settings
@@ -376,7 +391,7 @@ class App:
             raise UserError(lesson.error)
         if not lesson.done:
             if self.source.live or self.stopped:  # a clip stopped by the user was not too short
-                print(f"stopped: {lesson.saved} of {lesson.examples} example(s) of {lesson.name!r} saved", file=sys.stderr)
+                print(f"stopped: {_saved(lesson)}", file=sys.stderr)
             else:
                 raise UserError(
                     f"{self.source.name} is too short to teach {lesson.name!r}: {s.seconds * s.examples:g} s needed ("
@@ -390,6 +405,11 @@ class App:
 
             lines = [f"note: {advice(found)}", *(f"  {command(s.actions, *move, model_flag(s))}" for move in moves(found))]
             print("\n".join(lines), file=sys.stderr)
+
+
+def _saved(lesson) -> str:
+    """How much of ``lesson`` was saved, in words."""
+    return f"{lesson.saved} of {lesson.examples} example(s) of {lesson.name!r} saved"
 
 
 def run(settings: Settings) -> int:
