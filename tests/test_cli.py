@@ -219,6 +219,9 @@ def bad_inputs(tmp):
     cv2.imwrite(str(picture), np.full((48, 64, 3), 128, np.uint8))
     fifo = tmp / "fifo.tflite"  # opening a FIFO waits for a writer: the model's blocked the start for good
     os.mkfifo(fifo)
+    own_clip, own_model = tmp / "own.mp4", tmp / "own.tflite"  # copies: a log written into them harms no shared file
+    own_clip.write_bytes(clip.read_bytes())
+    own_model.write_bytes(model_path("movinet_a0_stream_int8.tflite").read_bytes())
     return [
         ("missing model", ["--model", tmp / "nope.tflite", "--camera", clip], "model file not found"),
         ("empty model", ["--model", empty, "--camera", clip], "is empty"),
@@ -271,6 +274,8 @@ def bad_inputs(tmp):
         ("empty --mqtt", [*model_args(), "--camera", clip, "--mqtt", ""], "--mqtt is empty (an unset shell variable?)"),
         ("unwritable log", [*model_args(), "--camera", clip, "--log", tmp / "no" / "dir" / "x.jsonl"], "cannot open log"),
         ("full disk", [*model_args(), "--camera", clip, "--log", "/dev/full"], "cannot write to log"),
+        ("log into its video", [*model_args(), "--camera", own_clip, "--log", own_clip], "is the file given with --camera"),
+        ("log into its model", ["--model", own_model, "--camera", clip, "--log", own_model], "is the file given with --model"),
         ("bad MQTT port", [*model_args(), "--camera", clip, "--mqtt", "broker:abc"], "the port must be a number"),
         ("missing CA file", [*model_args(), "--camera", clip, "--mqtt", "localhost", "--mqtt-ca", tmp / "ca.pem"], "--mqtt-ca"),
         ("wildcard MQTT topic", [*model_args(), "--camera", clip, "--mqtt", "localhost", "--mqtt-topic", "a/#"], "plain topic"),
@@ -497,6 +502,16 @@ def test_a_log_on_stdout_piped_into_head_ends_quietly():
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert all(APP_LINE.match(line) for line in stderr.splitlines()), stderr
+
+
+def test_a_log_on_a_closed_stdout_is_one_error_line_not_a_log_thrown_away():
+    """`classify.py --log - >&-`: the records went to /dev/null and the run ended with status 0."""
+    command = [sys.executable, CLASSIFY, *map(str, model_args()), "--camera", media_path("carving_ice.mp4")]
+    command += ["--no-display", "--log", "-"]
+    done = subprocess.run(command, stderr=subprocess.PIPE, text=True, env=app_env(), preexec_fn=lambda: os.close(1), timeout=120)
+    assert error_line(done) == (
+        "error: --log - writes to standard output, which is closed (>&-): give --log a file, or open stdout"
+    )
 
 
 @pytest.mark.slow  # the model over a whole clip, through the app

@@ -8,16 +8,21 @@ import select
 import sys
 from typing import TextIO
 
+# The standard streams that were closed when the program started (``prog >&-``), by name.
+closed_at_start: set[str] = set()
+
 
 def ensure_std_streams() -> None:
     """Give each closed standard descriptor (``prog >&-``) ``/dev/null``, and Python a stream
     on it. Else the next file the program opens takes descriptor 1 or 2, and what is printed, or
-    what a native library writes to stderr, lands in that file."""
+    what a native library writes to stderr, lands in that file. Each is noted in
+    :data:`closed_at_start`: output asked for on it goes nowhere."""
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         try:
             os.fstat(fd)
         except OSError:
             os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            closed_at_start.add(name)
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 (lives as long as the program)
 

@@ -304,6 +304,14 @@ def _region(p: CliParser, given: list[str]) -> tuple[tuple[int, int, int, int] |
     return (region.x, region.y, region.w, region.h), bool(auto)
 
 
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether the paths ``a`` and ``b`` name one file that exists (through links too)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # either is missing, or no path at all (a camera's index, a URL)
+        return False
+
+
 def parse_settings(argv: list[str] | None = None, description: str = "") -> Settings:
     """The app's flags, checked, as :class:`Settings`: a bad value exits 2 with one ``error:`` line."""
     p = build_parser(description)
@@ -342,6 +350,11 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
     if args.camera is not None:
         _check_camera(p, args.camera.strip(), where)
         args.camera = args.camera.strip() if is_network(args.camera.strip()) else args.camera
+    if args.log is not None and args.log != "-":
+        inputs = [(where, args.camera), ("--model", args.model), ("--labels", args.labels), ("--actions", args.actions)]
+        for name, value in inputs:
+            if value is not None and _same_file(args.log, value):
+                p.error(f"--log {cut(args.log)} is the file given with {name}: the log would be written into it: give another")
     if args.loop and (args.camera is None or is_camera(args.camera)):
         p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:

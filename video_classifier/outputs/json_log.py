@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from utils import std_streams
 from utils.std_streams import print_line
 from video_classifier.data import ActionEvent, Prediction
 from video_classifier.errors import UserError
@@ -29,6 +30,8 @@ class JsonLinesLog(Output):
         self._lock = threading.Lock()  # predictions and camera notes come from different threads
         self._file: BinaryIO | None = None
         if target == "-":
+            if "stdout" in std_streams.closed_at_start:  # it was given /dev/null: the log would go nowhere
+                raise UserError("--log - writes to standard output, which is closed (>&-): give --log a file, or open stdout")
             self._stream: TextIO = sys.stdout
         else:
             path = Path(target)
