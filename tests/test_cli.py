@@ -622,6 +622,21 @@ def test_loop_plays_a_video_file_again_and_again():
     assert records[-1]["top"][0]["label"] == "carving ice"
 
 
+def test_a_file_of_flags_as_a_person_writes_it(tmp_path):
+    """An editor's byte-order mark, a comment, blank lines, a flag and its value on one line, a
+    flag with spaces around it: each was "2 value(s) with no flag before them" or a file not
+    found. The line after a flag that takes a value stays its value as it is."""
+    flags = tmp_path / "door.args"
+    lines = ["\ufeff# the door camera", "", f"--camera {media_path('carving_ice.mp4')}", "  --no-display  ", "--log", "-"]
+    flags.write_text("\n".join([*lines, "--max-frames 3", "--as", "# not a comment", ""]), encoding="utf-8")
+    result = classify(*model_args(), f"@{flags}", timeout=60)
+    assert error_line(result).startswith("error: --as says what an event was: give the event with --correct ID")
+    flags.write_text("\n".join([*lines, "--max-frames 3", ""]), encoding="utf-8")
+    result = classify(*model_args(), f"@{flags}", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(frame_records(result.stdout)) == 3
+
+
 def test_a_file_of_flags_that_cannot_be_read_is_one_error_line(tmp_path):
     latin = tmp_path / "cam.args"
     latin.write_bytes(b"--camera\nrtsp://viewer:p\xe9ss@cam/x\n")  # saved by an editor in Latin-1

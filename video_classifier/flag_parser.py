@@ -69,13 +69,38 @@ class CliParser(argparse.ArgumentParser):
                 self.error(f"{arg}: files of flags name each other more than 8 deep: is one naming itself?")
             try:
                 with open(arg[1:], encoding="utf-8") as file:
-                    lines = file.read().splitlines()
+                    lines = self._file_arguments(file.read())
             except UnicodeDecodeError:
                 self.error(f"{after}the file of flags {arg} is not UTF-8 text: save it as UTF-8")
             except OSError as exc:
                 self.error(f"{after}cannot read the file of flags {cut(arg)} ({exc.strerror}): check its path{hint}")
             expanded += self._expand(lines, depth + 1)
         return expanded
+
+    def _file_arguments(self, text: str) -> list[str]:
+        """The arguments in a file of flags: one a line, as argparse reads them, and as a person
+        writes them too: a flag and its value on one line (``--camera rtsp://...``), blank lines and
+        ``#`` comments skipped, a byte-order mark and the spaces around a flag ignored. The line
+        after a flag that takes a value is that value as it is (empty, spaced or starting with #)."""
+        arguments: list[str] = []
+        for line in text.removeprefix("\ufeff").splitlines():
+            if arguments and self._takes_value(arguments[-1]):
+                arguments.append(line)
+                continue
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            flag, _, value = line.partition(" ")
+            if self._takes_value(flag) and value.strip():
+                arguments += [flag, value.strip()]
+            else:
+                arguments.append(line)
+        return arguments
+
+    def _takes_value(self, argument: str) -> bool:
+        """Whether ``argument`` is a flag followed by its value (``--camera``, not ``--loop`` or ``--fps=5``)."""
+        action = self._option_string_actions.get(argument)
+        return action is not None and action.nargs != 0
 
 
 def _plain(message: str) -> str:

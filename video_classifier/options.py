@@ -66,8 +66,9 @@ EXAMPLES = """examples:
 def build_parser(description: str = "") -> CliParser:
     """Every flag, grouped by task, with its check and default (those of :class:`Settings`).
 
-    ``@FILE`` stands for the arguments in FILE, one per line: a service keeps its flags there,
-    so that a camera URL with a password is not shown by ``ps``.
+    ``@FILE`` stands for the arguments in FILE, one per line or a flag and its value on one
+    (:meth:`CliParser._file_arguments`): a service keeps its flags there, so that a camera URL
+    with a password is not shown by ``ps``.
     """
     p = CliParser(description=description, formatter_class=HelpFormatter, epilog=EXAMPLES, fromfile_prefix_chars="@")
     for title, add_flags in SECTIONS:
