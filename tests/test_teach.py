@@ -198,9 +198,13 @@ def test_an_existing_name_gets_more_examples(library, tmp_path):
     copy = tmp_path / "copy.json"
     copy.write_bytes(library.read_bytes())
     clip = write_half(tmp_path / "more.mp4", TAUGHT["pancake"], 0, 11.0)
-    teach(copy, "pancake", clip, "--examples", "2")
+    done = teach(copy, "pancake", clip, "--examples", "2", "--record", tmp_path / "clips")
     examples = json.loads(copy.read_text())["actions"]["pancake"]["examples"]
     assert len(examples) == 3 and all(len(e["vector"]) == 480 and e["seconds"] == 5.0 for e in examples)
+    # The action being taught is going on: an event of it would be a false alarm, a clip and an
+    # entry in the events to correct.
+    assert "action started" not in done.stderr and not list(tmp_path.glob("clips/*"))
+    assert run_app("--actions", copy, "--list-events").stdout == "no events of taught actions yet\n"
 
 
 # -- bad input ---------------------------------------------------------------------------

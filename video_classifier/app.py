@@ -255,12 +255,15 @@ class App:
             from video_classifier.teach.examples import RESERVED
 
             ignored = RESERVED  # "nothing taught is close", "something else": no event
+        # --learn records the action being taught: an event of it would only be a false alarm, a
+        # clip and an entry in the list of events to correct.
+        events = None if s.learn is not None else EventDetector(outputs, s.threshold, s.hold, s.release, s.grace, ignore=ignored)
         self.pipeline = Pipeline(
             self.source,
             self.classifier,
             s.fps,
             output=outputs,
-            events=EventDetector(outputs, s.threshold, s.hold, s.release, s.grace, ignore=ignored),
+            events=events,
             realtime=watched if s.realtime is None else s.realtime,  # a file watched plays at its own pace
             model_delay_s=s.simulate_model_delay_ms / 1000.0,
             max_predictions=s.max_frames,
