@@ -54,6 +54,18 @@ EXPECTED = {
 }
 
 
+def pytest_configure(config) -> None:
+    """A folder named by ``MOVINET_MODELS`` or ``MOVINET_MEDIA`` that is not there is a mistake in
+    the command (a relative path typed in another folder), not missing clips: every test needing
+    one skipped, and the run looked green. Nothing runs then."""
+    for name, default in (("MOVINET_MODELS", "models/"), ("MOVINET_MEDIA", "media/")):
+        given = os.environ.get(name)
+        if given and not Path(given).is_dir():
+            raise pytest.UsageError(
+                f"{name}={given}: no such folder (from {Path.cwd()}): give the folder's path, or leave {name} unset for {default}"
+            )
+
+
 def require(path: Path) -> Path:
     """``path`` if it exists; otherwise fail under CI, skip elsewhere."""
     if path.exists():

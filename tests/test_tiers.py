@@ -3,7 +3,9 @@ the fast tier cannot start a slow program anyway."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 
 import pytest
 import tier_samples
@@ -32,3 +34,21 @@ def test_a_fast_test_that_starts_a_slow_program_fails_saying_to_mark_it(request)
     assert request.node.get_closest_marker("slow") is None  # this test is in the fast tier
     with pytest.raises(pytest.fail.Exception, match=r"starts mosquitto \(a broker \(mosquitto\)\) but is not marked slow"):
         subprocess.Popen(["/nonexistent/bin/mosquitto", "-c", "/dev/null"])  # refused before it is looked for
+
+
+def test_a_clips_folder_that_is_not_there_stops_the_run_instead_of_skipping_its_tests(tmp_path):
+    """`MOVINET_MEDIA=../shared/media` typed in a clone elsewhere: a third of the tests skipped
+    and the run passed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "MOVINET_MODELS")}  # outside CI: a missing clip only skips
+    env["MOVINET_MEDIA"] = "../nowhere/media"
+    tests = os.path.dirname(__file__)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", os.path.join(tests, "test_pacer.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert f"MOVINET_MEDIA=../nowhere/media: no such folder (from {tmp_path})" in done.stdout + done.stderr
