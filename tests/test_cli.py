@@ -102,32 +102,31 @@ def test_a_log_fifo_is_written_whole_to_its_reader_and_its_reader_leaving_is_one
     """--log on a FIFO: the start says that it waits for a reader (it waited without a word), each
     record reaches the reader whole (a seek on the FIFO was "Illegal seek" with advice to free
     some space), and a reader that leaves early ends the run with one line."""
-    import threading
-
     fifo = tmp_path / "log.fifo"
     os.mkfifo(fifo)
-    got: list[bytes] = []
-
-    def read(limit: int | None) -> None:
-        time.sleep(1.0)
-        with open(fifo, "rb") as reader:
-            got.append(reader.read(limit) if limit else reader.read())
-
-    clip = media_path("carving_ice_rpi.mp4")
+    command = [sys.executable, CLASSIFY, *map(str, model_args()), "--camera", media_path("carving_ice_rpi.mp4")]
+    command += ["--no-display", "--log", str(fifo)]
     for limit in (None, 100):
-        got.clear()
-        reader = threading.Thread(target=read, args=(limit,))
-        reader.start()
-        result = classify(*model_args(), "--camera", clip, "--no-display", "--log", fifo, timeout=60)
-        reader.join(10)
-        assert f"log: waiting for a program to read the FIFO {fifo}" in result.stderr
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=app_env())
+        said = []
+        for line in proc.stderr:  # the reader comes once the app waits for it, however slow its start
+            said.append(line)
+            if line.startswith("log: waiting"):
+                break
+        else:  # it ended without waiting: opening the FIFO now would wait for a writer for good
+            pytest.fail("".join(said))
+        with open(fifo, "rb") as reader:
+            got = reader.read(limit) if limit else reader.read()
+        stderr = "".join(said) + proc.stderr.read()
+        proc.wait(60)
+        assert f"log: waiting for a program to read the FIFO {fifo}" in stderr
         if limit is None:
-            assert result.returncode == 0, result.stderr
-            records = [json.loads(line) for line in got[0].decode().splitlines()]
+            assert proc.returncode == 0, stderr
+            records = [json.loads(line) for line in got.decode().splitlines()]
             assert len(records) > 10 and records[-1]["type"] == "event" and records[-1]["label"] == "carving ice"
         else:
-            assert result.returncode == 2 and "Traceback" not in result.stderr
-            assert result.stderr.strip().splitlines()[-1] == (
+            assert proc.returncode == 2 and "Traceback" not in stderr
+            assert stderr.strip().splitlines()[-1] == (
                 f"error: the program reading the log FIFO {fifo} stopped reading: the run stops here"
             )
 
