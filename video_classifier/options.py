@@ -168,7 +168,9 @@ def _display_flags(group) -> None:
 
 def _output_flags(group) -> None:
     """The output and events flags."""
-    group.add_argument("--log", metavar="FILE|-", help="write one JSON line per prediction")
+    group.add_argument(
+        "--log", metavar="FILE|-", help="write a JSON line per prediction, event, reset, camera loss and correction"
+    )
     group.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after this many model frames")
     group.add_argument(
         "--threshold",
@@ -211,7 +213,9 @@ def _teach_flags(group) -> None:
     group.add_argument("--list-actions", action="store_true", help="print the actions in --actions FILE and exit")
     group.add_argument("--forget", metavar="NAME", help="delete the action NAME from --actions FILE and exit")
     group.add_argument(
-        "--list-events", action="store_true", help="print the recent events of taught actions (id, time, label, clip) and exit"
+        "--list-events",
+        action="store_true",
+        help="print the recent events of taught actions (id, start, label, peak, seconds, clip, correction) and exit",
     )
     group.add_argument(
         "--correct",
