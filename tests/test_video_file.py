@@ -40,6 +40,31 @@ def box(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", 8 + len(data)) + kind + data
 
 
+def with_frame_lengths(mp4: bytes, lengths) -> bytes:
+    """An MP4 as OpenCV writes it (its index, the 'moov' box, after the pictures) with frame i
+    lasting ``lengths(i)`` frame intervals: a variable frame rate, as a phone records."""
+
+    def rebuild(data: bytes) -> bytes:
+        out, position = b"", 0
+        while position < len(data):
+            size, kind = struct.unpack(">I4s", data[position : position + 8])
+            body = data[position + 8 : position + size]
+            if kind == b"edts":  # its edit list would end the video at the old length
+                position += size
+                continue
+            if kind in (b"moov", b"trak", b"mdia", b"minf", b"stbl"):
+                body = rebuild(body)
+            elif kind == b"stts":  # the frames' durations: (count, ticks) pairs, here one for all
+                count, ticks = struct.unpack(">II", body[8:16])
+                durations = [round(lengths(i) * ticks) for i in range(count)]
+                body = body[:4] + struct.pack(">I", count) + b"".join(struct.pack(">II", 1, d) for d in durations)
+            out += box(kind, body)
+            position += size
+        return out
+
+    return rebuild(mp4)
+
+
 def frames_of(path) -> int:
     source = VideoFileSource(path)
     try:
@@ -80,3 +105,46 @@ def test_a_file_of_a_million_empty_boxes_is_judged_without_walking_them_all(tmp_
     crafted.write_bytes(box(b"ftyp", b"isom\0\0\0\0isom") + box(b"free", b"") * 1_000_000)
     with pytest.raises(SourceError, match="not a video OpenCV can read"):  # not walked to its end: no verdict
         VideoFileSource(crafted)
+
+
+def test_a_variable_frame_rate_video_is_timed_by_its_own_frame_times(tmp_path):
+    """A phone's video: the frames come further apart in low light. The 61st frame of this one
+    is shown for 2 s: the next one is at 4.0 s, not at 2.033 s (its index over the mean rate),
+    and the model's 5 frames a second are 0.2 s apart on either side of the pause."""
+    plain = tmp_path / "plain.mp4"
+    writer = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
+    for i in range(120):
+        writer.write(np.full((48, 64, 3), i * 2, np.uint8))
+    writer.release()
+    phone = tmp_path / "phone.mp4"
+    phone.write_bytes(with_frame_lengths(plain.read_bytes(), lambda i: 60 if i == 60 else 1))
+    with VideoFileSource(phone) as source:
+        times = [frame.timestamp for frame in iter(source.read, None)]
+    assert len(times) == 120
+    assert times[60] == pytest.approx(2.0) and times[61] == pytest.approx(4.0) and times[-1] == pytest.approx(5.933, abs=1e-3)
+    from video_classifier.pacer import Pacer
+
+    pacer = Pacer(5.0)
+    paced = [t for t in times if pacer.take(t)]
+    gaps = [b - a for a, b in zip(paced, paced[1:])]
+    assert all(abs(g - 0.2) < 0.02 for g in gaps if g < 1.0) and [round(g, 2) for g in gaps if g >= 1.0] == [2.0]
+
+
+def test_a_variable_frame_rate_video_skips_by_its_own_frame_times(tmp_path):
+    """Frames the model does not get are passed over unconverted, judged by their own times."""
+    plain = tmp_path / "plain.mp4"
+    writer = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
+    for i in range(90):
+        writer.write(np.full((48, 64, 3), i * 2, np.uint8))
+    writer.release()
+    phone = tmp_path / "phone.mp4"
+    phone.write_bytes(with_frame_lengths(plain.read_bytes(), lambda i: 3 if i % 2 else 1))  # 15 fps on average
+    with VideoFileSource(phone) as source:
+        read = []
+        while (timestamp := source.next_timestamp) is not None:
+            if timestamp < 1.0:
+                read.append(source.read().timestamp)
+            else:
+                assert source.skip()
+        assert source.read() is None and source.skip() is False
+    assert read == pytest.approx([i // 2 * 4 / 30 + (i % 2) / 30 for i in range(len(read))]) and len(read) == 16

@@ -15,7 +15,9 @@ from video_classifier.sources.base import FrameSource
 
 
 class VideoFileSource(FrameSource):
-    """Frames of a video file, timestamped by the file's frame rate (not by the wall clock)."""
+    """Frames of a video file, timestamped by the file's own frame times (a phone's video has a
+    variable frame rate: frames come closer or further apart as the light changes), or by its
+    frame rate where the container keeps no times (AVI); never by the wall clock."""
 
     live = False
 
@@ -32,6 +34,10 @@ class VideoFileSource(FrameSource):
         self._capture = cv2.VideoCapture(str(self.path))
         self._pass_start = 0  # index of this pass's first frame: with ``loop`` the index runs on
         self._pass_start_s = self._last_s = 0.0
+        # AVI keeps no frame times (OpenCV reports the next frame's, and 0 at the end): its rate says them.
+        self._own_times = not _is_avi(self.path)
+        self._time_zero: float | None = None  # this pass's first frame's own time (a file may start after 0)
+        self._grabbed: float | None = None  # the time of a frame grabbed but not yet taken (decoded, not converted)
         if not self._capture.isOpened():
             self._capture.release()
             raise SourceError(_unreadable(self.path))
@@ -51,20 +57,44 @@ class VideoFileSource(FrameSource):
                 raise SourceError(_still_picture(self.path, picture))
             self._capture.release()  # start again at the first frame
             self._capture = cv2.VideoCapture(str(self.path))
-            self._index = 0
+            self._index, self._last_s, self._time_zero, self._grabbed = 0, 0.0, None, None
             self._first = self._read_raw()
 
-    def _read_raw(self) -> Frame | None:
-        ok, image = self._capture.read()
-        if not ok or image is None:
-            return None
-        # POS_MSEC is unreliable (AVI reports the next frame's time and 0 at the end).
+    def _grab(self) -> float | None:
+        """Grab the next frame (decoded, its picture not yet converted), once; its capture time,
+        or None at the end of the file."""
+        if self._grabbed is None and self._capture.grab():
+            self._grabbed = self._time_of_grabbed()
+        return self._grabbed
+
+    def _time_of_grabbed(self) -> float:
+        """The capture time of the frame just grabbed, from the start of the first pass."""
+        if self.fps and not self._own_times:
+            return self._index / self.fps
         decoder_s = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-        timestamp = self._index / self.fps if self.fps else self._pass_start_s + decoder_s
+        if not self.fps:
+            return self._pass_start_s + decoder_s
+        if self._time_zero is None:
+            self._time_zero = decoder_s
+        elif decoder_s <= self._time_zero:  # a file without frame times (a raw stream)
+            self._own_times = False
+            return self._index / self.fps
+        # Never earlier than the frame before: a damaged file may give two frames one time.
+        return max(self._pass_start_s + decoder_s - self._time_zero, self._last_s)
+
+    def _take(self) -> float:
+        """Take the grabbed frame as the next one; its capture time."""
+        timestamp, self._grabbed = self._grabbed, None
         self._last_s = timestamp
-        frame = Frame(image, timestamp, self._index)
         self._index += 1
-        return frame
+        return timestamp
+
+    def _read_raw(self) -> Frame | None:
+        if self._grab() is None:
+            return None
+        ok, image = self._capture.retrieve()
+        index, timestamp = self._index, self._take()
+        return Frame(image, timestamp, index) if ok and image is not None else None
 
     def read(self) -> Frame | None:
         if self._first is not None:
@@ -85,19 +115,19 @@ class VideoFileSource(FrameSource):
     def _rewind(self) -> Frame | None:
         """Start the next pass: reopened (seeking is unreliable in some containers), with the
         timestamps running on one frame interval after the last frame."""
-        self._pass_start_s = self._last_s + 0.04
+        self._pass_start_s = self._last_s + (1 / self.fps if self.fps else 0.04)
         self._capture.release()
         self._capture = cv2.VideoCapture(str(self.path))
-        self._pass_start = self._index
+        self._pass_start, self._time_zero, self._grabbed = self._index, None, None
         return self._read_raw()
 
     @property
     def next_timestamp(self) -> float | None:
-        """The capture time of the frame :meth:`read` or :meth:`skip` will give next, when the
-        file's frame rate tells it."""
+        """The capture time of the frame :meth:`read` or :meth:`skip` will give next (grabbed to
+        know it), when the file tells it; None at the end of a pass, or without a frame rate."""
         if self._first is not None:
             return self._first.timestamp
-        return self._index / self.fps if self.fps else None
+        return self._grab() if self.fps else None
 
     def skip(self) -> bool:
         """Pass over the next frame without converting its picture (a fraction of a full read);
@@ -105,14 +135,23 @@ class VideoFileSource(FrameSource):
         if self._first is not None:
             self._first = None
             return True
-        if not self._capture.grab():
+        if self._grab() is None:
             return False
-        self._last_s = self._index / self.fps
-        self._index += 1
+        self._take()
         return True
 
     def close(self) -> None:
         self._capture.release()
+
+
+def _is_avi(path: Path) -> bool:
+    """Whether ``path`` is an AVI file, by its first bytes."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+    except OSError:
+        return False
+    return head[:4] == b"RIFF" and head[8:12] == b"AVI "
 
 
 def _still_picture(path: Path, kind: str) -> str:
