@@ -107,17 +107,23 @@ def test_a_file_of_a_million_empty_boxes_is_judged_without_walking_them_all(tmp_
         VideoFileSource(crafted)
 
 
+def phone_video(folder, frames: int, lengths):
+    """A 30 fps MP4 of ``frames`` frames, then retimed: frame i lasts ``lengths(i)`` intervals."""
+    plain = folder / "plain.mp4"
+    writer = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
+    for i in range(frames):
+        writer.write(np.full((48, 64, 3), i * 2, np.uint8))
+    writer.release()
+    phone = folder / "phone.mp4"
+    phone.write_bytes(with_frame_lengths(plain.read_bytes(), lengths))
+    return phone
+
+
 def test_a_variable_frame_rate_video_is_timed_by_its_own_frame_times(tmp_path):
     """A phone's video: the frames come further apart in low light. The 61st frame of this one
     is shown for 2 s: the next one is at 4.0 s, not at 2.033 s (its index over the mean rate),
     and the model's 5 frames a second are 0.2 s apart on either side of the pause."""
-    plain = tmp_path / "plain.mp4"
-    writer = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
-    for i in range(120):
-        writer.write(np.full((48, 64, 3), i * 2, np.uint8))
-    writer.release()
-    phone = tmp_path / "phone.mp4"
-    phone.write_bytes(with_frame_lengths(plain.read_bytes(), lambda i: 60 if i == 60 else 1))
+    phone = phone_video(tmp_path, 120, lambda i: 60 if i == 60 else 1)
     with VideoFileSource(phone) as source:
         times = [frame.timestamp for frame in iter(source.read, None)]
     assert len(times) == 120
@@ -132,13 +138,7 @@ def test_a_variable_frame_rate_video_is_timed_by_its_own_frame_times(tmp_path):
 
 def test_a_variable_frame_rate_video_skips_by_its_own_frame_times(tmp_path):
     """Frames the model does not get are passed over unconverted, judged by their own times."""
-    plain = tmp_path / "plain.mp4"
-    writer = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
-    for i in range(90):
-        writer.write(np.full((48, 64, 3), i * 2, np.uint8))
-    writer.release()
-    phone = tmp_path / "phone.mp4"
-    phone.write_bytes(with_frame_lengths(plain.read_bytes(), lambda i: 3 if i % 2 else 1))  # 15 fps on average
+    phone = phone_video(tmp_path, 90, lambda i: 3 if i % 2 else 1)  # 15 fps on average
     with VideoFileSource(phone) as source:
         read = []
         while (timestamp := source.next_timestamp) is not None:
