@@ -14,24 +14,12 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from utils.signals import signals_held
 from utils.std_streams import print_line
-from video_classifier.errors import ModelError, UserError
-from video_classifier.outputs import Output, Outputs, close_all
-from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, Settings
-
-
-def say(text: str) -> None:
-    """A result on stdout (a list, a summary), written out now: a disk or pipe that cannot take it
-    is the user's error line, also where stdout is unbuffered (``PYTHONUNBUFFERED``, services)."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        raise  # the reader has all it wanted (classify.py exits 0)
-    except OSError as exc:
-        raise UserError(f"cannot write to standard output ({exc.strerror or exc})") from None
+from video_classifier.errors import ModelError
+from video_classifier.outputs import Output, Outputs, close_all, say
+from video_classifier.settings import DEFAULT_LABELS, Settings
 
 
 def open_model(settings: Settings):
@@ -52,11 +40,6 @@ def open_model(settings: Settings):
         switch_keep=switch_keep,
         features_only=bool(settings.actions),
     )
-
-
-def model_flag(settings: Settings) -> str | None:
-    """The ``--model`` a command the app suggests must repeat (None: the default model)."""
-    return None if Path(settings.model).resolve() == DEFAULT_MODEL.resolve() else str(settings.model)
 
 
 def action_library(settings: Settings, model):
@@ -161,7 +144,7 @@ def run_job(settings: Settings) -> int:
         return 0
     if settings.correct is not None:
         event_id = None if settings.correct.lower() == "last" else settings.correct  # None: the newest
-        print(correct_offline(library, events, event_id, settings.as_name, settings.fps, model_flag(settings)), file=sys.stderr)
+        print(correct_offline(library, events, event_id, settings.as_name, settings.fps, settings.model_flag), file=sys.stderr)
         content = library.load()
     elif settings.forget:
         content = library.forget(settings.forget.strip())
@@ -348,10 +331,8 @@ class App:
                 self.close()
         if self.pipeline.error is not None:
             raise self.pipeline.error
-        if self.settings.learn is not None:
-            self._finish_lesson()
-        elif self.tutor is not None and self.tutor.busy:
-            self._say_lesson_cut_short()
+        if self.tutor is not None:
+            importlib.import_module("video_classifier.teach.teacher").finish_run(self)
         print(f"done: {self.summary()}", file=sys.stderr)
 
     def request_stop(self) -> None:
@@ -373,46 +354,6 @@ class App:
         shown = f", {self.window.frames_shown} shown" if self.window else ""
         saved = f", {len(self.recorder.saved)} clip(s) saved in {self.settings.record}" if self.recorder else ""
         return f"{p.frames_captured} frames read, {p.predictions} classified, {p.skipped} skipped{shown}{saved}"
-
-    def _say_lesson_cut_short(self) -> None:
-        """A Teach panel lesson still running at the end of the run, said on stderr: the panel that
-        started it may be closed, and a video's end would otherwise leave it unsaid."""
-        lesson = self.tutor.lesson
-        if self.source.live or self.stopped:
-            print(f"stopped during a lesson: {_saved(lesson)}", file=sys.stderr)
-        else:
-            print(
-                f"warning: {self.source.name} ended during a lesson: {_saved(lesson)}: "
-                "teach from a longer clip, or play it again and again with --loop",
-                file=sys.stderr,
-            )
-
-    def _finish_lesson(self) -> None:
-        """After ``--learn``: say what was saved, or why not (a clip too short is an error)."""
-        lesson, s = self.tutor.lesson, self.settings
-        if lesson.error:
-            raise UserError(lesson.error)
-        if not lesson.done:
-            if self.source.live or self.stopped:  # a clip stopped by the user was not too short
-                print(f"stopped: {_saved(lesson)}", file=sys.stderr)
-            else:
-                raise UserError(
-                    f"{self.source.name} is too short to teach {lesson.name!r}: {s.seconds * s.examples:g} s needed ("
-                    f"--seconds {s.seconds:g} x --examples {s.examples}), {lesson.saved} example(s) saved: "
-                    "pass a longer clip or a smaller --seconds (at least 2)"
-                )
-        say(f"{s.actions}:\n{self.keeper.library.load().summary()}")
-        found = self.tutor.alike(lesson)
-        if found:
-            from video_classifier.teach.conflicts import advice, command, moves
-
-            lines = [f"note: {advice(found)}", *(f"  {command(s.actions, *move, model_flag(s))}" for move in moves(found))]
-            print("\n".join(lines), file=sys.stderr)
-
-
-def _saved(lesson) -> str:
-    """How much of ``lesson`` was saved, in words."""
-    return f"{lesson.saved} of {lesson.examples} example(s) of {lesson.name!r} saved"
 
 
 def run(settings: Settings) -> int:

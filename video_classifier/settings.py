@@ -162,6 +162,11 @@ class Settings:
         return _frames(self.window, self.fps) if self.window is not None else None
 
     @property
+    def model_flag(self) -> str | None:
+        """The ``--model`` a command the app suggests must repeat (None: the default model)."""
+        return None if Path(self.model).resolve() == DEFAULT_MODEL.resolve() else str(self.model)
+
+    @property
     def job(self) -> str | None:
         """A job that runs instead of the camera (``--list-actions`` and the like), or None."""
         for flag, given in (

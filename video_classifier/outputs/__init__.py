@@ -31,8 +31,20 @@ know the event it belongs to.
 from __future__ import annotations
 
 from video_classifier.data import ActionEvent, Frame, Picture, Prediction
+from video_classifier.errors import UserError
 
 HOOKS = ("on_frame", "on_camera", "on_prediction", "on_event_start", "on_event_end", "on_reset", "on_pause", "on_picture")
+
+
+def say(text: str) -> None:
+    """A result on stdout (a list, a summary), written out now: a disk or pipe that cannot take it
+    is the user's error line, also where stdout is unbuffered (``PYTHONUNBUFFERED``, services)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise  # the reader has all it wanted (classify.py exits 0)
+    except OSError as exc:
+        raise UserError(f"cannot write to standard output ({exc.strerror or exc})") from None
 
 
 class Output:

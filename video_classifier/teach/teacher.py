@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -27,8 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from video_classifier.data import Prediction, shown
-from video_classifier.errors import quoted
-from video_classifier.outputs import Output
+from video_classifier.errors import UserError, quoted
+from video_classifier.outputs import Output, say
 from video_classifier.teach.conflicts import Alike, advice, alike
 from video_classifier.teach.examples import (
     Example,
@@ -274,6 +275,48 @@ def _said_if_failed(lesson: Lesson) -> None:
     if lesson.error:
         saved = f"{lesson.saved} of {lesson.examples}"
         log.warning("lesson %r ended with %s example(s) saved: %s", lesson.name, saved, lesson.error)
+
+
+def finish_run(app) -> None:
+    """After the run: with ``--learn``, say what was saved, or why not (a clip too short is an
+    error); a Teach panel lesson still running is said on stderr (the panel that started it may be
+    closed, and a video's end would otherwise leave it unsaid)."""
+    lesson, s, source = app.tutor.lesson, app.settings, app.source
+    if s.learn is None:  # the Teach panel's
+        if lesson is None or lesson.done:
+            return
+        if source.live or app.stopped:
+            print(f"stopped during a lesson: {_saved(lesson)}", file=sys.stderr)
+        else:
+            print(
+                f"warning: {source.name} ended during a lesson: {_saved(lesson)}: "
+                "teach from a longer clip, or play it again and again with --loop",
+                file=sys.stderr,
+            )
+        return
+    if lesson.error:
+        raise UserError(lesson.error)
+    if not lesson.done:
+        if source.live or app.stopped:  # a clip stopped by the user was not too short
+            print(f"stopped: {_saved(lesson)}", file=sys.stderr)
+        else:
+            raise UserError(
+                f"{source.name} is too short to teach {lesson.name!r}: {s.seconds * s.examples:g} s needed ("
+                f"--seconds {s.seconds:g} x --examples {s.examples}), {lesson.saved} example(s) saved: "
+                "pass a longer clip or a smaller --seconds (at least 2)"
+            )
+    say(f"{s.actions}:\n{app.keeper.library.load().summary()}")
+    found = app.tutor.alike(lesson)
+    if found:
+        from video_classifier.teach.conflicts import command, moves
+
+        lines = [f"note: {advice(found)}", *(f"  {command(s.actions, *move, s.model_flag)}" for move in moves(found))]
+        print("\n".join(lines), file=sys.stderr)
+
+
+def _saved(lesson: Lesson) -> str:
+    """How much of ``lesson`` was saved, in words."""
+    return f"{lesson.saved} of {lesson.examples} example(s) of {lesson.name!r} saved"
 
 
 def _said_forgotten(future: Future, what: str) -> None:
