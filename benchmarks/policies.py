@@ -95,7 +95,6 @@ def sweep() -> dict[str, tuple]:
         "roll": (None, 20, 45),
         "follow": (None, 10, 20),
         "follow_confirm": (0.6, 0.8),
-        "weak": (None, 0.1, 0.3),
     }.items():
         for value in values:
             policy = WindowPolicy(**{**base.__dict__, field: value})

@@ -40,11 +40,6 @@ ROLL_FRAMES = 30
 # "hurling"), long after the kept frames have named the new one.
 FOLLOW_FRAMES = 15  # 3 s
 FOLLOW_PROBABILITY = 0.7
-# A long window whose top-1 is below this names no action: its frames mostly show none (a dark
-# or still scene, an empty room). The frames a cut would keep take over as soon as they name one
-# at least ``KEPT_CONFIRM_PROBABILITY`` sure, the same top-1 or another: else the empty frames
-# dilute the new action's score for seconds after it has begun.
-WEAK_PROBABILITY = 0.2
 # Without a head of its own, the model's own top-1 cuts its int8 window (SlidingHead):
 SWITCH_HOLD_FRAMES = 3  # a change that holds this many frames (0.6 s at 5 fps) is a change of action
 # ...and its window stays this short: the model's own int8 pool saturates on a long sum.
@@ -96,7 +91,6 @@ class WindowPolicy:
     roll: int | None = ROLL_FRAMES  # None: the long window only rolls over at its length
     follow: int | None = FOLLOW_FRAMES  # frames after a cut in which the kept frames cut again (None: never)
     follow_confirm: float = FOLLOW_PROBABILITY
-    weak: float | None = WEAK_PROBABILITY  # a long window's top-1 below this names no action (None: never weak)
 
 
 class FloatWindows:
@@ -120,10 +114,7 @@ class FloatWindows:
     frames after any cut, the frames a cut would keep take over whenever they name another top-1
     at least ``follow_confirm`` sure and the short window names it too, familiar or not (the new
     action is familiar by then): what a cut left of the old action can mix with the new one into
-    a third answer, while the kept frames already name the new action. And a long window whose
-    top-1 is below ``weak`` names no action (dark or still frames): the frames a cut would keep
-    take over as soon as they name one ``kept_confirm`` sure, else the empty frames hold a new
-    action's score down for seconds.
+    a third answer, while the kept frames already name the new action.
 
     All of these rules look for a change of action, and a change shows first in the newest
     frames: while the short window names the long one's top-1, none of them is weighed, and the
@@ -166,18 +157,11 @@ class FloatWindows:
         leader = int(np.argmax(long_logits))
         if self._since_cut is not None:
             self._since_cut += 1
-        # While the newest frames name the leader, only a window that names nothing is cut: the
-        # kept frames and the window's last part need no classifying then (most frames: one pass
-        # of the head's weights).
+        # No rule cuts while the newest frames name the leader: the kept frames and the window's
+        # last part need no classifying then (most frames: one pass of the head's weights).
         if int(np.argmax(short_logits)) == leader:
             self._streak.clear()
-            if not (self._count > p.keep and self._weak(leader, long_logits)):
-                return long_logits
-            kept = self.head.logits(self._mean_of_last(p.keep))
-            if not self._named(kept):
-                return long_logits
-            self.keep_last(p.keep)
-            return kept
+            return long_logits
         roll = min(p.roll, p.long // 2) if p.roll else 0
         tails = [n for n in (p.keep, roll) if n and self._count > n]
         by_tail = dict(zip(tails, self.head.logits(np.stack([self._mean_of_last(n) for n in tails])))) if tails else {}
@@ -186,7 +170,6 @@ class FloatWindows:
             self._confirmed(leader, long_logits, short_logits)
             or (kept is not None and self._followed(leader, kept, short_logits))
             or (kept is not None and p.kept_confirm is not None and self._gone(leader, long_logits, kept))
-            or (kept is not None and self._weak(leader, long_logits) and self._named(kept))
         ):
             self.keep_last(p.keep)
             self._streak.clear()
@@ -221,16 +204,6 @@ class FloatWindows:
             return False
         challenger = challenger_over(leader, kept_logits, p.follow_confirm, 1.0, softmax)
         return challenger is not None and challenger == int(np.argmax(short_logits))
-
-    def _weak(self, leader: int, long_logits: np.ndarray) -> bool:
-        """Whether the long window names no action: its top-1 ``leader`` is below ``weak``."""
-        weak = self.policy.weak
-        return weak is not None and float(softmax(long_logits)[leader]) < weak
-
-    def _named(self, kept_logits: np.ndarray) -> bool:
-        """Whether the frames a cut would keep name an action at least ``kept_confirm`` sure."""
-        sure = self.policy.kept_confirm
-        return sure is not None and float(softmax(kept_logits).max()) >= sure
 
     def _gone(self, leader: int, long_logits: np.ndarray, kept_logits: np.ndarray) -> bool:
         """Whether the frames a cut would keep name a new top-1 and have let go of the old one."""
