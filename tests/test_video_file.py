@@ -40,9 +40,12 @@ def box(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", 8 + len(data)) + kind + data
 
 
-def with_frame_lengths(mp4: bytes, lengths) -> bytes:
+def with_frame_lengths(mp4: bytes, lengths, shifts=None) -> bytes:
     """An MP4 as OpenCV writes it (its index, the 'moov' box, after the pictures) with frame i
-    lasting ``lengths(i)`` frame intervals: a variable frame rate, as a phone records."""
+    lasting ``lengths(i)`` frame intervals: a variable frame rate, as a phone records. With
+    ``shifts``, frame i is shown ``shifts(i)`` intervals from its place (a 'ctts' box: a damaged
+    file's may send a time back)."""
+    ticks_of: list[int] = []
 
     def rebuild(data: bytes) -> bytes:
         out, position = b"", 0
@@ -56,10 +59,15 @@ def with_frame_lengths(mp4: bytes, lengths) -> bytes:
                 body = rebuild(body)
             elif kind == b"stts":  # the frames' durations: (count, ticks) pairs, here one for all
                 count, ticks = struct.unpack(">II", body[8:16])
+                ticks_of[:] = [count, ticks]
                 durations = [round(lengths(i) * ticks) for i in range(count)]
                 body = body[:4] + struct.pack(">I", count) + b"".join(struct.pack(">II", 1, d) for d in durations)
             out += box(kind, body)
             position += size
+            if kind == b"stts" and shifts is not None:  # version 1: signed offsets
+                count, ticks = ticks_of
+                out += box(b"ctts", b"\x01\0\0\0" + struct.pack(">I", count) + b"".join(
+                    struct.pack(">Ii", 1, round(shifts(i) * ticks)) for i in range(count)))  # fmt: skip
         return out
 
     return rebuild(mp4)
@@ -107,15 +115,16 @@ def test_a_file_of_a_million_empty_boxes_is_judged_without_walking_them_all(tmp_
         VideoFileSource(crafted)
 
 
-def phone_video(folder, frames: int, lengths):
-    """A 30 fps MP4 of ``frames`` frames, then retimed: frame i lasts ``lengths(i)`` intervals."""
+def phone_video(folder, frames: int, lengths, shifts=None):
+    """A 30 fps MP4 of ``frames`` frames, then retimed: frame i lasts ``lengths(i)`` intervals
+    (and is shown ``shifts(i)`` from its place)."""
     plain = folder / "plain.mp4"
     writer = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
     for i in range(frames):
         writer.write(np.full((48, 64, 3), i * 2, np.uint8))
     writer.release()
     phone = folder / "phone.mp4"
-    phone.write_bytes(with_frame_lengths(plain.read_bytes(), lengths))
+    phone.write_bytes(with_frame_lengths(plain.read_bytes(), lengths, shifts))
     return phone
 
 
@@ -148,3 +157,17 @@ def test_a_variable_frame_rate_video_skips_by_its_own_frame_times(tmp_path):
                 assert source.skip()
         assert source.read() is None and source.skip() is False
     assert read == pytest.approx([i // 2 * 4 / 30 + (i % 2) / 30 for i in range(len(read))]) and len(read) == 16
+
+
+def test_a_frame_time_that_goes_back_never_sends_the_time_back(tmp_path):
+    """A damaged file's frame said to come 100 s before the others: it is timed a frame interval
+    after the frame before (the rest of the file was timed by index over the mean rate, and the
+    time ran back by seconds), and a loop's next pass starts a frame interval after the last
+    frame, however long a pause the file holds (it was one mean interval, which a pause stretches)."""
+    phone = phone_video(tmp_path, 60, lambda i: 90 if i == 20 else 1, lambda i: -3000 if i == 40 else 0)
+    with VideoFileSource(phone, loop=True) as source:
+        times = [source.read().timestamp for _ in range(130)]
+    assert all(b >= a for a, b in zip(times, times[1:])), times
+    assert times[21] - times[20] == pytest.approx(3.0) and times[40] - times[39] == pytest.approx(1 / 30)
+    assert times[60] - times[59] == pytest.approx(1 / 30)  # the second pass
+    assert times[81] - times[80] == pytest.approx(3.0)  # its pause, once

@@ -37,6 +37,7 @@ class VideoFileSource(FrameSource):
         # AVI keeps no frame times (OpenCV reports the next frame's, and 0 at the end): its rate says them.
         self._own_times = not _is_avi(self.path)
         self._time_zero: float | None = None  # this pass's first frame's own time (a file may start after 0)
+        self._step = 0.04  # the last time between two frames: a frame interval (till the file says its rate)
         self._grabbed: float | None = None  # the time of a frame grabbed but not yet taken (decoded, not converted)
         if not self._capture.isOpened():
             self._capture.release()
@@ -44,6 +45,7 @@ class VideoFileSource(FrameSource):
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         # Some containers report 0 or absurd rates; fall back to the decoder's own clock then.
         self.fps = fps if 0 < fps < 1000 else 0.0
+        self._step = 1 / self.fps if self.fps else self._step
         self.expected_frames = max(int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
         self._index = 0
         self._first = self._read_raw()
@@ -76,15 +78,18 @@ class VideoFileSource(FrameSource):
             return self._pass_start_s + decoder_s
         if self._time_zero is None:
             self._time_zero = decoder_s
-        elif decoder_s <= self._time_zero:  # a file without frame times (a raw stream)
-            self._own_times = False
+        elif self._index == self._pass_start + 1 and decoder_s == self._time_zero:
+            self._own_times = False  # the second frame says the first one's time: a file without frame times
             return self._index / self.fps
-        # Never earlier than the frame before: a damaged file may give two frames one time.
-        return max(self._pass_start_s + decoder_s - self._time_zero, self._last_s)
+        timestamp = self._pass_start_s + decoder_s - self._time_zero
+        # A time going back (a damaged file): a frame interval after the frame before, never earlier.
+        return self._last_s + self._step if timestamp < self._last_s else timestamp
 
     def _take(self) -> float:
         """Take the grabbed frame as the next one; its capture time."""
         timestamp, self._grabbed = self._grabbed, None
+        if self._index > self._pass_start and timestamp > self._last_s:
+            self._step = timestamp - self._last_s
         self._last_s = timestamp
         self._index += 1
         return timestamp
@@ -115,7 +120,7 @@ class VideoFileSource(FrameSource):
     def _rewind(self) -> Frame | None:
         """Start the next pass: reopened (seeking is unreliable in some containers), with the
         timestamps running on one frame interval after the last frame."""
-        self._pass_start_s = self._last_s + (1 / self.fps if self.fps else 0.04)
+        self._pass_start_s = self._last_s + self._step
         self._capture.release()
         self._capture = cv2.VideoCapture(str(self.path))
         self._pass_start, self._time_zero, self._grabbed = self._index, None, None
