@@ -24,6 +24,7 @@ installed and prints the files it would write, with their text, and changes noth
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import pwd
 import re
@@ -199,13 +200,29 @@ def shown_args(flags: list[str]) -> list[str]:
     shown = []
     for i, arg in enumerate(flags):
         flag, eq, value = arg.partition("=")
-        if i and flags[i - 1] in SECRET_FLAGS:
+        if i and _secret(flags[i - 1]):
             shown.append("(hidden)")
         elif arg.startswith("--") and eq:
-            shown.append(f"{flag}={'(hidden)' if flag in SECRET_FLAGS else _shown(value)}")
+            shown.append(f"{flag}={'(hidden)' if _secret(flag) else _shown(value)}")
         else:
             shown.append(_shown(arg))
     return shown
+
+
+def _secret(flag: str) -> bool:
+    """Whether ``flag`` is a secret's flag, or an abbreviation classify.py takes for one (``--mqtt-pass``)."""
+    if flag in SECRET_FLAGS or not flag.startswith("--"):
+        return flag in SECRET_FLAGS
+    matches = [option for option in _classify_flags() if option.startswith(flag)]
+    return len(matches) == 1 and matches[0] in SECRET_FLAGS
+
+
+@functools.cache
+def _classify_flags() -> tuple[str, ...]:
+    """Every flag classify.py takes."""
+    from video_classifier.options import build_parser
+
+    return tuple(build_parser()._option_string_actions)
 
 
 def would_write(path: Path, text: str, mode: int, note: str = "") -> str:

@@ -630,10 +630,16 @@ def test_a_file_of_flags_as_a_person_writes_it(tmp_path):
     flags.write_text("\n".join([*lines, "--max-frames 3", "--as", "# not a comment", ""]), encoding="utf-8")
     result = classify(*model_args(), f"@{flags}", timeout=60)
     assert error_line(result).startswith("error: --as says what an event was: give the event with --correct ID")
-    flags.write_text("\n".join([*lines, "--max-frames 3", ""]), encoding="utf-8")
+    flags.write_text("\n".join([*lines, "--max-frames\t3", ""]), encoding="utf-8")
     result = classify(*model_args(), f"@{flags}", timeout=60)
     assert result.returncode == 0, result.stderr
     assert len(frame_records(result.stdout)) == 3
+    from video_classifier.options import parse_settings
+
+    flags.write_text('--serve-tok "a token with spaces"\n--camera\t0\n', encoding="utf-8")
+    assert (parse_settings([f"@{flags}"]).serve_token, parse_settings([f"@{flags}"]).camera) == ("a token with spaces", "0")
+    flags.write_text("--mqtt-pasword hunter2\n", encoding="utf-8")  # a typo: the value must not be shown
+    assert error_line(classify(*model_args(), f"@{flags}", timeout=60)).startswith("error: unknown flag(s): --mqtt-pasword (")
 
 
 def test_a_file_of_flags_that_cannot_be_read_is_one_error_line(tmp_path):

@@ -332,3 +332,27 @@ def test_a_camera_url_that_cannot_work_is_refused_before_anything_is_written(tmp
 def test_flags_classify_py_would_refuse_are_refused_before_anything_is_written(tmp_path, flags, words):
     refused(service("install", "front", "--root", str(tmp_path), "--", *flags), *words)
     assert not list(tmp_path.rglob("*.args"))
+
+
+def test_an_args_file_reads_back_as_it_was_given_and_hides_its_secrets_abbreviated_or_not(tmp_path):
+    """A password after an abbreviated flag (classify.py takes ``--mqtt-pass``) that starts with
+    # or a space: the file of flags must give it back exactly, and a dry run must not show it."""
+    from video_classifier.options import parse_settings
+
+    flags = [
+        "--camera",
+        "0",
+        "--mqtt",
+        "broker.local",
+        "--mqtt-pass",
+        f"#{PASSWORD}",
+        "--serve-tok",
+        f" {PASSWORD}x",
+        "--no-display",
+    ]
+    dry = service("install", "door", "--root", str(tmp_path), "--dry-run", "--", *flags)
+    assert dry.returncode == 0, dry.stderr
+    assert PASSWORD not in dry.stdout + dry.stderr and "broker.local" in dry.stdout
+    assert service("install", "door", "--root", str(tmp_path), "--", *flags).returncode == 0
+    settings = parse_settings([f"@{tmp_path / 'etc/movinet/door.args'}"])
+    assert (settings.mqtt_password, settings.serve_token, settings.mqtt) == (f"#{PASSWORD}", f" {PASSWORD}x", "broker.local")

@@ -79,9 +79,10 @@ class CliParser(argparse.ArgumentParser):
 
     def _file_arguments(self, text: str) -> list[str]:
         """The arguments in a file of flags: one a line, as argparse reads them, and as a person
-        writes them too: a flag and its value on one line (``--camera rtsp://...``), blank lines and
-        ``#`` comments skipped, a byte-order mark and the spaces around a flag ignored. The line
-        after a flag that takes a value is that value as it is (empty, spaced or starting with #)."""
+        writes them too: a flag and its value on one line (``--camera rtsp://...``, quotes around
+        the value dropped), blank lines and ``#`` comments skipped, a byte-order mark and the
+        spaces around a flag ignored. The line after a flag that takes a value is that value as it
+        is (empty, spaced or starting with #), as the services write a password."""
         arguments: list[str] = []
         for line in text.removeprefix("\ufeff").splitlines():
             if arguments and self._takes_value(arguments[-1]):
@@ -90,16 +91,24 @@ class CliParser(argparse.ArgumentParser):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            flag, _, value = line.partition(" ")
-            if self._takes_value(flag) and value.strip():
-                arguments += [flag, value.strip()]
-            else:
+            if not line.startswith("-") or len(line.split(None, 1)) == 1:
                 arguments.append(line)
+                continue
+            # A flag and what follows it on its line, apart: an unknown flag's error line then
+            # names the flag alone, never the value after it (which may be a password).
+            flag, value = line.split(None, 1)
+            if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            arguments += [flag, value]
         return arguments
 
     def _takes_value(self, argument: str) -> bool:
-        """Whether ``argument`` is a flag followed by its value (``--camera``, not ``--loop`` or ``--fps=5``)."""
+        """Whether ``argument`` is a flag followed by its value (``--camera``, or an abbreviation
+        argparse takes for it, not ``--loop`` or ``--fps=5``)."""
         action = self._option_string_actions.get(argument)
+        if action is None and argument.startswith("--") and "=" not in argument:
+            matches = {a for option, a in self._option_string_actions.items() if option.startswith(argument)}
+            action = matches.pop() if len(matches) == 1 else None
         return action is not None and action.nargs != 0
 
 
