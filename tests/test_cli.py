@@ -513,6 +513,17 @@ def test_a_log_on_a_closed_stdout_is_one_error_line_not_a_log_thrown_away():
     )
 
 
+def test_a_log_on_stdout_sent_into_its_own_video_is_one_error_line_and_leaves_it_whole(tmp_path):
+    """`classify.py --camera clip.mp4 --log - >> clip.mp4`: the records went into the video."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(media_path("carving_ice.mp4").read_bytes())
+    command = [sys.executable, CLASSIFY, *map(str, model_args()), "--camera", clip, "--no-display", "--log", "-"]
+    with clip.open("ab") as into_the_clip:
+        done = subprocess.run(command, stdout=into_the_clip, stderr=subprocess.PIPE, text=True, env=app_env(), timeout=120)
+    assert error_line(done).startswith("error: --log - (standard output) is the file given with --camera:")
+    assert clip.read_bytes() == media_path("carving_ice.mp4").read_bytes()
+
+
 @pytest.mark.slow  # the model over a whole clip, through the app
 def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path):
     data = media_path("flipping_a_pancake.mkv").read_bytes()

@@ -355,11 +355,15 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
     if args.camera is not None:
         _check_camera(p, args.camera.strip(), where)
         args.camera = args.camera.strip() if is_network(args.camera.strip()) else args.camera
-    if args.log is not None and args.log != "-":
-        inputs = [(where, args.camera), ("--model", args.model), ("--labels", args.labels), ("--actions", args.actions)]
-        for name, value in inputs:
-            if value is not None and _same_file(args.log, value):
-                p.error(f"--log {cut(args.log)} is the file given with {name}: the log would be written into it: give another")
+    if args.log is not None:
+        # The default labels too, and stdout for --log - (`--log - >> clip.mp4`).
+        labels = ("the file given with --labels", args.labels) if args.labels else ("the default labels file", DEFAULT_LABELS)
+        inputs = [(f"the file given with {where}", args.camera), ("the file given with --model", args.model), labels]
+        inputs.append(("the file given with --actions", args.actions))
+        log, shown = ("/dev/stdout", "- (standard output)") if args.log == "-" else (args.log, cut(args.log))
+        for what, value in inputs:
+            if value is not None and _same_file(log, value):
+                p.error(f"--log {shown} is {what}: the log would be written into it: give another")
     if args.loop and (args.camera is None or is_camera(args.camera)):
         p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:
