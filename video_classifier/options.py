@@ -309,6 +309,18 @@ def _region(p: CliParser, given: list[str]) -> tuple[tuple[int, int, int, int] |
     return (region.x, region.y, region.w, region.h), bool(auto)
 
 
+def _check_log(p: CliParser, args: argparse.Namespace, where: str) -> None:
+    """Refuse a ``--log`` that is one of the run's own input files (the default labels too, and
+    stdout for ``--log -``: ``--log - >> clip.mp4``): the log would be written into it."""
+    labels = ("the file given with --labels", args.labels) if args.labels else ("the default labels file", DEFAULT_LABELS)
+    inputs = [(f"the file given with {where}", args.camera), ("the file given with --model", args.model), labels]
+    inputs.append(("the file given with --actions", args.actions))
+    log, shown = ("/dev/stdout", "- (standard output)") if args.log == "-" else (args.log, cut(args.log))
+    for what, value in inputs:
+        if value is not None and _same_file(log, value):
+            p.error(f"--log {shown} is {what}: the log would be written into it: give another")
+
+
 def _same_file(a: str | Path, b: str | Path) -> bool:
     """Whether the paths ``a`` and ``b`` name one file that exists (through links too)."""
     try:
@@ -356,14 +368,7 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
         _check_camera(p, args.camera.strip(), where)
         args.camera = args.camera.strip() if is_network(args.camera.strip()) else args.camera
     if args.log is not None:
-        # The default labels too, and stdout for --log - (`--log - >> clip.mp4`).
-        labels = ("the file given with --labels", args.labels) if args.labels else ("the default labels file", DEFAULT_LABELS)
-        inputs = [(f"the file given with {where}", args.camera), ("the file given with --model", args.model), labels]
-        inputs.append(("the file given with --actions", args.actions))
-        log, shown = ("/dev/stdout", "- (standard output)") if args.log == "-" else (args.log, cut(args.log))
-        for what, value in inputs:
-            if value is not None and _same_file(log, value):
-                p.error(f"--log {shown} is {what}: the log would be written into it: give another")
+        _check_log(p, args, where)
     if args.loop and (args.camera is None or is_camera(args.camera)):
         p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:
