@@ -249,8 +249,13 @@ def test_a_6_s_outage_of_the_server_is_survived(tmp_path):
     restored = next(i for i, r in enumerate(logged) if r.get("state") == "restored")
     fresh = [r for r in logged[restored:] if "top" in r]
     assert fresh[0].get("settling") and fresh[-1]["time_s"] - fresh[0]["time_s"] > 1.2
-    flags = [(r["time_s"], r.get("settling", False)) for r in fresh]
-    assert all(settling == (t - fresh[0]["time_s"] < 1.2 - 1e-3) for t, settling in flags), flags
+    flags = [(r["time_s"] - fresh[0]["time_s"], r.get("settling", False)) for r in fresh]
+    # The first 1.2 s, or the first 6 frames where a camera coming back sends them slower (up to
+    # 2.4 s). The log's times are rounded to the millisecond: a frame within 2 ms of an end may go
+    # either way (a live camera's frames come about 0.2 s apart, so the 7th often lands there).
+    near_an_end = [min(abs(t - 1.2), abs(t - 2.4)) < 2e-3 for t, _ in flags]
+    expected = [t < 1.2 - 1e-3 or (i < 6 and t < 2.4 - 1e-3) for i, (t, _) in enumerate(flags)]
+    assert all(near or settling == want for (_, settling), want, near in zip(flags, expected, near_an_end)), flags
     assert "camera lost, retrying" in err and "camera restored" in err
     assert PASSWORD not in err + out + log.read_text()
 
