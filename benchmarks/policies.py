@@ -289,7 +289,7 @@ def cut_at_switch(contributions: dict, head, labels: list[str]) -> list[dict]:
         after = stream[len(stream) - AFTER_S * FPS :].astype(np.float64)
         pooled = np.cumsum(after, axis=0) / np.arange(1, len(after) + 1)[:, None]
         target = labels.index(second)
-        correct = [int(np.argmax(head.logits(p.astype(np.float32)))) == target for p in pooled]
+        correct = list(np.argmax(head.logits(pooled.astype(np.float32)), axis=1) == target)
         rows.append({"from": first, "to": second, "phase": float(phase), "for_good_s": settle_times(correct)[1]})
     return rows
 

@@ -211,18 +211,15 @@ def shown_args(flags: list[str]) -> list[str]:
 
 def _secret(flag: str) -> bool:
     """Whether ``flag`` is a secret's flag, or an abbreviation classify.py takes for one (``--mqtt-pass``)."""
-    if flag in SECRET_FLAGS or not flag.startswith("--"):
-        return flag in SECRET_FLAGS
-    matches = [option for option in _classify_flags() if option.startswith(flag)]
-    return len(matches) == 1 and matches[0] in SECRET_FLAGS
+    return _classify_parser().option_for(flag) in SECRET_FLAGS
 
 
 @functools.cache
-def _classify_flags() -> tuple[str, ...]:
-    """Every flag classify.py takes."""
+def _classify_parser():
+    """classify.py's parser, which knows its flags and their abbreviations."""
     from video_classifier.options import build_parser
 
-    return tuple(build_parser()._option_string_actions)
+    return build_parser()
 
 
 def would_write(path: Path, text: str, mode: int, note: str = "") -> str:

@@ -317,7 +317,7 @@ def test_a_teach_panel_lesson_the_disk_cannot_take_is_also_said_on_stderr(tmp_pa
         proc.terminate()
         proc.wait(timeout=30)
         reader.join(timeout=10)
-    said = f"warning: lesson 'carving' ended with 0 of 1 example(s) saved: cannot save {library} (File too large)"
+    said = f"warning: lesson ended with 0 of 1 example(s) of 'carving' saved: cannot save {library} (File too large)"
     assert any(line.startswith(said) for line in lines), lines
     assert proc.returncode == 0 and not any("Traceback" in line for line in lines) and not library.exists()
 

@@ -84,7 +84,7 @@ class EventDetector:
         seen, self._seen = self._seen, None
         if prediction.settling:  # a fresh stream's first answers neither start an event nor beat one
             if qualified is not None and self.active is None:
-                self._seen = seen if seen and seen.label == qualified.label else ActionEvent(qualified.label, t, t)
+                self._seen = _run_of(seen, qualified.label, t)
                 self._seen.scores.append(qualified.score)
                 self._seen.end_s = t
             qualified = None
@@ -102,7 +102,7 @@ class EventDetector:
             self._candidate = None
             return
         if self._candidate is None or self._candidate.label != qualified.label:
-            self._candidate = seen if seen and seen.label == qualified.label else ActionEvent(qualified.label, t, t)
+            self._candidate = _run_of(seen, qualified.label, t)
             self._held_from = t
         self._candidate.scores.append(qualified.score)
         self._candidate.end_s = t
@@ -133,6 +133,11 @@ class EventDetector:
         action that was about to start must hold again."""
         self.close()
         self._seen = None
+
+
+def _run_of(seen: ActionEvent | None, label: str, t: float) -> ActionEvent:
+    """The run of ``label`` the settling answers began (``seen``), or a new one from ``t``."""
+    return seen if seen is not None and seen.label == label else ActionEvent(label, t, t)
 
 
 class Settling:

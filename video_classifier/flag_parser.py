@@ -103,13 +103,19 @@ class CliParser(argparse.ArgumentParser):
         return arguments
 
     def _takes_value(self, argument: str) -> bool:
-        """Whether ``argument`` is a flag followed by its value (``--camera``, or an abbreviation
-        argparse takes for it, not ``--loop`` or ``--fps=5``)."""
-        action = self._option_string_actions.get(argument)
-        if action is None and argument.startswith("--") and "=" not in argument:
-            matches = {a for option, a in self._option_string_actions.items() if option.startswith(argument)}
-            action = matches.pop() if len(matches) == 1 else None
-        return action is not None and action.nargs != 0
+        """Whether ``argument`` is a flag followed by its value (``--camera``, not ``--loop`` or ``--fps=5``)."""
+        option = self.option_for(argument)
+        return option is not None and self._option_string_actions[option].nargs != 0
+
+    def option_for(self, argument: str) -> str | None:
+        """The flag ``argument`` names, whole or abbreviated as argparse takes it (``--mqtt-pass``
+        for ``--mqtt-password``); None for anything else (a value, ``--fps=5``, an unknown flag)."""
+        if argument in self._option_string_actions:
+            return argument
+        if not argument.startswith("--") or "=" in argument:
+            return None
+        matches = [option for option in self._option_string_actions if option.startswith(argument)]
+        return matches[0] if len(matches) == 1 else None
 
 
 def _plain(message: str) -> str:

@@ -228,8 +228,10 @@ def diagnose(url: str, timeout_s: float, waited_s: float = 0.0, silent: bool = F
     if content_type.startswith("text/html"):
         return "the address is a web page, not a video stream: find the stream's URL in the camera's manual or settings"
     if silent and not split.scheme.startswith("rtsp"):
-        waited = f"{waited_s:.0f} s"
-        return f"the camera answers but sent no picture in {waited}: check that its stream is on, or try another of its streams"
+        return (
+            f"the camera answers but sent no picture in {waited_s:.0f} s: check that its stream is on, "
+            "or try another of its streams"
+        )
     return "the camera answers but its stream cannot be decoded: check the URL, or try another of its streams"
 
 

@@ -37,7 +37,6 @@ class VideoFileSource(FrameSource):
         # AVI keeps no frame times (OpenCV reports the next frame's, and 0 at the end): its rate says them.
         self._own_times = not _is_avi(self.path)
         self._time_zero: float | None = None  # this pass's first frame's own time (a file may start after 0)
-        self._step = 0.04  # the last time between two frames: a frame interval (till the file says its rate)
         self._grabbed: float | None = None  # the time of a frame grabbed but not yet taken (decoded, not converted)
         if not self._capture.isOpened():
             self._capture.release()
@@ -45,7 +44,7 @@ class VideoFileSource(FrameSource):
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         # Some containers report 0 or absurd rates; fall back to the decoder's own clock then.
         self.fps = fps if 0 < fps < 1000 else 0.0
-        self._step = 1 / self.fps if self.fps else self._step
+        self._step = 1 / self.fps if self.fps else 0.04  # the last time between two frames (a frame interval)
         self.expected_frames = max(int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
         self._index = 0
         self._first = self._read_raw()

@@ -273,8 +273,7 @@ def _said_if_failed(lesson: Lesson) -> None:
     """A Teach panel lesson that could not be saved, also said on stderr: the panel may be closed
     by then. (``--learn`` says it as its error line.)"""
     if lesson.error:
-        saved = f"{lesson.saved} of {lesson.examples}"
-        log.warning("lesson %r ended with %s example(s) saved: %s", lesson.name, saved, lesson.error)
+        log.warning("lesson ended with %s: %s", _saved(lesson), lesson.error)
 
 
 def finish_run(app) -> None:
