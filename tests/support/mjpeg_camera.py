@@ -101,8 +101,6 @@ class MjpegServer:
 
     def jpeg(self, index: int) -> bytes:
         """Frame ``index`` (modulo the clip's length) as a JPEG, stamped with now if asked."""
-        if self.corrupt_every and index % self.corrupt_every == 0:
-            return CORRUPT_JPEG
         if not self.with_stamp:
             return self.jpegs[index % self.count]
         frame = self.frames[index % self.count].copy()
@@ -151,7 +149,11 @@ class MjpegServer:
         index = int(time.time() * self.fps)
         sent = 0
         while not self._stopped.is_set():
-            jpeg = CORRUPT_JPEG if sent < self.corrupt_first else self.jpeg(index)
+            # Damaged pictures counted per client: the first ones, then one in ``corrupt_every`` after
+            # them (by the clip's index, a client joining there got two glitches more in a row).
+            after_first = sent - self.corrupt_first
+            damaged = after_first < 0 or (self.corrupt_every and after_first % self.corrupt_every == self.corrupt_every - 1)
+            jpeg = CORRUPT_JPEG if damaged else self.jpeg(index)
             sent += 1
             head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
             write(head + jpeg + b"\r\n")
