@@ -576,6 +576,45 @@ def test_argument_errors_are_in_the_apps_own_words(args, line):
     assert result.stderr.splitlines() == [f"{line} (see python classify.py --help)"]
 
 
+@pytest.mark.parametrize(
+    "given, parent",
+    [
+        (["--mqtt-user", "pi"], "--mqtt HOST"),
+        (["--mqtt-password", "secret"], "--mqtt HOST"),
+        (["--mqtt-tls"], "--mqtt HOST"),
+        (["--mqtt-topic", "movinet/door"], "--mqtt HOST"),
+        (["--serve-token", "a-long-enough-token"], "--serve PORT"),
+        (["--post-roll", "5"], "--record DIR"),
+        (["--record-max-mb", "50"], "--record DIR"),
+        (["--examples", "3"], "--learn NAME"),
+        (["--seconds", "4"], "--learn NAME or --actions FILE"),
+    ],
+)
+def test_a_flag_without_the_flag_it_goes_with_is_refused(given, parent):
+    """It ran without the flag forgotten: a --mqtt-user without --mqtt published nothing, and said
+    nothing. A value equal to the default changes nothing, and is let through."""
+    from video_classifier.errors import FlagError
+    from video_classifier.options import parse_settings
+
+    flag = given[0]
+    with pytest.raises(FlagError) as refused:
+        parse_settings(["--camera", "clip.mp4", *given])
+    assert str(refused.value).startswith(f"{flag} goes with {parent}")
+    assert f"leave {flag} out" in str(refused.value)
+    assert given[-1] not in str(refused.value) or given[-1] == flag  # a password is not repeated
+    parents = {
+        "--mqtt HOST": ["--mqtt", "broker.local"],
+        "--serve PORT": ["--serve", "8000"],
+        "--record DIR": ["--record", "clips"],
+    }
+    parents |= {
+        "--learn NAME": ["--actions", "a.json", "--learn", "wave"],
+        "--learn NAME or --actions FILE": ["--actions", "a.json"],
+    }
+    parse_settings(["--camera", "clip.mp4", *parents[parent], *given])  # with it: accepted
+    assert parse_settings(["--camera", "clip.mp4", "--pre-roll", "3"]).pre_roll == 3.0  # the default: nothing to miss
+
+
 SECRET = "Pw12345"  # searched for in every line below
 
 
@@ -647,7 +686,7 @@ def test_a_file_of_flags_as_a_person_writes_it(tmp_path):
     assert len(frame_records(result.stdout)) == 3
     from video_classifier.options import parse_settings
 
-    flags.write_text('--serve-tok "a token with spaces"\n--camera\t0\n', encoding="utf-8")
+    flags.write_text('--serve-tok "a token with spaces"\n--camera\t0\n--serve 8080\n', encoding="utf-8")
     assert (parse_settings([f"@{flags}"]).serve_token, parse_settings([f"@{flags}"]).camera) == ("a token with spaces", "0")
     flags.write_text("--mqtt-pasword hunter2\n", encoding="utf-8")  # a typo: the value must not be shown
     assert error_line(classify(*model_args(), f"@{flags}", timeout=60)).startswith("error: unknown flag(s): --mqtt-pasword (")

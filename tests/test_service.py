@@ -162,7 +162,11 @@ def test_two_cameras_each_with_its_own_args_file_and_a_share_of_the_cores(tmp_pa
         (["--camera", "1", "--record", "clips/"], ["--record", f"{ROOT}/clips"], "clips folder"),
         (["--camera", "1", "--serve", "8000"], ["--serve", "0.0.0.0:8000"], "live view port"),
         (["--camera", "1", "--serve", "8001", "--record", "a"], ["--serve", "8000", "--record", "b"], None),
-        (["--camera", "1", "--serve-token", "8000", "--record-max-mb", "9"], ["--serve", "8000", "--record", "b"], None),
+        (
+            ["--camera", "1", "--serve", "8001", "--serve-token", "8000", "--record", "a", "--record-max-mb", "9"],
+            ["--serve", "8000", "--record", "b"],
+            None,
+        ),
     ],
 )
 def test_a_camera_port_actions_file_or_clips_folder_serves_one_instance(tmp_path, mine, theirs, clash):
@@ -230,7 +234,17 @@ def test_a_dry_run_checks_everything_prints_the_files_and_writes_nothing(tmp_pat
     root = str(tmp_path)
     assert service("install", "front", "--root", root, "--", "--camera", "1", "--serve", "8000").returncode == 0
     before = files_under(tmp_path)
-    door = ["--camera", CAMERA, "--serve", "0.0.0.0:8001", "--mqtt-password", PASSWORD, f"--serve-token={PASSWORD}"]
+    door = [
+        "--camera",
+        CAMERA,
+        "--serve",
+        "0.0.0.0:8001",
+        "--mqtt",
+        "broker.local",
+        "--mqtt-password",
+        PASSWORD,
+        f"--serve-token={PASSWORD}",
+    ]
     install = ["install", "door", "--root", root, "--python", sys.executable]
     result = service(*install, "--dry-run", "--", *door)
     assert result.returncode == 0, result.stderr
@@ -348,6 +362,8 @@ def test_an_args_file_reads_back_as_it_was_given_and_hides_its_secrets_abbreviat
         f"#{PASSWORD}",
         "--serve-tok",
         f" {PASSWORD}x",
+        "--serve",
+        "8000",
         "--no-display",
     ]
     dry = service("install", "door", "--root", str(tmp_path), "--dry-run", "--", *flags)

@@ -329,6 +329,29 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
+# Flags that mean something only beside another: given alone, the other was forgotten, and the
+# run went on without it (a --mqtt-user without --mqtt: no MQTT, and Home Assistant saw nothing).
+# A flag counts as given when its value differs from the default.
+NEEDS = (
+    (("mqtt_topic", "mqtt_user", "mqtt_password", "mqtt_tls", "mqtt_ca"), ("mqtt",), "--mqtt HOST, the broker to publish to"),
+    (("serve_token",), ("serve",), "--serve PORT, the live view it guards"),
+    (("record_max_mb", "pre_roll", "post_roll"), ("record",), "--record DIR, the folder clips are saved in"),
+    (("examples",), ("learn",), "--learn NAME, the action to teach"),
+    (("seconds",), ("learn", "actions"), "--learn NAME or --actions FILE, the taught actions it is for"),
+)
+
+
+def _check_needs(p: CliParser, args: argparse.Namespace) -> None:
+    """One error line for a flag given without the flag it belongs to (:data:`NEEDS`)."""
+    for names, parents, parent in NEEDS:
+        if any(getattr(args, name) not in (None, False) for name in parents):
+            continue
+        for name in names:
+            if getattr(args, name) != getattr(DEFAULTS, name):
+                flag = f"--{name.replace('_', '-')}"
+                p.error(f"{flag} goes with {parent}: add that, or leave {flag} out")
+
+
 def parse_settings(argv: list[str] | None = None, description: str = "") -> Settings:
     """The app's flags, checked, as :class:`Settings`: a bad value exits 2 with one ``error:`` line."""
     p = build_parser(description)
@@ -346,6 +369,7 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
     chosen = [flag for flag, given in flags if given]
     if len(chosen) > 1:
         p.error(f"{' and '.join(chosen)} are two different jobs: give one of them at a time")
+    _check_needs(p, args)
     if args.as_name is not None and args.correct is None:
         p.error("--as says what an event was: give the event with --correct ID")
     if args.correct is not None:
