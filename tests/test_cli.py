@@ -98,6 +98,35 @@ def test_log_file_gets_the_same_records(tmp_path):
     assert records[-1]["top"][0]["label"] == "carving ice"
 
 
+@pytest.mark.slow  # the model over a whole clip, through the app, twice
+def test_a_log_file_past_its_size_is_renamed_and_a_new_one_begun(tmp_path):
+    """A service logs every frame, about 90 MB a day at 5 fps, to one file that grew until the SD
+    card was full. Past --log-max-mb, FILE becomes FILE.1 (the one before is dropped) and a new
+    FILE is begun, each line whole. A folder where that cannot be done says so once, and the
+    run goes on."""
+    log = tmp_path / "run.jsonl"
+    older = tmp_path / "run.jsonl.1"
+    older.write_text('{"frame": -1}\n')
+    clip = media_path("carving_ice_rpi.mp4")
+    result = classify(*model_args(), "--camera", clip, "--no-display", "--log", log, "--log-max-mb", "0.002")
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    kept, last = frame_records(older.read_text()), frame_records(log.read_text())
+    assert older.stat().st_size <= 2000 and log.stat().st_size <= 2000
+    assert kept[0]["frame"] > 0 and kept[-1]["frame"] < last[0]["frame"]  # the older file replaced, by newer frames
+    frames, fps = decodable_frames(clip)
+    numbers = [r["frame"] for r in kept + last]
+    assert numbers == sorted(set(numbers)) and last[-1]["time_s"] > (frames - 1) / fps - 0.2 - 1e-3  # up to the clip's end
+    older.unlink()
+    older.mkdir()
+    (older / "in the way").touch()  # FILE.1 cannot be replaced: the one file grows on
+    result = classify(*model_args(), "--camera", clip, "--no-display", "--log", log, "--log-max-mb", "0.002")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning")]
+    assert warnings == [f"warning: cannot begin a new log file (Is a directory): {log} grows past --log-max-mb"]
+    assert len(frame_records(log.read_text())) == paced_count(frames, fps) + len(last)
+
+
 def test_a_log_fifo_is_written_whole_to_its_reader_and_its_reader_leaving_is_one_error_line(tmp_path):
     """--log on a FIFO: the start says that it waits for a reader (it waited without a word), each
     record reaches the reader whole (a seek on the FIFO was "Illegal seek" with advice to free

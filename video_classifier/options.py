@@ -171,6 +171,12 @@ def _output_flags(group) -> None:
     group.add_argument(
         "--log", metavar="FILE|-", help="write a JSON line per prediction, event, reset, camera loss and correction"
     )
+    group.add_argument(
+        "--log-max-mb",
+        type=_megabytes,
+        metavar="MB",
+        help="a log file this big is renamed FILE.1 (replacing the one before) and a new one begun",
+    )
     group.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after this many model frames")
     group.add_argument(
         "--threshold",
@@ -335,6 +341,7 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
 NEEDS = (
     (("mqtt_topic", "mqtt_user", "mqtt_password", "mqtt_tls", "mqtt_ca"), ("mqtt",), "--mqtt HOST, the broker to publish to"),
     (("serve_token",), ("serve",), "--serve PORT, the live view it guards"),
+    (("log_max_mb",), ("log",), "--log FILE, the log it keeps in bounds"),
     (("record_max_mb", "pre_roll", "post_roll"), ("record",), "--record DIR, the folder clips are saved in"),
     (("examples",), ("learn",), "--learn NAME, the action to teach"),
     (("seconds",), ("learn", "actions"), "--learn NAME or --actions FILE, the taught actions it is for"),

@@ -106,6 +106,7 @@ class Settings:
     fullscreen: bool = False
     # output and events
     log: str | None = None
+    log_max_mb: float = 100.0
     max_frames: int | None = None
     threshold: float = 0.4
     hold: float = HOLD_S

@@ -7,6 +7,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -22,9 +23,11 @@ from video_classifier.outputs import Output
 class JsonLinesLog(Output):
     """Writes one JSON object per record, each line written at once, so that a crash, Ctrl-C or
     power cut never leaves a half-written record behind what was already written. In a file,
-    each line is one unbuffered write; a line the disk took only part of is cut off again."""
+    each line is one unbuffered write; a line the disk took only part of is cut off again. A file
+    that would grow past ``max_mb`` is renamed ``FILE.1`` (replacing the one before) and a new
+    one begun: a service's log of every frame (about 90 MB a day at 5 fps) stays in bounds."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, max_mb: float | None = None) -> None:
         self.target = target
         self._time_s: float | None = None  # the last prediction's, for records that come from elsewhere
         self._lock = threading.Lock()  # predictions and camera notes come from different threads
@@ -40,6 +43,9 @@ class JsonLinesLog(Output):
             except OSError as exc:
                 raise UserError(f"cannot open log file {path} ({exc.strerror}): choose a writable path for --log") from None
             self._seekable = self._file.seekable()  # a FIFO or a terminal is written straight on
+            self._path = path
+            # Only a regular file is renamed: not a FIFO, /dev/null or a terminal.
+            self._max_bytes = int(max_mb * 1e6) if max_mb and stat.S_ISREG(os.fstat(self._file.fileno()).st_mode) else 0
 
     def write_record(self, record: dict) -> None:
         """Append one record as a JSON line."""
@@ -63,6 +69,8 @@ class JsonLinesLog(Output):
     def _append(self, data: bytes) -> None:
         """``data`` at the file's end, whole or not at all (a full disk takes part of a line)."""
         end = self._file.seek(0, os.SEEK_END) if self._seekable else None
+        if self._max_bytes and end and end + len(data) > self._max_bytes:
+            end = self._begin_new_file()
         try:
             view = memoryview(data)
             while view:  # the rest of a part taken: written, or the reason it cannot be
@@ -72,6 +80,20 @@ class JsonLinesLog(Output):
                 with contextlib.suppress(OSError):
                     self._file.truncate(end)
             raise
+
+    def _begin_new_file(self) -> int:
+        """The full file becomes FILE.1, the one before it dropped, and a new FILE is begun; its
+        size (0). A folder where that cannot be done keeps the one file growing, said once."""
+        try:
+            os.replace(self._path, self._path.with_name(f"{self._path.name}.1"))
+            new = self._path.open("ab", buffering=0)
+        except OSError as exc:
+            self._max_bytes = 0
+            print_line(f"warning: cannot begin a new log file ({exc.strerror}): {self._path} grows past --log-max-mb", sys.stderr)
+            return self._file.seek(0, os.SEEK_END)
+        self._file.close()
+        self._file = new
+        return 0
 
     def on_prediction(self, prediction: Prediction) -> None:
         self._time_s = prediction.time_s
@@ -124,7 +146,7 @@ def _open_for_appending(path: Path) -> BinaryIO:
 def attach(app) -> JsonLinesLog:
     """``--log``: the output the app (being assembled) attaches; with ``--actions`` it also hears
     of every correction saved in the action library."""
-    log = JsonLinesLog(app.settings.log)
+    log = JsonLinesLog(app.settings.log, app.settings.log_max_mb)
     if app.keeper is not None:
         from video_classifier.teach.corrections import watch
 
