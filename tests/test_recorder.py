@@ -12,7 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import FAKES_DIR, TWO_ACTIONS, app_env, classify_command, media_path, read_frames
+from conftest import FAKES_DIR, KINETICS_LABELS, TWO_ACTIONS, app_env, classify_command, media_path, model_path, read_frames
+
+from video_classifier.app import App
+from video_classifier.settings import Settings
 
 CLIP_END_S = sum(seconds for _, seconds in TWO_ACTIONS)
 STREAM_FPS = 15  # the compositor's rate, which clips are recorded at
@@ -275,3 +278,16 @@ def test_a_record_folder_replaced_by_a_file_mid_clip_loses_that_clip_only(tmp_pa
     assert sidecar["event"]["start_s"] == 14.0 and len(decode(path)) == sidecar["clip"]["frames"] > 2 * STREAM_FPS
     assert caplog.text.count("could not save the clip") == 1 and "Traceback" not in caplog.text
     assert recorder._queue.empty()
+
+
+def test_a_file_read_fast_gives_its_clips_the_rates_of_video_time(tmp_path):
+    """A clip recorded from a file without a window said "display 266.5 fps | model 90.1 fps",
+    the speed the file was read at. Its rates are now those of the video's own time, as the
+    clip plays: the compositor's 15 pictures and the model's 5 frames a second."""
+    clip = str(media_path("carving_ice.mp4"))
+    model = {"model": model_path(), "labels": model_path(KINETICS_LABELS)}
+    app = App(Settings(camera=clip, **model, no_display=True, record=str(tmp_path)))
+    app.run()
+    assert app.pipeline.model_rate.rate() == pytest.approx(5.0, abs=0.01)
+    assert app.compositor.rate.rate() == pytest.approx(STREAM_FPS, abs=0.1)
+    assert len(clips_in(tmp_path)) == 1

@@ -59,7 +59,11 @@ class Pipeline:
         self.max_predictions = max_predictions
         self.frames_watched = frames_watched
         self.framing = framing  # the part of the picture the model sees (None: the whole)
-        self.model_rate = RateMeter()
+        # A file read as fast as the model goes is timed by its frames: its clips' overlay and the
+        # status line give the model's 5 frames a second of video, not how fast the file was read.
+        self.video_time = not (source.live or realtime)
+        self._video_now = 0.0  # the newest frame's time
+        self.model_rate = RateMeter(clock=self.clock)
         self.error: BaseException | None = None
         self.frames_captured = 0
         self.predictions = 0
@@ -150,6 +154,16 @@ class Pipeline:
             self._lock.wait_for(lambda: self._version != seen_version or self.finished, timeout)
             return self._version
 
+    def clock(self) -> float:
+        """Now, for rates: the newest frame's time in a file read as fast as the model goes,
+        else the monotonic clock."""
+        return self._video_now if self.video_time else time.monotonic()
+
+    def time_of(self, frame: Frame) -> float | None:
+        """The time a rate counts ``frame`` at: its own in a file read as fast as the model goes,
+        else now (None)."""
+        return frame.timestamp if self.video_time else None
+
     # -- threads -------------------------------------------------------------------------
     def _guard(self, loop) -> None:
         try:
@@ -190,6 +204,7 @@ class Pipeline:
                         break
                 received_at = time.monotonic()
                 self.frames_captured += 1
+                self._video_now = frame.timestamp
                 with self._lock:
                     self._latest_frame = frame
                     self._version += 1
@@ -237,7 +252,7 @@ class Pipeline:
             settling = self.settling.at(frame.timestamp)
             prediction = Prediction(frame.index, frame.timestamp, top, ms, received_at, features, warming_up, region, settling)
             self.predictions += 1
-            self.model_rate.tick()
+            self.model_rate.tick(self.time_of(frame))
             with self._lock:
                 self._latest_prediction = prediction
                 self._version += 1

@@ -44,7 +44,7 @@ class Compositor(Output):
         self.model_name = model_name
         self.output = output or Output()
         self._pacer = Pacer(max_fps)  # by capture time, like the model's frames
-        self.rate = RateMeter()
+        self.rate = RateMeter(clock=pipeline.clock)  # pictures a second, of video time in a file read fast
         self._handoff: Handoff[Frame] = Handoff(lossless=not (pipeline.source.live or pipeline.realtime))
         self._picture: Picture | None = None
         self._cond = threading.Condition()
@@ -90,7 +90,7 @@ class Compositor(Output):
 
     def render(self, frame: Frame) -> Picture:
         """Overlay the latest prediction on ``frame`` and encode it."""
-        self.rate.tick()
+        self.rate.tick(self.pipeline.time_of(frame))
         _, prediction = self.pipeline.latest()
         note = pipeline_note(self.pipeline, self.note)
         status = pipeline_status(self.pipeline, prediction, self.rate.rate(), self.model_name, note)
