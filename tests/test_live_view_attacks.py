@@ -297,18 +297,23 @@ def cpu_ticks(pid: int) -> int:
 
 
 def test_a_change_takes_the_token_from_its_header_only(tmp_path):
-    """The token in the link does not authorise a change, whatever other header comes with it."""
+    """The token in the link does not authorise a change, whatever other header comes with it;
+    the refusal says where it goes (it sent a script to the printed address, which on loopback
+    has no token in it)."""
     proc, url, _ = start_app(tmp_path, "--serve", "0", "--serve-token", "a-long-enough-token")
     port, token = port_of(url), url.split("token=")[1]
     try:
         in_link = [
-            fetch(port, f"/teach?token={token}", "POST", **headers)[0]
+            fetch(port, f"/teach?token={token}", "POST", **headers)
             for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"})
         ]
         in_header = fetch(port, "/teach", "POST", Authorization=f"Bearer {token}")[0]
+        read = fetch(port, "/status.json")
     finally:
         stop_app(proc)
-    assert in_link == [401, 401, 401]
+    assert [status for status, _, _ in in_link] == [401, 401, 401]
+    assert all(b"sends it as 'Authorization: Bearer TOKEN'" in body for _, _, body in in_link)
+    assert read[0] == 401 and read[2] == b"token required: open the address the app printed, with its ?token=\n"
     assert in_header == 404  # past the guard: this app has no Teach panel (no --actions)
 
 

@@ -32,6 +32,13 @@ STATIC = {
 CLIENT_TIMEOUT_S = 10.0  # a whole request (headers and body), or one picture of the stream
 ANSWER_RATE = 64 * 1024  # bytes per second an answer may be read at, at the least, after that time
 MAX_BODY = 4096
+# A refusal says where the token is: in the address printed for reading; in a header for a change,
+# which the page sends itself (on loopback the printed address has no token to copy for a script).
+READ_NEEDS_TOKEN = b"token required: open the address the app printed, with its ?token=\n"
+CHANGE_NEEDS_TOKEN = (
+    b"token required: a change sends it as 'Authorization: Bearer TOKEN' (the page does; for a script, "
+    b"start the app with --serve-token or $MOVINET_SERVE_TOKEN)\n"
+)
 
 Answer = Callable[..., None]  # (the request, the route's path parts) -> answers the request
 
@@ -99,7 +106,7 @@ class Handler(BaseHTTPRequestHandler):
         offered = guard.offered_token(self.path, self.headers, header_only=changes)
         if (changes or guard.token_for_reads) and not guard.token_ok(offered):
             time.sleep(guard.penalty(self.client_address[0]))
-            self.send(HTTPStatus.UNAUTHORIZED, b"token required: open the address the app printed\n")
+            self.send(HTTPStatus.UNAUTHORIZED, CHANGE_NEEDS_TOKEN if changes else READ_NEEDS_TOKEN)
             return False
         if changes and not guard.origin_ok(self.headers.get("Origin"), self.headers.get("Host")):
             self.send(HTTPStatus.FORBIDDEN, b"requests from other sites are refused\n")
