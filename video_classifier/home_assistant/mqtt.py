@@ -335,7 +335,7 @@ class MqttConnection:
             time.sleep(0.02)
         unsent = self.unacknowledged()
         if unsent:
-            log.warning("MQTT broker unreachable at exit: %d event(s) not sent", unsent)
+            log.warning("MQTT broker unreachable at exit: %d event message(s) not sent (a start or an end each)", unsent)
         if self._client.is_connected():
             topic, payload = self._will
             self.publish_now({topic: payload}, timeout=max(0.5, deadline - self._clock()))
