@@ -169,7 +169,7 @@ class Framing:
         """The start-up line's words for what the model watches."""
         hand = "a region drawn in the live view" if self._saved else f"--region {self.flag_region}" if self.flag_region else ""
         if self.tracker is not None:
-            return f"region: auto, where the action is{f', within {hand}' if hand else ''} ({CONVENTION})"
+            return f"region: auto, where the action is{f', within {hand} ({CONVENTION})' if hand else ''}"
         if hand:
             return f"region: the model sees only {hand} ({CONVENTION})"
         return "region: the whole picture (--region or the live view choose a part)"
