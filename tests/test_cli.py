@@ -644,6 +644,34 @@ def test_a_flag_without_the_flag_it_goes_with_is_refused(given, parent):
     assert parse_settings(["--camera", "clip.mp4", "--pre-roll", "3"]).pre_roll == 3.0  # the default: nothing to miss
 
 
+def test_a_name_or_value_that_is_not_utf8_is_one_error_line(tmp_path):
+    """A folder or file named in another encoding (an old camera's card, a Windows share): a clips
+    folder crashed OpenCV's video writer (a segmentation fault, the clip lost), a video or a model
+    was a traceback or "download it again", a broker's login a traceback."""
+    from video_classifier.errors import FlagError
+    from video_classifier.options import parse_settings
+
+    folder = tmp_path / os.fsdecode(b"cl\xe9ps")
+    folder.mkdir()
+    result = classify(*model_args(), "--camera", media_path("carving_ice.mp4"), "--no-display", "--record", folder)
+    assert result.returncode == 2 and not any(folder.iterdir())
+    assert result.stderr.splitlines() == [
+        f"error: --record {tmp_path}/cl\\xe9ps: the name is not UTF-8 text: rename it (convmv does), "
+        "or give another path (see python classify.py --help)"
+    ]
+    for given, words in (
+        (["--camera", f"{folder}/clip.mp4"], "--camera "),
+        (["--model", f"{folder}/a0.tflite"], "--model "),
+        (["--camera", "rtsp://viewer:" + os.fsdecode(b"p\xe9ss") + "@cam/stream"], "--camera: the URL is not UTF-8 text"),
+        (["--mqtt", "broker", "--mqtt-password", os.fsdecode(b"p\xe9ss")], "--mqtt-password: the value is not UTF-8 text"),
+    ):
+        with pytest.raises(FlagError) as refused:
+            parse_settings(given)
+        message = str(refused.value)
+        assert message.startswith(words) and "\udce9" not in message
+        assert ("\\xe9" in message) == (given[-1].startswith(str(folder)))  # a name is shown, a password or URL not
+
+
 SECRET = "Pw12345"  # searched for in every line below
 
 

@@ -117,6 +117,10 @@ class CliParser(argparse.ArgumentParser):
         matches = [option for option in self._option_string_actions if option.startswith(argument)]
         return matches[0] if len(matches) == 1 else None
 
+    def flag_of(self, dest: str) -> str:
+        """The flag that sets ``dest`` (``--as`` for ``as_name``)."""
+        return next(action.option_strings[0] for action in self._actions if action.dest == dest)
+
 
 def _plain(message: str) -> str:
     """argparse's wording made plain: ``argument --fps: ...`` becomes ``--fps: ...``; a value it

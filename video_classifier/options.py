@@ -287,6 +287,16 @@ def _too_long(path: str) -> bool:
     return False
 
 
+def _not_utf8(value: str) -> bool:
+    """Whether ``value`` holds bytes that are not UTF-8 (a name from an old camera's card or a
+    Windows share): OpenCV and the runtime take names as UTF-8 (OpenCV's video writer crashed)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _check_camera(p: CliParser, spec: str, where: str) -> None:
     """Refuse an IP camera's URL that cannot work as written, quoting none of it (a password)."""
     if is_network(spec):
@@ -392,9 +402,17 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
         where = "$MOVINET_CAMERA"
     for flag in ("model", "labels", "actions", "log", "record", "camera"):
         value = getattr(args, flag)
+        name = where if flag == "camera" else f"--{flag}"
+        if isinstance(value, str) and _not_utf8(value):
+            if is_network(value.strip()):  # a camera's URL is not shown: it may hold a password
+                p.error(f"{name}: the URL is not UTF-8 text: write it in UTF-8")
+            shown = cut(os.fsencode(value).decode("utf-8", "backslashreplace"))
+            p.error(f"{name} {shown}: the name is not UTF-8 text: rename it (convmv does), or give another path")
         if isinstance(value, str) and not is_network(value.strip()) and _too_long(value):
-            name = where if flag == "camera" else f"--{flag}"
             p.error(f"{name} {cut(value)}: a name longer than the file system takes: give a shorter path")
+    for dest, value in vars(args).items():  # any other text (a broker's login, a topic) goes out as UTF-8
+        if isinstance(value, str) and _not_utf8(value):  # not shown: it may be a password
+            p.error(f"{p.flag_of(dest)}: the value is not UTF-8 text: write it in UTF-8")
     if args.camera is not None:
         _check_camera(p, args.camera.strip(), where)
         args.camera = args.camera.strip() if is_network(args.camera.strip()) else args.camera
