@@ -23,7 +23,14 @@ def test_non_ascii_labels_survive():
 
 
 @pytest.mark.parametrize(
-    "data, problem", [(b"", "no labels"), (b"\n \n", "no labels"), (b"\x00\x01\x02abc", "binary"), (b"\xff\xfe\xfa", "not UTF-8")]
+    "data, problem",
+    [
+        (b"", "no labels"),
+        (b"\n \n", "no labels"),
+        (b"\x00\x01\x02abc", "binary"),
+        (b"\xff\xfe\xfa", "not UTF-8"),
+        ("jumping\r\n".encode("utf-16"), "is UTF-16 text: save it as UTF-8"),  # Notepad's "Unicode": it was "binary"
+    ],
 )
 def test_bad_label_content_is_a_clear_error(data, problem):
     with pytest.raises(LabelsError, match=problem):

@@ -13,6 +13,8 @@ def parse_labels(data: bytes, source: str) -> list[str]:
 
     Blank lines are ignored. Raises :class:`LabelsError` for binary or empty content.
     """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") and _decodes(data, "utf-16"):  # Notepad's "Unicode"
+        raise LabelsError(f"label file {source} is UTF-16 text: save it as UTF-8, one label per line")
     if b"\x00" in data:
         raise LabelsError(f"label file {source} is binary, not text: pass a text file with one label per line")
     try:
@@ -24,6 +26,14 @@ def parse_labels(data: bytes, source: str) -> list[str]:
     if not labels:
         raise LabelsError(f"label file {source} has no labels: pass a text file with one label per line")
     return labels
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def embedded_labels(model_path: str | Path) -> list[str] | None:
