@@ -82,8 +82,7 @@ def test_headless_json_log_names_the_action(clip, label):
     times = [r["time_s"] for r in records]
     assert all(abs((b - a) - 0.2) < 0.04 for a, b in zip(times, times[1:]))  # 5 fps by timestamp
     # The clip is read in well under a second: its last answer is still printed, once, at its end.
-    status = [line for line in result.stderr.splitlines() if re.match(r"\[\d\d:\d\d:\d\d\] ", line)]
-    assert status and status[-1].split("] ", 1)[1].startswith(f"{label} "), result.stderr
+    assert status_lines(result) and status_lines(result)[-1].startswith(f"{label} "), result.stderr
 
 
 @pytest.mark.slow  # the model over a whole clip, through the app
@@ -570,6 +569,20 @@ def test_a_truncated_video_is_processed_up_to_the_damage_then_reported(tmp_path)
     frames = frame_records(log.read_text())
     assert len(frames) == paced_count(decoded, fps)  # every paced frame of those that decoded was logged
     assert frames[-1]["top"][0]["label"] == "flipping pancake"
+    # Read in under a second: the last answer is printed before the error (no answer was printed at all).
+    assert status_lines(result)[-1].startswith("flipping pancake "), result.stderr
+
+
+def status_lines(result) -> list[str]:
+    """The once-a-second answers a run without a window printed (their times left out)."""
+    return [line.split("] ", 1)[1] for line in result.stderr.splitlines() if re.match(r"\[\d\d:\d\d:\d\d\] ", line)]
+
+
+def test_a_run_cut_short_by_max_frames_prints_its_last_answer():
+    """20 model frames take well under a second: the run printed no answer at all."""
+    result = classify(*model_args(), "--camera", media_path("carving_ice.mp4"), "--no-display", "--max-frames", "20")
+    assert result.returncode == 0, result.stderr
+    assert status_lines(result) and status_lines(result)[-1].startswith("carving ice "), result.stderr
 
 
 @pytest.mark.slow  # 12 app starts

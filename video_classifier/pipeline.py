@@ -57,6 +57,7 @@ class Pipeline:
         self.realtime = realtime
         self.model_delay_s = model_delay_s  # test hook: simulates a slower board
         self.max_predictions = max_predictions
+        self.limit_reached = False  # stopped after max_predictions
         self.frames_watched = frames_watched
         self.framing = framing  # the part of the picture the model sees (None: the whole)
         # A file read as fast as the model goes is timed by its frames: its clips' overlay and the
@@ -117,8 +118,13 @@ class Pipeline:
 
     @property
     def ended_by_itself(self) -> bool:
-        """The stream has ended at the end of its video, not by a stop, a limit or an error."""
-        return self._finished.is_set() and not self._stop.is_set() and self.error is None
+        """The stream has ended without a stop: at the end of its video or where the video is
+        damaged, or after ``max_predictions``; not by a stop or a failure of a live camera."""
+        if not self._finished.is_set():
+            return False
+        if self.error is not None:
+            return not self.source.live
+        return self.limit_reached or not self._stop.is_set()
 
     @property
     def skipped(self) -> int:
@@ -261,6 +267,7 @@ class Pipeline:
                 self.events.update(prediction)  # first: a prediction's outputs know its event
             self.output.on_prediction(prediction)
             if self.max_predictions and self.predictions >= self.max_predictions:
+                self.limit_reached = True
                 self.request_stop()
                 break
         self._finish()
