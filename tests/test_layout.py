@@ -31,6 +31,7 @@ RANKS = {  # modules, by name
     "video_classifier.pipeline": 3,
     "video_classifier.options": 5,
     "video_classifier.flag_parser": 5,  # argparse in the app's words, for options only
+    "video_classifier.flag_checks": 5,  # the flags checked against each other, for options only
     "video_classifier.app": 5,
 }
 FAMILIES = {  # sub-packages: every module in them

@@ -6,24 +6,18 @@ A bad flag gives one ``error:`` line and exit status 2, like every other mistake
 from __future__ import annotations
 
 import argparse
-import errno
 import math
-import os
 from dataclasses import fields
-from pathlib import Path
 
 from video_classifier import environment
 from video_classifier.controls import LESSON_EXAMPLES, LESSON_SECONDS
-from video_classifier.errors import cut
+from video_classifier.flag_checks import check_camera, check_log, check_names, check_needs
 from video_classifier.flag_parser import CliParser, HelpFormatter, _number
 from video_classifier.model.preprocess import CROP_CHOICES
 from video_classifier.model.runtime import RUNTIME_CHOICES
 from video_classifier.region import AUTO, CONVENTION, parse_region
-from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, MAX_THREADS, ROOT, WINDOW_S, Settings
-from video_classifier.sources.camera_url import is_camera, is_network, problem, redacted, unknown_scheme
-
-DEFAULTS = Settings()
-
+from video_classifier.settings import DEFAULT_LABELS, DEFAULT_MODEL, DEFAULTS, MAX_THREADS, ROOT, WINDOW_S, Settings
+from video_classifier.sources.camera_url import is_camera, is_network
 
 _INF = float("inf")
 MAX_WINDOW_FRAMES = 18_000  # the longest memory window, in model frames (an hour at 5 fps; 35 MB for A0)
@@ -276,40 +270,6 @@ SECTIONS = (
 )
 
 
-def _too_long(path: str) -> bool:
-    """Whether ``path`` is too long to name a file (a name over 255 bytes, a path over 4096)."""
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc.errno == errno.ENAMETOOLONG
-    except ValueError:  # a NUL character: argparse cannot receive one, a file of flags could
-        return False
-    return False
-
-
-def _not_utf8(value: str) -> bool:
-    """Whether ``value`` holds bytes that are not UTF-8 (a name from an old camera's card or a
-    Windows share): OpenCV and the runtime take names as UTF-8 (OpenCV's video writer crashed)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _check_camera(p: CliParser, spec: str, where: str) -> None:
-    """Refuse an IP camera's URL that cannot work as written, quoting none of it (a password)."""
-    if is_network(spec):
-        why = problem(spec)
-        if why:
-            p.error(f"{where}: {redacted(spec)}: {why}")
-    elif (scheme := unknown_scheme(spec)) and not Path(spec).exists():
-        p.error(
-            f"{where}: {scheme}:/... is not an IP camera's URL: write rtsp://, rtsps://, http:// or https:// "
-            "(or give a video file that exists)"
-        )
-
-
 def _region(p: CliParser, given: list[str]) -> tuple[tuple[int, int, int, int] | None, bool]:
     """``--region`` (given once, or twice as a box and ``auto``): the box and whether auto."""
     auto = [text for text in given if text.strip().lower() == AUTO]
@@ -323,50 +283,6 @@ def _region(p: CliParser, given: list[str]) -> tuple[tuple[int, int, int, int] |
     except ValueError as exc:
         p.error(f"--region: {exc}")
     return (region.x, region.y, region.w, region.h), bool(auto)
-
-
-def _check_log(p: CliParser, args: argparse.Namespace, where: str) -> None:
-    """Refuse a ``--log`` that is one of the run's own input files (the default labels too, and
-    stdout for ``--log -``: ``--log - >> clip.mp4``): the log would be written into it."""
-    labels = ("the file given with --labels", args.labels) if args.labels else ("the default labels file", DEFAULT_LABELS)
-    inputs = [(f"the file given with {where}", args.camera), ("the file given with --model", args.model), labels]
-    inputs.append(("the file given with --actions", args.actions))
-    log, shown = ("/dev/stdout", "- (standard output)") if args.log == "-" else (args.log, cut(args.log))
-    for what, value in inputs:
-        if value is not None and _same_file(log, value):
-            p.error(f"--log {shown} is {what}: the log would be written into it: give another")
-
-
-def _same_file(a: str | Path, b: str | Path) -> bool:
-    """Whether the paths ``a`` and ``b`` name one file that exists (through links too)."""
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):  # either is missing, or no path at all (a camera's index, a URL)
-        return False
-
-
-# Flags that mean something only beside another: given alone, the other was forgotten, and the
-# run went on without it (a --mqtt-user without --mqtt: no MQTT, and Home Assistant saw nothing).
-# A flag counts as given when its value differs from the default.
-NEEDS = (
-    (("mqtt_topic", "mqtt_user", "mqtt_password", "mqtt_tls", "mqtt_ca"), ("mqtt",), "--mqtt HOST, the broker to publish to"),
-    (("serve_token",), ("serve",), "--serve PORT, the live view it guards"),
-    (("log_max_mb",), ("log",), "--log FILE, the log it keeps in bounds"),
-    (("record_max_mb", "pre_roll", "post_roll"), ("record",), "--record DIR, the folder clips are saved in"),
-    (("examples",), ("learn",), "--learn NAME, the action to teach"),
-    (("seconds",), ("learn", "actions"), "--learn NAME or --actions FILE, the taught actions it is for"),
-)
-
-
-def _check_needs(p: CliParser, args: argparse.Namespace) -> None:
-    """One error line for a flag given without the flag it belongs to (:data:`NEEDS`)."""
-    for names, parents, parent in NEEDS:
-        if any(getattr(args, name) not in (None, False) for name in parents):
-            continue
-        for name in names:
-            if getattr(args, name) != getattr(DEFAULTS, name):
-                flag = f"--{name.replace('_', '-')}"
-                p.error(f"{flag} goes with {parent}: add that, or leave {flag} out")
 
 
 def parse_settings(argv: list[str] | None = None, description: str = "") -> Settings:
@@ -386,7 +302,7 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
     chosen = [flag for flag, given in flags if given]
     if len(chosen) > 1:
         p.error(f"{' and '.join(chosen)} are two different jobs: give one of them at a time")
-    _check_needs(p, args)
+    check_needs(p, args)
     if args.as_name is not None and args.correct is None:
         p.error("--as says what an event was: give the event with --correct ID")
     if args.correct is not None:
@@ -400,24 +316,12 @@ def parse_settings(argv: list[str] | None = None, description: str = "") -> Sett
     if args.camera is None:
         args.camera = environment.value("MOVINET_CAMERA")  # keeps a URL with a password out of `ps`
         where = "$MOVINET_CAMERA"
-    for flag in ("model", "labels", "actions", "log", "record", "camera"):
-        value = getattr(args, flag)
-        name = where if flag == "camera" else f"--{flag}"
-        if isinstance(value, str) and _not_utf8(value):
-            if is_network(value.strip()):  # a camera's URL is not shown: it may hold a password
-                p.error(f"{name}: the URL is not UTF-8 text: write it in UTF-8")
-            shown = cut(os.fsencode(value).decode("utf-8", "backslashreplace"))
-            p.error(f"{name} {shown}: the name is not UTF-8 text: rename it (convmv does), or give another path")
-        if isinstance(value, str) and not is_network(value.strip()) and _too_long(value):
-            p.error(f"{name} {cut(value)}: a name longer than the file system takes: give a shorter path")
-    for dest, value in vars(args).items():  # any other text (a broker's login, a topic) goes out as UTF-8
-        if isinstance(value, str) and _not_utf8(value):  # not shown: it may be a password
-            p.error(f"{p.flag_of(dest)}: the value is not UTF-8 text: write it in UTF-8")
+    check_names(p, args, where)
     if args.camera is not None:
-        _check_camera(p, args.camera.strip(), where)
+        check_camera(p, args.camera.strip(), where)
         args.camera = args.camera.strip() if is_network(args.camera.strip()) else args.camera
     if args.log is not None:
-        _check_log(p, args, where)
+        check_log(p, args, where)
     if args.loop and (args.camera is None or is_camera(args.camera)):
         p.error("--loop plays a video file again and again: give one with --camera FILE")
     if args.mqtt_forget and not args.mqtt:

@@ -185,3 +185,6 @@ class Settings:
 def _frames(seconds: float, fps: float) -> int:
     """Seconds as model frames at ``fps``: 0 stays 0, anything above is at least one frame."""
     return max(1, round(seconds * fps)) if seconds > 0 else 0
+
+
+DEFAULTS = Settings()  # every flag's default
