@@ -439,3 +439,17 @@ def test_full_screen_pictures_are_scaled_up_and_letterboxed():
     assert full[:, :280].max() == 0 and full[:, 1000:].max() == 0
     wide = fit_within(np.zeros((1080, 1920, 3), np.uint8), SCREEN, enlarge=True)
     assert wide.shape == (720, 1280, 3) and letterboxed(wide, SCREEN).shape == (720, 1280, 3)
+
+
+def test_a_small_picture_is_enlarged_in_a_window_within_the_screen():
+    """A 426x240 clip made a window whose overlay covered half the picture and cut the actions'
+    names short: a picture under 360 px high is shown at 360, its aspect kept."""
+    from video_classifier.display.window import window_picture
+
+    def shown(w, h, screen=SCREEN):
+        return window_picture(np.zeros((h, w, 3), np.uint8), screen).shape[1::-1]
+
+    assert shown(426, 240) == (639, 360) and shown(352, 288) == (440, 360)
+    assert shown(360, 360) == (360, 360) and shown(640, 480) == (640, 480)  # as they come
+    assert shown(1920, 1080) == (1280, 720)  # a large one is still scaled down to the screen
+    assert shown(426, 240, screen=(300, 300)) == (300, 169)  # and the screen bounds an enlarged one

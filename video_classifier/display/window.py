@@ -27,6 +27,9 @@ from video_classifier.pipeline import Pipeline
 TITLE = "MoViNet action recognition"
 # Share of the screen a window may take: room is left for the title bar and a task bar.
 SCREEN_SHARE = 0.9
+# A smaller picture (a 426x240 clip, a camera's 352x288 substream) is shown enlarged to this height
+# in a window: at its own size the overlay's text covered half of it and cut the actions' names short.
+MIN_WINDOW_HEIGHT = 360
 # Seconds a window manager gets to make the window full screen (or give it its size) before it
 # is sized by hand (with no window manager nobody else does it), then before the check gives up.
 SETTLE_S = 1.0
@@ -228,7 +231,7 @@ class Viewer:
         status = pipeline_status(self.pipeline, prediction, self.display_rate.rate(), self.model_name, note)
         fill = self.screen.fill
         if fill is None:
-            self.screen.show(draw_overlay(fit_within(frame.image, self.screen.max_size), status))
+            self.screen.show(draw_overlay(window_picture(frame.image, self.screen.max_size), status))
         else:  # the overlay is drawn at the screen's scale, on the picture rather than the black bars
             self.screen.show(letterboxed(draw_overlay(fit_within(frame.image, fill, enlarge=True), status), fill))
 
@@ -263,6 +266,16 @@ def fit_within(image: np.ndarray, box: tuple[int, int] | None, enlarge: bool = F
         return image.copy()
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
+
+
+def window_picture(image: np.ndarray, max_size: tuple[int, int] | None) -> np.ndarray:
+    """A copy of ``image`` to draw on in a window: scaled down to ``max_size``, or up to
+    :data:`MIN_WINDOW_HEIGHT` when it is lower (within ``max_size`` still)."""
+    h, w = image.shape[:2]
+    if h >= MIN_WINDOW_HEIGHT:
+        return fit_within(image, max_size)
+    box = (round(w * MIN_WINDOW_HEIGHT / h), MIN_WINDOW_HEIGHT)
+    return fit_within(image, (min(box[0], max_size[0]), min(box[1], max_size[1])) if max_size else box, enlarge=True)
 
 
 def letterboxed(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
