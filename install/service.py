@@ -31,6 +31,7 @@ import re
 import shlex
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -88,12 +89,16 @@ class Layout:
         return sorted(p.stem for p in self.conf.glob("*.args") if NAME.fullmatch(p.stem))
 
 
+def mode_flags(desktop: bool, console: bool) -> list[str]:
+    """The flags the unit gives every instance before its own: where the picture and the log go."""
+    log = ["--log", str(ROOT / "logs" / "%i.jsonl")]
+    return ["--display", ":0"] if desktop else ["--display", "fb", *log] if console else ["--no-display", *log]
+
+
 def unit_text(python: Path, conf: Path, desktop: bool, user: str, console: bool = False) -> str:
     """The template unit's text: instance NAME runs classify.py with the flags in ``conf/NAME.args``."""
-    log = ["--log", str(ROOT / "logs" / "%i.jsonl")]
-    mode = ["--display", ":0"] if desktop else ["--display", "fb", *log] if console else ["--no-display", *log]
     # The mode's flags come first, so that the instance's own flags (after them) win.
-    command = shlex.join([str(python), str(ROOT / "classify.py"), *mode, f"@{conf}/%i.args"])
+    command = shlex.join([str(python), str(ROOT / "classify.py"), *mode_flags(desktop, console), f"@{conf}/%i.args"])
     lines = [
         "[Unit]",
         "Description=MoViNet action recognition, instance %i (classify.py)",
@@ -141,16 +146,28 @@ def check_args(args: list[str]) -> None:
             raise InstallError(f"{what} starts with @, which classify.py reads as a file of flags: write {flag or '--flag'}=@...")
 
 
-def check_flags(flags: list[str]) -> None:
-    """Refuse flags classify.py itself would refuse (a typo would make a service that fails at
-    every start), with classify.py's own words."""
+def check_flags(flags: list[str], mode: Sequence[str] = ()) -> None:
+    """Refuse flags classify.py itself would refuse after the unit's ``mode`` flags (a typo would
+    make a service that fails at every start), with classify.py's own words."""
     from video_classifier.errors import FlagError
     from video_classifier.options import parse_settings
 
     try:
-        parse_settings(flags)
+        parse_settings([*mode, *flags])
     except FlagError as exc:
         raise InstallError(f"{exc.reason} (in the classify.py flags after --)") from None
+
+
+def warn_refused(others: dict[str, list[str]], layout: Layout, mode: Sequence[str]) -> None:
+    """Say which installed instances' flags this version of classify.py refuses (one installed by
+    an older version, with a flag it now refuses): each fails at every start until its args file
+    is fixed. A warning: this install does not change them."""
+    for other, flags in sorted(others.items()):
+        try:
+            check_flags(flags, mode)
+        except InstallError as exc:
+            reason = str(exc).removesuffix(" (in the classify.py flags after --)")
+            print(f"warning: instance {other} fails at every start: {reason} (fix {layout.args_file(other)})", file=sys.stderr)
 
 
 class _FlagReader(argparse.ArgumentParser):
@@ -335,7 +352,7 @@ def install(
     """
     check_name(name)
     check_args(flags)
-    check_flags(flags)  # a camera URL that cannot work among them
+    check_flags(flags, mode_flags(desktop, console))  # as the unit runs them: --log-max-mb goes with its --log
     others = {other: read_args(layout.args_file(other)) for other in layout.instances() if other != name}
     remove_hint = "./setup.sh --remove-service {}" + (" --desktop" if desktop else "")
     owner = None
@@ -347,6 +364,7 @@ def install(
                 raise InstallError(f"the args file must belong to {user}, who runs the service: run this as root (sudo)")
             owner = uid, pwd.getpwuid(uid).pw_gid
     check_shared(name, flags, others, remove_hint)
+    warn_refused(others, layout, mode_flags(desktop, console))
 
     unit = unit_text(python, layout.conf, desktop, user, console)
     args_file = layout.args_file(name)
