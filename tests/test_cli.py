@@ -122,8 +122,32 @@ def test_a_log_file_past_its_size_is_renamed_and_a_new_one_begun(tmp_path):
     result = classify(*model_args(), "--camera", clip, "--no-display", "--log", log, "--log-max-mb", "0.002")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning")]
-    assert warnings == [f"warning: cannot begin a new log file (Is a directory): {log} grows past --log-max-mb"]
+    assert warnings == [f"warning: cannot rename {log} to run.jsonl.1 (Is a directory): {log} grows past --log-max-mb"]
     assert len(frame_records(log.read_text())) == paced_count(frames, fps) + len(last)
+
+
+def test_a_log_renamed_by_another_run_or_given_as_a_link_is_never_renamed_again(tmp_path):
+    """Two runs on one log: the second to pass the bound renamed the first's new file away (and
+    wrote on into the old one). A link (/dev/stdout is one) was renamed itself, for every program."""
+    from video_classifier.outputs.json_log import JsonLinesLog
+
+    path = tmp_path / "shared.jsonl"
+    mine, theirs = JsonLinesLog(str(path), max_mb=0.0005), JsonLinesLog(str(path), max_mb=0.0005)
+    for log in (mine, theirs):
+        log.write_record({"frame": 0, "pad": "x" * 150})
+    theirs.write_record({"frame": 1, "pad": "x" * 150})  # past 500 bytes: theirs renames the file, and begins anew
+    mine.write_record({"frame": 2, "pad": "x" * 150})  # mine, still on the renamed one: on to theirs, not renaming it
+    mine.close(), theirs.close()
+    assert [r["frame"] for r in frame_records((tmp_path / "shared.jsonl.1").read_text())] == [0, 0]
+    assert [r["frame"] for r in frame_records(path.read_text())] == [1, 2]
+    real = tmp_path / "real.jsonl"
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    linked = JsonLinesLog(str(link), max_mb=0.0002)
+    for frame in range(3):
+        linked.write_record({"frame": frame, "pad": "x" * 150})
+    linked.close()
+    assert link.is_symlink() and len(frame_records(real.read_text())) == 3 and not (tmp_path / "link.jsonl.1").exists()
 
 
 def test_a_log_fifo_is_written_whole_to_its_reader_and_its_reader_leaving_is_one_error_line(tmp_path):
@@ -628,6 +652,7 @@ def test_argument_errors_are_in_the_apps_own_words(args, line):
         (["--serve-token", "a-long-enough-token"], "--serve PORT"),
         (["--post-roll", "5"], "--record DIR"),
         (["--record-max-mb", "50"], "--record DIR"),
+        (["--log-max-mb", "10"], "--log FILE"),
         (["--examples", "3"], "--learn NAME"),
         (["--seconds", "4"], "--learn NAME or --actions FILE"),
     ],
@@ -648,6 +673,7 @@ def test_a_flag_without_the_flag_it_goes_with_is_refused(given, parent):
         "--mqtt HOST": ["--mqtt", "broker.local"],
         "--serve PORT": ["--serve", "8000"],
         "--record DIR": ["--record", "clips"],
+        "--log FILE": ["--log", "run.jsonl"],
     }
     parents |= {
         "--learn NAME": ["--actions", "a.json", "--learn", "wave"],
@@ -655,6 +681,8 @@ def test_a_flag_without_the_flag_it_goes_with_is_refused(given, parent):
     }
     parse_settings(["--camera", "clip.mp4", *parents[parent], *given])  # with it: accepted
     assert parse_settings(["--camera", "clip.mp4", "--pre-roll", "3"]).pre_roll == 3.0  # the default: nothing to miss
+    with pytest.raises(FlagError, match="--log - writes to standard output"):
+        parse_settings(["--camera", "clip.mp4", "--log", "-", "--log-max-mb", "5"])  # nothing to rename
 
 
 def test_a_name_or_value_that_is_not_utf8_is_one_error_line(tmp_path):

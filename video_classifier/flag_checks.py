@@ -17,9 +17,9 @@ from video_classifier.sources.camera_url import is_network, problem, redacted, u
 def check_names(p: CliParser, args: argparse.Namespace, where: str) -> None:
     """Refuse a file's name that is not UTF-8 or too long for the file system, showing it, and any
     other value that is not UTF-8, not shown (it may be a password). ``where``: the camera's flag."""
-    for flag in ("model", "labels", "actions", "log", "record", "camera"):
+    for flag in ("model", "labels", "actions", "log", "record", "mqtt_ca", "camera"):
         value = getattr(args, flag)
-        name = where if flag == "camera" else f"--{flag}"
+        name = where if flag == "camera" else p.flag_of(flag)
         if isinstance(value, str) and _not_utf8(value):
             if is_network(value.strip()):  # a camera's URL is not shown: it may hold a password
                 p.error(f"{name}: the URL is not UTF-8 text: write it in UTF-8")
@@ -106,5 +106,7 @@ def check_needs(p: CliParser, args: argparse.Namespace) -> None:
             continue
         for name in names:
             if getattr(args, name) != getattr(DEFAULTS, name):
-                flag = f"--{name.replace('_', '-')}"
+                flag = p.flag_of(name)
                 p.error(f"{flag} goes with {parent}: add that, or leave {flag} out")
+    if args.log == "-" and args.log_max_mb != DEFAULTS.log_max_mb:
+        p.error("--log-max-mb bounds a log file, and --log - writes to standard output: give --log a file or leave it out")

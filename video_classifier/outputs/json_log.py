@@ -44,8 +44,10 @@ class JsonLinesLog(Output):
                 raise UserError(f"cannot open log file {path} ({exc.strerror}): choose a writable path for --log") from None
             self._seekable = self._file.seekable()  # a FIFO or a terminal is written straight on
             self._path = path
-            # Only a regular file is renamed: not a FIFO, /dev/null or a terminal.
-            self._max_bytes = int(max_mb * 1e6) if max_mb and stat.S_ISREG(os.fstat(self._file.fileno()).st_mode) else 0
+            # Only a regular file named as it is is renamed: not a FIFO, /dev/null, a terminal or a
+            # link (renaming /dev/stdout, a link, would replace it for every program).
+            renamed = max_mb and stat.S_ISREG(os.lstat(path).st_mode)
+            self._max_bytes = max(1, int(max_mb * 1e6)) if renamed else 0
 
     def write_record(self, record: dict) -> None:
         """Append one record as a JSON line."""
@@ -82,18 +84,33 @@ class JsonLinesLog(Output):
             raise
 
     def _begin_new_file(self) -> int:
-        """The full file becomes FILE.1, the one before it dropped, and a new FILE is begun; its
-        size (0). A folder where that cannot be done keeps the one file growing, said once."""
+        """The full file becomes FILE.1, the one before it dropped, and a new FILE is begun, with
+        the old one's permissions; the size of the file written to now. When FILE is no longer
+        the file written to (another run on the same log renamed it), that run's new FILE is
+        written to instead. A rename or an opening that fails is said once, and the log grows on."""
+        path, older = self._path, self._path.with_name(f"{self._path.name}.1")
         try:
-            os.replace(self._path, self._path.with_name(f"{self._path.name}.1"))
-            new = self._path.open("ab", buffering=0)
+            if not _names(path, self._file):
+                return self._switch_to(path.open("ab", buffering=0))
+            os.replace(path, older)
         except OSError as exc:
-            self._max_bytes = 0
-            print_line(f"warning: cannot begin a new log file ({exc.strerror}): {self._path} grows past --log-max-mb", sys.stderr)
-            return self._file.seek(0, os.SEEK_END)
+            return self._give_up(f"cannot rename {path} to {older.name} ({exc.strerror}): {path} grows past --log-max-mb")
+        try:
+            new = path.open("ab", buffering=0)
+            os.fchmod(new.fileno(), stat.S_IMODE(os.fstat(self._file.fileno()).st_mode))
+        except OSError as exc:
+            return self._give_up(f"cannot begin a new {path} ({exc.strerror}): the log goes on in {older}")
+        return self._switch_to(new)
+
+    def _switch_to(self, new: BinaryIO) -> int:
         self._file.close()
         self._file = new
-        return 0
+        return new.seek(0, os.SEEK_END)
+
+    def _give_up(self, warning: str) -> int:
+        self._max_bytes = 0
+        print_line(f"warning: {warning}", sys.stderr)
+        return self._file.seek(0, os.SEEK_END)
 
     def on_prediction(self, prediction: Prediction) -> None:
         self._time_s = prediction.time_s
@@ -124,6 +141,15 @@ class JsonLinesLog(Output):
                 self._file.close()
         except OSError:
             pass  # a failed write was already reported by write_record
+
+
+def _names(path: Path, file: BinaryIO) -> bool:
+    """Whether ``path`` is still the name of the open ``file``."""
+    try:
+        named, opened = os.stat(path), os.fstat(file.fileno())
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _open_for_appending(path: Path) -> BinaryIO:
