@@ -685,7 +685,7 @@ def test_a_flag_without_the_flag_it_goes_with_is_refused(given, parent):
         parse_settings(["--camera", "clip.mp4", "--log", "-", "--log-max-mb", "5"])  # nothing to rename
 
 
-def test_a_name_or_value_that_is_not_utf8_is_one_error_line(tmp_path):
+def test_a_name_or_value_that_is_not_utf8_is_one_error_line(tmp_path, monkeypatch):
     """A folder or file named in another encoding (an old camera's card, a Windows share): a clips
     folder crashed OpenCV's video writer (a segmentation fault, the clip lost), a video or a model
     was a traceback or "download it again", a broker's login a traceback."""
@@ -711,6 +711,11 @@ def test_a_name_or_value_that_is_not_utf8_is_one_error_line(tmp_path):
         message = str(refused.value)
         assert message.startswith(words) and "\udce9" not in message
         assert ("\\xe9" in message) == (given[-1].startswith(str(folder)))  # a name is shown, a password or URL not
+    for variable in ("MQTT_PASSWORD", "MOVINET_INSTANCE"):  # a traceback from paho; blamed on --mqtt-topic
+        with monkeypatch.context() as env:
+            env.setenv(variable, os.fsdecode(b"k\xffche"))
+            with pytest.raises(FlagError, match=rf"^\${variable}: the value is not UTF-8 text: set it in UTF-8"):
+                parse_settings(["--camera", "clip.mp4", "--mqtt", "broker"])
 
 
 SECRET = "Pw12345"  # searched for in every line below

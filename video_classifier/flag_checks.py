@@ -8,6 +8,7 @@ import errno
 import os
 from pathlib import Path
 
+from video_classifier import environment
 from video_classifier.errors import cut
 from video_classifier.flag_parser import CliParser
 from video_classifier.settings import DEFAULT_LABELS, DEFAULTS
@@ -27,6 +28,9 @@ def check_names(p: CliParser, args: argparse.Namespace, where: str) -> None:
             p.error(f"{name} {shown}: the name is not UTF-8 text: rename it (convmv does), or give another path")
         if isinstance(value, str) and not is_network(value.strip()) and _too_long(value):
             p.error(f"{name} {cut(value)}: a name longer than the file system takes: give a shorter path")
+    for variable in ("MQTT_PASSWORD", "MOVINET_INSTANCE"):  # a login; the name in topics and files
+        if _not_utf8(environment.value(variable) or ""):  # not shown: a password
+            p.error(f"${variable}: the value is not UTF-8 text: set it in UTF-8")
     for dest, value in vars(args).items():  # any other text (a broker's login, a topic) goes out as UTF-8
         if isinstance(value, str) and _not_utf8(value):
             p.error(f"{p.flag_of(dest)}: the value is not UTF-8 text: write it in UTF-8")
