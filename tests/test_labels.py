@@ -30,6 +30,7 @@ def test_non_ascii_labels_survive():
         (b"\x00\x01\x02abc", "binary"),
         (b"\xff\xfe\xfa", "not UTF-8"),
         ("jumping\r\n".encode("utf-16"), "is UTF-16 text: save it as UTF-8"),  # Notepad's "Unicode": it was "binary"
+        ("jumping\r\n".encode("utf-32"), "is UTF-32 text: save it as UTF-8"),
     ],
 )
 def test_bad_label_content_is_a_clear_error(data, problem):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import zipfile
 from pathlib import Path
 
 from video_classifier.errors import LabelsError
+
+# Byte-order marks of the other Unicode encodings, longest first (UTF-32's begins as UTF-16's does).
+UNICODE_MARKS = (("utf-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)), ("utf-16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)))
 
 
 def parse_labels(data: bytes, source: str) -> list[str]:
@@ -13,8 +17,9 @@ def parse_labels(data: bytes, source: str) -> list[str]:
 
     Blank lines are ignored. Raises :class:`LabelsError` for binary or empty content.
     """
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") and _decodes(data, "utf-16"):  # Notepad's "Unicode"
-        raise LabelsError(f"label file {source} is UTF-16 text: save it as UTF-8, one label per line")
+    for encoding, marks in UNICODE_MARKS:  # Notepad's "Unicode" is UTF-16
+        if data.startswith(marks) and _decodes(data, encoding):
+            raise LabelsError(f"label file {source} is {encoding.upper()} text: save it as UTF-8, one label per line")
     if b"\x00" in data:
         raise LabelsError(f"label file {source} is binary, not text: pass a text file with one label per line")
     try:
