@@ -452,4 +452,8 @@ def test_a_small_picture_is_enlarged_in_a_window_within_the_screen():
     assert shown(426, 240) == (639, 360) and shown(352, 288) == (440, 360)
     assert shown(360, 360) == (360, 360) and shown(640, 480) == (640, 480)  # as they come
     assert shown(1920, 1080) == (1280, 720)  # a large one is still scaled down to the screen
-    assert shown(426, 240, screen=(300, 300)) == (300, 169)  # and the screen bounds an enlarged one
+    assert shown(426, 240, screen=(500, 300)) == (500, 300)  # the screen bounds an enlarged one (bars fill it),
+    assert shown(3000, 100) == (1280, 360)  # a panorama kept low by the width gets black bars (its overlay was unreadable)
+    assert shown(3000, 100, screen=None) == (1920, 360)  # and an unknown screen is taken as 1920x1080
+    panorama = window_picture(np.full((100, 3000, 3), 255, np.uint8), SCREEN)
+    assert panorama[:100].max() == 0 and panorama[-100:].max() == 0 and panorama[180].min() == 255

@@ -270,12 +270,16 @@ def fit_within(image: np.ndarray, box: tuple[int, int] | None, enlarge: bool = F
 
 def window_picture(image: np.ndarray, max_size: tuple[int, int] | None) -> np.ndarray:
     """A copy of ``image`` to draw on in a window: scaled down to ``max_size``, or up to
-    :data:`MIN_WINDOW_HEIGHT` when it is lower (within ``max_size`` still)."""
+    :data:`MIN_WINDOW_HEIGHT` when it is lower (within ``max_size``, or a 1920x1080 screen when
+    the screen's size is not known). A picture the width still keeps lower (a panorama) gets black
+    bars above and below, up to that height: the overlay's lines need it."""
     h, w = image.shape[:2]
     if h >= MIN_WINDOW_HEIGHT:
         return fit_within(image, max_size)
-    box = (round(w * MIN_WINDOW_HEIGHT / h), MIN_WINDOW_HEIGHT)
-    return fit_within(image, (min(box[0], max_size[0]), min(box[1], max_size[1])) if max_size else box, enlarge=True)
+    limit = max_size or (1920, 1080)
+    height = min(MIN_WINDOW_HEIGHT, limit[1])
+    picture = fit_within(image, (min(round(w * height / h), limit[0]), height), enlarge=True)
+    return letterboxed(picture, (picture.shape[1], height)) if picture.shape[0] < height else picture
 
 
 def letterboxed(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
