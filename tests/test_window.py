@@ -444,10 +444,10 @@ def test_full_screen_pictures_are_scaled_up_and_letterboxed():
 def test_a_small_picture_is_enlarged_in_a_window_within_the_screen():
     """A 426x240 clip made a window whose overlay covered half the picture and cut the actions'
     names short: a picture under 360 px high is shown at 360, its aspect kept."""
-    from video_classifier.display.window import window_picture
+    from video_classifier.display.window import region_within, window_picture
 
     def shown(w, h, screen=SCREEN):
-        return window_picture(np.zeros((h, w, 3), np.uint8), screen).shape[1::-1]
+        return window_picture(np.zeros((h, w, 3), np.uint8), screen)[0].shape[1::-1]
 
     assert shown(426, 240) == (639, 360) and shown(352, 288) == (440, 360)
     assert shown(360, 360) == (360, 360) and shown(640, 480) == (640, 480)  # as they come
@@ -455,5 +455,8 @@ def test_a_small_picture_is_enlarged_in_a_window_within_the_screen():
     assert shown(426, 240, screen=(500, 300)) == (500, 300)  # the screen bounds an enlarged one (bars fill it),
     assert shown(3000, 100) == (1280, 360)  # a panorama kept low by the width gets black bars (its overlay was unreadable)
     assert shown(3000, 100, screen=None) == (1920, 360)  # and an unknown screen is taken as 1920x1080
-    panorama = window_picture(np.full((100, 3000, 3), 255, np.uint8), SCREEN)
+    panorama, rows = window_picture(np.full((100, 3000, 3), 255, np.uint8), SCREEN)
     assert panorama[:100].max() == 0 and panorama[-100:].max() == 0 and panorama[180].min() == 255
+    assert rows == slice(158, 201) and panorama[rows].min() == 255
+    # A region drawn there is on the picture, not across the bars (it spanned rows 0-359).
+    assert region_within((0.5, 0.0, 0.75, 1.0), rows, 360) == (0.5, 158 / 360, 0.75, 201 / 360)

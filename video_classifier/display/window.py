@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -231,7 +232,10 @@ class Viewer:
         status = pipeline_status(self.pipeline, prediction, self.display_rate.rate(), self.model_name, note)
         fill = self.screen.fill
         if fill is None:
-            self.screen.show(draw_overlay(window_picture(frame.image, self.screen.max_size), status))
+            picture, rows = window_picture(frame.image, self.screen.max_size)
+            if status.region and rows != slice(0, picture.shape[0]):  # the region is on the picture, not its bars
+                status = replace(status, region=region_within(status.region, rows, picture.shape[0]))
+            self.screen.show(draw_overlay(picture, status))
         else:  # the overlay is drawn at the screen's scale, on the picture rather than the black bars
             self.screen.show(letterboxed(draw_overlay(fit_within(frame.image, fill, enlarge=True), status), fill))
 
@@ -268,18 +272,31 @@ def fit_within(image: np.ndarray, box: tuple[int, int] | None, enlarge: bool = F
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
 
 
-def window_picture(image: np.ndarray, max_size: tuple[int, int] | None) -> np.ndarray:
-    """A copy of ``image`` to draw on in a window: scaled down to ``max_size``, or up to
-    :data:`MIN_WINDOW_HEIGHT` when it is lower (within ``max_size``, or a 1920x1080 screen when
-    the screen's size is not known). A picture the width still keeps lower (a panorama) gets black
-    bars above and below, up to that height: the overlay's lines need it."""
+def window_picture(image: np.ndarray, max_size: tuple[int, int] | None) -> tuple[np.ndarray, slice]:
+    """A copy of ``image`` to draw on in a window, and the rows the picture takes in it: scaled
+    down to ``max_size``, or up to :data:`MIN_WINDOW_HEIGHT` when it is lower (within
+    ``max_size``, or a 1920x1080 screen when the screen's size is not known). A picture the width
+    still keeps lower (a panorama) gets black bars above and below, up to that height: the
+    overlay's lines need it."""
     h, w = image.shape[:2]
     if h >= MIN_WINDOW_HEIGHT:
-        return fit_within(image, max_size)
+        picture = fit_within(image, max_size)
+        return picture, slice(0, picture.shape[0])
     limit = max_size or (1920, 1080)
     height = min(MIN_WINDOW_HEIGHT, limit[1])
     picture = fit_within(image, (min(round(w * height / h), limit[0]), height), enlarge=True)
-    return letterboxed(picture, (picture.shape[1], height)) if picture.shape[0] < height else picture
+    if picture.shape[0] >= height:
+        return picture, slice(0, picture.shape[0])
+    top = (height - picture.shape[0]) // 2  # as letterboxed() places it
+    return letterboxed(picture, (picture.shape[1], height)), slice(top, top + picture.shape[0])
+
+
+def region_within(region: tuple[float, float, float, float], rows: slice, height: int) -> tuple[float, float, float, float]:
+    """``region`` (fractions of a picture) as fractions of a canvas ``height`` rows high in which
+    the picture takes ``rows``."""
+    x0, y0, x1, y1 = region
+    span = rows.stop - rows.start
+    return x0, (rows.start + y0 * span) / height, x1, (rows.start + y1 * span) / height
 
 
 def letterboxed(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
