@@ -704,6 +704,7 @@ def test_a_name_or_value_that_is_not_utf8_is_one_error_line(tmp_path, monkeypatc
         (["--camera", f"{folder}/clip.mp4"], "--camera "),
         (["--model", f"{folder}/a0.tflite"], "--model "),
         (["--camera", "rtsp://viewer:" + os.fsdecode(b"p\xe9ss") + "@cam/stream"], "--camera: the URL is not UTF-8 text"),
+        (["--camera", "rstp://viewer:" + os.fsdecode(b"p\xe9ss") + "@cam/stream"], "--camera: the URL is not UTF-8 text"),
         (["--mqtt", "broker", "--mqtt-password", os.fsdecode(b"p\xe9ss")], "--mqtt-password: the value is not UTF-8 text"),
     ):
         with pytest.raises(FlagError) as refused:
