@@ -110,6 +110,8 @@ def test_a_log_file_past_its_size_is_renamed_and_a_new_one_begun(tmp_path):
     result = classify(*model_args(), "--camera", clip, "--no-display", "--log", log, "--log-max-mb", "0.002")
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("log: ")]
+    assert said and set(said) == {f"log: {log} reached 0.002 MB: renamed run.jsonl.1, a new one begun"}
     kept, last = frame_records(older.read_text()), frame_records(log.read_text())
     assert older.stat().st_size <= 2000 and log.stat().st_size <= 2000
     assert kept[0]["frame"] > 0 and kept[-1]["frame"] < last[0]["frame"]  # the older file replaced, by newer frames
@@ -148,6 +150,12 @@ def test_a_log_renamed_by_another_run_or_given_as_a_link_is_never_renamed_again(
         linked.write_record({"frame": frame, "pad": "x" * 150})
     linked.close()
     assert link.is_symlink() and len(frame_records(real.read_text())) == 3 and not (tmp_path / "link.jsonl.1").exists()
+    linked.write_record({"frame": 3})  # after close (a camera's late note): dropped, not a ValueError
+    unbounded = JsonLinesLog(str(path), max_mb=0)  # 0: never renamed
+    for frame in range(4):
+        unbounded.write_record({"frame": frame, "pad": "x" * 150})
+    unbounded.close()
+    assert len(frame_records(path.read_text())) == 2 + 4 and not (tmp_path / "shared.jsonl.2").exists()
 
 
 def test_a_log_fifo_is_written_whole_to_its_reader_and_its_reader_leaving_is_one_error_line(tmp_path):

@@ -26,6 +26,7 @@ _positive_float = _number(float, "a number above 0", lambda v: 0 < v < _INF)
 # More threads than this only slow the model down (1,000: 25 times slower here), and 100,000 crash the runtime.
 _threads = _number(int, f"a whole number from 1 to {MAX_THREADS}", lambda v: 1 <= v <= MAX_THREADS)
 _megabytes = _number(float, "a number above 0 and at most 1e+09 (a petabyte)", lambda v: 0 < v <= 1e9)
+_log_megabytes = _number(float, "a number from 0 (no bound) to 1e+09 (a petabyte)", lambda v: 0 <= v <= 1e9)
 _non_negative_float = _number(float, "a number of at least 0", lambda v: 0 <= v < _INF)
 _teach_seconds = _number(float, f"seconds from {LESSON_SECONDS}", lambda v: v in LESSON_SECONDS)
 _teach_examples = _number(int, f"a whole number from {LESSON_EXAMPLES}", lambda v: v in LESSON_EXAMPLES)
@@ -167,9 +168,9 @@ def _output_flags(group) -> None:
     )
     group.add_argument(
         "--log-max-mb",
-        type=_megabytes,
+        type=_log_megabytes,
         metavar="MB",
-        help="a log file this big is renamed FILE.1 (replacing the one before) and a new one begun",
+        help="a log file this big is renamed FILE.1 (replacing the one before) and a new one begun; 0: never",
     )
     group.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after this many model frames")
     group.add_argument(

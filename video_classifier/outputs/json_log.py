@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import stat
@@ -32,6 +33,7 @@ class JsonLinesLog(Output):
         self._time_s: float | None = None  # the last prediction's, for records that come from elsewhere
         self._lock = threading.Lock()  # predictions and camera notes come from different threads
         self._file: BinaryIO | None = None
+        self._closed = False
         if target == "-":
             if "stdout" in std_streams.closed_at_start:  # it was given /dev/null: the log would go nowhere
                 raise UserError("--log - writes to standard output, which is closed (>&-): give --log a file, or open stdout")
@@ -46,7 +48,7 @@ class JsonLinesLog(Output):
             self._path = path
             # Only a regular file named as it is is renamed: not a FIFO, /dev/null, a terminal or a
             # link (renaming /dev/stdout, a link, would replace it for every program).
-            renamed = max_mb and stat.S_ISREG(os.lstat(path).st_mode)
+            renamed = bool(max_mb) and stat.S_ISREG(os.lstat(path).st_mode)  # 0: never
             self._max_bytes = max(1, int(max_mb * 1e6)) if renamed else 0
 
     def write_record(self, record: dict) -> None:
@@ -54,6 +56,8 @@ class JsonLinesLog(Output):
         line = json.dumps(record, ensure_ascii=False) + "\n"
         try:
             with self._lock:
+                if self._closed:
+                    return
                 if self._file is None:
                     self._stream.write(line)
                     self._stream.flush()
@@ -87,20 +91,31 @@ class JsonLinesLog(Output):
         """The full file becomes FILE.1, the one before it dropped, and a new FILE is begun, with
         the old one's permissions; the size of the file written to now. When FILE is no longer
         the file written to (another run on the same log renamed it), that run's new FILE is
-        written to instead. A rename or an opening that fails is said once, and the log grows on."""
-        path, older = self._path, self._path.with_name(f"{self._path.name}.1")
+        written to instead: the runs take turns under a lock on the file. A step that fails is
+        said once, and the log grows on."""
+        path, older, full = self._path, self._path.with_name(f"{self._path.name}.1"), self._file
+        fcntl.flock(full.fileno(), fcntl.LOCK_EX)
         try:
-            if not _names(path, self._file):
-                return self._switch_to(path.open("ab", buffering=0))
-            os.replace(path, older)
-        except OSError as exc:
-            return self._give_up(f"cannot rename {path} to {older.name} ({exc.strerror}): {path} grows past --log-max-mb")
-        try:
-            new = path.open("ab", buffering=0)
-            os.fchmod(new.fileno(), stat.S_IMODE(os.fstat(self._file.fileno()).st_mode))
-        except OSError as exc:
-            return self._give_up(f"cannot begin a new {path} ({exc.strerror}): the log goes on in {older}")
-        return self._switch_to(new)
+            if not _still_names(path, full):
+                try:
+                    return self._switch_to(path.open("ab", buffering=0))
+                except OSError as exc:
+                    return self._give_up(f"cannot open {path} ({exc.strerror}): the log goes on in {older}")
+            try:
+                os.replace(path, older)
+            except OSError as exc:
+                return self._give_up(f"cannot rename {path} to {older.name} ({exc.strerror}): {path} grows past --log-max-mb")
+            try:
+                new = path.open("ab", buffering=0)
+            except OSError as exc:
+                return self._give_up(f"cannot begin a new {path} ({exc.strerror}): the log goes on in {older}")
+            with contextlib.suppress(OSError):  # another user's umask, where this one may change it
+                os.fchmod(new.fileno(), stat.S_IMODE(os.fstat(full.fileno()).st_mode))
+            print_line(f"log: {path} reached {self._max_bytes / 1e6:g} MB: renamed {older.name}, a new one begun", sys.stderr)
+            return self._switch_to(new)
+        finally:
+            if not full.closed:  # closing it (a switch) let go of the lock
+                fcntl.flock(full.fileno(), fcntl.LOCK_UN)
 
     def _switch_to(self, new: BinaryIO) -> int:
         self._file.close()
@@ -134,16 +149,20 @@ class JsonLinesLog(Output):
         self.write_record(record)
 
     def close(self) -> None:
-        try:
-            if self._file is None:
-                self._stream.flush()
-            else:
-                self._file.close()
-        except OSError:
-            pass  # a failed write was already reported by write_record
+        """Flush or close the log; a record that comes later (a camera's note from a read that
+        was left blocked) is dropped."""
+        with self._lock:
+            self._closed = True
+            try:
+                if self._file is None:
+                    self._stream.flush()
+                else:
+                    self._file.close()
+            except OSError:
+                pass  # a failed write was already reported by write_record
 
 
-def _names(path: Path, file: BinaryIO) -> bool:
+def _still_names(path: Path, file: BinaryIO) -> bool:
     """Whether ``path`` is still the name of the open ``file``."""
     try:
         named, opened = os.stat(path), os.fstat(file.fileno())
