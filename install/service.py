@@ -146,16 +146,16 @@ def check_args(args: list[str]) -> None:
             raise InstallError(f"{what} starts with @, which classify.py reads as a file of flags: write {flag or '--flag'}=@...")
 
 
-def check_flags(flags: list[str], mode: Sequence[str] = ()) -> None:
+def check_flags(flags: list[str], mode: Sequence[str] = (), where: str = " (in the classify.py flags after --)") -> None:
     """Refuse flags classify.py itself would refuse after the unit's ``mode`` flags (a typo would
-    make a service that fails at every start), with classify.py's own words."""
+    make a service that fails at every start), with classify.py's own words and ``where``."""
     from video_classifier.errors import FlagError
     from video_classifier.options import parse_settings
 
     try:
         parse_settings([*mode, *flags])
     except FlagError as exc:
-        raise InstallError(f"{exc.reason} (in the classify.py flags after --)") from None
+        raise InstallError(f"{exc.reason}{where}") from None
 
 
 def warn_refused(others: dict[str, list[str]], layout: Layout, mode: Sequence[str]) -> None:
@@ -164,10 +164,9 @@ def warn_refused(others: dict[str, list[str]], layout: Layout, mode: Sequence[st
     is fixed. A warning: this install does not change them."""
     for other, flags in sorted(others.items()):
         try:
-            check_flags(flags, mode)
+            check_flags(flags, mode, where="")
         except InstallError as exc:
-            reason = str(exc).removesuffix(" (in the classify.py flags after --)")
-            print(f"warning: instance {other} fails at every start: {reason} (fix {layout.args_file(other)})", file=sys.stderr)
+            print(f"warning: instance {other} fails at every start: {exc} (fix {layout.args_file(other)})", file=sys.stderr)
 
 
 class _FlagReader(argparse.ArgumentParser):
@@ -352,7 +351,8 @@ def install(
     """
     check_name(name)
     check_args(flags)
-    check_flags(flags, mode_flags(desktop, console))  # as the unit runs them: --log-max-mb goes with its --log
+    mode = mode_flags(desktop, console)
+    check_flags(flags, mode)  # as the unit runs them: --log-max-mb goes with its --log
     others = {other: read_args(layout.args_file(other)) for other in layout.instances() if other != name}
     remove_hint = "./setup.sh --remove-service {}" + (" --desktop" if desktop else "")
     owner = None
@@ -364,7 +364,7 @@ def install(
                 raise InstallError(f"the args file must belong to {user}, who runs the service: run this as root (sudo)")
             owner = uid, pwd.getpwuid(uid).pw_gid
     check_shared(name, flags, others, remove_hint)
-    warn_refused(others, layout, mode_flags(desktop, console))
+    warn_refused(others, layout, mode)
 
     unit = unit_text(python, layout.conf, desktop, user, console)
     args_file = layout.args_file(name)

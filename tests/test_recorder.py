@@ -280,6 +280,7 @@ def test_a_record_folder_replaced_by_a_file_mid_clip_loses_that_clip_only(tmp_pa
     assert recorder._queue.empty()
 
 
+@pytest.mark.slow  # the model over a whole clip, recorded
 def test_a_file_read_fast_gives_its_clips_the_rates_of_video_time(tmp_path):
     """A clip recorded from a file without a window said "display 266.5 fps | model 90.1 fps",
     the speed the file was read at. Its rates are now those of the video's own time, as the

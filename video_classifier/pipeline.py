@@ -16,6 +16,7 @@ import time
 from utils.rates import RateMeter
 from utils.signals import wait_event
 from video_classifier.data import Frame, Prediction
+from video_classifier.errors import SourceError
 from video_classifier.events import EventDetector, Settling
 from video_classifier.handoff import Closed, Handoff
 from video_classifier.model.classifier import ActionClassifier
@@ -119,11 +120,11 @@ class Pipeline:
     @property
     def ended_by_itself(self) -> bool:
         """The stream has ended without a stop: at the end of its video or where the video is
-        damaged, or after ``max_predictions``; not by a stop or a failure of a live camera."""
+        damaged, or after ``max_predictions``; not by a stop or any other failure."""
         if not self._finished.is_set():
             return False
         if self.error is not None:
-            return not self.source.live
+            return isinstance(self.error, SourceError) and not self.source.live
         return self.limit_reached or not self._stop.is_set()
 
     @property

@@ -15,7 +15,7 @@ UNICODE_MARKS = (("utf-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)), ("utf-1
 def parse_labels(data: bytes, source: str) -> list[str]:
     """Parse a label file: one label per line; BOM, CRLF and a missing final newline are fine.
 
-    Blank lines are ignored. Raises :class:`LabelsError` for binary or empty content.
+    Blank lines are ignored. Raises :class:`LabelsError` for binary, UTF-16 or UTF-32, or empty content.
     """
     for encoding, marks in UNICODE_MARKS:  # Notepad's "Unicode" is UTF-16
         if data.startswith(marks) and _decodes(data, encoding):

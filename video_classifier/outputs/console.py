@@ -32,8 +32,8 @@ def report_headless(
 ) -> None:
     """Print the current top actions once per ``interval_s`` until the stream ends; while
     ``note`` says something (a teaching countdown), print that instead, twice as often. A video
-    that ends by itself gets its last answer printed too (a clip read in less than a second
-    would otherwise print none)."""
+    that ends by itself (where it is damaged too, or at ``--max-frames``) gets its last answer
+    printed too (a clip read in less than a second would otherwise print none)."""
     last = None
     while not pipeline.wait(interval_s / 2 if note and note() else interval_s):
         line = note() if note else ""
