@@ -128,7 +128,7 @@ def test_a_log_file_past_its_size_is_renamed_and_a_new_one_begun(tmp_path):
     assert len(frame_records(log.read_text())) == paced_count(frames, fps) + len(last)
 
 
-def test_a_log_renamed_by_another_run_or_given_as_a_link_is_never_renamed_again(tmp_path):
+def test_a_log_renamed_by_another_run_or_given_as_a_link_is_never_renamed_again(tmp_path, capsys):
     """Two runs on one log: the second to pass the bound renamed the first's new file away (and
     wrote on into the old one). A link (/dev/stdout is one) was renamed itself, for every program."""
     from video_classifier.outputs.json_log import JsonLinesLog
@@ -146,16 +146,24 @@ def test_a_log_renamed_by_another_run_or_given_as_a_link_is_never_renamed_again(
     link = tmp_path / "link.jsonl"
     link.symlink_to(real)
     linked = JsonLinesLog(str(link), max_mb=0.0002)
+    said = capsys.readouterr().err.splitlines()
+    assert said[-1] == f"log: {link} is a link: it grows without --log-max-mb's bound (give the file's own name)"
     for frame in range(3):
         linked.write_record({"frame": frame, "pad": "x" * 150})
     linked.close()
     assert link.is_symlink() and len(frame_records(real.read_text())) == 3 and not (tmp_path / "link.jsonl.1").exists()
     linked.write_record({"frame": 3})  # after close (a camera's late note): dropped, not a ValueError
-    unbounded = JsonLinesLog(str(path), max_mb=0)  # 0: never renamed
+    # A run with no bound (0) beside one with a bound follows the new file too: it wrote on into the
+    # renamed one, which the next renaming dropped, all its lines with it.
+    fresh = tmp_path / "fresh.jsonl"
+    unbounded, bounded = JsonLinesLog(str(fresh), max_mb=0), JsonLinesLog(str(fresh), max_mb=0.0005)
     for frame in range(4):
-        unbounded.write_record({"frame": frame, "pad": "x" * 150})
-    unbounded.close()
-    assert len(frame_records(path.read_text())) == 2 + 4 and not (tmp_path / "shared.jsonl.2").exists()
+        unbounded.write_record({"frame": frame, "pad": "x" * 150})  # past the bound: it renames nothing
+    bounded.write_record({"frame": 10, "pad": "x" * 150})  # renames it, and begins anew
+    unbounded.write_record({"frame": 4, "pad": "x" * 150})
+    unbounded.close(), bounded.close()
+    assert [r["frame"] for r in frame_records((tmp_path / "fresh.jsonl.1").read_text())] == [0, 1, 2, 3]
+    assert [r["frame"] for r in frame_records(fresh.read_text())] == [10, 4]
 
 
 def test_a_log_fifo_is_written_whole_to_its_reader_and_its_reader_leaving_is_one_error_line(tmp_path):
@@ -711,8 +719,10 @@ def test_a_name_or_value_that_is_not_utf8_is_one_error_line(tmp_path, monkeypatc
     for given, words in (
         (["--camera", f"{folder}/clip.mp4"], "--camera "),
         (["--model", f"{folder}/a0.tflite"], "--model "),
+        (["--log", f"{folder}/me@home.jsonl"], "--log "),  # a file's name with an @ is still shown
         (["--camera", "rtsp://viewer:" + os.fsdecode(b"p\xe9ss") + "@cam/stream"], "--camera: the URL is not UTF-8 text"),
         (["--camera", "rstp://viewer:" + os.fsdecode(b"p\xe9ss") + "@cam/stream"], "--camera: the URL is not UTF-8 text"),
+        (["--camera", "rtsp:/cam/live?password=" + os.fsdecode(b"p\xe9ss")], "--camera: the URL is not UTF-8 text"),
         (["--mqtt", "broker", "--mqtt-password", os.fsdecode(b"p\xe9ss")], "--mqtt-password: the value is not UTF-8 text"),
     ):
         with pytest.raises(FlagError) as refused:
@@ -725,6 +735,9 @@ def test_a_name_or_value_that_is_not_utf8_is_one_error_line(tmp_path, monkeypatc
             env.setenv(variable, os.fsdecode(b"k\xffche"))
             with pytest.raises(FlagError, match=rf"^\${variable}: the value is not UTF-8 text: set it in UTF-8"):
                 parse_settings(["--camera", "clip.mp4", "--mqtt", "broker"])
+    with monkeypatch.context() as env:  # a password given with the flag: the variable is not read
+        env.setenv("MQTT_PASSWORD", os.fsdecode(b"k\xffche"))
+        assert parse_settings(["--camera", "clip.mp4", "--mqtt", "broker", "--mqtt-password", "good"]).mqtt == "broker"
 
 
 SECRET = "Pw12345"  # searched for in every line below

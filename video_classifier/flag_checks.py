@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 from pathlib import Path
 
 from video_classifier import environment
@@ -22,19 +23,27 @@ def check_names(p: CliParser, args: argparse.Namespace, where: str) -> None:
         value = getattr(args, flag)
         name = where if flag == "camera" else p.flag_of(flag)
         if isinstance(value, str) and _not_utf8(value):
-            if "://" in value or "@" in value:  # a camera's URL (its scheme mistyped too) may hold a password
+            if flag == "camera" and _url_like(value):  # a camera's URL (its scheme mistyped too) may hold a password
                 p.error(f"{name}: the URL is not UTF-8 text: write it in UTF-8")
             shown = cut(os.fsencode(value).decode("utf-8", "backslashreplace"))
             p.error(f"{name} {shown}: the name is not UTF-8 text: rename it (convmv does), or give another path")
         if isinstance(value, str) and not is_network(value.strip()) and _too_long(value):
             p.error(f"{name} {cut(value)}: a name longer than the file system takes: give a shorter path")
     # The broker's password (when there is a broker) and the instance's name, in topics and files.
-    for variable in ("MQTT_PASSWORD", "MOVINET_INSTANCE") if args.mqtt else ("MOVINET_INSTANCE",):
+    password_from_environment = args.mqtt and args.mqtt_password is None
+    for variable in ("MQTT_PASSWORD", "MOVINET_INSTANCE") if password_from_environment else ("MOVINET_INSTANCE",):
         if _not_utf8(environment.value(variable) or ""):  # not shown: a password
             p.error(f"${variable}: the value is not UTF-8 text: set it in UTF-8")
     for dest, value in vars(args).items():  # any other text (a broker's login, a topic) goes out as UTF-8
         if isinstance(value, str) and _not_utf8(value):
             p.error(f"{p.flag_of(dest)}: the value is not UTF-8 text: write it in UTF-8")
+
+
+def _url_like(value: str) -> bool:
+    """Whether ``value`` is written as a URL, its scheme mistyped or not (``rstp:/cam?pass=...``),
+    or holds a login (``user:password@``): never shown then."""
+    text = value.strip()
+    return is_network(text) or unknown_scheme(text) is not None or re.search(r":[^/]*@", text) is not None
 
 
 def _too_long(path: str) -> bool:

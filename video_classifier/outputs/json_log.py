@@ -46,10 +46,13 @@ class JsonLinesLog(Output):
                 raise UserError(f"cannot open log file {path} ({exc.strerror}): choose a writable path for --log") from None
             self._seekable = self._file.seekable()  # a FIFO or a terminal is written straight on
             self._path = path
-            # Only a regular file named as it is is renamed: not a FIFO, /dev/null, a terminal or a
-            # link (renaming /dev/stdout, a link, would replace it for every program).
-            renamed = bool(max_mb) and stat.S_ISREG(os.lstat(path).st_mode)  # 0: never
-            self._max_bytes = max(1, int(max_mb * 1e6)) if renamed else 0
+            # Only a regular file named as it is is renamed, and followed when another run renames
+            # it: not a FIFO, /dev/null, a terminal or a link (renaming /dev/stdout, a link, would
+            # replace it for every program).
+            self._named_file = stat.S_ISREG(os.lstat(path).st_mode)
+            self._max_bytes = max(1, int(max_mb * 1e6)) if max_mb and self._named_file else 0  # 0: no bound
+            if max_mb and not self._named_file and stat.S_ISREG(os.fstat(self._file.fileno()).st_mode):
+                print_line(f"log: {path} is a link: it grows without --log-max-mb's bound (give the file's own name)", sys.stderr)
 
     def write_record(self, record: dict) -> None:
         """Append one record as a JSON line."""
@@ -74,6 +77,8 @@ class JsonLinesLog(Output):
 
     def _append(self, data: bytes) -> None:
         """``data`` at the file's end, whole or not at all (a full disk takes part of a line)."""
+        if self._named_file and not _still_names(self._path, self._file):  # another run with a bound renamed it
+            self._follow()
         end = self._file.seek(0, os.SEEK_END) if self._seekable else None
         if self._max_bytes and end and end + len(data) > self._max_bytes:
             end = self._begin_new_file()
@@ -94,13 +99,10 @@ class JsonLinesLog(Output):
         written to instead: the runs take turns under a lock on the file. A step that fails is
         said once, and the log grows on."""
         path, older, full = self._path, self._path.with_name(f"{self._path.name}.1"), self._file
-        fcntl.flock(full.fileno(), fcntl.LOCK_EX)
+        locked = _lock(full)
         try:
             if not _still_names(path, full):
-                try:
-                    return self._switch_to(path.open("ab", buffering=0))
-                except OSError as exc:
-                    return self._give_up(f"cannot open {path} ({exc.strerror}): the log goes on in {older}")
+                return self._follow()
             try:
                 os.replace(path, older)
             except OSError as exc:
@@ -114,8 +116,16 @@ class JsonLinesLog(Output):
             print_line(f"log: {path} reached {self._max_bytes / 1e6:g} MB: renamed {older.name}, a new one begun", sys.stderr)
             return self._switch_to(new)
         finally:
-            if not full.closed:  # closing it (a switch) let go of the lock
+            if locked and not full.closed:  # closing it (a switch) let go of the lock
                 fcntl.flock(full.fileno(), fcntl.LOCK_UN)
+
+    def _follow(self) -> int:
+        """Write to the file now named as the log (another run renamed this one away); its size."""
+        try:
+            return self._switch_to(self._path.open("ab", buffering=0))
+        except OSError as exc:
+            self._named_file = False
+            return self._give_up(f"cannot open {self._path} ({exc.strerror}): the log goes on where it was")
 
     def _switch_to(self, new: BinaryIO) -> int:
         self._file.close()
@@ -160,6 +170,16 @@ class JsonLinesLog(Output):
                     self._file.close()
             except OSError:
                 pass  # a failed write was already reported by write_record
+
+
+def _lock(file: BinaryIO) -> bool:
+    """Take ``file``'s lock, shared by every run that writes it (False where the file system has
+    none: the runs then do not take turns)."""
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+    except OSError:
+        return False
+    return True
 
 
 def _still_names(path: Path, file: BinaryIO) -> bool:
