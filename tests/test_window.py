@@ -444,7 +444,7 @@ def test_full_screen_pictures_are_scaled_up_and_letterboxed():
 def test_a_small_picture_is_enlarged_in_a_window_within_the_screen():
     """A 426x240 clip made a window whose overlay covered half the picture and cut the actions'
     names short: a picture under 360 px high is shown at 360, its aspect kept."""
-    from video_classifier.display.window import region_within, window_picture
+    from video_classifier.display.window import region_within, window_picture, with_room
 
     def shown(w, h, screen=SCREEN):
         return window_picture(np.zeros((h, w, 3), np.uint8), screen)[0].shape[1::-1]
@@ -460,3 +460,6 @@ def test_a_small_picture_is_enlarged_in_a_window_within_the_screen():
     assert rows == slice(158, 201) and panorama[rows].min() == 255
     # A region drawn there is on the picture, not across the bars (it spanned rows 0-359).
     assert region_within((0.5, 0.0, 0.75, 1.0), rows, 360) == (0.5, 158 / 360, 0.75, 201 / 360)
+    # Full screen: the same room (the overlay's lines lay on one another in a 43 px strip).
+    full, rows = with_room(fit_within(np.full((100, 3000, 3), 255, np.uint8), SCREEN, enlarge=True), SCREEN[1])
+    assert full.shape[:2] == (360, 1280) and rows == slice(158, 201)

@@ -233,11 +233,12 @@ class Viewer:
         fill = self.screen.fill
         if fill is None:
             picture, rows = window_picture(frame.image, self.screen.max_size)
-            if status.region and rows != slice(0, picture.shape[0]):  # the region is on the picture, not its bars
-                status = replace(status, region=region_within(status.region, rows, picture.shape[0]))
-            self.screen.show(draw_overlay(picture, status))
         else:  # the overlay is drawn at the screen's scale, on the picture rather than the black bars
-            self.screen.show(letterboxed(draw_overlay(fit_within(frame.image, fill, enlarge=True), status), fill))
+            picture, rows = with_room(fit_within(frame.image, fill, enlarge=True), fill[1])
+        if status.region and rows != slice(0, picture.shape[0]):  # the region is on the picture, not its bars
+            status = replace(status, region=region_within(status.region, rows, picture.shape[0]))
+        drawn = draw_overlay(picture, status)
+        self.screen.show(drawn if fill is None else letterboxed(drawn, fill))
 
     def _handle_key(self, key: int) -> bool:
         """Act on a key press: the window's own (quit, full screen) or a command's; False means quit."""
@@ -279,12 +280,17 @@ def window_picture(image: np.ndarray, max_size: tuple[int, int] | None) -> tuple
     still keeps lower (a panorama) gets black bars above and below, up to that height: the
     overlay's lines need it."""
     h, w = image.shape[:2]
-    if h >= MIN_WINDOW_HEIGHT:
-        picture = fit_within(image, max_size)
-        return picture, slice(0, picture.shape[0])
     limit = max_size or (1920, 1080)
+    if h >= MIN_WINDOW_HEIGHT:
+        return with_room(fit_within(image, max_size), limit[1])
     height = min(MIN_WINDOW_HEIGHT, limit[1])
-    picture = fit_within(image, (min(round(w * height / h), limit[0]), height), enlarge=True)
+    return with_room(fit_within(image, (min(round(w * height / h), limit[0]), height), enlarge=True), limit[1])
+
+
+def with_room(picture: np.ndarray, max_height: int) -> tuple[np.ndarray, slice]:
+    """``picture`` with black bars above and below up to :data:`MIN_WINDOW_HEIGHT` (at most
+    ``max_height``) when it is lower, for the overlay's lines; and the rows the picture takes."""
+    height = min(MIN_WINDOW_HEIGHT, max_height)
     if picture.shape[0] >= height:
         return picture, slice(0, picture.shape[0])
     top = (height - picture.shape[0]) // 2  # as letterboxed() places it
