@@ -51,7 +51,8 @@ class JsonLinesLog(Output):
             # replace it for every program).
             self._named_file = stat.S_ISREG(os.lstat(path).st_mode)
             self._max_bytes = max(1, int(max_mb * 1e6)) if max_mb and self._named_file else 0  # 0: no bound
-            if max_mb and not self._named_file and stat.S_ISREG(os.fstat(self._file.fileno()).st_mode):
+            linked_file = not self._named_file and stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
+            if max_mb and linked_file and not os.path.abspath(path).startswith(("/dev/", "/proc/")):  # not a std stream
                 print_line(f"log: {path} is a link: it grows without --log-max-mb's bound (give the file's own name)", sys.stderr)
 
     def write_record(self, record: dict) -> None:
