@@ -735,6 +735,13 @@ def test_a_name_or_value_that_is_not_utf8_is_one_error_line(tmp_path, monkeypatc
             env.setenv(variable, os.fsdecode(b"k\xffche"))
             with pytest.raises(FlagError, match=rf"^\${variable}: the value is not UTF-8 text: set it in UTF-8"):
                 parse_settings(["--camera", "clip.mp4", "--mqtt", "broker"])
+    for given, words in (  # argparse's own messages quote such bytes as the app's checks do (they showed \udcff)
+        (["--fps", os.fsdecode(b"\xff")], "got '\\xff'"),
+        (["--camer" + os.fsdecode(b"\xff"), "x"], "unknown flag(s): --camer\\xff"),
+    ):
+        with pytest.raises(FlagError) as refused:
+            parse_settings(given)
+        assert words in str(refused.value) and "udc" not in str(refused.value)
     with monkeypatch.context() as env:  # a password given with the flag: the variable is not read
         env.setenv("MQTT_PASSWORD", os.fsdecode(b"k\xffche"))
         assert parse_settings(["--camera", "clip.mp4", "--mqtt", "broker", "--mqtt-password", "good"]).mqtt == "broker"
@@ -824,6 +831,8 @@ def test_a_file_of_flags_that_cannot_be_read_is_one_error_line(tmp_path):
         ([f"@{latin}"], f"the file of flags @{latin} is not UTF-8 text: save it as UTF-8"),
         ([f"@{tmp_path}/gone.args"], f"cannot read the file of flags @{tmp_path}/gone.args (No such file or directory)"),
         (["--fps", "@"], "--fps: cannot read the file of flags @ (No such file or directory)"),
+        # after a flag that takes no value, the file is not that flag's value
+        (["--no-display", f"@{tmp_path}/gone.args"], f"cannot read the file of flags @{tmp_path}/gone.args (No such"),
     ):
         result = classify(*args, timeout=30)
         assert result.returncode == 2 and result.stdout == ""

@@ -21,7 +21,7 @@ class CliParser(argparse.ArgumentParser):
     _given: list[str] = []  # the arguments being parsed, for the hint in error()
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        raise FlagError(_plain(message) + self._dash_hint(message))
+        raise FlagError(_bytes_shown(_plain(message) + self._dash_hint(message)))
 
     def _dash_hint(self, message: str) -> str:
         """Why a flag given a value that starts with ``-`` (``--region -10,0,200,200``) has none:
@@ -63,7 +63,7 @@ class CliParser(argparse.ArgumentParser):
             if not arg.startswith("@"):
                 expanded.append(arg)
                 continue
-            after = f"{args[i - 1]}: " if i and args[i - 1].startswith("--") and "=" not in args[i - 1] else ""
+            after = f"{args[i - 1]}: " if i and self._takes_value(args[i - 1]) else ""  # a value taken for a file
             hint = " (a value that starts with @ is read as a file of flags: write --flag=@...)" if after else ""
             if depth >= 8:
                 self.error(f"{arg}: files of flags name each other more than 8 deep: is one naming itself?")
@@ -130,6 +130,13 @@ def _plain(message: str) -> str:
     message = message.replace("expected one argument", "expected a value")
     message = re.sub(r"^ambiguous option: (-[^=\s]*)=.*? could match", r"ambiguous option: \1 could match", message)
     return re.sub(r"'([^']*)'", lambda m: quoted(_shown_value(m.group(1))), message)
+
+
+def _bytes_shown(message: str) -> str:
+    """``message`` with the bytes of a value that is not UTF-8 as ``\\xff``, as the app's own
+    checks show them (a value argparse quotes showed ``\\udcff``)."""
+    message = re.sub(r"\\+udc([89a-f][0-9a-f])", r"\\x\1", message)  # in a value quoted with repr(), once or twice
+    return message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _shown_value(value: str) -> str:
