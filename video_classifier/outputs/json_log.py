@@ -51,6 +51,7 @@ class JsonLinesLog(Output):
             # replace it for every program).
             self._named_file = stat.S_ISREG(os.lstat(path).st_mode)
             self._max_bytes = max(1, int(max_mb * 1e6)) if max_mb and self._named_file else 0  # 0: no bound
+            self._retry_at = 0  # after a renaming that failed: the size at which it is tried again
             linked_file = not self._named_file and stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
             if max_mb and linked_file and not os.path.abspath(path).startswith(("/dev/", "/proc/")):  # not a std stream
                 print_line(f"log: {path} is a link: it grows without --log-max-mb's bound (give the file's own name)", sys.stderr)
@@ -81,7 +82,7 @@ class JsonLinesLog(Output):
         if self._named_file and not _still_names(self._path, self._file):  # another run with a bound renamed it
             self._follow()
         end = self._file.seek(0, os.SEEK_END) if self._seekable else None
-        if self._max_bytes and end and end + len(data) > self._max_bytes:
+        if self._max_bytes and end and end + len(data) > max(self._max_bytes, self._retry_at):
             end = self._begin_new_file()
         try:
             view = memoryview(data)
@@ -98,7 +99,7 @@ class JsonLinesLog(Output):
         the old one's permissions; the size of the file written to now. When FILE is no longer
         the file written to (another run on the same log renamed it), that run's new FILE is
         written to instead: the runs take turns under a lock on the file. A step that fails is
-        said once, and the log grows on."""
+        said, and tried again after another bound's worth of growth."""
         path, older, full = self._path, self._path.with_name(f"{self._path.name}.1"), self._file
         locked = _lock(full)
         try:
@@ -115,6 +116,7 @@ class JsonLinesLog(Output):
             with contextlib.suppress(OSError):  # another user's umask, where this one may change it
                 os.fchmod(new.fileno(), stat.S_IMODE(os.fstat(full.fileno()).st_mode))
             print_line(f"log: {path} reached {self._max_bytes / 1e6:g} MB: renamed {older.name}, a new one begun", sys.stderr)
+            self._retry_at = 0
             return self._switch_to(new)
         finally:
             if locked and not full.closed:  # closing it (a switch) let go of the lock
@@ -125,8 +127,9 @@ class JsonLinesLog(Output):
         try:
             return self._switch_to(self._path.open("ab", buffering=0))
         except OSError as exc:
-            self._named_file = False
-            return self._give_up(f"cannot open {self._path} ({exc.strerror}): the log goes on where it was")
+            self._named_file, self._max_bytes = False, 0
+            print_line(f"warning: cannot open {self._path} ({exc.strerror}): the log goes on where it was", sys.stderr)
+            return self._file.seek(0, os.SEEK_END)
 
     def _switch_to(self, new: BinaryIO) -> int:
         self._file.close()
@@ -134,9 +137,12 @@ class JsonLinesLog(Output):
         return new.seek(0, os.SEEK_END)
 
     def _give_up(self, warning: str) -> int:
-        self._max_bytes = 0
-        print_line(f"warning: {warning}", sys.stderr)
-        return self._file.seek(0, os.SEEK_END)
+        """Say why the file could not be renamed; it is tried again once it has grown by another
+        bound's worth (a service runs for months). The file's size."""
+        size = self._file.seek(0, os.SEEK_END)
+        self._retry_at = size + self._max_bytes
+        print_line(f"warning: {warning} (tried again after another {self._max_bytes / 1e6:g} MB)", sys.stderr)
+        return size
 
     def on_prediction(self, prediction: Prediction) -> None:
         self._time_s = prediction.time_s
