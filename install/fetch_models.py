@@ -144,7 +144,8 @@ def fetch_one(
     os.chmod(tmp.name, 0o644)  # mkstemp's 0600 would hide the model from other users (a service user)
     os.replace(tmp.name, target)
     note = "" if expected else " (nothing to check it against: pin it with --pin)"
-    return f"fetched  {item.name} sha256 {digest}{note}"
+    verb = "copied " if source_dir is not None else "fetched"  # --from a folder: nothing was downloaded
+    return f"{verb}  {item.name} sha256 {digest}{note}"
 
 
 def fetch(

@@ -95,6 +95,7 @@ def test_models_are_copied_from_a_folder_with_checksums(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert sha256_of(dest / "movinet_a0_stream_int8.tflite") == MANIFEST[0].sha256
+    assert f"copied   movinet_a0_stream_int8.tflite sha256 {MANIFEST[0].sha256}" in result.stdout  # it said "fetched"
 
 
 A1 = next(m for m in MANIFEST if m.name == "movinet_a1_stream_int8.tflite")  # no published checksum
