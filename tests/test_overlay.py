@@ -94,3 +94,18 @@ def test_a_status_part_too_wide_for_a_line_ends_in_an_ellipsis():
     image = draw_overlay(np.zeros((172, 172, 3), np.uint8), status)
     columns = np.flatnonzero(np.all(image[-30:] > 100, axis=2).any(axis=0))
     assert columns.max() < 172 - 3  # inside the picture, with its margin
+
+
+def test_a_paused_pipeline_shows_no_rates():
+    """Paused, the window kept the rates of its last picture ("display 30.0 fps | model 5.0 fps")
+    while nothing moved."""
+    from types import SimpleNamespace
+
+    from video_classifier.display.overlay import pipeline_status
+
+    def pipeline(paused):
+        return SimpleNamespace(paused=paused, skipped=0, model_rate=SimpleNamespace(rate=lambda: 5.0))
+
+    moving, still = (pipeline_status(pipeline(p), None, 30.0, "a0", "") for p in (False, True))
+    assert (moving.display_fps, moving.model_fps) == (30.0, 5.0)
+    assert (still.display_fps, still.model_fps) == (0.0, 0.0)

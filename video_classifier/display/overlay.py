@@ -47,11 +47,12 @@ def pipeline_status(
     """What the overlay shows of ``prediction`` and of the pipeline's vital signs."""
     framing = getattr(pipeline, "framing", None)  # a stand-in pipeline may have none
     region = framing.shown() if framing else None
+    paused = getattr(pipeline, "paused", False)  # nothing moves: the picture kept its last rates
     return OverlayStatus(
         top=prediction.top if prediction else [],
         warming_up=prediction.warming_up_line() if prediction and prediction.warming_up else "",
-        display_fps=display_fps,
-        model_fps=pipeline.model_rate.rate(),
+        display_fps=0.0 if paused else display_fps,
+        model_fps=0.0 if paused else pipeline.model_rate.rate(),
         inference_ms=prediction.inference_ms if prediction else 0.0,
         skipped=pipeline.skipped,
         model_name=model_name,
