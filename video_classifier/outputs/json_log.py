@@ -108,15 +108,15 @@ class JsonLinesLog(Output):
             try:
                 os.replace(path, older)
             except OSError as exc:
-                return self._give_up(f"cannot rename {path} to {older.name} ({exc.strerror}): {path} grows past --log-max-mb")
+                why = f"cannot rename {path} to {older.name} ({exc.strerror})"
+                return self._rename_failed(f"{why}: {path} grows past --log-max-mb")
             try:
                 new = path.open("ab", buffering=0)
             except OSError as exc:
-                return self._give_up(f"cannot begin a new {path} ({exc.strerror}): the log goes on in {older}")
+                return self._rename_failed(f"cannot begin a new {path} ({exc.strerror}): the log goes on in {older}")
             with contextlib.suppress(OSError):  # another user's umask, where this one may change it
                 os.fchmod(new.fileno(), stat.S_IMODE(os.fstat(full.fileno()).st_mode))
             print_line(f"log: {path} reached {self._max_bytes / 1e6:g} MB: renamed {older.name}, a new one begun", sys.stderr)
-            self._retry_at = 0
             return self._switch_to(new)
         finally:
             if locked and not full.closed:  # closing it (a switch) let go of the lock
@@ -133,10 +133,10 @@ class JsonLinesLog(Output):
 
     def _switch_to(self, new: BinaryIO) -> int:
         self._file.close()
-        self._file = new
+        self._file, self._retry_at = new, 0
         return new.seek(0, os.SEEK_END)
 
-    def _give_up(self, warning: str) -> int:
+    def _rename_failed(self, warning: str) -> int:
         """Say why the file could not be renamed; it is tried again once it has grown by another
         bound's worth (a service runs for months). The file's size."""
         size = self._file.seek(0, os.SEEK_END)
