@@ -25,8 +25,8 @@ def check_names(p: CliParser, args: argparse.Namespace, where: str) -> None:
         if isinstance(value, str) and _not_utf8(value):
             if flag == "camera" and _url_like(value):  # a camera's URL (its scheme mistyped too) may hold a password
                 p.error(f"{name}: the URL is not UTF-8 text: write it in UTF-8")
-            shown = cut(os.fsencode(value).decode("utf-8", "backslashreplace"))
-            p.error(f"{name} {shown}: the name is not UTF-8 text: rename it (convmv does), or give another path")
+            # Its bytes are shown as \xe9 by the parser's error(), as in every flag's message.
+            p.error(f"{name} {cut(value)}: the name is not UTF-8 text: rename it (convmv does), or give another path")
         if isinstance(value, str) and not is_network(value.strip()) and _too_long(value):
             p.error(f"{name} {cut(value)}: a name longer than the file system takes: give a shorter path")
     # The broker's password (when there is a broker) and the instance's name, in topics and files.
